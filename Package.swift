@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "smartcar-auth-agent",
+    products: [
+        .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
+    ],
+    targets: [
+        // Logging to stderr and the agent's notion of "now"; no domain knowledge.
+        .target(name: "AgentSupport"),
+        // JSON-RPC 2.0 over stdio (LSP framing or NDJSON). Knows nothing of Smartcar.
+        .target(name: "JSONRPC", dependencies: ["AgentSupport"]),
+        // Everything the agent says to Smartcar: Connect URLs, token grants, typed errors.
+        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "JSONRPC"]),
+        // The operating system's libsqlite3.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        // Durable, cross-process token store on SQLite.
+        .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite"]),
+        // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
+        .target(name: "FakeSmartcar"),
+        // The agent: JSON-RPC methods on top of OAuth and the store.
+        .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
+        .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
+
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
+        .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
+        .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
+        .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
+        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "FakeSmartcar", "smartcar-auth-agent"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
