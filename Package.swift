@@ -5,6 +5,7 @@ let package = Package(
     name: "smartcar-auth-agent",
     products: [
         .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
+        .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -22,6 +23,8 @@ let package = Package(
         // The agent: JSON-RPC methods on top of OAuth and the store.
         .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
         .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
+        // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
+        .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
