@@ -30,7 +30,7 @@ let package = Package(
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
-        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "FakeSmartcar", "smartcar-auth-agent"]),
+        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]
 )

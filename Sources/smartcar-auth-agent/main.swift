@@ -1,1 +1,95 @@
-print("placeholder")
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AgentSupport
+import AuthAgent
+import Dispatch
+import FakeSmartcar
+import Foundation
+import JSONRPC
+
+// The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
+// print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
+signal(SIGPIPE, SIG_IGN)
+let protocolOutput = dup(STDOUT_FILENO)
+dup2(STDERR_FILENO, STDOUT_FILENO)
+
+func writeAll(_ text: String, to fd: Int32) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+    }
+}
+
+let options: CommandLineOptions
+do {
+    options = try CommandLineOptions(parsing: Array(CommandLine.arguments.dropFirst()))
+} catch {
+    writeAll("smartcar-auth-agent: \(error)\n", to: STDERR_FILENO)
+    _exit(2)
+}
+switch options.action {
+case .help:
+    writeAll(CommandLineOptions.helpText + "\n", to: protocolOutput)
+    _exit(0)
+case .version:
+    writeAll("smartcar-auth-agent \(AgentVersion.current)\n", to: protocolOutput)
+    _exit(0)
+case .run:
+    break
+}
+
+let logger = Logger(level: options.logLevel)
+var environment = ProcessInfo.processInfo.environment
+var runOptions = options
+/// Kept alive for the whole process in sandbox mode.
+var sandbox: FakeSmartcar?
+if options.sandbox {
+    do {
+        let fake = try FakeSmartcar()
+        sandbox = fake
+        environment.merge(Sandbox.environment(for: fake)) { _, sandboxValue in sandboxValue }
+        if runOptions.store == nil { runOptions.store = "memory" }
+        logger.notice("sandbox: a fake Smartcar is serving at \(fake.origin.absoluteString); nothing leaves this machine")
+    } catch {
+        logger.error("sandbox: could not start the fake Smartcar: \(error)")
+        _exit(2)
+    }
+}
+
+let setup: Agent.Setup
+do {
+    setup = try AgentLauncher.setup(options: runOptions, environment: environment, logger: logger)
+} catch {
+    logger.error("\(error)")
+    _exit(2)
+}
+
+let agent = Agent(setup)
+let connection = Connection(inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger)
+
+// SIGTERM and SIGINT: stop reading, answer what is in flight, exit 0.
+var signalSources: [DispatchSourceSignal] = []
+for number in [SIGTERM, SIGINT] {
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler { @Sendable in
+        logger.info("signal \(number) received; finishing in-flight requests")
+        connection.close()
+    }
+    source.resume()
+    signalSources.append(source)
+}
+
+Task.detached {
+    let maintenance = Task { await agent.runMaintenance() }
+    await connection.run(handler: agent)
+    maintenance.cancel()
+    // Exit without running atexit handlers: OpenSSL's and libcurl's cleanup race at exit (see SWIFT-LINUX-NOTES).
+    _exit(agent.exitCode ?? 0)
+}
+dispatchMain()

@@ -1,0 +1,370 @@
+import AgentSupport
+import Foundation
+import JSONRPC
+import SmartcarOAuth
+import Synchronization
+import TokenStore
+
+/// The agent's JSON-RPC methods: lifecycle, Connect, code exchange, tokens. One instance per process.
+public final class Agent: MessageHandler {
+    /// Everything the agent is built from; `AgentLauncher` fills it from the command line and environment.
+    public struct Setup: Sendable {
+        public var configuration: SmartcarConfiguration
+        public var store: TokenStore
+        /// Where the store lives, for `status` (a path or `memory`).
+        public var storeDescription: String
+        public var transport: any HTTPTransport
+        public var clock: any WallClock
+        /// Present only with `--allow-clock-control`: `$/advanceClock` moves it.
+        public var adjustableClock: AdjustableClock?
+        public var logger: Logger
+        public var options: CommandLineOptions
+
+        public init(configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String, transport: any HTTPTransport,
+                    clock: any WallClock, adjustableClock: AdjustableClock?, logger: Logger, options: CommandLineOptions) {
+            self.configuration = configuration
+            self.store = store
+            self.storeDescription = storeDescription
+            self.transport = transport
+            self.clock = clock
+            self.adjustableClock = adjustableClock
+            self.logger = logger
+            self.options = options
+        }
+    }
+
+    private struct Lifecycle {
+        var initialized = false
+        var shutdownRequested = false
+        var notifications = false
+        var exitCode: Int32?
+        var connection: Connection?
+    }
+
+    private let setup: Setup
+    private let smartcar: SmartcarClient
+    private let tokens: TokenManager
+    private let appTokens: AppTokenCache
+    private let states: ConnectStates
+    private let upstream: UpstreamLimiter
+    private let lifecycle = Mutex(Lifecycle())
+    private let startedAt = Date()
+
+    public init(_ setup: Setup) {
+        self.setup = setup
+        let smartcar = SmartcarClient(configuration: setup.configuration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
+        self.smartcar = smartcar
+        let upstream = UpstreamLimiter(limit: setup.options.maxUpstreamConcurrency)
+        self.upstream = upstream
+        appTokens = AppTokenCache(smartcar: smartcar, clock: setup.clock)
+        states = ConnectStates(clock: setup.clock, lifetime: setup.options.stateTTLSeconds)
+        let lifecycle = self.lifecycle
+        tokens = TokenManager(
+            store: setup.store, smartcar: smartcar, upstream: upstream, clock: setup.clock, logger: setup.logger,
+            settings: .init(leaseDuration: setup.options.leaseSeconds)
+        ) { event in
+            let (enabled, connection) = lifecycle.withLock { ($0.notifications, $0.connection) }
+            guard enabled, let connection else { return }
+            switch event {
+            case .changed(let key, let reason, let expiresAt):
+                connection.sendNotification("tokenChanged", params: [
+                    "key": .string(key), "reason": .string(reason), "expiresAt": expiresAt.map { .string(RFC3339.string($0)) } ?? .null,
+                ])
+            case .reauthRequired(let key, let reason):
+                connection.sendNotification("reauthRequired", params: ["key": .string(key), "reason": .string(reason)])
+            }
+        }
+    }
+
+    /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.
+    public var exitCode: Int32? { lifecycle.withLock { $0.exitCode } }
+
+    // MARK: MessageHandler
+
+    public func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
+        let shuttingDown = lifecycle.withLock { state -> Bool in
+            state.connection = connection
+            return state.shutdownRequested
+        }
+        if shuttingDown { throw ResponseError.invalidRequest("the agent is shutting down; only the 'exit' notification is accepted") }
+        do {
+            return try await dispatch(request, connection: connection)
+        } catch let error as ResponseError {
+            throw error
+        } catch {
+            throw responseError(for: error)
+        }
+    }
+
+    public func handleNotification(_ notification: IncomingMessage, connection: Connection) async {
+        switch notification.method {
+        case "exit":
+            let code: Int32 = lifecycle.withLock { state in
+                let code: Int32 = state.shutdownRequested ? 0 : 1
+                state.exitCode = code
+                return code
+            }
+            setup.logger.info("exit notification received; exiting with code \(code)")
+            connection.cancelAll()
+        case "initialized":
+            break
+        default:
+            setup.logger.debug("ignoring notification '\(notification.method)'")
+        }
+    }
+
+    private func dispatch(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
+        switch request.method {
+        case "initialize": return try initialize(request.params(InitializeParams.self), connection: connection)
+        case "shutdown":
+            lifecycle.withLock { $0.shutdownRequested = true }
+            return .null
+        case "ping": return .object([:])
+        case "status": return try await status(connection: connection)
+        case "buildConnectURL": return try buildConnectURL(request)
+        case "handleRedirect": return try await handleRedirect(request.params(HandleRedirectParams.self))
+        case "exchangeCode": return try await exchangeCode(request.params(ExchangeCodeParams.self))
+        case "getToken": return try await getToken(request.params(GetTokenParams.self))
+        case "appToken": return try await appToken(request.params(AppTokenParams.self))
+        case "storeToken": return try await storeToken(request.params(StoreTokenParams.self))
+        case "forgetToken": return try await forgetToken(request.params(KeyParams.self))
+        case "listTokens": return try await listTokens()
+        case "$/advanceClock" where setup.adjustableClock != nil:
+            return try advanceClock(request.params(AdvanceClockParams.self))
+        default: throw ResponseError.methodNotFound(request.method)
+        }
+    }
+
+    // MARK: Lifecycle
+
+    private func initialize(_ params: InitializeParams, connection: Connection) throws -> JSONValue {
+        try lifecycle.withLock { state throws(ResponseError) in
+            guard !state.initialized else { throw .invalidRequest("initialize was already called") }
+            state.initialized = true
+            state.notifications = params.notifications ?? false
+        }
+        if let client = params.clientInfo {
+            setup.logger.info("client: \(client.name) \(client.version ?? "")")
+        }
+        if let pid = params.processId {
+            ParentWatch.exitWhenGone(pid: pid, logger: setup.logger) { connection.close() }
+        }
+        return [
+            "serverInfo": ["name": "smartcar-auth-agent", "version": .string(AgentVersion.current)],
+            "protocolVersion": .string(AgentVersion.protocolVersion),
+            "capabilities": [
+                "methods": .array(Self.methods.map { .string($0) }),
+                "notifications": params.notifications == true ? ["tokenChanged", "reauthRequired"] : [],
+            ],
+            "configuration": configurationSummary(),
+        ]
+    }
+
+    static let methods = [
+        "initialize", "shutdown", "ping", "status", "buildConnectURL", "handleRedirect", "exchangeCode", "getToken", "appToken",
+        "storeToken", "forgetToken", "listTokens",
+    ]
+
+    private func configurationSummary() -> JSONValue {
+        let configuration = setup.configuration
+        return [
+            "clientID": configuration.clientID.map { .string($0) } ?? .null,
+            "clientSecretSet": .bool(configuration.clientSecret != nil),
+            "redirectURI": configuration.redirectURI.map { .string($0) } ?? .null,
+            "mode": .string(configuration.mode.rawValue),
+            "store": .string(setup.storeDescription),
+        ]
+    }
+
+    private func status(connection: Connection) async throws -> JSONValue {
+        let keys = try? await setup.store.count()
+        return [
+            "version": .string(AgentVersion.current),
+            "uptimeSeconds": .double((Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000),
+            "requestsServed": .int(Int64(connection.requestsServed)),
+            "inFlight": .int(Int64(connection.inFlightCount)),
+            "storedKeys": keys.map { .int(Int64($0)) } ?? .null,
+            "peakUpstreamConcurrency": .int(Int64(await upstream.peak)),
+            "configuration": configurationSummary(),
+        ]
+    }
+
+    private func advanceClock(_ params: AdvanceClockParams) throws(ResponseError) -> JSONValue {
+        guard let clock = setup.adjustableClock else { throw .methodNotFound("$/advanceClock") }
+        clock.advance(by: params.seconds)
+        return ["now": .string(RFC3339.string(clock.now()))]
+    }
+
+    // MARK: Connect and code exchange
+
+    private func buildConnectURL(_ request: IncomingMessage) throws -> JSONValue {
+        let options = try request.params(ConnectOptions.self)
+        let key = try request.params(ConnectKeyParams.self).key.map { key throws(ResponseError) in try validatedKey(key) }
+        let (url, state) = try connectURL(options, key: key)
+        return ["url": .string(url), "state": .string(state)]
+    }
+
+    /// Builds a Connect URL and remembers its state (with the redirect URI and key) for `handleRedirect`.
+    private func connectURL(_ options: ConnectOptions, key: String?) throws(SmartcarError) -> (url: String, state: String) {
+        var options = options
+        let state = options.state ?? ConnectStates.generate()
+        options.state = state
+        let url = try ConnectURL.build(options, state: state, configuration: setup.configuration)
+        states.remember(state, redirectURI: options.redirectURI ?? setup.configuration.redirectURI, key: key)
+        return (url.absoluteString, state)
+    }
+
+    private func handleRedirect(_ params: HandleRedirectParams) async throws -> JSONValue {
+        let key = try params.key.map { key throws(ResponseError) in try validatedKey(key) }
+        let redirect = try ConnectRedirect.parse(params.url)
+        guard let state = redirect.state else {
+            throw SmartcarError(kind: .stateMismatch, message: "the redirect URL carries no state; it was not started by this agent")
+        }
+        let issued: ConnectStates.Issued
+        switch states.claim(state) {
+        case .valid(let found): issued = found
+        case .unknown: throw SmartcarError(kind: .stateMismatch, message: "the redirect's state was not issued by this agent")
+        case .reused: throw SmartcarError(kind: .stateMismatch, message: "the redirect's state was already used")
+        case .expired: throw SmartcarError(kind: .stateMismatch, message: "the redirect's state has expired; start Connect again")
+        }
+        switch redirect {
+        case .error(let error): throw error
+        case .code(let code, _):
+            return try await exchange(code: code, key: key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
+        }
+    }
+
+    private func exchangeCode(_ params: ExchangeCodeParams) async throws -> JSONValue {
+        let key = try params.key.map { key throws(ResponseError) in try validatedKey(key) }
+        guard !params.code.isEmpty else { throw ResponseError.invalidParams("invalid params: 'code' must not be empty") }
+        return try await exchange(code: params.code, key: key, redirectURI: params.redirectURI ?? setup.configuration.redirectURI, flags: params.flags)
+    }
+
+    /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them.
+    private func exchange(code: String, key: String?, redirectURI: String?, flags: [String: FlagValue]?) async throws -> JSONValue {
+        let grant = try await smartcar.exchangeCode(code, redirectURI: redirectURI, flags: flags)
+        let name: String
+        if let key {
+            name = key
+        } else {
+            name = try await smartcar.userID(accessToken: grant.accessToken)
+        }
+        let token = StoredToken(
+            key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
+            refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(), needsReauth: false)
+        let saved = try await tokens.save(token, reason: "exchanged")
+        return try JSONValue(encoding: TokenSummary(saved, now: setup.clock.now()))
+    }
+
+    // MARK: Tokens
+
+    private func getToken(_ params: GetTokenParams) async throws -> JSONValue {
+        let key = try validatedKey(params.key)
+        let minValidity = params.minValidity ?? 300
+        guard (0...3600).contains(minValidity) else {
+            throw ResponseError.invalidParams("invalid params: 'minValidity' must be between 0 and 3600 seconds")
+        }
+        let token = try await tokens.token(for: key, minValidity: minValidity, forceRefresh: params.forceRefresh ?? false)
+        return try JSONValue(encoding: TokenSummary(token, now: setup.clock.now()))
+    }
+
+    private func appToken(_ params: AppTokenParams) async throws -> JSONValue {
+        let token = try await appTokens.token(forceRefresh: params.forceRefresh ?? false)
+        let now = setup.clock.now()
+        return [
+            "accessToken": .string(token.accessToken),
+            "tokenType": .string(token.tokenType),
+            "expiresAt": .string(RFC3339.string(token.expiresAt)),
+            "expiresIn": .int(Int64(max(0, token.expiresAt.timeIntervalSince(now).rounded(.down)))),
+        ]
+    }
+
+    private func storeToken(_ params: StoreTokenParams) async throws -> JSONValue {
+        let key = try validatedKey(params.key)
+        guard !params.accessToken.isEmpty else { throw ResponseError.invalidParams("invalid params: 'accessToken' must not be empty") }
+        guard !params.refreshToken.isEmpty else { throw ResponseError.invalidParams("invalid params: 'refreshToken' must not be empty") }
+        guard let expiresAt = RFC3339.date(params.expiresAt) else {
+            throw ResponseError.invalidParams("invalid params: 'expiresAt' must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
+        }
+        var refreshExpiresAt: Date?
+        if let text = params.refreshExpiresAt {
+            guard let date = RFC3339.date(text) else {
+                throw ResponseError.invalidParams("invalid params: 'refreshExpiresAt' must be an RFC 3339 time such as 2026-03-31T12:00:00Z")
+            }
+            refreshExpiresAt = date
+        }
+        let token = StoredToken(
+            key: key, accessToken: params.accessToken, refreshToken: params.refreshToken, expiresAt: expiresAt,
+            refreshExpiresAt: refreshExpiresAt, scope: params.scope, generation: 0, lastRefreshedAt: nil, needsReauth: false)
+        let saved = try await tokens.save(token, reason: "stored")
+        return try JSONValue(encoding: TokenSummary(saved, now: setup.clock.now()))
+    }
+
+    private func forgetToken(_ params: KeyParams) async throws -> JSONValue {
+        let existed = try await tokens.forget(try validatedKey(params.key))
+        return ["key": .string(params.key), "existed": .bool(existed)]
+    }
+
+    private func listTokens() async throws -> JSONValue {
+        let rows = try await tokens.list()
+        let now = setup.clock.now()
+        return ["tokens": .array(rows.map { row in
+            [
+                "key": .string(row.key),
+                "expiresAt": .string(RFC3339.string(row.expiresAt)),
+                "refreshExpiresAt": row.refreshExpiresAt.map { .string(RFC3339.string($0)) } ?? .null,
+                "state": .string(row.needsReauth ? "reauthRequired" : row.expiresAt > now ? "valid" : "expired"),
+                "generation": .int(row.generation),
+                "lastRefreshedAt": row.lastRefreshedAt.map { .string(RFC3339.string($0)) } ?? .null,
+            ]
+        })]
+    }
+
+    /// Runs the periodic chores: refreshing keys whose refresh token nears its end, and retrying writes that
+    /// failed. Returns when the task is cancelled.
+    public func runMaintenance(every interval: Duration = .seconds(600)) async {
+        while !Task.isCancelled {
+            let window = setup.options.refreshWindowDays * 86_400
+            if window > 0 {
+                let refreshed = await tokens.refreshKeys(expiringBefore: setup.clock.now().addingTimeInterval(window), limit: 1000)
+                if refreshed > 0 { setup.logger.info("refreshed \(refreshed) keys whose refresh token was nearing its end") }
+            }
+            let pending = await tokens.writeAllUnsaved()
+            try? await Task.sleep(for: pending > 0 ? .seconds(1) : interval)
+        }
+    }
+
+    // MARK: Errors
+
+    /// Maps any failure to the JSON-RPC error a client sees; never includes a secret.
+    private func responseError(for error: any Error) -> ResponseError {
+        switch error {
+        case let error as SmartcarError:
+            return error.responseError
+        case AgentError.unknownKey(let key):
+            var response = SmartcarError(kind: .unknownKey, message: "no tokens are stored for key '\(key)'; connect the vehicle first").responseError
+            response.data = withConnectURL(response.data, key: key)
+            return response
+        case AgentError.reauthRequired(let key, let reason, let upstream):
+            var response = (upstream ?? SmartcarError(kind: .reauthRequired, message: "")).responseError
+            response.message = "\(reason); the user must go through Connect again for key '\(key)'"
+            response.data = withConnectURL(response.data, key: key)
+            return response
+        case AgentError.storage(let underlying):
+            return SmartcarError(kind: .storageError, message: "the token store failed: \(underlying)").responseError
+        case is CancellationError:
+            return .cancelled
+        default:
+            setup.logger.error("internal error: \(type(of: error))")
+            return .internalError("internal error")
+        }
+    }
+
+    /// Adds a fresh Connect URL (whose state remembers `key`) to an error's data.
+    private func withConnectURL(_ data: JSONValue?, key: String) -> JSONValue? {
+        guard case .object(var members) = data ?? .object([:]) else { return data }
+        members["key"] = .string(key)
+        if let (url, _) = try? connectURL(ConnectOptions(), key: key) { members["connectURL"] = .string(url) }
+        return .object(members)
+    }
+}

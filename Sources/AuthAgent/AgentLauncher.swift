@@ -1,0 +1,52 @@
+import AgentSupport
+import Foundation
+import SmartcarOAuth
+import TokenStore
+
+/// Turns the command line and the environment into an `Agent.Setup`: configuration, store, clock.
+/// Start-up failures (an unreadable secret file, a store other users can read) are `CommandLineError`s
+/// whose text says what to do; missing credentials are not: the methods that need them say so.
+public enum AgentLauncher {
+    public static func setup(options: CommandLineOptions, environment: [String: String], logger: Logger) throws(CommandLineError) -> Agent.Setup {
+        var configuration: SmartcarConfiguration
+        do {
+            configuration = try SmartcarConfiguration.fromEnvironment(environment, secretFile: options.clientSecretFile)
+        } catch {
+            throw CommandLineError(error.message)
+        }
+        if let clientID = options.clientID { configuration.clientID = clientID }
+        if let redirectURI = options.redirectURI { configuration.redirectURI = redirectURI }
+        if let mode = options.mode {
+            guard let parsed = SmartcarMode(rawValue: mode) else { throw CommandLineError("--mode takes live, test or simulated, not '\(mode)'") }
+            configuration.mode = parsed
+        }
+        configuration.requestTimeout = .milliseconds(Int64(options.requestTimeoutSeconds * 1000))
+
+        let location: StoreLocation
+        switch options.store {
+        case "memory"?: location = .memory
+        case let path?: location = .file(path)
+        case nil: location = StoreLocation.defaultLocation(environment: environment)
+        }
+        let store: TokenStore
+        do {
+            store = try TokenStore.open(location, strict: options.strictStore, logger: logger)
+        } catch {
+            throw CommandLineError(error.description)
+        }
+        let storeDescription: String
+        switch location {
+        case .memory: storeDescription = "memory"
+        case .file(let path): storeDescription = path
+        }
+        logger.info("token store: \(storeDescription)")
+        if configuration.clientID == nil || configuration.clientSecret == nil {
+            logger.notice("SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; methods that call Smartcar will answer configurationError")
+        }
+
+        let adjustable = options.allowClockControl ? AdjustableClock() : nil
+        return Agent.Setup(
+            configuration: configuration, store: store, storeDescription: storeDescription, transport: URLSessionTransport(),
+            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, options: options)
+    }
+}

@@ -1,0 +1,255 @@
+import AgentSupport
+import Foundation
+import JSONRPC
+import SmartcarOAuth
+import TokenStore
+
+/// Hands out access tokens per key: from memory when they are fresh, otherwise refreshed once however many
+/// callers ask, in this process (one task per key) and across processes sharing the store (a lease on the
+/// key's row). The rotated refresh token is committed to the store before any caller sees the new access token.
+actor TokenManager {
+    struct Settings: Sendable {
+        /// How long a refresh lease on a key's row lasts; shorter than Smartcar's grace for a used refresh token.
+        var leaseDuration: TimeInterval = 20
+        /// Most random seconds added to a caller's `minValidity`, so a fleet of keys does not refresh in one burst.
+        var jitter: TimeInterval = 30
+        /// First and longest pause between looks at a key another process is refreshing.
+        var leasePollInterval: ClosedRange<TimeInterval> = 0.005...0.1
+    }
+
+    /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications.
+    enum Event: Sendable {
+        case changed(key: String, reason: String, expiresAt: Date?)
+        case reauthRequired(key: String, reason: String)
+    }
+
+    private let store: TokenStore
+    private let smartcar: SmartcarClient
+    private let upstream: UpstreamLimiter
+    private let clock: any WallClock
+    private let logger: Logger
+    private let settings: Settings
+    private let onEvent: @Sendable (Event) -> Void
+    /// Identifies this process as a lease holder in the shared store.
+    private let owner = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+
+    /// Rows as last read or written; the store stays the truth.
+    private var cache: [String: StoredToken] = [:]
+    /// One refresh per key at a time; every caller of that key awaits the same task.
+    private var refreshes: [String: Task<StoredToken, any Error>] = [:]
+    /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
+    private var unsaved: [String: StoredToken] = [:]
+
+    init(store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
+         settings: Settings = .init(), onEvent: @escaping @Sendable (Event) -> Void) {
+        self.store = store
+        self.smartcar = smartcar
+        self.upstream = upstream
+        self.clock = clock
+        self.logger = logger
+        self.settings = settings
+        self.onEvent = onEvent
+    }
+
+    // MARK: getToken
+
+    /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
+    func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
+        if let running = refreshes[key] { return try await running.value }
+        try await writeUnsaved(key)
+        let current = try await cachedOrStored(key)
+        guard let current else { throw AgentError.unknownKey(key) }
+        if current.needsReauth { throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token") }
+        let margin = minValidity + Double.random(in: 0...settings.jitter)
+        if !forceRefresh && current.expiresAt.timeIntervalSince(clock.now()) > margin { return current }
+        return try await refresh(key, seen: current, minValidity: minValidity).value
+    }
+
+    /// Starts (or joins) the one refresh of `key`. The task is not a child of any caller: a cancelled caller
+    /// stops waiting, but the refresh runs to its end so a rotated token is always stored.
+    private func refresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) -> Task<StoredToken, any Error> {
+        if let running = refreshes[key] { return running }
+        let task = Task { [self] in
+            defer { Task { await self.refreshEnded(key) } }
+            return try await self.refreshUnderLease(key, seen: seen, minValidity: minValidity)
+        }
+        refreshes[key] = task
+        return task
+    }
+
+    private func refreshEnded(_ key: String) { refreshes[key] = nil }
+
+    /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
+    /// nobody else already did.
+    private func refreshUnderLease(_ key: String, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
+        await upstream.acquire()
+        do {
+            let token = try await waitForLeaseAndRefresh(key, seen: seen, minValidity: minValidity)
+            await upstream.release()
+            return token
+        } catch {
+            await upstream.release()
+            throw error
+        }
+    }
+
+    private func waitForLeaseAndRefresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
+            var pause = settings.leasePollInterval.lowerBound
+            while true {
+                let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now()) }
+                switch outcome {
+                case .heldByOther(let until, let current):
+                    if let current, isFresher(current, than: seen, minValidity: minValidity) {
+                        cache[key] = current
+                        return current
+                    }
+                    logger.debug("key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
+                    try await Task.sleep(for: .seconds(pause))
+                    pause = min(pause * 2, settings.leasePollInterval.upperBound)
+                case .acquired(let row):
+                    return try await refreshHoldingLease(key, row: row, seen: seen, minValidity: minValidity)
+                }
+            }
+    }
+
+    private func refreshHoldingLease(_ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
+        guard let row else {
+            cache[key] = nil
+            throw AgentError.unknownKey(key)
+        }
+        if row.needsReauth {
+            try? await store.releaseLease(key, owner: owner)
+            cache[key] = row
+            throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
+        }
+        if isFresher(row, than: seen, minValidity: minValidity) {
+            // Another process refreshed between our look and our lease: use its token, spend nothing.
+            try? await store.releaseLease(key, owner: owner)
+            cache[key] = row
+            return row
+        }
+        let grant: TokenGrant
+        do {
+            grant = try await smartcar.refresh(row.refreshToken)
+        } catch let error as SmartcarError where error.kind == .reauthRequired {
+            return try await refreshRejected(key, row: row, error: error)
+        } catch {
+            try? await store.releaseLease(key, owner: owner)
+            throw error
+        }
+        var refreshed = row
+        refreshed.accessToken = grant.accessToken
+        refreshed.refreshToken = grant.refreshToken
+        refreshed.expiresAt = grant.expiresAt
+        refreshed.refreshExpiresAt = grant.refreshExpiresAt
+        refreshed.lastRefreshedAt = clock.now()
+        do {
+            let saved = try await store.commitRefresh(refreshed, owner: owner)
+            cache[key] = saved
+            onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
+            return saved
+        } catch {
+            // Persist before publish: nobody gets the new access token until its refresh token is on disk.
+            unsaved[key] = refreshed
+            logger.error("key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
+            throw AgentError.storage(error)
+        }
+    }
+
+    /// Smartcar said `invalid_grant`. Another process may have rotated the token meanwhile: only if the store
+    /// still holds the rejected refresh token is the key marked as needing a new Connect.
+    private func refreshRejected(_ key: String, row: StoredToken, error: SmartcarError) async throws -> StoredToken {
+        let marked = try await storage { try await store.markNeedsReauth(key, rejectedRefreshToken: row.refreshToken) }
+        try? await store.releaseLease(key, owner: owner)
+        if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth {
+            cache[key] = current
+            return current
+        }
+        var dead = row
+        dead.needsReauth = true
+        cache[key] = dead
+        logger.warning("key \(key): Smartcar rejected the refresh token; the user must connect again")
+        onEvent(.reauthRequired(key: key, reason: "refresh token rejected"))
+        throw AgentError.reauthRequired(key, reason: "Smartcar rejected the refresh token", upstream: error)
+    }
+
+    /// True when `row` is a different generation than the caller saw and fresh enough to hand out.
+    private func isFresher(_ row: StoredToken, than seen: StoredToken, minValidity: TimeInterval) -> Bool {
+        row.generation != seen.generation && !row.needsReauth && row.expiresAt.timeIntervalSince(clock.now()) > minValidity
+    }
+
+    // MARK: exchange, import, forget, list
+
+    /// Stores tokens from a code exchange or an import (replacing whatever the key held) and caches them.
+    func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
+        do {
+            let saved = try await store.save(token)
+            cache[token.key] = saved
+            unsaved[token.key] = nil
+            onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
+            return saved
+        } catch {
+            unsaved[token.key] = token
+            logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
+            throw AgentError.storage(error)
+        }
+    }
+
+    func forget(_ key: String) async throws -> Bool {
+        let existed = try await storage { try await store.delete(key) }
+        let hadUnsaved = unsaved.removeValue(forKey: key) != nil
+        cache[key] = nil
+        if existed || hadUnsaved { onEvent(.changed(key: key, reason: "forgotten", expiresAt: nil)) }
+        return existed || hadUnsaved
+    }
+
+    func list() async throws -> [StoredToken] {
+        try await storage { try await store.list() }
+    }
+
+    /// Keys whose refresh token ends before `date`, refreshed so an idle key does not die at day 60.
+    func refreshKeys(expiringBefore date: Date, limit: Int) async -> Int {
+        guard let keys = try? await store.keysWithRefreshExpiringBefore(date, limit: limit) else { return 0 }
+        var refreshed = 0
+        for key in keys {
+            do {
+                _ = try await token(for: key, minValidity: 0, forceRefresh: true)
+                refreshed += 1
+            } catch {
+                logger.warning("key \(key): background refresh failed: \(error)")
+            }
+        }
+        return refreshed
+    }
+
+    /// Writes tokens held in memory after a failed commit, before the key is used again.
+    func writeUnsaved(_ key: String) async throws {
+        guard let pending = unsaved[key] else { return }
+        do {
+            let saved = try await store.save(pending)
+            unsaved[key] = nil
+            cache[key] = saved
+            logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
+        } catch {
+            throw AgentError.storage(error)
+        }
+    }
+
+    /// Retries every pending write; called periodically while any is pending.
+    func writeAllUnsaved() async -> Int {
+        for key in unsaved.keys { try? await writeUnsaved(key) }
+        return unsaved.count
+    }
+
+    private func cachedOrStored(_ key: String) async throws -> StoredToken? {
+        if let cached = cache[key] { return cached }
+        let stored = try await storage { try await store.load(key) }
+        if let stored { cache[key] = stored }
+        return stored
+    }
+
+    /// Runs a store call, turning its failure into `storageError`.
+    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as StoreError { throw AgentError.storage(error) }
+    }
+}

@@ -1,0 +1,119 @@
+import FakeSmartcar
+import Foundation
+import JSONRPC
+import Testing
+import TokenStore
+
+/// The store's promises, checked through the real binary: modes, refusal, corruption, and SIGKILL at
+/// random moments during refreshes.
+@Suite struct StoreSafetyTests {
+    func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+    }
+
+    @Test(arguments: ["000", "022", "077"])
+    func newStoreIsPrivateWhateverTheUmask(umask: String) async throws {
+        let folder = try TemporaryFolder()
+        let store = folder.path("state/nested/tokens.sqlite3")
+        let agent = try AgentProcess(arguments: ["--store", store], umask: umask)
+        _ = try await agent.call(id: 1, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
+        #expect(try mode(store) & 0o777 == 0o600)
+        #expect(try mode(folder.path("state/nested")) & 0o777 == 0o700)
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: store + suffix) {
+            #expect(try mode(store + suffix) & 0o077 == 0, "\(suffix) is readable by others")
+        }
+        agent.closeInput()
+        #expect(try await agent.waitForExit() == 0)
+    }
+
+    @Test func aGroupReadableStoreIsRefusedWithAClearMessage() async throws {
+        let folder = try TemporaryFolder()
+        let store = folder.path("tokens.sqlite3")
+        let first = try AgentProcess(arguments: ["--store", store])
+        _ = try await first.call(id: 1, "ping")
+        first.closeInput()
+        _ = try await first.waitForExit()
+        chmod(store, 0o640)
+        let agent = try AgentProcess(arguments: ["--store", store])
+        #expect(try await agent.waitForExit() != 0)
+        #expect(agent.stderr.contains(store))
+        #expect(agent.stderr.contains("chmod"))
+    }
+
+    @Test func aCorruptStoreIsMovedAsideNotOverwritten() async throws {
+        let folder = try TemporaryFolder()
+        let store = folder.path("tokens.sqlite3")
+        let garbage = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
+        FileManager.default.createFile(atPath: store, contents: garbage, attributes: [.posixPermissions: 0o600])
+
+        let strict = try AgentProcess(arguments: ["--store", store, "--strict-store"])
+        #expect(try await strict.waitForExit() != 0)
+        #expect(FileManager.default.contents(atPath: store) == garbage)
+
+        let agent = try AgentProcess(arguments: ["--store", store])
+        _ = try await agent.call(id: 1, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
+        let aside = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).filter { $0.hasPrefix("tokens.sqlite3.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        #expect(aside.count == 1)
+        #expect(FileManager.default.contents(atPath: folder.path(aside.first ?? "")) == garbage)
+        #expect(agent.stderr.lowercased().contains("corrupt") || agent.stderr.lowercased().contains("moved"))
+    }
+
+    /// SIGKILL at random moments while refreshes are in flight. After each kill: the store opens cleanly,
+    /// every key still refreshes, and no access token the agent had handed out is older than what the store
+    /// holds. The fake models Smartcar's grace for a just-used refresh token (a kill between Smartcar's
+    /// answer and the commit leaves the old token stored, and it still works within the grace).
+    @Test func killedAtRandomMomentsNoTokenIsLost() async throws {
+        let kills = Int(ProcessInfo.processInfo.environment["AGENT_CRASH_KILLS"] ?? "") ?? 200
+        var options = FakeSmartcar.Options()
+        options.refreshReuse = .grace(60)
+        let fake = try FakeSmartcar(options: options)
+        defer { fake.stop() }
+        let folder = try TemporaryFolder()
+        let store = folder.path("tokens.sqlite3")
+        let keys = ["a", "b", "c"]
+        let seeding = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        for (index, key) in keys.enumerated() { try await seeding.storeExpiredKey(key, fake: fake, id: index + 1) }
+        seeding.closeInput()
+        #expect(try await seeding.waitForExit() == 0)
+
+        var random = SeededGenerator(seed: 0xC0FFEE)
+        var handedOut: [String: [String]] = [:]  // per key, access tokens in the order the agent answered them
+        for round in 0..<kills {
+            let agent = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+            var id = 0
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                for key in keys {
+                    id += 1
+                    agent.send(id: id, "getToken", ["key": .string(key), "forceRefresh": true])
+                }
+            }
+            // Let it get somewhere: until a random number of answers arrived, then kill mid-flight.
+            let target = Int.random(in: 0...id, using: &random)
+            try await agent.waitForResponses(count: target, timeout: .seconds(30))
+            kill(agent.pid, SIGKILL)
+            _ = try await agent.waitForExit()
+            for message in agent.allMessages {
+                guard let n = message["id"]?.intValue, let token = message["result"]?["accessToken"]?.stringValue else {
+                    #expect(message["error"] == nil, "round \(round): \(message)")
+                    continue
+                }
+                handedOut[keys[Int(n - 1) % keys.count], default: []].append(token)
+            }
+            #expect(!agent.stderr.contains("corrupt"), "round \(round)")
+            // What was handed out is never newer than what is stored.
+            let rows = try await TokenStore.open(.file(store), strict: true).list()
+            for row in rows {
+                if let last = handedOut[row.key]?.last, let index = handedOut[row.key]?.lastIndex(of: row.accessToken) {
+                    #expect(handedOut[row.key]![index] == last, "round \(round): key \(row.key) went back to an older token")
+                }
+            }
+            #expect(rows.count == keys.count)
+        }
+        // Every key still refreshes.
+        let agent = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        for (index, key) in keys.enumerated() {
+            let reply = try await agent.call(id: index + 1, "getToken", ["key": .string(key), "forceRefresh": true])
+            #expect(reply["result"] != nil, "key \(key): \(reply)")
+        }
+    }
+}
