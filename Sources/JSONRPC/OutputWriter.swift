@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AgentSupport
+import Synchronization
+
+/// Writes whole frames to a file descriptor from any number of tasks without interleaving them.
+///
+/// A writer appends its frame to a shared buffer; the first one to find no write in progress becomes the
+/// flusher and writes until the buffer is empty. Under load many frames leave in one `write(2)`; when idle a
+/// frame leaves at once, with no thread hop.
+final class OutputWriter: Sendable {
+    fileprivate struct State {
+        var pending: [UInt8] = []
+        var flushing = false
+        var broken = false
+    }
+
+    private let fd: Int32
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(fd: Int32, logger: Logger) {
+        self.fd = fd
+        self.logger = logger
+    }
+
+    func write(_ frame: [UInt8]) {
+        var batch: [UInt8] = state.withLock { state in
+            guard !state.broken else { return [] }
+            state.pending += frame
+            guard !state.flushing else { return [] }
+            state.flushing = true
+            return state.take()
+        }
+        while !batch.isEmpty {
+            let ok = writeAll(batch)
+            batch = state.withLock { state in
+                if !ok { state.broken = true; state.pending = [] }
+                guard !state.pending.isEmpty else {
+                    state.flushing = false
+                    return []
+                }
+                return state.take()
+            }
+        }
+    }
+
+    /// True while bytes are waiting or being written.
+    var isBusy: Bool { state.withLock { $0.flushing || !$0.pending.isEmpty } }
+
+    private func writeAll(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    logger.warning("the client stopped reading (write failed: errno \(errno)); replies are dropped")
+                    return false
+                }
+            }
+            return true
+        }
+    }
+}
+
+extension OutputWriter.State {
+    fileprivate mutating func take() -> [UInt8] {
+        defer { pending = [] }
+        return pending
+    }
+}

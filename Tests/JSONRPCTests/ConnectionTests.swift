@@ -1,0 +1,253 @@
+import AgentSupport
+import Foundation
+import JSONRPC
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A handler for tests: `echo` answers its params, `block` never answers on its own (not even when
+/// cancelled), `fail` throws a non-protocol error.
+final class TestHandler: MessageHandler {
+    let notifications = Mutex<[String]>([])
+
+    func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
+        switch request.method {
+        case "echo": return request.rawParams ?? .null
+        case "typed":
+            struct Params: Decodable { var key: String; var count: Int? }
+            let params = try request.params(Params.self)
+            return .string(params.key)
+        case "block":
+            await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+            return .null
+        case "fail":
+            struct Secret: Error { let token = "super-secret" }
+            throw Secret()
+        default: throw ResponseError.methodNotFound(request.method)
+        }
+    }
+
+    func handleNotification(_ notification: IncomingMessage, connection: Connection) async {
+        notifications.withLock { $0.append(notification.method) }
+    }
+}
+
+/// A connection over two real pipes, with the test playing the client.
+final class PipePeer: Sendable {
+    let connection: Connection
+    private let toAgent: Int32
+    private let received = Mutex<[JSONValue]>([])
+    private let done = Mutex(false)
+    let finished: Task<Void, Never>
+
+    init(handler: TestHandler = TestHandler()) {
+        var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
+        pipe(&input)
+        pipe(&output)
+        connection = Connection(inputFD: input[0], outputFD: output[1], logger: .silent)
+        toAgent = input[1]
+        let connection = self.connection
+        let outputFDs = output
+        finished = Task.detached {
+            await connection.run(handler: handler)
+            close(outputFDs[1])
+        }
+        let readFD = output[0]
+        let thread = Thread { [self] in
+            var parser = FrameParser(maxBodyBytes: 64 << 20)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress!, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                for case .message(let body, _) in parser.feed(buffer[0..<n]) {
+                    let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(body))) ?? .string("<invalid JSON>")
+                    self.received.withLock { $0.append(value) }
+                }
+            }
+            self.done.withLock { $0 = true }
+        }
+        thread.start()
+    }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(toAgent, buffer.baseAddress! + offset, buffer.count - offset)
+                if n > 0 { offset += n } else if errno != EINTR { return }
+            }
+        }
+    }
+
+    func closeInput() { close(toAgent) }
+
+    var messages: [JSONValue] { received.withLock { $0 } }
+
+    func responses(id: JSONValue) -> [JSONValue] { messages.filter { $0["id"] == id } }
+
+    /// Waits (with a deadline) until `condition` holds for what was received.
+    func waitFor(_ what: String, timeout: Duration = .seconds(20), _ condition: ([JSONValue]) -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition(messages) {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("timed out waiting for \(what)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Closes input and waits until the connection has answered everything and stopped.
+    func finish() async {
+        closeInput()
+        await finished.value
+        while !done.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+}
+
+func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
+    #"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)""# + (params.map { #","params":\#($0)"# } ?? "") + "}"
+}
+
+@Suite struct ConnectionTests {
+    @Test func tenThousandPipelinedRequestsAreEachAnsweredOnce() async throws {
+        let peer = PipePeer()
+        peer.send((1...10_000).map { request($0, "echo", #"{"n":\#($0)}"#) }.joined(separator: "\n") + "\n")
+        await peer.finish()
+        var counts: [Int64: Int] = [:]
+        for message in peer.messages { counts[message["id"]?.intValue ?? -1, default: 0] += 1 }
+        #expect(counts.count == 10_000)
+        #expect(counts.values.allSatisfy { $0 == 1 })
+        #expect(peer.messages.allSatisfy { $0["result"]?["n"] == $0["id"] })
+    }
+
+    @Test func batches() async throws {
+        let peer = PipePeer()
+        peer.send("[" + (1...100).map { request($0, "echo") }.joined(separator: ",") + "]\n")
+        peer.send("[]\n")
+        peer.send(#"[{"jsonrpc":"2.0","method":"note"},{"jsonrpc":"2.0","method":"note"}]"# + "\n")
+        peer.send("[1, \(request(101, "echo"))]\n")
+        peer.send(request(102, "echo") + "\n")
+        await peer.finish()
+        let messages = peer.messages
+        #expect(messages.count == 4)  // the notification batch gets no reply at all
+        guard case .array(let first) = messages.first(where: { if case .array(let a) = $0 { return a.count == 100 }; return false }) else {
+            Issue.record("no batch of 100"); return
+        }
+        #expect(Set(first.compactMap { $0["id"]?.intValue }) == Set(1...100))
+        #expect(messages.contains { $0["error"]?["code"] == -32600 && $0["id"] == .null })
+        #expect(messages.contains { if case .array(let a) = $0 { return a.count == 2 && a[0]["error"]?["code"] == -32600 }; return false })
+        #expect(peer.responses(id: 102).count == 1)
+    }
+
+    @Test func aBlockedRequestHoldsUpNobodyAndIsCancelledOnDemand() async throws {
+        let peer = PipePeer()
+        peer.send(request(1, "block") + "\n")
+        peer.send((2...1001).map { request($0, "echo") }.joined(separator: "\n") + "\n")
+        try await peer.waitFor("1,000 answers") { $0.count == 1000 }
+        #expect(peer.responses(id: 1).isEmpty)
+        #expect(peer.connection.inFlightCount == 1)
+        peer.send(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"# + "\n")
+        try await peer.waitFor("the cancellation") { $0.contains { $0["id"] == 1 } }
+        #expect(peer.responses(id: 1).first?["error"]?["code"] == -32800)
+        peer.send(request(2000, "echo") + "\n")
+        await peer.finish()
+        #expect(peer.responses(id: 1).count == 1)
+        #expect(peer.responses(id: 2000).count == 1)
+    }
+
+    @Test func endOfInputWaitsForRequestsInFlight() async throws {
+        let peer = PipePeer()
+        peer.send(request(1, "block") + "\n")
+        try await peer.waitFor("nothing") { _ in peer.connection.inFlightCount == 1 }
+        peer.connection.cancelAll()
+        await peer.finish()
+        #expect(peer.responses(id: 1).first?["error"]?["code"] == -32800)
+    }
+
+    @Test func errorsGoToTheRightIDs() async throws {
+        let peer = PipePeer()
+        peer.send("{broken\n")
+        peer.send(#"{"jsonrpc":"2.0","id":5,"method":"ech"#.replacingOccurrences(of: "ech", with: "echo\",") + "\n")
+        peer.send(#"{"jsonrpc":"1.0","id":6,"method":"echo"}"# + "\n")
+        peer.send(request(7, "nope") + "\n")
+        peer.send(request(8, "typed", #"{"count":"x","key":"k"}"#) + "\n")
+        peer.send(request(9, "typed", #"{}"#) + "\n")
+        peer.send(request(10, "fail") + "\n")
+        peer.send(#"{"jsonrpc":"2.0","id":11,"method":"echo","params":5}"# + "\n")
+        peer.send("42\n")
+        await peer.finish()
+        #expect(peer.responses(id: .null).contains { $0["error"]?["code"] == -32700 })
+        #expect(peer.responses(id: 5).first?["error"]?["code"] == -32700)
+        #expect(peer.responses(id: 6).first?["error"]?["code"] == -32600)
+        #expect(peer.responses(id: 7).first?["error"]?["code"] == -32601)
+        #expect(peer.responses(id: 8).first?["error"]?["code"] == -32602)
+        #expect(peer.responses(id: 8).first?["error"]?["message"]?.stringValue?.contains("count") == true)
+        #expect(peer.responses(id: 9).first?["error"]?["message"]?.stringValue?.contains("'key'") == true)
+        #expect(peer.responses(id: 10).first?["error"]?["code"] == -32603)
+        #expect(peer.responses(id: 10).first?["error"]?["message"]?.stringValue?.contains("secret") == false)
+        #expect(peer.responses(id: 11).first?["error"]?["code"] == -32600)
+        #expect(peer.responses(id: .null).contains { $0["error"]?["code"] == -32600 })
+    }
+
+    @Test func aDuplicateIDInFlightIsRefused() async throws {
+        let peer = PipePeer()
+        peer.send(request(1, "block") + "\n" + request(1, "echo") + "\n")
+        try await peer.waitFor("the refusal") { !$0.isEmpty }
+        #expect(peer.responses(id: 1).first?["error"]?["code"] == -32600)
+        peer.connection.cancelAll()
+        await peer.finish()
+    }
+
+    @Test func successAlwaysCarriesResultAndAnswersUseTheFirstStyle() async throws {
+        let peer = PipePeer()
+        let body = request(1, "echo")
+        peer.send("Content-Length: \(body.utf8.count)\r\n\r\n\(body)" + request(2, "echo") + "\n")
+        await peer.finish()
+        #expect(peer.messages.count == 2)
+        #expect(peer.messages.allSatisfy { $0["result"] == .null && $0.containsKey("result") })
+    }
+
+    @Test func notificationsReachTheHandlerAndAreNeverAnswered() async throws {
+        let handler = TestHandler()
+        let peer = PipePeer(handler: handler)
+        peer.send(#"{"jsonrpc":"2.0","method":"hello"}"# + "\n" + request(1, "echo") + "\n")
+        await peer.finish()
+        #expect(handler.notifications.withLock { $0 } == ["hello"])
+        #expect(peer.messages.count == 1)
+    }
+
+    @Test func seededRandomInputNeverStopsValidRequests() async throws {
+        var random = SplitMix(seed: 42)
+        let junk = ["{not json\n", "Content-Length: x\r\n\r\n", "[]\n", #"{"id":{},"method":1}"# + "\n", "\u{1}\u{2}\n", "Content-Length: 3\r\n\r\nabc", "]]]\n"]
+        let peer = PipePeer()
+        var text = ""
+        for id in 1...3000 {
+            if random.next() % 2 == 0 { text += junk[Int(random.next() % UInt64(junk.count))] }
+            text += random.next() % 3 == 0 ? "Content-Length: \(request(id, "echo").utf8.count)\r\n\r\n\(request(id, "echo"))" : request(id, "echo") + "\n"
+        }
+        peer.send(text)
+        await peer.finish()
+        for id in 1...3000 { #expect(peer.responses(id: .int(Int64(id))).count == 1, "id \(id)") }
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension JSONValue {
+    func containsKey(_ key: String) -> Bool { if case .object(let members) = self { return members.keys.contains(key) }; return false }
+}
