@@ -49,7 +49,7 @@ extension SmartcarClient {
             body.error = "invalid_client"  // a bare 401 (e.g. a Basic challenge whose body URLSession lost)
         }
         var details = body.details
-        let what = "\(status) \(body.summary)"
+        let what = body.summary.map { "\(status) \($0)" } ?? String(status)
 
         if status == 429 {
             var message = "Smartcar rate-limited the \(operation.name) (\(what))"

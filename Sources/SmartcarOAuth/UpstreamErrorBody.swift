@@ -58,12 +58,12 @@ struct UpstreamErrorBody: Sendable, Equatable {
     }
 
     /// `invalid_grant: Invalid or expired refresh token.`, or whichever parts exist.
-    var summary: String {
+    var summary: String? {
         switch (error, description) {
         case let (error?, description?): "\(error): \(description)"
         case let (error?, nil): error
         case let (nil, description?): description
-        case (nil, nil): "no details"
+        case (nil, nil): nil
         }
     }
 
