@@ -42,7 +42,9 @@ public final class URLSessionTransport: HTTPTransport {
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
         if request.method != "GET" && request.method != "HEAD" { urlRequest.setValue("close", forHTTPHeaderField: "Connection") }
         urlRequest.httpBody = request.body
-        urlRequest.timeoutInterval = max(timeout.timeInterval, 0.001)
+        // Our own deadline below is the real one. URLSession's is only a backstop, in whole seconds and a
+        // second later: corelibs turns a sub-second interval into an immediate -1001 timeout.
+        urlRequest.timeoutInterval = timeout.timeInterval.rounded(.up) + 1
 
         let call = PendingCall()
         return try await withTaskCancellationHandler {
