@@ -3,7 +3,7 @@ import JSONRPC
 
 /// Turns the last failed attempt into the error the agent reports (kinds from the contract's error table).
 extension SmartcarClient {
-    func mapFailure(_ failure: AttemptFailure, _ operation: Operation, attempts: Int, redactor: Redactor) -> SmartcarError {
+    func mapFailure(_ failure: AttemptFailure, _ operation: SmartcarCall, attempts: Int, redactor: Redactor) -> SmartcarError {
         var error: SmartcarError
         switch failure {
         case .transport(let transportError): error = mapTransportError(transportError, operation)
@@ -14,7 +14,7 @@ extension SmartcarClient {
     }
 
     /// A 200 whose body is not a usable answer. For a single-use request Smartcar did process it.
-    func malformedAnswer(_ response: HTTPResponse, _ operation: Operation, reason: String) -> SmartcarError {
+    func malformedAnswer(_ response: HTTPResponse, _ operation: SmartcarCall, reason: String) -> SmartcarError {
         var message = "Smartcar answered the \(operation.name) with \(response.status) but \(reason)"
         var details: [String: JSONValue] = ["status": .int(Int64(response.status)), "description": .string("malformed response: \(reason)")]
         if let requestID = response.header("sc-request-id") { details["requestId"] = .string(requestID) }
@@ -25,7 +25,7 @@ extension SmartcarClient {
         return SmartcarError(.upstreamError, message, details: details)
     }
 
-    private func mapTransportError(_ error: TransportError, _ operation: Operation) -> SmartcarError {
+    private func mapTransportError(_ error: TransportError, _ operation: SmartcarCall) -> SmartcarError {
         var message: String
         switch error.kind {
         case .cannotConnect: message = "could not connect to Smartcar for the \(operation.name) (\(error.detail))"
@@ -42,7 +42,7 @@ extension SmartcarClient {
         return SmartcarError(.upstreamUnavailable, message, details: details)
     }
 
-    private func mapStatus(_ response: HTTPResponse, _ operation: Operation, redactor: Redactor) -> SmartcarError {
+    private func mapStatus(_ response: HTTPResponse, _ operation: SmartcarCall, redactor: Redactor) -> SmartcarError {
         var body = UpstreamErrorBody(response, redactor: redactor)
         let status = response.status
         if status == 401, body.error == nil, operation.sendsClientCredentials {

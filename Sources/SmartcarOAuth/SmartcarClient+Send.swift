@@ -9,7 +9,7 @@ enum AttemptFailure: Sendable {
 extension SmartcarClient {
     /// Sends `request` until it succeeds (2xx), fails for good, or the call's budget runs out, retrying only
     /// what `operation` allows; returns the 2xx answer or throws the mapped error of the last attempt.
-    func send(_ request: HTTPRequest, _ operation: Operation, redactor: Redactor) async throws(SmartcarError) -> HTTPResponse {
+    func send(_ request: HTTPRequest, _ operation: SmartcarCall, redactor: Redactor) async throws(SmartcarError) -> HTTPResponse {
         let monotonic = ContinuousClock()
         let started = monotonic.now
         let deadline = started + configuration.requestTimeout
@@ -48,7 +48,7 @@ extension SmartcarClient {
     }
 
     /// How long to wait before retrying, or nil when this failure must not be retried for this operation.
-    func retryPause(after failure: AttemptFailure, _ operation: Operation, attempt: Int) -> Duration? {
+    func retryPause(after failure: AttemptFailure, _ operation: SmartcarCall, attempt: Int) -> Duration? {
         switch failure {
         case .transport(let error):
             switch error.kind {

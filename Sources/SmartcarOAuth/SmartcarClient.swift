@@ -89,7 +89,7 @@ public final class SmartcarClient: Sendable {
 
     // MARK: - Requests
 
-    private func userTokenRequest(_ operation: Operation, form: [(String, String)], flags: FeatureFlags?,
+    private func userTokenRequest(_ operation: SmartcarCall, form: [(String, String)], flags: FeatureFlags?,
                                   credentials: (id: String, secret: String), secret: String) async throws(SmartcarError) -> TokenGrant {
         try SmartcarConfiguration.requireSafeOrigin(configuration.authOrigin, variable: "SMARTCAR_AUTH_ORIGIN")
         var url = endpoint(configuration.authOrigin, "/oauth/token")

@@ -113,27 +113,27 @@ private final class PendingCall: Sendable {
         var task: URLSessionDataTask?
         var timer: Task<Void, Never>?
         var finished = false
+        /// The outcome when it came before `start` (cancelled, or a deadline of zero).
+        var early: Result<HTTPResponse, any Error>?
     }
 
     private let state = Mutex(State())
 
-    /// Registers the parts; false (and the continuation resumed with `CancellationError`) when the caller
-    /// was cancelled before the request started.
+    /// Registers the parts; false (and the continuation resumed with the outcome) when the call finished
+    /// before the request started.
     func start(_ continuation: CheckedContinuation<HTTPResponse, any Error>, task: URLSessionDataTask,
                timer: Task<Void, Never>) -> Bool {
-        let alreadyFinished = state.withLock { state in
-            if state.finished { return true }
+        let early = state.withLock { state -> Result<HTTPResponse, any Error>? in
+            if state.finished { return state.early ?? .failure(CancellationError()) }
             state.continuation = continuation
             state.task = task
             state.timer = timer
-            return false
+            return nil
         }
-        if alreadyFinished {
-            timer.cancel()
-            continuation.resume(throwing: CancellationError())
-            return false
-        }
-        return true
+        guard let early else { return true }
+        timer.cancel()
+        continuation.resume(with: early)
+        return false
     }
 
     var taskIdentifier: Int? { state.withLock { $0.task?.taskIdentifier } }
@@ -142,6 +142,7 @@ private final class PendingCall: Sendable {
         let parts = state.withLock { state -> (CheckedContinuation<HTTPResponse, any Error>?, URLSessionDataTask?, Task<Void, Never>?)? in
             if state.finished { return nil }
             state.finished = true
+            if state.continuation == nil { state.early = result }
             defer { state.continuation = nil; state.timer = nil }
             return (state.continuation, state.task, state.timer)
         }

@@ -75,6 +75,7 @@ struct UpstreamErrorBody: Sendable, Equatable {
     private static func nonJSONNote(_ response: HTTPResponse) -> String {
         if response.bodyLost { return "the response body was not available" }
         if response.body.isEmpty { return "empty response" }
+        if (try? JSONDecoder().decode(JSONValue.self, from: response.body)) != nil { return "unrecognised JSON response" }
         let mediaType = response.header("content-type")?.split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             .flatMap { $0.allSatisfy { $0.isLetter || $0.isNumber || "/.+-".contains($0) } ? $0 : nil }

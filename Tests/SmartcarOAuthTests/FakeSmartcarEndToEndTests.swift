@@ -66,6 +66,7 @@ struct FakeSmartcarEndToEndTests {
         #expect(exchange.headers["authorization"] == Self.basic)
         #expect(exchange.headers["content-type"] == "application/x-www-form-urlencoded")
         #expect(exchange.headers["accept"] == "application/json")
+        #expect(exchange.headers["connection"] == "close", "POSTs never ride a reused connection")
         #expect(exchange.headers["user-agent"]?.hasPrefix("smartcar-auth-agent/\(SmartcarClient.agentVersion) (Linux; ") == true)
         #expect(exchange.body == "grant_type=authorization_code&code=\(FormEncoding.escape(code))&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
         #expect(exchange.form == ["grant_type": "authorization_code", "code": code, "redirect_uri": redirectURI])
@@ -232,6 +233,25 @@ struct FakeSmartcarEndToEndTests {
         #expect(error?.kind == .upstreamUnavailable)
         #expect(error?.details["network"] == "timedOut")
         #expect(elapsed >= .milliseconds(350) && elapsed < .seconds(3), "\(elapsed) \(String(describing: error))")
+    }
+
+    @Test func cancellingAStalledCallAnswersAtOnce() async throws {
+        let arrived = AsyncStream<Void>.makeStream()
+        var options = FakeSmartcar.Options()
+        options.log = { line in if line.contains("stalled") { arrived.continuation.yield() } }
+        let harness = try Harness(options: options)
+        defer { harness.stop() }
+        harness.fake.inject(.stall, on: .appToken)
+        let client = harness.client(timeout: .seconds(30))
+        let call = Task { await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() } }
+        var iterator = arrived.stream.makeAsyncIterator()
+        await iterator.next()
+        let started = ContinuousClock.now
+        call.cancel()
+        let error = await call.value
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(error?.kind == .cancelled)
+        #expect(harness.fake.count(.appToken) == 1)
     }
 
     @Test func droppedRefreshIsNotRetried() async throws {

@@ -1,5 +1,5 @@
 /// The four things the client asks Smartcar, and what each implies for retries and error wording.
-enum Operation: Sendable {
+enum SmartcarCall: Sendable {
     case exchange, refresh, applicationToken, user
 
     var name: String {
