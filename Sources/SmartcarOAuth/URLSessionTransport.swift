@@ -89,7 +89,7 @@ public final class URLSessionTransport: HTTPTransport {
         guard let urlError = error as? URLError else { return TransportError(.other, detail: String(describing: type(of: error))) }
         let detail = "URLError \(urlError.code.rawValue)"
         switch urlError.code {
-        case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet, .unsupportedURL, .badURL:
+        case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet:
             return TransportError(.cannotConnect, detail: detail)
         case .timedOut:
             return TransportError(.timedOut, detail: detail)
