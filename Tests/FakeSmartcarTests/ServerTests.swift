@@ -156,3 +156,15 @@ final class RawConnectionBox: @unchecked Sendable {
     let connection: RawConnection
     init(_ connection: RawConnection) { self.connection = connection }
 }
+
+@Suite struct StartupTests {
+    @Test func aTakenPortIsAnError() throws {
+        let first = try FakeSmartcar()
+        defer { first.stop() }
+        var options = FakeSmartcar.Options()
+        options.port = first.port
+        let error = #expect(throws: FakeServerError.self) { try FakeSmartcar(options: options) }
+        #expect(error?.errno == EADDRINUSE)
+        #expect(first.origin.absoluteString == "http://127.0.0.1:\(first.port)")
+    }
+}
