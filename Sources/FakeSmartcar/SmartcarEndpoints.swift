@@ -65,14 +65,8 @@ extension FakeService {
         let now = options.now()
         let rejected = Self.oauthError(400, "invalid_grant", "Invalid or expired refresh token.")
         return state.withLock { state in
-            guard let grant = state.refreshTokens[token], grant.expiresAt > now else { return rejected }
-            if let usedAt = grant.usedAt {
-                guard case .grace(let seconds) = options.refreshReuse, now.timeIntervalSince(usedAt) <= seconds else {
-                    return rejected
-                }
-            } else {
-                state.refreshTokens[token]?.usedAt = now
-            }
+            guard let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse) else { return rejected }
+            if grant.usedAt == nil { state.refreshTokens[token]?.usedAt = now }
             return tokenPairResponse(state.mintPair(userID: grant.userID, now: now, options: options))
         }
     }

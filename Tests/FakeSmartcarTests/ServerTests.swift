@@ -167,4 +167,12 @@ final class RawConnectionBox: @unchecked Sendable {
         #expect(error?.errno == EADDRINUSE)
         #expect(first.origin.absoluteString == "http://127.0.0.1:\(first.port)")
     }
+
+    @Test func releasingTheLastReferenceStopsTheServer() async throws {
+        var fake: FakeSmartcar? = try FakeSmartcar()
+        let port = try #require(fake?.port)
+        #expect(try await http(try #require(fake), "GET", "/v2.0/user").status == 401)
+        fake = nil
+        #expect(throws: TestFailure.self) { try RawConnection(port: port) }
+    }
 }
