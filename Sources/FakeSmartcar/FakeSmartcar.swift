@@ -39,6 +39,10 @@ public final class FakeSmartcar: Sendable {
         /// The `expires_in` of application tokens (Smartcar: one hour).
         public var appTokenLifetime = 3600
         public var refreshReuse: RefreshReuse = .rejected
+        /// When true, every 401 `invalid_client` from `/oauth/token` carries `WWW-Authenticate: Basic
+        /// realm="Smartcar"` (as RFC 6749 §5.2 asks for Basic-auth clients), not only the injected
+        /// `Fault.invalidClientBasicRealm`: the answer that hangs URLSession on Linux without a session delegate.
+        public var basicChallengeOnInvalidClient = false
         /// Added before every answer (not to control paths), e.g. for refresh-storm benchmarks.
         public var latency: Duration = .zero
         /// 0: any free port.

@@ -15,7 +15,7 @@ import Foundation
 let usage = """
     usage: fake-smartcar [--port N] [--client-id ID] [--client-secret SECRET] [--latency-ms MS]
                          [--refresh-grace SECONDS] [--access-token-lifetime SECONDS]
-                         [--default-redirect-uri URI] [--quiet]
+                         [--default-redirect-uri URI] [--basic-challenge] [--quiet]
 
     """
 
@@ -57,6 +57,7 @@ func parseOptions(_ arguments: [String]) -> FakeSmartcar.Options {
         case "--refresh-grace": options.refreshReuse = .grace(number(flag, Double.self))
         case "--access-token-lifetime": options.accessTokenLifetime = number(flag, Int.self)
         case "--default-redirect-uri": options.defaultRedirectURI = value(flag)
+        case "--basic-challenge": options.basicChallengeOnInvalidClient = true
         case "--quiet": quiet = true
         case "-h", "--help":
             writeAll(usage, to: STDOUT_FILENO)
