@@ -90,7 +90,7 @@ import Testing
         try await withFake { fake in
             let port = fake.port
             let cases: [(String, Int)] = [
-                ("GET /v2.0/user HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n", 431),
+                ("GET /v2.0/user HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 300_000))\r\n\r\n", 431),
                 ("POST /oauth/token HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n", 400),
                 ("POST /oauth/token HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
                 ("POST /oauth/token HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
