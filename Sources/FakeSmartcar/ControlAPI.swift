@@ -7,6 +7,7 @@ import Foundation
 /// - `POST /_fake/fault` `{"fault":<Fault JSON>,"endpoint":"token","times":1}` (`endpoint`, `times` optional) → `{"ok":true}`
 /// - `POST /_fake/mint` `{"userID":"u"}` → `{"accessToken":…,"refreshToken":…,"userID":"u"}`
 /// - `POST /_fake/code` `{"redirectURI":…,"userID":…}` (both optional) → `{"code":…}`
+/// - `POST /_fake/revoke` `{"userID":"u"}` → kills that user's tokens → `{"revoked":2}`
 /// - `POST /_fake/reset` → forgets recorded requests, counts and queued faults → `{"ok":true}`
 /// Errors: 400/404/405 with `{"error":"…"}`.
 enum ControlAPI {
@@ -37,6 +38,14 @@ enum ControlAPI {
         var code: String
     }
 
+    struct RevokeRequest: Decodable {
+        var userID: String
+    }
+
+    struct RevokeResponse: Encodable {
+        var revoked: Int
+    }
+
     struct OK: Encodable {
         var ok = true
     }
@@ -46,7 +55,7 @@ extension FakeService {
     func control(_ request: HTTPServerRequest) -> HTTPServerResponse {
         let route = String(request.path.dropFirst(ControlAPI.prefix.count))
         let method = ["requests", "counts"].contains(route) ? "GET" : "POST"
-        guard ["requests", "counts", "fault", "mint", "code", "reset"].contains(route) else {
+        guard ["requests", "counts", "fault", "mint", "code", "revoke", "reset"].contains(route) else {
             return Self.controlError(404, "unknown control path \(request.path)")
         }
         guard request.method == method else { return Self.controlError(405, "use \(method) for \(request.path)") }
@@ -72,6 +81,9 @@ extension FakeService {
                 let body = try Self.decode(ControlAPI.CodeRequest.self, request.body)
                 let code = issueCode(redirectURI: body.redirectURI, userID: body.userID ?? "user-1")
                 return try Self.controlJSON(ControlAPI.CodeResponse(code: code))
+            case "revoke":
+                let userID = try Self.decode(ControlAPI.RevokeRequest.self, request.body).userID
+                return try Self.controlJSON(ControlAPI.RevokeResponse(revoked: revokeTokens(userID: userID)))
             default:  // "reset"
                 reset()
                 return try Self.controlJSON(ControlAPI.OK())

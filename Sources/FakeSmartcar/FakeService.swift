@@ -60,6 +60,20 @@ final class FakeService: Sendable {
         return state.withLock { $0.issueCode(redirectURI: redirectURI, userID: userID, now: now, options: options) }
     }
 
+    func isLive(refreshToken: String) -> Bool {
+        let now = options.now()
+        return state.withLock { $0.refreshTokenUsable(refreshToken, now: now, reuse: options.refreshReuse) != nil }
+    }
+
+    func revokeTokens(userID: String) -> Int {
+        state.withLock { state in
+            let before = state.accessTokens.count + state.refreshTokens.count
+            state.accessTokens = state.accessTokens.filter { $0.value.userID != userID }
+            state.refreshTokens = state.refreshTokens.filter { $0.value.userID != userID }
+            return before - state.accessTokens.count - state.refreshTokens.count
+        }
+    }
+
     func inject(_ fault: Fault, on endpoint: Endpoint?, times: Int) {
         guard times > 0 else { return }
         state.withLock { $0.faults.append(.init(fault: fault, endpoint: endpoint, remaining: times)) }

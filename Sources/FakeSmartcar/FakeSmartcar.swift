@@ -1,11 +1,21 @@
 import Foundation
 
-/// A fake of Smartcar's OAuth endpoints (Connect's authorize, the token endpoint, the application token
-/// endpoint and `/v2.0/user`) on a loopback port, so clients can be tested without the network.
+/// A fake of Smartcar's OAuth endpoints on a loopback port, so clients can be tested without the network.
 ///
-/// Point every Smartcar origin (connect, auth, iam, api) at `origin`. Behaviour follows the real wire
-/// formats; `inject` adds failures; `/_fake/...` control paths (see `ControlAPI.swift`) do the same for
-/// tests in other processes. Call `stop()` when done: the server's threads run until then.
+/// Point every Smartcar origin (connect, auth, iam, api) at `origin`; the endpoints answer with the real
+/// wire formats, every answer carries `SC-Request-Id`:
+/// - `GET /oauth/authorize`: checks `response_type=code` and `client_id`, approves at once and redirects
+///   (302) to `redirect_uri` (or `Options.defaultRedirectURI`) with `code` and the `state` echoed.
+///   Knobs in the query: `fake_error=NAME` (or `fake_deny=1` for `access_denied`) redirects with
+///   `error`, `error_description` (and `vin`/`make`/`model`/`year` for `vehicle_incompatible`);
+///   `fake_user=ID` picks the user the code belongs to (default `user-1`).
+/// - `POST /oauth/token`: Basic client auth, form body; `authorization_code` (single use, expiring, bound to
+///   the redirect_uri it was issued for) and `refresh_token` (rotating; reuse per `Options.refreshReuse`).
+/// - `POST /oauth2/token`: client credentials in the form body (or Basic) → 3600 s token, no refresh token.
+/// - `GET /v2.0/user`: `Bearer` access token it issued and not expired → `{"id": userID}`, else a v2 401.
+///
+/// `inject` queues failures (`Fault`); `/_fake/...` control paths (`ControlAPI.swift`) do the same for
+/// tests in other processes. Call `stop()` when done (it also stops when the last reference goes away).
 public final class FakeSmartcar: Sendable {
     /// How the fake treats a refresh token that has already been exchanged.
     public enum RefreshReuse: Sendable, Equatable {
@@ -29,6 +39,10 @@ public final class FakeSmartcar: Sendable {
         /// The `expires_in` of application tokens (Smartcar: one hour).
         public var appTokenLifetime = 3600
         public var refreshReuse: RefreshReuse = .rejected
+        /// When true, every 401 `invalid_client` from `/oauth/token` carries `WWW-Authenticate: Basic
+        /// realm="Smartcar"` (as RFC 6749 §5.2 asks for Basic-auth clients), not only the injected
+        /// `Fault.invalidClientBasicRealm`: the answer that hangs URLSession on Linux without a session delegate.
+        public var basicChallengeOnInvalidClient = false
         /// Added before every answer (not to control paths), e.g. for refresh-storm benchmarks.
         public var latency: Duration = .zero
         /// 0: any free port.
@@ -37,7 +51,8 @@ public final class FakeSmartcar: Sendable {
         public var defaultRedirectURI = "http://localhost:8000/callback"
         /// The fake's notion of now for every expiry and grace window; inject a clock to test them without sleeping.
         public var now: @Sendable () -> Date = { Date() }
-        /// Receives one line per Smartcar request (method, path, endpoint, status, fault); never a secret.
+        /// Receives one line per Smartcar request (method, path, endpoint, outcome); never a secret.
+        /// Called on the server's connection threads before the answer is sent; keep it quick.
         public var log: (@Sendable (String) -> Void)?
 
         public init() {}
@@ -58,6 +73,8 @@ public final class FakeSmartcar: Sendable {
         port = server.port
     }
 
+    deinit { server.stop() }
+
     /// `http://127.0.0.1:PORT`: use it for every `*_ORIGIN`.
     public var origin: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
@@ -75,6 +92,14 @@ public final class FakeSmartcar: Sendable {
     public func issueCode(redirectURI: String? = nil, userID: String = "user-1") -> String {
         service.issueCode(redirectURI: redirectURI, userID: userID)
     }
+
+    /// Whether `refreshToken` would be accepted now (issued, not expired, unused or within the grace).
+    public func isLive(refreshToken: String) -> Bool { service.isLive(refreshToken: refreshToken) }
+
+    /// Kills every access and refresh token of `userID`, as when the owner disconnects the app:
+    /// refreshes then answer `invalid_grant`, `/v2.0/user` a 401. Returns how many tokens died.
+    @discardableResult
+    public func revokeTokens(userID: String) -> Int { service.revokeTokens(userID: userID) }
 
     /// Queues `fault` for the next `times` requests to `endpoint` (nil: any Smartcar endpoint).
     /// Each request takes one use of the oldest queued fault that matches it.

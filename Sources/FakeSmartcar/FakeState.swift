@@ -44,6 +44,15 @@ struct FakeState: Sendable {
         return fault
     }
 
+    /// The grant behind `token` if exchanging it now would succeed: issued, not expired, and unused or
+    /// reused within the grace window.
+    func refreshTokenUsable(_ token: String, now: Date, reuse: FakeSmartcar.RefreshReuse) -> RefreshGrant? {
+        guard let grant = refreshTokens[token], grant.expiresAt > now else { return nil }
+        guard let usedAt = grant.usedAt else { return grant }
+        guard case .grace(let seconds) = reuse, now.timeIntervalSince(usedAt) <= seconds else { return nil }
+        return grant
+    }
+
     /// A fresh access/refresh pair for `userID`.
     mutating func mintPair(userID: String, now: Date, options: FakeSmartcar.Options) -> (accessToken: String, refreshToken: String) {
         let access = FakeState.randomToken(prefix: "fake-at-")

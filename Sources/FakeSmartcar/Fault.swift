@@ -103,8 +103,7 @@ public enum Fault: Sendable, Codable, Equatable {
                 suggestedUserMessage: "Your vehicle is temporarily unable to connect. Please be patient while we're working to resolve this issue."),
                 headers: [("Retry-After", retryAfter)])
         case .invalidClientBasicRealm:
-            return .json(401, SmartcarErrors.oauth("invalid_client", "Invalid client credentials."),
-                         headers: [("WWW-Authenticate", "Basic realm=\"Smartcar\"")])
+            return FakeService.invalidClient(challenge: true)
         case .htmlError(let status):
             let title = "\(status) \(HTTPServerResponse.reasonPhrase(status))"
             return HTTPServerResponse(status: status, contentType: "text/html",

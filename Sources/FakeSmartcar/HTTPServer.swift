@@ -17,13 +17,6 @@ enum HTTPReply: Sendable {
     case drop
 }
 
-/// Why the server could not start.
-public struct FakeServerError: Error, CustomStringConvertible, Sendable {
-    public var operation: String
-    public var errno: Int32
-    public var description: String { "\(operation) failed: \(String(cString: strerror(errno)))" }
-}
-
 /// A small HTTP/1.1 server on 127.0.0.1: one thread accepting, one thread per connection, keep-alive.
 ///
 /// Blocking POSIX sockets on threads of its own (never the cooperative pool). `stop()` shuts every socket
@@ -153,7 +146,8 @@ final class HTTPServer: Sendable {
                         case .respond(let response, let delay):
                             if delay > .zero, stopSignal.wait(for: delay) { return }
                             let keepAlive = request.wantsKeepAlive
-                            guard sendAll(fd, response.serialized(keepAlive: keepAlive)), keepAlive else { return }
+                            guard sendAll(fd, response.serialized(keepAlive: keepAlive)) else { return }
+                            guard keepAlive else { return lingeringClose(fd, &chunk) }
                         case .stall:
                             while receive(fd, into: &chunk) > 0 {}
                             return
@@ -165,13 +159,22 @@ final class HTTPServer: Sendable {
             } catch {
                 let response = HTTPServerResponse(status: error.status, contentType: "text/plain; charset=utf-8",
                                                   body: "\(error.reason)\n")
-                _ = sendAll(fd, response.serialized(keepAlive: false))
+                if sendAll(fd, response.serialized(keepAlive: false)) { lingeringClose(fd, &chunk) }
                 return
             }
             let count = receive(fd, into: &chunk)
             guard count > 0 else { return }
             parser.append(chunk[0..<count])
         }
+    }
+
+    /// Before closing after an answer: stop sending, then read what the client still sends (up to 2 s
+    /// of silence), so unread bytes do not make the close a reset that destroys the answer in flight.
+    private func lingeringClose(_ fd: Int32, _ chunk: inout [UInt8]) {
+        shutdown(fd, Int32(SHUT_WR))
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        while receive(fd, into: &chunk) > 0 {}
     }
 
     /// `recv` retrying on EINTR; 0 at end of stream, -1 on error.
@@ -199,32 +202,5 @@ final class HTTPServer: Sendable {
             }
             return true
         }
-    }
-}
-
-/// A one-shot event that blocked threads can wait for with a timeout (`stop()` fires it).
-final class StopSignal: Sendable {
-    // `fired` is only changed and tested with `condition` locked, so no wake-up is lost; the Mutex
-    // just makes the flag Sendable.
-    private let condition = NSCondition()
-    private let flag = Mutex(false)
-    private var fired: Bool { flag.withLock { $0 } }
-
-    func fire() {
-        condition.lock()
-        flag.withLock { $0 = true }
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Waits up to `duration`; true if the signal fired (now or before).
-    func wait(for duration: Duration) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: duration.seconds)
-        condition.lock()
-        defer { condition.unlock() }
-        while !fired {
-            if !condition.wait(until: deadline) { return fired }
-        }
-        return true
     }
 }

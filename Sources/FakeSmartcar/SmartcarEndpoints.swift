@@ -28,7 +28,7 @@ extension FakeService {
     private func token(_ request: HTTPServerRequest) -> HTTPServerResponse {
         guard let credentials = request.basicCredentials,
               credentials.id == options.clientID, credentials.secret == options.clientSecret
-        else { return Self.invalidClient }
+        else { return Self.invalidClient(challenge: options.basicChallengeOnInvalidClient) }
         guard request.isFormEncoded else {
             return Self.oauthError(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
         }
@@ -65,14 +65,8 @@ extension FakeService {
         let now = options.now()
         let rejected = Self.oauthError(400, "invalid_grant", "Invalid or expired refresh token.")
         return state.withLock { state in
-            guard let grant = state.refreshTokens[token], grant.expiresAt > now else { return rejected }
-            if let usedAt = grant.usedAt {
-                guard case .grace(let seconds) = options.refreshReuse, now.timeIntervalSince(usedAt) <= seconds else {
-                    return rejected
-                }
-            } else {
-                state.refreshTokens[token]?.usedAt = now
-            }
+            guard let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse) else { return rejected }
+            if grant.usedAt == nil { state.refreshTokens[token]?.usedAt = now }
             return tokenPairResponse(state.mintPair(userID: grant.userID, now: now, options: options))
         }
     }
@@ -101,7 +95,7 @@ extension FakeService {
         // The documented form is credentials in the body; RFC 6749 §2.3.1 Basic auth is accepted too.
         let credentials = form["client_id"].map { (id: $0, secret: form["client_secret"] ?? "") } ?? request.basicCredentials
         guard let credentials, credentials.id == options.clientID, credentials.secret == options.clientSecret else {
-            return Self.invalidClient
+            return Self.invalidClient(challenge: false)
         }
         let token = FakeState.randomToken(prefix: "fake-app-")
         let expiresAt = options.now() + TimeInterval(options.appTokenLifetime)
@@ -185,8 +179,11 @@ extension FakeService {
 
     static let noStore: [(name: String, value: String)] = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
-    static var invalidClient: HTTPServerResponse {
-        oauthError(401, "invalid_client", "Invalid client credentials.")
+    /// 401 `invalid_client`, with `challenge` also `WWW-Authenticate: Basic realm="Smartcar"`.
+    static func invalidClient(challenge: Bool) -> HTTPServerResponse {
+        var response = oauthError(401, "invalid_client", "Invalid client credentials.")
+        if challenge { response.headers.append(("WWW-Authenticate", "Basic realm=\"Smartcar\"")) }
+        return response
     }
 
     static func oauthError(_ status: Int, _ error: String, _ description: String) -> HTTPServerResponse {

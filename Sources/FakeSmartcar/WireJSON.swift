@@ -3,18 +3,14 @@
 enum WireJSON: Sendable {
     case string(String)
     case int(Int)
-    case bool(Bool)
     case null
-    case array([WireJSON])
     case object(KeyValuePairs<String, WireJSON>)
 
     var text: String {
         switch self {
         case .string(let value): WireJSON.quote(value)
         case .int(let value): String(value)
-        case .bool(let value): value ? "true" : "false"
         case .null: "null"
-        case .array(let values): "[" + values.map(\.text).joined(separator: ",") + "]"
         case .object(let pairs): "{" + pairs.map { WireJSON.quote($0.key) + ":" + $0.value.text }.joined(separator: ",") + "}"
         }
     }

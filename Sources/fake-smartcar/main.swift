@@ -9,14 +9,13 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
 import FakeSmartcar
 import Foundation
 
 let usage = """
     usage: fake-smartcar [--port N] [--client-id ID] [--client-secret SECRET] [--latency-ms MS]
                          [--refresh-grace SECONDS] [--access-token-lifetime SECONDS]
-                         [--default-redirect-uri URI] [--quiet]
+                         [--default-redirect-uri URI] [--basic-challenge] [--quiet]
 
     """
 
@@ -58,6 +57,7 @@ func parseOptions(_ arguments: [String]) -> FakeSmartcar.Options {
         case "--refresh-grace": options.refreshReuse = .grace(number(flag, Double.self))
         case "--access-token-lifetime": options.accessTokenLifetime = number(flag, Int.self)
         case "--default-redirect-uri": options.defaultRedirectURI = value(flag)
+        case "--basic-challenge": options.basicChallengeOnInvalidClient = true
         case "--quiet": quiet = true
         case "-h", "--help":
             writeAll(usage, to: STDOUT_FILENO)
@@ -88,6 +88,14 @@ func stdinSignalsParentLifetime() -> Bool {
 
 func run() -> Never {
     signal(SIGPIPE, SIG_IGN)
+    // Block SIGTERM/SIGINT before any thread exists (threads inherit the mask); the main thread takes
+    // them with sigwait below, so a signal sent at any moment after start is handled, never lost.
+    var stopSignals = sigset_t()
+    sigemptyset(&stopSignals)
+    sigaddset(&stopSignals, SIGTERM)
+    sigaddset(&stopSignals, SIGINT)
+    pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
     let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
     let fake: FakeSmartcar
     do {
@@ -95,21 +103,10 @@ func run() -> Never {
     } catch {
         fail("cannot start: \(error)")
     }
-    writeAll("{\"origin\":\(jsonString(fake.origin.absoluteString)),\"clientID\":\(jsonString(options.clientID)),"
-             + "\"clientSecret\":\(jsonString(options.clientSecret))}\n", to: STDOUT_FILENO)
-
     let shutdown: @Sendable (String) -> Never = { reason in
         writeAll("fake-smartcar: stopping (\(reason))\n", to: STDERR_FILENO)
         fake.stop()
         _exit(0)
-    }
-    var sources: [any DispatchSourceSignal] = []
-    for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler { @Sendable in shutdown(name) }
-        source.resume()
-        sources.append(source)
     }
     if stdinSignalsParentLifetime() {
         let watcher = Thread { @Sendable in
@@ -123,7 +120,11 @@ func run() -> Never {
         watcher.name = "fake-smartcar stdin"
         watcher.start()
     }
-    withExtendedLifetime(sources) { dispatchMain() }
+    writeAll("{\"origin\":\(jsonString(fake.origin.absoluteString)),\"clientID\":\(jsonString(options.clientID)),"
+             + "\"clientSecret\":\(jsonString(options.clientSecret))}\n", to: STDOUT_FILENO)
+    var received: Int32 = 0
+    while sigwait(&stopSignals, &received) != 0 {}
+    shutdown(received == SIGTERM ? "SIGTERM" : "SIGINT")
 }
 
 run()

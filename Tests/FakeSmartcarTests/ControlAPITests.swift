@@ -25,6 +25,10 @@ import Testing
             #expect(exchange.status == 200)
             let defaults = try await http(fake, "POST", "/_fake/mint")
             #expect(try defaults.string("userID") == "user-1")
+
+            let revoked = try await post(fake, "/_fake/revoke", #"{"userID":"u-7"}"#)
+            #expect(try revoked.object()["revoked"] as? Int == 4)  // two pairs: minted, then refreshed
+            #expect(!fake.isLive(refreshToken: refreshToken))
         }
     }
 

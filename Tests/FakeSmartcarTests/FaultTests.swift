@@ -63,6 +63,18 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
         }
     }
 
+    @Test func basicChallengeOnInvalidClientAddsTheHeaderToRealRefusals() async throws {
+        var options = FakeSmartcar.Options()
+        options.basicChallengeOnInvalidClient = true
+        try await withFake(options) { fake in
+            let response = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", "x")],
+                                                  auth: basic("sandbox-client-id", "wrong"))
+            #expect(response.status == 401)
+            #expect(response.headers["www-authenticate"] == #"Basic realm="Smartcar""#)
+            #expect(try response.string("error") == "invalid_client")
+        }
+    }
+
     @Test func htmlErrorAnswersAnHTMLPage() async throws {
         try await withFake { fake in
             fake.inject(.htmlError(502), on: .appToken)

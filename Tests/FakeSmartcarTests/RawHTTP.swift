@@ -57,10 +57,8 @@ final class RawConnection {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect failed: errno \(errno)")
-        }
+        // No close here: every stored property is set, so deinit runs (and closes) even when init throws.
+        guard connected == 0 else { throw TestFailure("connect failed: errno \(errno)") }
     }
 
     deinit { Glibc.close(fd) }

@@ -90,7 +90,7 @@ import Testing
         try await withFake { fake in
             let port = fake.port
             let cases: [(String, Int)] = [
-                ("GET /v2.0/user HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n", 431),
+                ("GET /v2.0/user HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 300_000))\r\n\r\n", 431),
                 ("POST /oauth/token HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n", 400),
                 ("POST /oauth/token HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
                 ("POST /oauth/token HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
@@ -155,4 +155,24 @@ import Testing
 final class RawConnectionBox: @unchecked Sendable {
     let connection: RawConnection
     init(_ connection: RawConnection) { self.connection = connection }
+}
+
+@Suite struct StartupTests {
+    @Test func aTakenPortIsAnError() throws {
+        let first = try FakeSmartcar()
+        defer { first.stop() }
+        var options = FakeSmartcar.Options()
+        options.port = first.port
+        let error = #expect(throws: FakeServerError.self) { try FakeSmartcar(options: options) }
+        #expect(error?.errno == EADDRINUSE)
+        #expect(first.origin.absoluteString == "http://127.0.0.1:\(first.port)")
+    }
+
+    @Test func releasingTheLastReferenceStopsTheServer() async throws {
+        var fake: FakeSmartcar? = try FakeSmartcar()
+        let port = try #require(fake?.port)
+        #expect(try await http(try #require(fake), "GET", "/v2.0/user").status == 401)
+        fake = nil
+        #expect(throws: TestFailure.self) { try RawConnection(port: port) }
+    }
 }

@@ -170,4 +170,25 @@ import Testing
             #expect(get.status == 405)
         }
     }
+
+    @Test func reportsLivenessAndRevocation() async throws {
+        try await withFake { fake in
+            let (accessToken, refreshToken) = fake.mintTokens(userID: "dora")
+            let other = fake.mintTokens(userID: "eve")
+            #expect(fake.isLive(refreshToken: refreshToken))
+            let rotated = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+            #expect(!fake.isLive(refreshToken: refreshToken))
+            let newRefreshToken = try #require(try rotated.string("refresh_token"))
+            #expect(fake.isLive(refreshToken: newRefreshToken))
+            #expect(!fake.isLive(refreshToken: "fake-rt-unknown"))
+
+            #expect(fake.revokeTokens(userID: "dora") == 4)
+            #expect(!fake.isLive(refreshToken: newRefreshToken))
+            #expect(fake.isLive(refreshToken: other.refreshToken))
+            let user = try await http(fake, "GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")])
+            #expect(user.status == 401)
+            let refresh = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", newRefreshToken)])
+            #expect(try refresh.string("error") == "invalid_grant")
+        }
+    }
 }
