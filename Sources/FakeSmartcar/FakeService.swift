@@ -1,0 +1,93 @@
+import Foundation
+import Synchronization
+
+/// The fake's behaviour behind the socket server: records each request, applies queued faults, routes
+/// to the Smartcar endpoints or the control API. Holds no reference to the server (no cycle).
+final class FakeService: Sendable {
+    let options: FakeSmartcar.Options
+    let state = Mutex(FakeState())
+
+    init(options: FakeSmartcar.Options) {
+        self.options = options
+    }
+
+    func handle(_ request: HTTPServerRequest) -> HTTPReply {
+        if request.path.hasPrefix(ControlAPI.prefix) {
+            return .respond(control(request), delay: .zero)
+        }
+        let endpoint = Endpoint(path: request.path)
+        let requestID = UUID().uuidString.lowercased()
+        let record = RecordedRequest(request, endpoint: endpoint, requestID: requestID)
+        let fault = state.withLock { state -> Fault? in
+            state.log.append(record)
+            guard let endpoint else { return nil }
+            state.counts[endpoint, default: 0] += 1
+            return state.takeFault(for: endpoint)
+        }
+        var delay = options.latency
+        var response: HTTPServerResponse
+        switch fault {
+        case .stall?:
+            logLine(request, endpoint, outcome: "stalled (fault)")
+            return .stall
+        case .drop?:
+            logLine(request, endpoint, outcome: "dropped (fault)")
+            return .drop
+        case .dropAfterHandling?:
+            let status = route(request, endpoint: endpoint, requestID: requestID).status
+            logLine(request, endpoint, outcome: "\(status), answer dropped (fault)")
+            return .drop
+        case .delay(let extra)?:
+            delay += extra
+            response = route(request, endpoint: endpoint, requestID: requestID)
+        case let fault?:
+            response = fault.cannedResponse(requestID: requestID)!
+        case nil:
+            response = route(request, endpoint: endpoint, requestID: requestID)
+        }
+        response.headers.append(("SC-Request-Id", requestID))
+        logLine(request, endpoint, outcome: "\(response.status)\(fault == nil ? "" : " (fault)")")
+        return .respond(response, delay: delay)
+    }
+
+    func mintTokens(userID: String) -> (accessToken: String, refreshToken: String) {
+        let now = options.now()
+        return state.withLock { $0.mintPair(userID: userID, now: now, options: options) }
+    }
+
+    func issueCode(redirectURI: String?, userID: String) -> String {
+        let now = options.now()
+        return state.withLock { $0.issueCode(redirectURI: redirectURI, userID: userID, now: now, options: options) }
+    }
+
+    func isLive(refreshToken: String) -> Bool {
+        let now = options.now()
+        return state.withLock { $0.refreshTokenUsable(refreshToken, now: now, reuse: options.refreshReuse) != nil }
+    }
+
+    func revokeTokens(userID: String) -> Int {
+        state.withLock { state in
+            let before = state.accessTokens.count + state.refreshTokens.count
+            state.accessTokens = state.accessTokens.filter { $0.value.userID != userID }
+            state.refreshTokens = state.refreshTokens.filter { $0.value.userID != userID }
+            return before - state.accessTokens.count - state.refreshTokens.count
+        }
+    }
+
+    func inject(_ fault: Fault, on endpoint: Endpoint?, times: Int) {
+        guard times > 0 else { return }
+        state.withLock { $0.faults.append(.init(fault: fault, endpoint: endpoint, remaining: times)) }
+    }
+
+    func reset() {
+        state.withLock { state in
+            state.log.removeAll()
+            state.counts.removeAll()
+            state.faults.removeAll()
+        }
+    }
+
+    private func logLine(_ request: HTTPServerRequest, _ endpoint: Endpoint?, outcome: String) {
+        options.log?("\(request.method) \(request.path) [\(endpoint?.rawValue ?? "unknown")] -> \(outcome)")
+    }
+}

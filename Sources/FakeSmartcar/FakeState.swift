@@ -1,0 +1,83 @@
+import Foundation
+
+/// Everything the fake remembers, kept behind one `Mutex` by `FakeService`.
+struct FakeState: Sendable {
+    struct IssuedCode: Sendable {
+        var redirectURI: String?
+        var userID: String
+        var expiresAt: Date
+        var used = false
+    }
+
+    struct AccessGrant: Sendable {
+        var userID: String
+        var expiresAt: Date
+    }
+
+    struct RefreshGrant: Sendable {
+        var userID: String
+        var expiresAt: Date
+        /// When it was first exchanged; nil while live.
+        var usedAt: Date?
+    }
+
+    struct PendingFault: Sendable {
+        var fault: Fault
+        var endpoint: Endpoint?
+        var remaining: Int
+    }
+
+    var codes: [String: IssuedCode] = [:]
+    var accessTokens: [String: AccessGrant] = [:]
+    var refreshTokens: [String: RefreshGrant] = [:]
+    var appTokens: [String: Date] = [:]
+    var log: [RecordedRequest] = []
+    var counts: [Endpoint: Int] = [:]
+    var faults: [PendingFault] = []
+
+    /// Takes one use of the oldest injected fault that applies to `endpoint`.
+    mutating func takeFault(for endpoint: Endpoint) -> Fault? {
+        guard let index = faults.firstIndex(where: { $0.endpoint == nil || $0.endpoint == endpoint }) else { return nil }
+        let fault = faults[index].fault
+        faults[index].remaining -= 1
+        if faults[index].remaining <= 0 { faults.remove(at: index) }
+        return fault
+    }
+
+    /// The grant behind `token` if exchanging it now would succeed: issued, not expired, and unused or
+    /// reused within the grace window.
+    func refreshTokenUsable(_ token: String, now: Date, reuse: FakeSmartcar.RefreshReuse) -> RefreshGrant? {
+        guard let grant = refreshTokens[token], grant.expiresAt > now else { return nil }
+        guard let usedAt = grant.usedAt else { return grant }
+        guard case .grace(let seconds) = reuse, now.timeIntervalSince(usedAt) <= seconds else { return nil }
+        return grant
+    }
+
+    /// A fresh access/refresh pair for `userID`.
+    mutating func mintPair(userID: String, now: Date, options: FakeSmartcar.Options) -> (accessToken: String, refreshToken: String) {
+        let access = FakeState.randomToken(prefix: "fake-at-")
+        let refresh = FakeState.randomToken(prefix: "fake-rt-")
+        accessTokens[access] = AccessGrant(userID: userID, expiresAt: now + TimeInterval(options.accessTokenLifetime))
+        refreshTokens[refresh] = RefreshGrant(userID: userID, expiresAt: now + options.refreshTokenLifetime)
+        return (access, refresh)
+    }
+
+    mutating func issueCode(redirectURI: String?, userID: String, now: Date, options: FakeSmartcar.Options) -> String {
+        let code = FakeState.randomToken(prefix: "fake-code-")
+        codes[code] = IssuedCode(redirectURI: redirectURI, userID: userID, expiresAt: now + options.codeLifetime)
+        return code
+    }
+
+    /// A readable prefix and 128 random bits in hex.
+    static func randomToken(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef")
+        var token = prefix
+        for _ in 0..<16 {
+            let byte = UInt8.random(in: .min ... .max, using: &generator)
+            token.append(digits[Int(byte >> 4)])
+            token.append(digits[Int(byte & 0xF)])
+        }
+        return token
+    }
+}

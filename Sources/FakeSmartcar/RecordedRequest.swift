@@ -1,0 +1,40 @@
+import Foundation
+
+/// One request as the fake received it, so tests can assert what a client actually sent.
+public struct RecordedRequest: Sendable, Codable, Equatable {
+    public var method: String
+    /// The path, still percent-encoded, without the query.
+    public var path: String
+    /// Decoded query parameters (`+` is a space); for a repeated name the last value wins.
+    public var query: [String: String]
+    /// Header fields, names lower-cased; repeated fields joined with ", ".
+    public var headers: [String: String]
+    /// The raw body as text (invalid UTF-8 replaced).
+    public var body: String
+    /// The decoded body when it was sent as `application/x-www-form-urlencoded`, else empty.
+    public var form: [String: String]
+    /// Which Smartcar endpoint the path names; nil for any other path.
+    public var endpoint: Endpoint?
+    /// The `SC-Request-Id` the fake gave this request (also sent when the answer is a fault).
+    public var requestID: String
+
+    init(_ request: HTTPServerRequest, endpoint: Endpoint?, requestID: String) {
+        method = request.method
+        path = request.path
+        query = FormCoding.decode(request.rawQuery)
+        var headers: [String: String] = [:]
+        for (name, _) in request.headers where headers[name] == nil { headers[name] = request.header(name) }
+        self.headers = headers
+        body = String(decoding: request.body, as: UTF8.self)
+        form = request.isFormEncoded ? FormCoding.decode(body) : [:]
+        self.endpoint = endpoint
+        self.requestID = requestID
+    }
+}
+
+extension HTTPServerRequest {
+    var isFormEncoded: Bool {
+        header("content-type")?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            == "application/x-www-form-urlencoded"
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Synchronization
+
+/// The real transport: one long-lived ephemeral `URLSession` (never invalidated) for the whole process.
+///
+/// Two Linux workarounds (see SWIFT-LINUX-NOTES.md): a 401 carrying `WWW-Authenticate: Basic` never
+/// completes on Swift 6.3.0/6.3.1 unless a session-level delegate cancels the auth challenge, so the
+/// delegate does that and keeps `challenge.failureResponse` (the body is lost; the answer comes back as a
+/// bodiless 401 with `bodyLost`); and every call has its own deadline that answers `.timedOut` and
+/// cancels the task, whether or not libcurl ever reports back. Redirects are not followed: a token
+/// endpoint that redirects would otherwise have the credentials sent on to wherever it points.
+///
+/// Requests other than GET and HEAD go out with `Connection: close`. When a reused keep-alive connection
+/// dies before the answer, libcurl silently sends the request again on a new one: for a GET that is a
+/// hidden retry, for a POST on 6.3 it hangs until the deadline (the body cannot be rewound), and for a code
+/// exchange or a refresh a silent resend would spend a single-use grant twice. A fresh connection per POST
+/// makes a broken connection an immediate `.connectionLost` that the caller can judge.
+public final class URLSessionTransport: HTTPTransport {
+    /// The process-wide instance; `SmartcarClient` uses it unless told otherwise.
+    public static let shared = URLSessionTransport()
+
+    private let session: URLSession
+    private let delegate: SessionDelegate
+
+    public init() {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        let delegate = SessionDelegate()
+        self.delegate = delegate
+        session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
+    }
+
+    public func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
+        var urlRequest = URLRequest(url: request.url)
+        urlRequest.httpMethod = request.method
+        for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
+        if request.method != "GET" && request.method != "HEAD" { urlRequest.setValue("close", forHTTPHeaderField: "Connection") }
+        urlRequest.httpBody = request.body
+        // Our own deadline below is the real one. URLSession's is only a backstop, in whole seconds and a
+        // second later: corelibs turns a sub-second interval into an immediate -1001 timeout.
+        urlRequest.timeoutInterval = timeout.timeInterval.rounded(.up) + 1
+
+        let call = PendingCall()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+                let delegate = self.delegate
+                let task = session.dataTask(with: urlRequest) { data, response, error in
+                    call.finish(Self.outcome(data: data, response: response, error: error, delegate: delegate, call: call))
+                }
+                let timer = Task {
+                    do { try await Task.sleep(for: timeout) } catch { return }
+                    call.finish(.failure(TransportError(.timedOut, detail: "no answer within \(timeout)")))
+                }
+                if call.start(continuation, task: task, timer: timer) { task.resume() }
+            }
+        } onCancel: {
+            call.finish(.failure(CancellationError()))
+        }
+    }
+
+    private static func outcome(data: Data?, response: URLResponse?, error: (any Error)?, delegate: SessionDelegate,
+                                call: PendingCall) -> Result<HTTPResponse, any Error> {
+        let challenged = call.taskIdentifier.flatMap { delegate.takeChallengedResponse(taskIdentifier: $0) }
+        if let error {
+            if let challenged, (error as? URLError)?.code == .cancelled { return .success(challenged) }
+            return .failure(classify(error))
+        }
+        guard let http = response as? HTTPURLResponse else {
+            return .failure(TransportError(.connectionLost, detail: "no HTTP response"))
+        }
+        return .success(HTTPResponse(status: http.statusCode, headers: headers(of: http), body: data ?? Data()))
+    }
+
+    static func headers(of response: HTTPURLResponse) -> [String: String] {
+        var headers: [String: String] = [:]
+        for (name, value) in response.allHeaderFields {
+            headers[String(describing: name).lowercased()] = String(describing: value)
+        }
+        return headers
+    }
+
+    private static func classify(_ error: any Error) -> TransportError {
+        guard let urlError = error as? URLError else { return TransportError(.other, detail: String(describing: type(of: error))) }
+        let detail = "URLError \(urlError.code.rawValue)"
+        switch urlError.code {
+        case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet:
+            return TransportError(.cannotConnect, detail: detail)
+        case .timedOut:
+            return TransportError(.timedOut, detail: detail)
+        case .networkConnectionLost, .badServerResponse, .zeroByteResource, .cannotParseResponse:
+            return TransportError(.connectionLost, detail: detail)
+        case .secureConnectionFailed, .serverCertificateHasBadDate, .serverCertificateUntrusted,
+             .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
+             .clientCertificateRequired:
+            return TransportError(.secureConnectionFailed, detail: detail)
+        default:
+            return TransportError(.other, detail: detail)
+        }
+    }
+}
+
+/// One request in flight: whichever of completion, deadline or cancellation comes first resumes the
+/// continuation, exactly once; the others find it finished and do nothing.
+private final class PendingCall: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<HTTPResponse, any Error>?
+        var task: URLSessionDataTask?
+        var timer: Task<Void, Never>?
+        var finished = false
+        /// The outcome when it came before `start` (cancelled, or a deadline of zero).
+        var early: Result<HTTPResponse, any Error>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers the parts; false (and the continuation resumed with the outcome) when the call finished
+    /// before the request started.
+    func start(_ continuation: CheckedContinuation<HTTPResponse, any Error>, task: URLSessionDataTask,
+               timer: Task<Void, Never>) -> Bool {
+        let early = state.withLock { state -> Result<HTTPResponse, any Error>? in
+            if state.finished { return state.early ?? .failure(CancellationError()) }
+            state.continuation = continuation
+            state.task = task
+            state.timer = timer
+            return nil
+        }
+        guard let early else { return true }
+        timer.cancel()
+        continuation.resume(with: early)
+        return false
+    }
+
+    var taskIdentifier: Int? { state.withLock { $0.task?.taskIdentifier } }
+
+    func finish(_ result: Result<HTTPResponse, any Error>) {
+        let parts = state.withLock { state -> (CheckedContinuation<HTTPResponse, any Error>?, URLSessionDataTask?, Task<Void, Never>?)? in
+            if state.finished { return nil }
+            state.finished = true
+            if state.continuation == nil { state.early = result }
+            defer { state.continuation = nil; state.timer = nil }
+            return (state.continuation, state.task, state.timer)
+        }
+        guard let (continuation, task, timer) = parts else { return }
+        timer?.cancel()
+        if case .failure = result { task?.cancel() }
+        continuation?.resume(with: result)
+    }
+}
+
+/// The session-level delegate: cancels HTTP auth challenges (keeping the 401 they came with) and refuses
+/// redirects.
+///
+/// `@unchecked Sendable`: it must subclass `NSObject`, which is not `Sendable`; its only stored state is a
+/// `Mutex`, so concurrent calls from URLSession's delegate queue and from callers are safe.
+private final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    private let challenged = Mutex<[Int: HTTPResponse]>([:])
+
+    /// The challenges a server's 401 raises (as opposed to TLS ones).
+    private static let httpAuthenticationMethods: Set<String> = [
+        NSURLAuthenticationMethodDefault, NSURLAuthenticationMethodHTTPBasic, NSURLAuthenticationMethodHTTPDigest,
+        NSURLAuthenticationMethodHTMLForm, NSURLAuthenticationMethodNTLM, NSURLAuthenticationMethodNegotiate,
+    ]
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        guard Self.httpAuthenticationMethods.contains(challenge.protectionSpace.authenticationMethod) else {
+            completionHandler(.performDefaultHandling, nil)  // TLS trust and client certificates: not ours to refuse
+            return
+        }
+        if let response = challenge.failureResponse as? HTTPURLResponse {
+            let kept = HTTPResponse(status: response.statusCode, headers: URLSessionTransport.headers(of: response), bodyLost: true)
+            challenged.withLock { $0[task.taskIdentifier] = kept }
+        }
+        completionHandler(.cancelAuthenticationChallenge, nil)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        completionHandler(nil)
+    }
+
+    func takeChallengedResponse(taskIdentifier: Int) -> HTTPResponse? {
+        challenged.withLock { $0.removeValue(forKey: taskIdentifier) }
+    }
+}
+
+extension Duration {
+    /// The duration in (fractional) seconds, for Foundation APIs.
+    var timeInterval: TimeInterval {
+        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) * 1e-18
+    }
+}
