@@ -72,6 +72,9 @@ final class StoreQueue: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Writes waiting for the next group (lets tests line writes up behind a busy queue).
+    var pendingWriteCount: Int { pending.withLock { $0.jobs.count } }
+
     /// Closes the connection after the work already queued; later calls fail with `.closed`.
     func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -11,7 +11,7 @@ final class TempFolder: Sendable {
     let path: String
 
     init() {
-        var template = Array("\(NSTemporaryDirectory())/tokenstore-test-XXXXXX".utf8CString)
+        var template = Array("/tmp/tokenstore-test-XXXXXX".utf8CString)
         path = String(cString: mkdtemp(&template)!)
     }
 
