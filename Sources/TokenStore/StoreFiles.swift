@@ -107,7 +107,9 @@ enum StoreFiles {
             attempt += 1
             target = "\(path).corrupt-\(stamp)-\(attempt)"
         }
-        for suffix in [""] + sidecarSuffixes where exists(path + suffix) {
+        // Sidecars first: if a rename fails, a stale -wal is never left beside the fresh database,
+        // where SQLite would replay it.
+        for suffix in sidecarSuffixes + [""] where exists(path + suffix) {
             guard rename(path + suffix, target + suffix) == 0 else {
                 throw StoreError(.io, "could not move the unusable token store \(path + suffix) aside to \(target + suffix): \(errorText())")
             }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import TokenStore
 
@@ -78,5 +81,48 @@ import Testing
         await store.close()
         let reopened = try TokenStore.open(.file(folder.storePath))
         #expect(try await reopened.count() == 301)
+    }
+}
+
+/// A real second process (an exit test): it finds the parent's lease, commits a refresh anyway and dies
+/// at once with `_exit`, without closing the store; the parent must see the committed tokens.
+@Suite struct CrossProcessTests {
+    @Test func anotherProcessSeesTheLeaseAndItsCommitSurvivesItsAbruptExit() async throws {
+        let path = crossProcessStorePath(parent: getpid())
+        defer { try? FileManager.default.removeItem(atPath: StoreFiles.folder(of: StoreFiles.folder(of: path))) }
+        let store = try TokenStore.open(.file(path))
+        try await store.save(sampleToken())
+        _ = try await store.acquireLease("user-1", owner: "parent", duration: 30, now: crossProcessNow)
+
+        let result = try #require(await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+            let report = await refreshFromChildProcess()
+            FileHandle.standardOutput.write(Data(report.utf8))
+            _exit(0)
+        })
+        #expect(String(decoding: result.standardOutputContent, as: UTF8.self) == "held by parent; committed")
+
+        let row = try #require(try await store.load("user-1"))
+        #expect(row.refreshToken == "refresh-from-child")
+        #expect(row.generation == 2)
+    }
+}
+
+private let crossProcessNow = Date(timeIntervalSince1970: 1_700_000_000)
+
+/// Both processes derive the path from the parent's pid (an exit test cannot capture values here).
+private func crossProcessStorePath(parent: pid_t) -> String {
+    "/tmp/tokenstore-xproc-\(parent)/state/tokens.sqlite3"
+}
+
+private func refreshFromChildProcess() async -> String {
+    do {
+        let store = try TokenStore.open(.file(crossProcessStorePath(parent: getppid())))
+        guard case .heldByOther = try await store.acquireLease("user-1", owner: "child", duration: 30, now: crossProcessNow) else {
+            return "the child acquired a lease the parent holds"
+        }
+        try await store.commitRefresh(sampleToken(refresh: "refresh-from-child"), owner: "child", now: crossProcessNow)
+        return "held by parent; committed"
+    } catch {
+        return "\(error)"
     }
 }
