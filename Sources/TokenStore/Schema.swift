@@ -1,0 +1,96 @@
+/// The database layout, and the ordered migrations that build it from an empty file.
+///
+/// `schema_version` holds one row with the version; a file with a higher version than `currentVersion`
+/// was written by a newer agent and is refused (`futureSchema`) rather than guessed at.
+enum Schema {
+    /// `migrations[i]` brings a database from version `i` to `i + 1`; version 0 is an empty file.
+    /// Append new steps; never edit a released one.
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE schema_version (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                version INTEGER NOT NULL
+            )
+            """,
+            // Times are Unix seconds (REAL, sub-second precision).
+            """
+            CREATE TABLE tokens (
+                key TEXT PRIMARY KEY NOT NULL,
+                access_token TEXT NOT NULL,
+                refresh_token TEXT NOT NULL,
+                expires_at REAL NOT NULL,
+                refresh_expires_at REAL,
+                scope TEXT,
+                generation INTEGER NOT NULL,
+                last_refreshed_at REAL,
+                needs_reauth INTEGER NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_expires_at REAL,
+                updated_at REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX tokens_by_refresh_expiry ON tokens (refresh_expires_at)",
+        ],
+    ]
+
+    static var currentVersion: Int { migrations.count }
+
+    /// The version of the database behind `connection`: 0 for an empty database. Throws `corrupt` for a
+    /// file that is not a token store and `futureSchema` for a newer one; messages name `path`.
+    static func version(of connection: SQLiteConnection, path: String) throws(StoreError) -> Int {
+        let tables: [String]
+        do {
+            tables = try connection.firstColumn(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+        } catch {
+            throw error.storeError("\(path) cannot be read as a SQLite database")
+        }
+        if tables.isEmpty { return 0 }
+        guard tables.contains("schema_version") else {
+            throw StoreError(.corrupt, "\(path) is a SQLite database but not a token store (tables: \(tables.joined(separator: ", ")))")
+        }
+        let rows: [String]
+        do {
+            rows = try connection.firstColumn("SELECT version FROM schema_version WHERE id = 1")
+        } catch {
+            throw error.storeError("\(path) has an unreadable schema_version table")
+        }
+        guard let text = rows.first, let version = Int(text), version >= 1 else {
+            throw StoreError(.corrupt, "\(path) has no valid schema version")
+        }
+        guard version <= currentVersion else {
+            throw StoreError(.futureSchema, "\(path) has schema version \(version), newer than version \(currentVersion) that this smartcar-auth-agent knows; it was written by a newer agent")
+        }
+        return version
+    }
+
+    /// Brings the database to `currentVersion` in one transaction. The version is read again inside the
+    /// write transaction, so two processes opening a new store at once migrate it once.
+    static func migrate(_ connection: SQLiteConnection, path: String) throws(StoreError) {
+        guard try version(of: connection, path: path) < currentVersion else { return }
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+        } catch {
+            throw error.storeError("could not start migrating \(path)")
+        }
+        do throws(StoreError) {
+            let from = try version(of: connection, path: path)
+            for step in migrations[from...] {
+                for sql in step {
+                    do { try connection.execute(sql) } catch { throw error.storeError("could not migrate \(path) from schema version \(from)") }
+                }
+            }
+            do {
+                try connection.execute(
+                    "INSERT INTO schema_version (id, version) VALUES (1, \(currentVersion)) ON CONFLICT (id) DO UPDATE SET version = excluded.version")
+                try connection.execute("COMMIT")
+            } catch {
+                throw error.storeError("could not commit the migration of \(path)")
+            }
+        } catch {
+            if connection.isInTransaction { try? connection.execute("ROLLBACK") }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// Why the token store could not do what was asked. Messages name paths, keys and SQLite's own text,
+/// never a token value, so they can be logged and sent to clients as they are.
+public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        /// The file or its folder is readable or writable by other users, or owned by someone else.
+        case permissions
+        /// The file is not a usable token store (garbage, truncated, another program's database).
+        case corrupt
+        /// The store was written by a newer version of the agent (schema version above what this code knows).
+        case futureSchema
+        /// Another connection kept the database locked for longer than the busy timeout; retrying may work.
+        case busy
+        /// The store was closed with `close()`.
+        case closed
+        /// Anything else the file system or SQLite reported (disk full, I/O error, missing folder…).
+        case io
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "token store \(kind.rawValue) error: \(message)" }
+}
