@@ -36,9 +36,7 @@ public final class Agent: MessageHandler {
     private struct Lifecycle {
         var initialized = false
         var shutdownRequested = false
-        var notifications = false
         var exitCode: Int32?
-        var connection: Connection?
     }
 
     private let setup: Setup
@@ -48,6 +46,7 @@ public final class Agent: MessageHandler {
     private let states: ConnectStates
     private let upstream: UpstreamLimiter
     private let lifecycle = Mutex(Lifecycle())
+    private let notifier: Notifier
     private let startedAt = Date()
 
     public init(_ setup: Setup) {
@@ -58,22 +57,15 @@ public final class Agent: MessageHandler {
         self.upstream = upstream
         appTokens = AppTokenCache(smartcar: smartcar, clock: setup.clock)
         states = ConnectStates(clock: setup.clock, lifetime: setup.options.stateTTLSeconds)
-        let lifecycle = self.lifecycle
+        let notifier = Notifier()
+        self.notifier = notifier
+        var refreshConfiguration = setup.configuration
+        // A refresh must end well inside its lease, or another process could spend the same refresh token.
+        refreshConfiguration.requestTimeout = min(setup.configuration.requestTimeout, .milliseconds(Int64(setup.options.leaseSeconds * 750)))
+        let refreshClient = SmartcarClient(configuration: refreshConfiguration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         tokens = TokenManager(
-            store: setup.store, smartcar: smartcar, upstream: upstream, clock: setup.clock, logger: setup.logger,
-            settings: .init(leaseDuration: setup.options.leaseSeconds)
-        ) { event in
-            let (enabled, connection) = lifecycle.withLock { ($0.notifications, $0.connection) }
-            guard enabled, let connection else { return }
-            switch event {
-            case .changed(let key, let reason, let expiresAt):
-                connection.sendNotification("tokenChanged", params: [
-                    "key": .string(key), "reason": .string(reason), "expiresAt": expiresAt.map { .string(RFC3339.string($0)) } ?? .null,
-                ])
-            case .reauthRequired(let key, let reason):
-                connection.sendNotification("reauthRequired", params: ["key": .string(key), "reason": .string(reason)])
-            }
-        }
+            store: setup.store, smartcar: refreshClient, upstream: upstream, clock: setup.clock, logger: setup.logger,
+            settings: .init(leaseDuration: setup.options.leaseSeconds), onEvent: notifier.send)
     }
 
     /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.
@@ -82,10 +74,7 @@ public final class Agent: MessageHandler {
     // MARK: MessageHandler
 
     public func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
-        let shuttingDown = lifecycle.withLock { state -> Bool in
-            state.connection = connection
-            return state.shutdownRequested
-        }
+        let shuttingDown = lifecycle.withLock { $0.shutdownRequested }
         if shuttingDown { throw ResponseError.invalidRequest("the agent is shutting down; only the 'exit' notification is accepted") }
         do {
             return try await dispatch(request, connection: connection)
@@ -141,8 +130,8 @@ public final class Agent: MessageHandler {
         try lifecycle.withLock { state throws(ResponseError) in
             guard !state.initialized else { throw .invalidRequest("initialize was already called") }
             state.initialized = true
-            state.notifications = params.notifications ?? false
         }
+        if params.notifications == true { notifier.enable(on: connection) }
         if let client = params.clientInfo {
             setup.logger.info("client: \(client.name) \(client.version ?? "")")
         }
@@ -218,20 +207,18 @@ public final class Agent: MessageHandler {
         let key = try params.key.map { key throws(ResponseError) in try validatedKey(key) }
         let redirect = try ConnectRedirect.parse(params.url)
         guard let state = redirect.state else {
-            throw SmartcarError(kind: .stateMismatch, message: "the redirect URL carries no state; it was not started by this agent")
+            throw SmartcarError(.stateMismatch, "the redirect URL carries no state; it was not started by this agent")
         }
         let issued: ConnectStates.Issued
         switch states.claim(state) {
         case .valid(let found): issued = found
-        case .unknown: throw SmartcarError(kind: .stateMismatch, message: "the redirect's state was not issued by this agent")
-        case .reused: throw SmartcarError(kind: .stateMismatch, message: "the redirect's state was already used")
-        case .expired: throw SmartcarError(kind: .stateMismatch, message: "the redirect's state has expired; start Connect again")
+        case .unknown: throw SmartcarError(.stateMismatch, "the redirect's state was not issued by this agent")
+        case .reused: throw SmartcarError(.stateMismatch, "the redirect's state was already used")
+        case .expired: throw SmartcarError(.stateMismatch, "the redirect's state has expired; start Connect again")
         }
-        switch redirect {
-        case .error(let error): throw error
-        case .code(let code, _):
-            return try await exchange(code: code, key: key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
-        }
+        if let connectError = redirect.connectError { throw connectError }
+        guard case .code(let code, _) = redirect else { throw SmartcarError(.stateMismatch, "the redirect URL carries no code") }
+        return try await exchange(code: code, key: key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
     }
 
     private func exchangeCode(_ params: ExchangeCodeParams) async throws -> JSONValue {
@@ -241,7 +228,7 @@ public final class Agent: MessageHandler {
     }
 
     /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them.
-    private func exchange(code: String, key: String?, redirectURI: String?, flags: [String: FlagValue]?) async throws -> JSONValue {
+    private func exchange(code: String, key: String?, redirectURI: String?, flags: FeatureFlags?) async throws -> JSONValue {
         let grant = try await smartcar.exchangeCode(code, redirectURI: redirectURI, flags: flags)
         let name: String
         if let key {
@@ -342,16 +329,16 @@ public final class Agent: MessageHandler {
         case let error as SmartcarError:
             return error.responseError
         case AgentError.unknownKey(let key):
-            var response = SmartcarError(kind: .unknownKey, message: "no tokens are stored for key '\(key)'; connect the vehicle first").responseError
+            var response = SmartcarError(.unknownKey, "no tokens are stored for key '\(key)'; connect the vehicle first").responseError
             response.data = withConnectURL(response.data, key: key)
             return response
         case AgentError.reauthRequired(let key, let reason, let upstream):
-            var response = (upstream ?? SmartcarError(kind: .reauthRequired, message: "")).responseError
+            var response = (upstream ?? SmartcarError(.reauthRequired, "")).responseError
             response.message = "\(reason); the user must go through Connect again for key '\(key)'"
             response.data = withConnectURL(response.data, key: key)
             return response
         case AgentError.storage(let underlying):
-            return SmartcarError(kind: .storageError, message: "the token store failed: \(underlying)").responseError
+            return SmartcarError(.storageError, "the token store failed: \(underlying)").responseError
         case is CancellationError:
             return .cancelled
         default:

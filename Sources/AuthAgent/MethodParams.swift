@@ -22,7 +22,7 @@ struct ExchangeCodeParams: Decodable {
     var code: String
     var key: String?
     var redirectURI: String?
-    var flags: [String: FlagValue]?
+    var flags: FeatureFlags?
 }
 
 struct HandleRedirectParams: Decodable {

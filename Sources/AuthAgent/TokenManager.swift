@@ -70,8 +70,8 @@ actor TokenManager {
     private func refresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) -> Task<StoredToken, any Error> {
         if let running = refreshes[key] { return running }
         let task = Task { [self] in
-            defer { Task { await self.refreshEnded(key) } }
-            return try await self.refreshUnderLease(key, seen: seen, minValidity: minValidity)
+            defer { refreshEnded(key) }
+            return try await refreshUnderLease(key, seen: seen, minValidity: minValidity)
         }
         refreshes[key] = task
         return task
@@ -118,23 +118,22 @@ actor TokenManager {
             throw AgentError.unknownKey(key)
         }
         if row.needsReauth {
-            try? await store.releaseLease(key, owner: owner)
+            _ = try? await store.releaseLease(key, owner: owner)
             cache[key] = row
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
         if isFresher(row, than: seen, minValidity: minValidity) {
             // Another process refreshed between our look and our lease: use its token, spend nothing.
-            try? await store.releaseLease(key, owner: owner)
+            _ = try? await store.releaseLease(key, owner: owner)
             cache[key] = row
             return row
         }
         let grant: TokenGrant
         do {
             grant = try await smartcar.refresh(row.refreshToken)
-        } catch let error as SmartcarError where error.kind == .reauthRequired {
-            return try await refreshRejected(key, row: row, error: error)
         } catch {
-            try? await store.releaseLease(key, owner: owner)
+            if error.kind == .reauthRequired { return try await refreshRejected(key, row: row, error: error) }
+            _ = try? await store.releaseLease(key, owner: owner)
             throw error
         }
         var refreshed = row
@@ -160,7 +159,7 @@ actor TokenManager {
     /// still holds the rejected refresh token is the key marked as needing a new Connect.
     private func refreshRejected(_ key: String, row: StoredToken, error: SmartcarError) async throws -> StoredToken {
         let marked = try await storage { try await store.markNeedsReauth(key, rejectedRefreshToken: row.refreshToken) }
-        try? await store.releaseLease(key, owner: owner)
+        _ = try? await store.releaseLease(key, owner: owner)
         if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth {
             cache[key] = current
             return current

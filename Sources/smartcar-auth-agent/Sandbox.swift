@@ -8,8 +8,8 @@ enum Sandbox {
     static func environment(for fake: FakeSmartcar) -> [String: String] {
         let origin = fake.origin.absoluteString
         return [
-            "SMARTCAR_CLIENT_ID": fake.clientID,
-            "SMARTCAR_CLIENT_SECRET": fake.clientSecret,
+            "SMARTCAR_CLIENT_ID": fake.options.clientID,
+            "SMARTCAR_CLIENT_SECRET": fake.options.clientSecret,
             "SMARTCAR_REDIRECT_URI": redirectURI,
             "SMARTCAR_CONNECT_ORIGIN": origin,
             "SMARTCAR_AUTH_ORIGIN": origin,

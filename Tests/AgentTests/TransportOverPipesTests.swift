@@ -144,7 +144,7 @@ extension FakeSmartcar {
     var agentEnvironment: [String: String] {
         let origin = self.origin.absoluteString
         return [
-            "SMARTCAR_CLIENT_ID": clientID, "SMARTCAR_CLIENT_SECRET": clientSecret,
+            "SMARTCAR_CLIENT_ID": options.clientID, "SMARTCAR_CLIENT_SECRET": options.clientSecret,
             "SMARTCAR_REDIRECT_URI": "http://localhost:8000/callback",
             "SMARTCAR_CONNECT_ORIGIN": origin, "SMARTCAR_AUTH_ORIGIN": origin, "SMARTCAR_IAM_ORIGIN": origin, "SMARTCAR_API_ORIGIN": origin,
         ]
