@@ -31,7 +31,7 @@ actor TokenManager {
     private let settings: Settings
     private let onEvent: @Sendable (Event) -> Void
     /// Identifies this process as a lease holder in the shared store.
-    private let owner = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+    private let owner = LeaseOwner.current
 
     /// Rows as last read or written; the store stays the truth.
     private var cache: [String: StoredToken] = [:]
@@ -96,7 +96,7 @@ actor TokenManager {
     private func waitForLeaseAndRefresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
             var pause = settings.leasePollInterval.lowerBound
             while true {
-                let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now()) }
+                let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now(), holderIsGone: LeaseOwner.isGone) }
                 switch outcome {
                 case .heldByOther(let until, let current):
                     if let current, isFresher(current, than: seen, minValidity: minValidity) {

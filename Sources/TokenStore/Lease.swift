@@ -16,11 +16,16 @@ extension TokenStore {
     /// answers `.heldByOther`; otherwise takes (or extends) the lease until `now + duration` and answers
     /// `.acquired(row)`. A missing key answers `.acquired(nil)` and writes nothing.
     /// Throws `.busy` if another process kept the database locked beyond the busy timeout: retry.
-    public func acquireLease(_ key: String, owner: String, duration: TimeInterval, now: Date) async throws(StoreError) -> LeaseOutcome {
-        try await queue.write { connection throws(StoreError) in
+    /// `holderIsGone` lets the caller declare a holder dead (its process no longer exists), so its lease is
+    /// taken at once instead of after it expires.
+    public func acquireLease(_ key: String, owner: String, duration: TimeInterval, now: Date,
+                             holderIsGone: @escaping @Sendable (String) -> Bool = { _ in false }) async throws(StoreError) -> LeaseOutcome {
+        let logger = self.logger
+        return try await queue.write { connection throws(StoreError) in
             guard let row = try TokenRows.load(key, connection) else { return .acquired(nil) }
             if let holder = row.leaseOwner, holder != owner, let until = row.leaseExpiresAt, until > now {
-                return .heldByOther(until: until, current: row.token)
+                guard holderIsGone(holder) else { return .heldByOther(until: until, current: row.token) }
+                logger.notice("key '\(key)': taking over the refresh lease of '\(holder)', whose process is gone")
             }
             try TokenRows.setLease(key, owner: owner, until: now.addingTimeInterval(duration), connection)
             return .acquired(row.token)

@@ -58,7 +58,7 @@ final class AgentProcess: Sendable {
         process.environment = env
         let stdinPipe = Pipe(), stdoutPipe = Pipe()
         stderrLog = FileManager.default.temporaryDirectory.appendingPathComponent("agent-stderr-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: stderrLog.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrLog.path, contents: nil)
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = try FileHandle(forWritingTo: stderrLog)

@@ -82,7 +82,7 @@ import Testing
         let reply = try await agent.call(id: 1, "appToken")
         #expect(reply.errorKind == kind, "\(reply)")
         #expect(ContinuousClock.now - started < .seconds(5))
-        #expect(!agent.stderr.contains(fake.clientSecret))
+        #expect(!agent.stderr.contains(fake.options.clientSecret))
     }
 
     @Test func rateLimitHonoursRetryAfter() async throws {

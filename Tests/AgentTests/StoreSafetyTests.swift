@@ -44,7 +44,7 @@ import TokenStore
         let folder = try TemporaryFolder()
         let store = folder.path("tokens.sqlite3")
         let garbage = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
-        FileManager.default.createFile(atPath: store, contents: garbage, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: store, contents: garbage, attributes: [.posixPermissions: 0o600])
 
         let strict = try AgentProcess(arguments: ["--store", store, "--strict-store"])
         #expect(try await strict.waitForExit() != 0)

@@ -106,7 +106,7 @@ import Testing
         let agent = try AgentProcess(arguments: ["--store", "memory", "--log-level", "trace"])
         _ = try await agent.call(id: 1, "initialize", ["clientInfo": ["name": "test"]])
         _ = try await agent.call(id: 2, "status")
-        agent.sendLine("this is not json")
+        agent.sendLine("{this is not json}")
         _ = try await agent.response(id: .null)
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)

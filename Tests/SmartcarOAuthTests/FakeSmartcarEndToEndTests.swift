@@ -232,7 +232,8 @@ struct FakeSmartcarEndToEndTests {
         let elapsed = ContinuousClock.now - started
         #expect(error?.kind == .upstreamUnavailable)
         #expect(error?.details["network"] == "timedOut")
-        #expect(elapsed >= .milliseconds(350) && elapsed < .seconds(3), "\(elapsed) \(String(describing: error))")
+        // The bound is loose on purpose: it tells "the timeout fired" from "the stall hung", whatever the load.
+        #expect(elapsed >= .milliseconds(350) && elapsed < .seconds(20), "\(elapsed) \(String(describing: error))")
     }
 
     @Test func cancellingAStalledCallAnswersAtOnce() async throws {
@@ -249,7 +250,7 @@ struct FakeSmartcarEndToEndTests {
         let started = ContinuousClock.now
         call.cancel()
         let error = await call.value
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(20))  // far below the 30 s timeout it would otherwise wait for
         #expect(error?.kind == .cancelled)
         #expect(harness.fake.count(.appToken) == 1)
     }
