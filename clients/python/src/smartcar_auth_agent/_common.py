@@ -45,11 +45,14 @@ def agent_command(path: Optional[str], args: Optional[Sequence[str]]) -> List[st
     return [find_agent(path), *(os.fspath(a) for a in args)]
 
 
-def agent_environment(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
-    """This process's environment with ``env`` laid over it."""
+def agent_environment(env: Optional[Mapping[str, Optional[str]]]) -> Dict[str, str]:
+    """This process's environment with ``env`` laid over it (a None value removes the variable)."""
     merged = dict(os.environ)
-    if env:
-        merged.update(env)
+    for name, value in (env or {}).items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
     return merged
 
 

@@ -245,7 +245,7 @@ class AsyncAuthAgent:
         self,
         agent: Optional[str] = None,
         args: Optional[Sequence[str]] = None,
-        env: Optional[Mapping[str, str]] = None,
+        env: Optional[Mapping[str, Optional[str]]] = None,
         *,
         on_notification: Optional[AsyncNotificationCallback] = None,
         timeout: Optional[float] = None,

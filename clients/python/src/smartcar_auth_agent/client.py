@@ -244,9 +244,10 @@ class AuthAgent:
 
     ``agent`` is the executable (default ``$SMARTCAR_AUTH_AGENT``, else ``smartcar-auth-agent`` on PATH),
     ``args`` its arguments (default the words of ``$SMARTCAR_AUTH_AGENT_ARGS``), ``env`` variables laid
-    over this process's environment for it. ``on_notification(method, params)`` receives the agent's
-    ``tokenChanged`` and ``reauthRequired`` notifications on a thread of its own. ``timeout`` bounds each
-    call (``TimeoutError``; the request is cancelled), ``shutdown_timeout`` the clean stop.
+    over this process's environment for it (a None value removes one). ``on_notification(method, params)``
+    receives the agent's ``tokenChanged`` and ``reauthRequired`` notifications on a thread of its own.
+    ``timeout`` bounds each call (``TimeoutError``; the request is cancelled), ``shutdown_timeout`` the
+    clean stop.
 
     If the agent dies, calls in flight raise :class:`AgentDied` and the next call starts a new agent.
     """
@@ -255,7 +256,7 @@ class AuthAgent:
         self,
         agent: Optional[str] = None,
         args: Optional[Sequence[str]] = None,
-        env: Optional[Mapping[str, str]] = None,
+        env: Optional[Mapping[str, Optional[str]]] = None,
         *,
         on_notification: Optional[NotificationCallback] = None,
         timeout: Optional[float] = None,
