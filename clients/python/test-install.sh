@@ -7,13 +7,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 venv=$(mktemp -d "${TMPDIR:-/tmp}/smartcar-auth-venv.XXXXXX")
 trap 'rm -rf "$venv"' EXIT
 
-python3 -m venv "$venv"
-if ! "$venv/bin/pip" install -q "$here"; then
+# Build from a copy: setuptools leaves build/ and *.egg-info beside the sources it builds.
+mkdir "$venv/source"
+cp -R "$here/pyproject.toml" "$here/README.md" "$here/src" "$venv/source/"
+python3 -m venv "$venv/env"
+pip=$venv/env/bin/pip
+if ! "$pip" install -q "$venv/source"; then
 	echo "test-install.sh: isolated build failed; trying the venv's setuptools" >&2
-	"$venv/bin/pip" install -q --no-build-isolation "$here"
+	"$pip" install -q --no-build-isolation "$venv/source"
 fi
 cd "$venv" # away from the source tree, so that the installed copy is imported
-"$venv/bin/python" - <<'PY'
+"$venv/env/bin/python" - <<'PY'
 import pathlib
 import smartcar_auth_agent as s
 from smartcar_auth_agent import AsyncAuthAgent, AuthAgent, Token
