@@ -98,7 +98,7 @@ def test_a_killed_agent_fails_tasks_in_flight_and_the_next_call_restarts_it(
 
 def test_cancelling_a_task_cancels_its_request(make_async_agent: AsyncFactory, fresh_fake: Fake) -> None:
     async def main() -> None:
-        async with make_async_agent(fake=fresh_fake) as agent:
+        async with make_async_agent(fake=fresh_fake, args=["--request-timeout", "3"]) as agent:
             key = new_key("async-cancel")
             access, refresh = fresh_fake.mint(f"user-{key}")
             await agent.store_token(key, access, refresh, EXPIRED)

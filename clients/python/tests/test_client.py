@@ -404,7 +404,7 @@ def test_agent_found_through_the_environment(
 
 
 def test_timeout_cancels_the_call(make_agent: AgentFactory, fresh_fake: Fake) -> None:
-    agent = make_agent(fake=fresh_fake, client_kwargs={"timeout": 1.0})
+    agent = make_agent(fake=fresh_fake, args=["--request-timeout", "3"], client_kwargs={"timeout": 1.0})
     key = new_key("slow")
     store_minted(agent, fresh_fake, key, EXPIRED)
     fresh_fake.fault(stall(), endpoint="token", times=1)
