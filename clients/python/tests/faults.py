@@ -1,4 +1,4 @@
-"""The fake's fault encodings (``POST /_fake/fault`` bodies), in one place."""
+"""The fake's fault encodings (``POST /_fake/fault`` bodies; see Sources/FakeSmartcar/Fault.swift)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,13 @@ def server_error(status: int) -> Dict[str, Any]:
 def rate_limited(retry_after: str) -> Dict[str, Any]:
     """429 with ``Retry-After``."""
     return {"kind": "rateLimited", "retryAfter": retry_after}
+
+
+def teapot() -> Dict[str, Any]:
+    """An answer the agent has no special meaning for (418, OAuth-shaped)."""
+    return {"kind": "status", "status": 418, "body": '{"error":"teapot","error_description":"I am a teapot"}'}
+
+
+def drop_after_handling() -> Dict[str, Any]:
+    """Handle the request (a code is spent), then hang up without answering."""
+    return {"kind": "dropAfterHandling"}

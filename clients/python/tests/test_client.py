@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from conftest import EXPIRED, FAR_FUTURE, REDIRECT_URI, AgentFactory, Fake
-from faults import rate_limited, server_error, stall
+from faults import drop_after_handling, rate_limited, server_error, stall, teapot
 
 from smartcar_auth_agent import (
     AgentDied,
@@ -32,6 +32,7 @@ from smartcar_auth_agent import (
     ReauthRequired,
     StateMismatch,
     UnknownKey,
+    UpstreamError,
     UpstreamUnavailable,
 )
 
@@ -316,6 +317,25 @@ def test_rate_limited(make_agent: AgentFactory, fresh_fake: Fake) -> None:
             agent.get_token(key)
     assert caught.value.code == -32005
     assert caught.value.retry_after == 7
+
+
+def test_upstream_error(make_agent: AgentFactory, fresh_fake: Fake) -> None:
+    with make_agent(fake=fresh_fake) as agent:
+        fresh_fake.fault(teapot(), endpoint="appToken", times=1)
+        with pytest.raises(UpstreamError) as caught:
+            agent.app_token()
+    assert caught.value.code == -32007
+    assert caught.value.status == 418
+    assert caught.value.data.get("error") == "teapot"
+    assert caught.value.request_id
+
+
+def test_a_code_exchange_cut_off_may_have_reached_smartcar(make_agent: AgentFactory, fresh_fake: Fake) -> None:
+    with make_agent(fake=fresh_fake, args=["--request-timeout", "5"]) as agent:
+        fresh_fake.fault(drop_after_handling(), endpoint="token", times=1)
+        with pytest.raises(UpstreamUnavailable) as caught:
+            agent.exchange_code(fresh_fake.code("user-cut-off"))
+    assert caught.value.may_have_reached_server is True
 
 
 def test_protocol_errors(agent: AuthAgent) -> None:
