@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Every test of the project: the Swift package's suites (which drive the real agent binary), then the clients'.
+# Every test of the project: the Swift suites (which also drive the real agent binary over pipes), then the
+# clients' suites against the binaries that build made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 swift build
 swift test
+bash clients/shell/test.sh
+python3 -m pytest -q clients/python/tests
+bash clients/python/test-install.sh
