@@ -24,7 +24,8 @@ public final class Connection: Sendable {
     private struct State {
         var style: FramingStyle?
         var pending: [Int: Pending] = [:]
-        var serialByID: [RequestID: Int] = [:]
+        /// In-flight requests by id; a client may reuse an id, so one id can name several.
+        var serialsByID: [RequestID: Set<Int>] = [:]
         var nextSerial = 0
         var served = 0
         var inputEnded = false
@@ -195,8 +196,8 @@ public final class Connection: Sendable {
                 logger.warning("$/cancelRequest without a valid 'id'")
                 return
             }
-            let pending = state.withLock { state in state.serialByID[params.id].flatMap { state.pending[$0] } }
-            if let pending { cancel(pending) }
+            let targets = state.withLock { state in (state.serialsByID[params.id] ?? []).compactMap { state.pending[$0] } }
+            for pending in targets { cancel(pending) }
             return
         }
         await handler.handleNotification(message, connection: self)
@@ -209,17 +210,12 @@ public final class Connection: Sendable {
     /// Runs `message` in its own task; its one response goes to `deliver`.
     private func start(_ message: IncomingMessage, handler: some MessageHandler, deliver: @escaping @Sendable (Response) -> Void) {
         let id = message.id ?? .null
-        let pending: Pending? = state.withLock { state in
-            if id != .null, state.serialByID[id] != nil { return nil }
+        let pending = state.withLock { state in
             state.nextSerial += 1
             let pending = Pending(serial: state.nextSerial, id: id, deliver: deliver)
             state.pending[pending.serial] = pending
-            if id != .null { state.serialByID[id] = pending.serial }
+            state.serialsByID[id, default: []].insert(pending.serial)
             return pending
-        }
-        guard let pending else {
-            deliver(.error(.invalidRequest("invalid request: id \(id) is already in use by a request in flight"), id: id))
-            return
         }
         let serial = pending.serial
         let method = message.method
@@ -249,7 +245,8 @@ public final class Connection: Sendable {
     private func answer(_ serial: Int, with response: Response) {
         let claimed = state.withLock { state -> Pending? in
             guard let pending = state.pending.removeValue(forKey: serial) else { return nil }
-            if state.serialByID[pending.id] == serial { state.serialByID[pending.id] = nil }
+            state.serialsByID[pending.id]?.remove(serial)
+            if state.serialsByID[pending.id]?.isEmpty == true { state.serialsByID[pending.id] = nil }
             state.answering += 1
             return pending
         }
