@@ -151,3 +151,45 @@ extension AgentProcess {
         #expect(badTime["error"]?["message"]?.stringValue?.contains("expiresAt") == true)
     }
 }
+
+/// Refresh tokens nearing their 60-day end are refreshed in the background, so an idle key does not die.
+@Suite struct BackgroundRefreshTests {
+    @Test func anIdleKeyNearItsRefreshEndIsRefreshedWithoutBeingAsked() async throws {
+        let fake = try FakeSmartcar()
+        defer { fake.stop() }
+        let folder = try TemporaryFolder()
+        let store = folder.path("state/tokens.sqlite3")
+        let minted = fake.mintTokens(userID: "idle")
+        let seeding = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        let inThreeDays = RFC3339Text.string(Date().addingTimeInterval(3 * 86_400))
+        _ = try await seeding.call(id: 1, "storeToken", [
+            "key": "idle", "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
+            "expiresAt": "2030-01-01T00:00:00Z", "refreshExpiresAt": .string(inThreeDays),
+        ])
+        seeding.closeInput()
+        _ = try await seeding.waitForExit()
+        #expect(fake.count(.token) == 0)
+
+        // A new agent finds the key within the 7-day window at start-up and refreshes it.
+        let agent = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        var refreshEnd: Date?
+        var id = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            id += 1
+            let listed = try await agent.call(id: id, "listTokens")
+            guard case .array(let rows) = listed["result"]?["tokens"] else { Issue.record("no tokens"); return }
+            refreshEnd = rows.first?["refreshExpiresAt"]?.stringValue.flatMap(RFC3339Text.date)
+            if let end = refreshEnd, end.timeIntervalSinceNow > 50 * 86_400 { break }
+            try await Task.sleep(for: .milliseconds(10))  // polling the store's state, with a deadline
+        }
+        #expect(refreshEnd.map { $0.timeIntervalSinceNow > 50 * 86_400 } == true)
+        #expect(fake.count(.token) == 1)
+        #expect(!fake.isLive(refreshToken: minted.refreshToken))
+    }
+}
+
+enum RFC3339Text {
+    static func string(_ date: Date) -> String { date.formatted(.iso8601) }
+    static func date(_ text: String) -> Date? { try? Date.ISO8601FormatStyle().parse(text) }
+}
