@@ -36,6 +36,7 @@ public final class Connection: Sendable {
                 input.acknowledge()
             }
             input.stop()
+            logger.debug("input ended; \(registry.inFlightCount) request(s) still in flight")
             await registry.drain()
             await output.idle()
         } onCancel: {

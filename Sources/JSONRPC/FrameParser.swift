@@ -143,7 +143,7 @@ public struct FrameParser: Sendable {
         if line.count > maxBodyBytes {
             events.append(.problem(.init(
                 kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(line.prefix(Self.idPrefixBytes)),
-                detail: "line of \(line.count) bytes exceeds the limit of \(maxBodyBytes) bytes")))
+                detail: "line exceeds the limit of \(maxBodyBytes) bytes")))
         } else {
             events.append(.message(Array(line), .newlineDelimited))
         }
@@ -152,42 +152,34 @@ public struct FrameParser: Sendable {
     private mutating func stepHeader(_ initial: HeaderBlock, _ events: inout [FrameEvent]) -> Bool {
         var block = initial
         let end = buffer.count
-        let giveUpBytes = maxHeaderBytes * 8
-        if block.discardingLine {
-            if let newline = buffer.firstIndex(of: ASCII.lf, from: position, to: end) {
-                block.size += newline + 1 - position
-                position = newline + 1
-                block.discardingLine = false
-            } else {
-                block.size += end - position
-                position = end
-            }
-            if block.size > giveUpBytes {
-                giveUp(atLineStart: !block.discardingLine)
-                return true
-            }
-            state = .header(block)
-            return !block.discardingLine
-        }
+        if block.discardingLine { return stepDiscardingHeaderLine(block, &events) }
         guard let newline = buffer.firstIndex(of: ASCII.lf, from: position + block.lineScanned, to: end) else {
             let pending = end - position
-            if block.size + pending > maxHeaderBytes {
-                // Too long to buffer: drop the rest of this line, keep looking at the following lines.
-                block.size += pending
-                position = end
-                block.lineScanned = 0
-                block.discardingLine = true
-                if block.size > giveUpBytes {
-                    giveUp(atLineStart: false)
-                    return true
-                }
-            } else {
+            if pending <= maxHeaderBytes {
                 block.lineScanned = pending
+                state = .header(block)
+                return false
             }
+            if case .notAHeader = HeaderBlock.parse(buffer[position..<end], nameOnly: true) {
+                // A long run of bytes that is no header line at all: resynchronise through it.
+                resync(atLineStart: true, kind: junkKind(block, lineBytes: pending))
+                return true
+            }
+            // Too long to buffer: drop the rest of this line, keep reading the following header lines.
+            block.lineScanned = 0
+            block.discardingLine = true
             state = .header(block)
-            return false
+            return true
         }
         block.lineScanned = 0
+        // A Content-Length header glued to the end of a line starts the next message.
+        if case .found(let marker) = ContentLengthMarker.find(in: buffer, from: position + 1, startLimit: newline, end: newline + 1) {
+            let kind = junkKind(block, lineBytes: marker - position)
+            events.append(.problem(.init(kind: kind, detail: detail(for: kind))))
+            position = marker
+            state = .boundary
+            return true
+        }
         var lineEnd = newline
         if lineEnd > position, buffer[lineEnd - 1] == ASCII.cr { lineEnd -= 1 }
         if lineEnd == position {
@@ -196,29 +188,70 @@ public struct FrameParser: Sendable {
             endHeaderBlock(block)
             return true
         }
-        let line = HeaderBlock.parse(buffer[position..<lineEnd])
+        // A line too long to have been buffered in pieces is checked the way `stepDiscardingHeaderLine` does.
+        let line = HeaderBlock.parse(buffer[position..<lineEnd], nameOnly: lineEnd - position > maxHeaderBytes)
         if case .notAHeader = line {
             // Not a header block after all: resynchronise from the start of this line.
-            let oversized = block.size > maxHeaderBytes
-            state = .skip(Skip(
-                until: .resync(atLineStart: true), kind: oversized ? .headerTooLarge : .unexpectedBytes,
-                detail: oversized ? "header block exceeds \(maxHeaderBytes) bytes" : "unexpected bytes where a header line was expected"))
+            resync(atLineStart: true, kind: junkKind(block, lineBytes: newline + 1 - position))
             return true
         }
         block.note(line)
+        block.lines += 1
         block.size += newline + 1 - position
         position = newline + 1
-        if block.size > giveUpBytes {
-            giveUp(atLineStart: true)
+        if block.size > maxHeaderBytes * 8 {
+            resync(atLineStart: true, kind: .headerTooLarge)
             return true
         }
         state = .header(block)
         return true
     }
 
-    private mutating func giveUp(atLineStart: Bool) {
-        state = .skip(Skip(until: .resync(atLineStart: atLineStart), kind: .headerTooLarge,
-                           detail: "header block exceeds \(maxHeaderBytes) bytes"))
+    /// Skips the rest of an over-long header line without buffering it (still honouring the marker).
+    private mutating func stepDiscardingHeaderLine(_ initial: HeaderBlock, _ events: inout [FrameEvent]) -> Bool {
+        var block = initial
+        let end = buffer.count
+        guard position < end else { return false }
+        let newline = buffer.firstIndex(of: ASCII.lf, from: position, to: end)
+        let limit = newline.map { $0 + 1 } ?? end
+        switch ContentLengthMarker.find(in: buffer, from: position, startLimit: limit, end: end) {
+        case .found(let marker):
+            let kind = junkKind(block, lineBytes: marker - position)
+            events.append(.problem(.init(kind: kind, detail: detail(for: kind))))
+            position = marker
+            state = .boundary
+            return true
+        case .partial(let marker):
+            block.size += marker - position
+            position = marker
+            state = .header(block)
+            return false
+        case .none:
+            block.size += limit - position
+            position = limit
+            block.discardingLine = newline == nil
+            if newline != nil { block.lines += 1 }
+            if block.size > maxHeaderBytes * 8 {
+                resync(atLineStart: newline != nil, kind: .headerTooLarge)
+                return true
+            }
+            state = .header(block)
+            return newline != nil
+        }
+    }
+
+    /// What to call bytes that turned out not to be a header line: part of an oversized block when earlier
+    /// lines plus these exceed the limit, plain junk otherwise.
+    private func junkKind(_ block: HeaderBlock, lineBytes: Int) -> FramingProblem.Kind {
+        block.lines > 0 && block.size + lineBytes > maxHeaderBytes ? .headerTooLarge : .unexpectedBytes
+    }
+
+    private func detail(for kind: FramingProblem.Kind) -> String {
+        kind == .headerTooLarge ? "header block exceeds \(maxHeaderBytes) bytes" : "unexpected bytes where a header line was expected"
+    }
+
+    private mutating func resync(atLineStart: Bool, kind: FramingProblem.Kind) {
+        state = .skip(Skip(until: .resync(atLineStart: atLineStart), kind: kind, detail: detail(for: kind)))
     }
 
     private mutating func endHeaderBlock(_ block: HeaderBlock) {

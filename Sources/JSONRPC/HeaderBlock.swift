@@ -2,6 +2,8 @@
 struct HeaderBlock {
     /// Bytes of complete (or discarded) header lines so far, terminators included.
     var size = 0
+    /// Complete header lines so far.
+    var lines = 0
     /// Bytes of the current, incomplete line already searched for its newline.
     var lineScanned = 0
     /// Set while skipping the rest of a line too long to buffer.
@@ -35,11 +37,12 @@ struct HeaderBlock {
     }
 
     /// Parses one header line (terminator removed): `Name: value`, name case-insensitive, value trimmed.
-    static func parse(_ line: ArraySlice<UInt8>) -> Line {
+    /// With `nameOnly` (a line too long to keep) only the name is checked and the value ignored.
+    static func parse(_ line: ArraySlice<UInt8>, nameOnly: Bool = false) -> Line {
         guard let colon = line.firstIndex(of: ASCII.colon) else { return .notAHeader }
         let name = trimmed(line[line.startIndex..<colon])
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return .notAHeader }
-        guard name.count == 14, name.map(ASCII.lowercased).elementsEqual("content-length".utf8) else { return .other }
+        guard !nameOnly, name.count == 14, name.map(ASCII.lowercased).elementsEqual("content-length".utf8) else { return .other }
         let value = trimmed(line[(colon + 1)...])
         guard !value.isEmpty, value.allSatisfy(ASCII.isDigit) else { return .invalidContentLength(printable(value)) }
         var result = 0

@@ -16,6 +16,8 @@ enum MessageDecoder {
     static func decode(_ json: Data) -> DecodedMessage {
         let topLevel: TopLevel
         do {
+            // JSONDecoder does not check the UTF-8 of strings it is not asked to decode (params).
+            guard String(validating: json, as: UTF8.self) != nil else { throw InvalidUTF8() }
             topLevel = try JSONDecoder().decode(TopLevel.self, from: json)
         } catch {
             // The envelope decoder accepts any JSON value, so only a syntax error lands here.
@@ -69,16 +71,19 @@ enum MessageDecoder {
     }
 }
 
+private struct InvalidUTF8: Error {}
+
 /// A message's top level: one envelope, or a batch.
 private enum TopLevel: Decodable {
     case single(Envelope)
     case batch([JSONValue])
 
     init(from decoder: any Decoder) throws {
-        if (try? decoder.unkeyedContainer()) != nil {
-            self = .batch(try decoder.singleValueContainer().decode([JSONValue].self))
+        let envelope = try Envelope(from: decoder)
+        if !envelope.isObject, let elements = try? decoder.singleValueContainer().decode([JSONValue].self) {
+            self = .batch(elements)
         } else {
-            self = .single(try Envelope(from: decoder))
+            self = .single(envelope)
         }
     }
 }
