@@ -1,4 +1,5 @@
-/// The resynchronisation marker `Content-Length:[ \t]*[0-9]+\r\n` (ASCII case-insensitive).
+/// The resynchronisation marker `Content-Length:[ \t]*[0-9]+[ \t]*\r\n` (ASCII case-insensitive; the
+/// header parser tolerates whitespace around the value, so the marker does too).
 ///
 /// It cannot occur inside valid JSON: bare letters are illegal outside strings and a raw CR is illegal
 /// inside them. So wherever it appears, a new message starts there, whatever the previous header claimed.
@@ -51,8 +52,15 @@ enum ContentLengthMarker {
             if digits > maxDigits { return .mismatch }
             j += 1
         }
+        guard digits > 0 else { return j < end ? .mismatch : .needMore }
+        spaces = 0
+        while j < end, p[j] == ASCII.space || p[j] == ASCII.tab {
+            spaces += 1
+            if spaces > maxSpaces { return .mismatch }
+            j += 1
+        }
         guard j < end else { return .needMore }
-        guard digits > 0, p[j] == ASCII.cr else { return .mismatch }
+        guard p[j] == ASCII.cr else { return .mismatch }
         guard j + 1 < end else { return .needMore }
         return p[j + 1] == ASCII.lf ? .matched : .mismatch
     }

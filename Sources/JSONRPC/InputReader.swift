@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import AgentSupport
 import Dispatch
 import Foundation
@@ -8,7 +13,8 @@ import Synchronization
 ///
 /// Bounded: the thread is at most `readAhead` reads ahead of the consumer, who calls `acknowledge()` after
 /// handling each element. `stop()` ends the stream at once; a thread blocked in `read` exits after its next
-/// read returns (it never touches the descriptor again).
+/// read returns. The thread reads from its own duplicate of the descriptor (closed when it exits), so the
+/// owner may close the original at any time without the thread ever reading a reused descriptor number.
 final class InputReader: Sendable {
     static let readSize = 64 << 10
     static let readAhead = 4
@@ -44,7 +50,16 @@ final class InputReader: Sendable {
             events.finish()
             return stream
         }
-        let thread = Thread { [self] in readLoop(events) }
+        let own = dup(fd)
+        guard own >= 0 else {
+            logger.error("cannot read input (dup: \(POSIXIO.describe(errno))); treating it as end of input")
+            events.finish()
+            return stream
+        }
+        let thread = Thread { [self] in
+            readLoop(events, fd: own)
+            close(own)
+        }
         thread.name = "jsonrpc-input"
         thread.start()
         return stream
@@ -61,7 +76,7 @@ final class InputReader: Sendable {
         continuation.withLock { $0.take() }?.finish()
     }
 
-    private func readLoop(_ events: AsyncStream<[FrameEvent]>.Continuation) {
+    private func readLoop(_ events: AsyncStream<[FrameEvent]>.Continuation, fd: Int32) {
         var parser = FrameParser(maxBodyBytes: maxBodyBytes)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 1)
         defer { buffer.deallocate() }

@@ -10,7 +10,9 @@ import Glibc
 #endif
 
 /// A `Connection` wired to two real pipes, with the test playing the client: requests are written from a
-/// serial queue (never blocking the cooperative pool) and replies are read and parsed on a thread of their own.
+/// serial queue (never blocking the cooperative pool) and replies are read and parsed on a thread of their
+/// own. Every descriptor is closed exactly once, by its only user, so parallel tests never touch each
+/// other's reused descriptor numbers.
 final class PipeHarness: Sendable {
     let connection: Connection
     let replies = ReplyCollector()
@@ -18,9 +20,13 @@ final class PipeHarness: Sendable {
     private let connectionRead: Int32
     private let connectionWrite: Int32
     private let clientRead: Int32
+    private let readsReplies: Bool
     private let writer = DispatchQueue(label: "test.client.writer")
+    /// Whether `clientWrite` was closed (changed on `writer` only).
+    private let inputClosed = Mutex(false)
 
-    init(maxMessageBytes: Int = 4 << 20, logger: Logger = .silent) {
+    /// - Parameter readsReplies: false for a client that vanished (its end of the output pipe is closed at once).
+    init(maxMessageBytes: Int = 4 << 20, logger: Logger = .silent, readsReplies: Bool = true) {
         signal(SIGPIPE, SIG_IGN)
         var input: [Int32] = [0, 0]
         var output: [Int32] = [0, 0]
@@ -29,11 +35,15 @@ final class PipeHarness: Sendable {
         clientWrite = input[1]
         clientRead = output[0]
         connectionWrite = output[1]
+        self.readsReplies = readsReplies
         connection = Connection(inputFD: connectionRead, outputFD: connectionWrite, maxMessageBytes: maxMessageBytes, logger: logger)
-        let replies = self.replies
-        let fd = clientRead
-        let thread = Thread { replies.read(from: fd) }
-        thread.start()
+        if readsReplies {
+            let replies = self.replies
+            let fd = clientRead
+            Thread { replies.read(from: fd) }.start()
+        } else {
+            _ = Glibc.close(clientRead)
+        }
     }
 
     func send(_ bytes: [UInt8]) {
@@ -48,32 +58,35 @@ final class PipeHarness: Sendable {
 
     /// End of input for the connection, after everything sent so far.
     func closeInput() {
-        let fd = clientWrite
-        writer.async { _ = Glibc.close(fd) }
+        writer.async { self.closeInputOnWriter() }
     }
 
-    /// Stops reading replies (the connection's next write fails with EPIPE).
-    func closeReplies() { _ = Glibc.close(clientRead) }
+    private func closeInputOnWriter() {
+        let close = inputClosed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        if close { _ = Glibc.close(clientWrite) }
+    }
 
-    /// Runs the connection to completion, then closes its output so the reply reader reaches end of input,
-    /// and returns every reply.
-    func runToEnd(_ handler: some MessageHandler, closingInput: Bool = true) async -> [Reply] {
-        if closingInput { closeInput() }
+    /// Runs the connection to completion after closing its input, then returns every reply.
+    func runToEnd(_ handler: some MessageHandler) async -> [Reply] {
+        closeInput()
         await connection.run(handler: handler)
         return await finish()
     }
 
-    /// Closes the connection's side of both pipes and returns every reply.
+    /// After `run` returned: closes the remaining descriptors and returns every reply.
     func finish() async -> [Reply] {
-        _ = Glibc.close(connectionWrite)
-        let all = await replies.all()
         await withCheckedContinuation { done in
             writer.async {
-                _ = Glibc.close(self.connectionRead)
+                self.closeInputOnWriter()
                 done.resume()
             }
         }
-        return all
+        _ = Glibc.close(connectionRead)
+        _ = Glibc.close(connectionWrite)
+        return readsReplies ? await replies.all() : []
     }
 }
 
@@ -126,6 +139,7 @@ final class ReplyCollector: Sendable {
             }
             if n <= 0 { break }
         }
+        _ = Glibc.close(fd)
         let waiters = state.withLock { state in
             state.ended = true
             defer { state.waiters = [] }
