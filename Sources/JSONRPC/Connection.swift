@@ -65,7 +65,7 @@ public final class Connection: Sendable {
     public func cancelAll() {
         let entries = registry.claimAll()
         for entry in entries {
-            entry.task.cancel()
+            entry.task?.cancel()
             answer(entry, .failure(.cancelled))
         }
         close()
@@ -107,7 +107,7 @@ public final class Connection: Sendable {
         case .notification(let message):
             startNotification(message, handler: handler)
         case .invalid(let id, let error):
-            logger.warning("rejected a message: \(error.message)" + (id.map { " (id \($0))" } ?? ""))
+            logger.debug("rejected a message: \(error.message)" + (id.map { " (id \($0))" } ?? ""))
             registry.countServed()
             deliver(OutgoingMessage.response(id: id ?? .null, outcome: .failure(error)), to: reply)
         case .response(let id):
@@ -149,14 +149,12 @@ public final class Connection: Sendable {
             deliver(OutgoingMessage.response(id: id, outcome: .success(.null)), to: reply)
             return
         }
-        let registration = registry.register(id: id, reply: reply) { key in
-            Task { await self.serve(message, key: key, handler: handler) }
-        }
-        switch registration {
-        case .registered:
-            break
+        switch registry.register(id: id, reply: reply) {
+        case .registered(let key):
+            // Runs inline until the handler first suspends: a quick answer costs no thread hop.
+            registry.attach(Task.immediate { await self.serve(message, key: key, handler: handler) }, to: key)
         case .duplicate:
-            logger.warning("rejected request \(id): that id is already in flight")
+            logger.debug("rejected request \(id): that id is already in flight")
             registry.countServed()
             deliver(OutgoingMessage.response(id: id, outcome: .failure(.invalidRequest("invalid request: id \(id) is already in flight"))), to: reply)
         case .closed:
@@ -187,12 +185,12 @@ public final class Connection: Sendable {
             cancelRequest(message)
             return
         }
-        _ = registry.register(id: nil, reply: nil) { key in
-            Task {
-                await handler.handleNotification(message, connection: self)
-                if let entry = self.registry.claim(key) { self.answer(entry, .success(.null)) }
-            }
+        guard case .registered(let key) = registry.register(id: nil, reply: nil) else { return }
+        let task = Task.immediate {
+            await handler.handleNotification(message, connection: self)
+            if let entry = self.registry.claim(key) { self.answer(entry, .success(.null)) }
         }
+        registry.attach(task, to: key)
     }
 
     private struct CancelParams: Decodable {
@@ -209,7 +207,7 @@ public final class Connection: Sendable {
             logger.debug("$/cancelRequest for \(params.id), which is not in flight")
             return
         }
-        entry.task.cancel()
+        entry.task?.cancel()
         answer(entry, .failure(.cancelled))
     }
 

@@ -15,10 +15,11 @@ final class InFlightRegistry: Sendable {
         let id: RequestID?
         /// nil for a notification.
         let reply: Reply?
-        let task: Task<Void, Never>
+        /// nil until `attach` (the task starts right after registration).
+        var task: Task<Void, Never>?
     }
 
-    enum Registration { case registered, duplicate, closed }
+    enum Registration { case registered(UInt64), duplicate, closed }
 
     private struct State {
         var entries: [UInt64: Entry] = [:]
@@ -48,9 +49,9 @@ final class InFlightRegistry: Sendable {
         }
     }
 
-    /// Registers work and starts its task inside the lock, so a concurrent cancel always finds the task.
-    /// A request whose id is already in flight is refused (`duplicate`); `null` ids are not tracked by id.
-    func register(id: RequestID?, reply: Reply?, start: (UInt64) -> Task<Void, Never>) -> Registration {
+    /// Registers work before its task starts. A request whose id is already in flight is refused
+    /// (`duplicate`); `null` ids are not tracked by id.
+    func register(id: RequestID?, reply: Reply?) -> Registration {
         state.withLock { state in
             guard state.accepting else { return .closed }
             if let id, id != .null, state.keysByID[id] != nil { return .duplicate }
@@ -59,9 +60,21 @@ final class InFlightRegistry: Sendable {
             if let id, id != .null { state.keysByID[id] = key }
             if reply != nil { state.requests += 1 }
             state.unfinished += 1
-            state.entries[key] = Entry(id: id, reply: reply, task: start(key))
-            return .registered
+            state.entries[key] = Entry(id: id, reply: reply)
+            return .registered(key)
         }
+    }
+
+    /// Records the task doing the work, so a cancel can reach it. When the entry is already gone the work
+    /// either finished (cancelling is then harmless) or was claimed by a cancel that could not yet reach
+    /// the task: either way it is cancelled here.
+    func attach(_ task: Task<Void, Never>, to key: UInt64) {
+        let claimed = state.withLock { state -> Bool in
+            guard state.entries[key] != nil else { return true }
+            state.entries[key]?.task = task
+            return false
+        }
+        if claimed { task.cancel() }
     }
 
     /// Takes the entry if nobody has yet; the caller must answer it and call `finished()`.

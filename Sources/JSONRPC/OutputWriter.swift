@@ -4,10 +4,12 @@ import Synchronization
 
 /// Writes whole frames to the output descriptor; concurrent senders never interleave.
 ///
-/// Senders append a framed message to a buffer under a lock. The sender that finds no flush in progress
-/// starts one on a serial queue (blocking `write(2)` must not run on the cooperative pool), which writes
-/// until the buffer is empty: under load many frames leave in one `write`. After `EPIPE` (or any write
-/// error) output is dropped and the error logged once.
+/// Senders append a framed message to a buffer under a lock; the sender that finds no flush in progress
+/// becomes the flusher, which writes until the buffer is empty, so under load many frames leave in one
+/// `write`. The flusher writes inline only while that cannot block (at most `PIPE_BUF` bytes, and `poll`
+/// says the descriptor is writable): the common small answer then costs no thread hop. Anything else is
+/// handed to a serial queue, since a blocking `write(2)` must not occupy the cooperative pool. After
+/// `EPIPE` (or any write error) output is dropped and the error logged once.
 final class OutputWriter: Sendable {
     private struct State {
         var pending: [UInt8] = []
@@ -36,7 +38,7 @@ final class OutputWriter: Sendable {
 
     /// Frames `body` (Content-Length until a message fixed the style) and queues it for writing.
     func send(_ body: [UInt8]) {
-        let startFlush = state.withLock { state -> Bool in
+        let becameFlusher = state.withLock { state -> Bool in
             guard !state.broken else { return false }
             switch state.style ?? .contentLength {
             case .contentLength:
@@ -50,7 +52,47 @@ final class OutputWriter: Sendable {
             state.flushing = true
             return true
         }
-        if startFlush { queue.async { self.flush() } }
+        if becameFlusher { flushInline() }
+    }
+
+    /// Writes small pending output on the caller's thread while that cannot block; hands the rest to `queue`.
+    private func flushInline() {
+        while true {
+            let next = state.withLock { state -> (chunk: [UInt8], waiters: [CheckedContinuation<Void, Never>])? in
+                if state.pending.isEmpty || state.broken { return ([], stopFlushing(&state)) }
+                guard state.pending.count <= POSIXIO.atomicWriteLimit else { return nil }
+                defer { state.pending = [] }
+                return (state.pending, [])
+            }
+            guard let next else {
+                queue.async { self.flush() }
+                return
+            }
+            if next.chunk.isEmpty {
+                for waiter in next.waiters { waiter.resume() }
+                return
+            }
+            guard POSIXIO.isWritableNow(fd) else {
+                state.withLock { $0.pending.insert(contentsOf: next.chunk, at: 0) }
+                queue.async { self.flush() }
+                return
+            }
+            write(next.chunk)
+        }
+    }
+
+    private func stopFlushing(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        state.pending = []
+        state.flushing = false
+        defer { state.idleWaiters = [] }
+        return state.idleWaiters
+    }
+
+    private func write(_ chunk: [UInt8]) {
+        if let error = POSIXIO.writeAll(fd, chunk) {
+            state.withLock { $0.broken = true }
+            logger.error("writing to the client failed (\(POSIXIO.describe(error))); further output is dropped")
+        }
     }
 
     /// Returns once everything sent so far has been written (or dropped after a write error).
@@ -65,15 +107,11 @@ final class OutputWriter: Sendable {
         }
     }
 
+    /// The flusher on `queue`: may block in `write`.
     private func flush() {
         while true {
             let (chunk, waiters) = state.withLock { state -> ([UInt8], [CheckedContinuation<Void, Never>]) in
-                if state.pending.isEmpty || state.broken {
-                    state.pending = []
-                    state.flushing = false
-                    defer { state.idleWaiters = [] }
-                    return ([], state.idleWaiters)
-                }
+                if state.pending.isEmpty || state.broken { return ([], stopFlushing(&state)) }
                 defer { state.pending = [] }
                 return (state.pending, [])
             }
@@ -81,10 +119,7 @@ final class OutputWriter: Sendable {
                 for waiter in waiters { waiter.resume() }
                 return
             }
-            if let error = POSIXIO.writeAll(fd, chunk) {
-                state.withLock { $0.broken = true }
-                logger.error("writing to the client failed (\(POSIXIO.describe(error))); further output is dropped")
-            }
+            write(chunk)
         }
     }
 }

@@ -44,6 +44,15 @@ enum POSIXIO {
         }
     }
 
+    /// A write of at most this many bytes to a pipe is atomic, and does not block when `poll` reports room.
+    static let atomicWriteLimit = Int(PIPE_BUF)
+
+    /// Whether `fd` can take a write of up to `atomicWriteLimit` bytes without blocking, right now.
+    static func isWritableNow(_ fd: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLOUT) != 0
+    }
+
     private static func wait(_ fd: Int32, for events: Int16) {
         var descriptor = pollfd(fd: fd, events: events, revents: 0)
         _ = poll(&descriptor, 1, -1)
