@@ -20,6 +20,9 @@ enum ASCII {
     static let comma: UInt8 = 0x2C
     static let minus: UInt8 = 0x2D
 
+    /// The UTF-8 byte order mark some Windows tools put before a text.
+    static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
     static func isWhitespace(_ b: UInt8) -> Bool { b == space || b == tab || b == cr || b == lf }
     static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
     static func isOpening(_ b: UInt8) -> Bool { b == openBrace || b == openBracket }

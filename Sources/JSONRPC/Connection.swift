@@ -117,7 +117,7 @@ public final class Connection: Sendable {
         }
     }
 
-    private func startBatch(_ elements: [JSONValue], handler: some MessageHandler) {
+    private func startBatch(_ elements: [Data], handler: some MessageHandler) {
         guard !elements.isEmpty else {
             replyNow(.null, .invalidRequest("invalid request: empty batch"))
             return

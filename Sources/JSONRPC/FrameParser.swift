@@ -93,7 +93,7 @@ public struct FrameParser: Sendable {
     /// Advances by one state transition; false when more input is needed.
     private mutating func step(_ events: inout [FrameEvent], atEnd: Bool) -> Bool {
         switch state {
-        case .boundary: return stepBoundary()
+        case .boundary: return stepBoundary(atEnd: atEnd)
         case .line(let scanned): return stepLine(scanned: scanned, &events, atEnd: atEnd)
         case .header(let block): return stepHeader(block, &events)
         case .body(let length, let markerFrom): return stepBody(length: length, markerFrom: markerFrom, &events, atEnd: atEnd)
@@ -101,10 +101,30 @@ public struct FrameParser: Sendable {
         }
     }
 
-    private mutating func stepBoundary() -> Bool {
-        while position < buffer.count, ASCII.isWhitespace(buffer[position]) { position += 1 }
+    private mutating func stepBoundary(atEnd: Bool) -> Bool {
+        while position < buffer.count {
+            if ASCII.isWhitespace(buffer[position]) {
+                position += 1
+            } else if buffer[position] == ASCII.byteOrderMark[0] {
+                // A byte order mark (as PowerShell pipes write) is skipped like whitespace.
+                let available = buffer[position...].prefix(ASCII.byteOrderMark.count)
+                guard available.elementsEqual(ASCII.byteOrderMark.prefix(available.count)) else { break }
+                guard available.count == ASCII.byteOrderMark.count else { return atEnd ? startHeader() : false }
+                position += ASCII.byteOrderMark.count
+            } else {
+                break
+            }
+        }
         guard position < buffer.count else { return false }
-        state = ASCII.isOpening(buffer[position]) ? .line(scanned: 0) : .header(HeaderBlock())
+        if ASCII.isOpening(buffer[position]) {
+            state = .line(scanned: 0)
+            return true
+        }
+        return startHeader()
+    }
+
+    private mutating func startHeader() -> Bool {
+        state = .header(HeaderBlock())
         return true
     }
 

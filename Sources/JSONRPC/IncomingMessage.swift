@@ -21,9 +21,9 @@ public struct IncomingMessage: Sendable {
 
     /// A message built in memory (for unit tests of handlers, or calling a handler directly).
     public init(id: RequestID?, method: String, params: JSONValue? = nil) {
-        let envelope: JSONValue = params.map { ["params": $0] } ?? [:]
-        self.init(id: id, method: method, json: (try? JSONEncoder().encode(envelope)) ?? Data("{}".utf8),
-                  hasParams: params.map { !$0.isNull } ?? false)
+        var json: [UInt8] = []
+        if (try? JSONWriter.write(params.map { ["params": $0] } ?? [:], into: &json)) == nil { json = Array("{}".utf8) }
+        self.init(id: id, method: method, json: Data(json), hasParams: params.map { !$0.isNull } ?? false)
     }
 
     /// Decodes `params` as `P` (absent params decode from `{}`); a `DecodingError` becomes -32602 naming the

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Reads the top-level `"id"` of a possibly broken JSON object, so that errors about a message that cannot
 /// be parsed (or framed) still reach the request that caused them.
 ///
@@ -50,8 +48,7 @@ enum LenientIDScanner {
         guard i < p.count else { return nil }
         if p[i] == ASCII.quote {
             guard let end = endOfString(p, openingQuote: i) else { return nil }
-            let literal = Data(UnsafeBufferPointer(rebasing: p[i..<end]))
-            return (try? JSONDecoder().decode(String.self, from: literal)).map(RequestID.string)
+            return .string(JSONString.decode(p, (i + 1)..<(end - 1)))
         }
         var j = i
         if p[j] == ASCII.minus { j += 1 }

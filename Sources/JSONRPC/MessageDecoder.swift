@@ -8,43 +8,38 @@ enum DecodedMessage {
     case invalid(RequestID?, ResponseError)
     /// A response from the peer; this connection sends no requests, so it is only logged.
     case response(RequestID?)
-    case batch([JSONValue])
+    /// The elements of a batch, each its own JSON text.
+    case batch([Data])
 }
 
-/// Decodes message envelopes with `JSONDecoder` (much faster than `JSONSerialization` on Linux).
+/// Decodes message envelopes with `JSONScanner` (validating the whole text); `params` stay as bytes for
+/// `IncomingMessage.params` to decode with `JSONDecoder`.
 enum MessageDecoder {
     static func decode(_ json: Data) -> DecodedMessage {
-        let topLevel: TopLevel
-        do {
-            // JSONDecoder does not check the UTF-8 of strings it is not asked to decode (params).
-            guard String(validating: json, as: UTF8.self) != nil else { throw InvalidUTF8() }
-            topLevel = try JSONDecoder().decode(TopLevel.self, from: json)
-        } catch {
-            // The envelope decoder accepts any JSON value, so only a syntax error lands here.
-            let id = json.withUnsafeBytes { LenientIDScanner.scan($0.bindMemory(to: UInt8.self)) }
-            return .invalid(id, .parseError("parse error: the message is not valid JSON"))
-        }
-        switch topLevel {
-        case .batch(let elements): return .batch(elements)
-        case .single(let envelope): return classify(envelope, json: json)
+        json.withUnsafeBytes { raw in
+            let p = raw.bindMemory(to: UInt8.self)
+            switch JSONScanner.scan(p) {
+            case nil:
+                return .invalid(LenientIDScanner.scan(p), .parseError("parse error: the message is not valid JSON"))
+            case .array(let elements):
+                return .batch(elements.map { Data(UnsafeBufferPointer(rebasing: p[$0.range])) })
+            case .scalar:
+                return .invalid(nil, .invalidRequest("invalid request: a message must be a JSON object or array"))
+            case .object(let members):
+                return classify(Envelope(members, p), json: json)
+            }
         }
     }
 
-    /// Decodes one element of a batch (re-encoded once so its params can be decoded like any message's).
-    static func decodeBatchElement(_ element: JSONValue) -> DecodedMessage {
-        guard case .object = element else {
+    /// Decodes one element of a batch; anything but an object is an invalid request.
+    static func decodeBatchElement(_ json: Data) -> DecodedMessage {
+        guard json.first == ASCII.openBrace else {
             return .invalid(nil, .invalidRequest("invalid request: a batch element must be an object"))
         }
-        guard let json = try? JSONEncoder().encode(element),
-              let envelope = try? JSONDecoder().decode(Envelope.self, from: json)
-        else { return .invalid(nil, .internalError("internal error: could not re-encode a batch element")) }
-        return classify(envelope, json: json)
+        return decode(json)
     }
 
     private static func classify(_ envelope: Envelope, json: Data) -> DecodedMessage {
-        guard envelope.isObject else {
-            return .invalid(nil, .invalidRequest("invalid request: a message must be a JSON object or array"))
-        }
         let id: RequestID?
         switch envelope.id {
         case .absent: id = nil
@@ -71,29 +66,10 @@ enum MessageDecoder {
     }
 }
 
-private struct InvalidUTF8: Error {}
-
-/// A message's top level: one envelope, or a batch.
-private enum TopLevel: Decodable {
-    case single(Envelope)
-    case batch([JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let envelope = try Envelope(from: decoder)
-        if !envelope.isObject, let elements = try? decoder.singleValueContainer().decode([JSONValue].self) {
-            self = .batch(elements)
-        } else {
-            self = .single(envelope)
-        }
-    }
-}
-
-/// The envelope members, decoded tolerantly: a wrong type is recorded, not thrown, so the id can still be
-/// read for the -32600 answer and decoding only throws for invalid JSON.
-private struct Envelope: Decodable {
+/// The envelope members of a message object; a wrong type is recorded so the id can still be answered.
+private struct Envelope {
     enum Field<Value> { case absent, valid(Value), invalid }
 
-    var isObject = false
     var jsonrpc: String?
     var id = Field<RequestID>.absent
     var method = Field<String>.absent
@@ -101,38 +77,41 @@ private struct Envelope: Decodable {
     var paramsAreStructured = true
     var hasResultOrError = false
 
-    private enum Key: String, CodingKey { case jsonrpc, id, method, params, result, error }
-
-    init(from decoder: any Decoder) throws {
-        guard let container = try? decoder.container(keyedBy: Key.self) else { return }
-        isObject = true
-        jsonrpc = try? container.decode(String.self, forKey: .jsonrpc)
-        if container.contains(.id) {
-            id = (try? container.decode(RequestID.self, forKey: .id)).map(Field.valid) ?? .invalid
+    init(_ members: [JSONScanner.Member], _ p: UnsafeBufferPointer<UInt8>) {
+        for member in members {
+            let value = member.value
+            switch JSONString.decode(p, member.key) {
+            case "jsonrpc":
+                jsonrpc = value.kind == .string ? Self.string(value, p) : nil
+            case "id":
+                id = Self.requestID(value, p).map(Field.valid) ?? .invalid
+            case "method":
+                method = value.kind == .string ? .valid(Self.string(value, p)) : .invalid
+            case "params":
+                hasParams = value.kind != .null
+                paramsAreStructured = value.kind == .object || value.kind == .array || value.kind == .null
+            case "result", "error":
+                hasResultOrError = true
+            default:
+                break
+            }
         }
-        if container.contains(.method) {
-            method = (try? container.decode(String.self, forKey: .method)).map(Field.valid) ?? .invalid
-        }
-        if container.contains(.params), !((try? container.decodeNil(forKey: .params)) ?? false) {
-            hasParams = true
-            paramsAreStructured = (try? container.decode(StructuredProbe.self, forKey: .params)) != nil
-        }
-        hasResultOrError = container.contains(.result) || container.contains(.error)
-    }
-}
-
-/// Succeeds for a JSON object or array without decoding its contents.
-private struct StructuredProbe: Decodable {
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 
-    init(from decoder: any Decoder) throws {
-        if (try? decoder.container(keyedBy: AnyKey.self)) == nil {
-            _ = try decoder.unkeyedContainer()
+    private static func string(_ value: JSONScanner.Value, _ p: UnsafeBufferPointer<UInt8>) -> String {
+        JSONString.decode(p, (value.range.lowerBound + 1)..<(value.range.upperBound - 1))
+    }
+
+    /// Same reading as `RequestID(JSONValue)`: a string, null, or a number with an integral value.
+    private static func requestID(_ value: JSONScanner.Value, _ p: UnsafeBufferPointer<UInt8>) -> RequestID? {
+        switch value.kind {
+        case .string: return .string(string(value, p))
+        case .null: return .null
+        case .number:
+            let text = String(decoding: UnsafeBufferPointer(rebasing: p[value.range]), as: UTF8.self)
+            if let n = Int64(text) { return .number(n) }
+            return Double(text).flatMap { RequestID(.double($0)) }
+        default: return nil
         }
     }
 }

@@ -1,17 +1,36 @@
-import Foundation
-
 /// Encodes what the connection sends: responses (success always carries `result`, `null` when empty) and
-/// notifications. Bodies only; `OutputWriter` adds the framing.
+/// notifications, `"jsonrpc":"2.0"` first. Bodies only; `OutputWriter` adds the framing.
 enum OutgoingMessage {
     static func response(id: RequestID, outcome: Result<JSONValue, ResponseError>) -> [UInt8] {
-        if let body = try? encode(Response(id: id, outcome: outcome)) { return body }
-        // Only a value JSON cannot represent (NaN, infinity) gets here.
-        let fallback = Response(id: id, outcome: .failure(.internalError("internal error: the response could not be encoded")))
-        return (try? encode(fallback)) ?? Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        out.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        JSONWriter.write(id, into: &out)
+        let envelopeEnd = out.count
+        do {
+            switch outcome {
+            case .success(let result):
+                out.append(contentsOf: #","result":"#.utf8)
+                try JSONWriter.write(result, into: &out)
+            case .failure(let error):
+                try write(error, into: &out)
+            }
+        } catch {
+            // Only a number JSON cannot represent (NaN, infinity) gets here.
+            out.removeSubrange(envelopeEnd...)
+            try? write(.internalError("internal error: the response could not be encoded"), into: &out)
+        }
+        out.append(ASCII.closeBrace)
+        return out
     }
 
     static func notification(method: String, params: JSONValue) throws -> [UInt8] {
-        try encode(Notification(method: method, params: params))
+        var out: [UInt8] = Array(#"{"jsonrpc":"2.0","method":"#.utf8)
+        JSONString.write(method, into: &out)
+        out.append(contentsOf: #","params":"#.utf8)
+        try JSONWriter.write(params, into: &out)
+        out.append(ASCII.closeBrace)
+        return out
     }
 
     /// Joins already-encoded responses into one batch reply.
@@ -25,38 +44,15 @@ enum OutgoingMessage {
         return out
     }
 
-    private static func encode(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return Array(try encoder.encode(value))
-    }
-
-    private enum Key: String, CodingKey { case jsonrpc, id, result, error, method, params }
-
-    private struct Response: Encodable {
-        let id: RequestID
-        let outcome: Result<JSONValue, ResponseError>
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Key.self)
-            try container.encode("2.0", forKey: .jsonrpc)
-            try container.encode(id, forKey: .id)
-            switch outcome {
-            case .success(let result): try container.encode(result, forKey: .result)
-            case .failure(let error): try container.encode(error, forKey: .error)
-            }
+    private static func write(_ error: ResponseError, into out: inout [UInt8]) throws(JSONWriter.NonFiniteNumber) {
+        out.append(contentsOf: #","error":{"code":"#.utf8)
+        out.append(contentsOf: String(error.code).utf8)
+        out.append(contentsOf: #","message":"#.utf8)
+        JSONString.write(error.message, into: &out)
+        if let data = error.data {
+            out.append(contentsOf: #","data":"#.utf8)
+            try JSONWriter.write(data, into: &out)
         }
-    }
-
-    private struct Notification: Encodable {
-        let method: String
-        let params: JSONValue
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Key.self)
-            try container.encode("2.0", forKey: .jsonrpc)
-            try container.encode(method, forKey: .method)
-            try container.encode(params, forKey: .params)
-        }
+        out.append(ASCII.closeBrace)
     }
 }

@@ -65,6 +65,14 @@ import Testing
         #expect(events.map(\.style) == [.newlineDelimited, .contentLength, .newlineDelimited, .contentLength])
     }
 
+    @Test func byteOrderMarkIsSkippedAtAMessageBoundary() {
+        var parser = FrameParser()
+        let bytes = ASCII.byteOrderMark + Frames.line(Frames.request(1)) + ASCII.byteOrderMark + Frames.framed(Frames.request(2))
+        #expect(parser.events(bytes, chunk: 1).map(\.body) == [Frames.request(1), Frames.request(2)])
+        var partial = FrameParser()
+        #expect(partial.events([0xEF, 0xBB]).map(\.problem?.kind) == [.truncatedAtEndOfInput])
+    }
+
     @Test func cleanEndOfInputReportsNothing() {
         var parser = FrameParser()
         #expect(parser.events(Frames.framed(Frames.request(1)) + Array("\r\n \n".utf8)).count == 1)
