@@ -29,6 +29,9 @@ public final class Connection: Sendable {
         let events = input.start()
         await withTaskCancellationHandler {
             reading: for await batch in events {
+                // Answers to the messages of one read leave together (most complete inline, see `startRequest`).
+                output.hold()
+                defer { output.release() }
                 for event in batch {
                     guard registry.isAccepting else { break reading }
                     handle(event, handler: handler)

@@ -44,6 +44,14 @@ enum JSONString {
     /// non-ASCII are written as they are).
     static func write(_ text: String, into out: inout [UInt8]) {
         out.append(ASCII.quote)
+        defer { out.append(ASCII.quote) }
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.contains { $0 < 0x20 || $0 == ASCII.quote || $0 == ASCII.backslash }
+        }
+        if plain == true {
+            out.append(contentsOf: text.utf8)
+            return
+        }
         for b in text.utf8 {
             switch b {
             case ASCII.quote: out.append(contentsOf: [ASCII.backslash, ASCII.quote])
@@ -57,7 +65,6 @@ enum JSONString {
             default: out.append(b)
             }
         }
-        out.append(ASCII.quote)
     }
 
     static func hexValue(_ b: UInt8) -> UInt8? {

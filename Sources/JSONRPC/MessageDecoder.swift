@@ -12,8 +12,8 @@ enum DecodedMessage {
     case batch([Data])
 }
 
-/// Decodes message envelopes with `JSONScanner` (validating the whole text); `params` stay as bytes for
-/// `IncomingMessage.params` to decode with `JSONDecoder`.
+/// Decodes message envelopes with `JSONScanner` (validating the whole text); the bytes of `params` are kept
+/// for `IncomingMessage.params` to decode with `JSONDecoder`.
 enum MessageDecoder {
     static func decode(_ json: Data) -> DecodedMessage {
         json.withUnsafeBytes { raw in
@@ -60,7 +60,8 @@ enum MessageDecoder {
             guard envelope.paramsAreStructured else {
                 return .invalid(id, .invalidRequest("invalid request: 'params' must be an object or an array"))
             }
-            let message = IncomingMessage(id: id, method: method, json: json, hasParams: envelope.hasParams)
+            let params = envelope.params.map { json.subdata(in: (json.startIndex + $0.lowerBound)..<(json.startIndex + $0.upperBound)) }
+            let message = IncomingMessage(id: id, method: method, paramsJSON: params)
             return id.map { .request(message, $0) } ?? .notification(message)
         }
     }
@@ -73,7 +74,8 @@ private struct Envelope {
     var jsonrpc: String?
     var id = Field<RequestID>.absent
     var method = Field<String>.absent
-    var hasParams = false
+    /// Where the `params` value is, when it is an object or array.
+    var params: Range<Int>?
     var paramsAreStructured = true
     var hasResultOrError = false
 
@@ -88,8 +90,9 @@ private struct Envelope {
             case "method":
                 method = value.kind == .string ? .valid(Self.string(value, p)) : .invalid
             case "params":
-                hasParams = value.kind != .null
-                paramsAreStructured = value.kind == .object || value.kind == .array || value.kind == .null
+                let structured = value.kind == .object || value.kind == .array
+                params = structured ? value.range : nil
+                paramsAreStructured = structured || value.kind == .null
             case "result", "error":
                 hasResultOrError = true
             default:

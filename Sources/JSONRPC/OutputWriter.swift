@@ -9,11 +9,14 @@ import Synchronization
 /// `write`. The flusher writes inline only while that cannot block (at most `PIPE_BUF` bytes, and `poll`
 /// says the descriptor is writable): the common small answer then costs no thread hop. Anything else is
 /// handed to a serial queue, since a blocking `write(2)` must not occupy the cooperative pool. After
-/// `EPIPE` (or any write error) output is dropped and the error logged once.
+/// `EPIPE` (or any write error) output is dropped and the error logged once. While the input side holds
+/// the output (`hold` / `release`, around the messages of one read), answers produced meanwhile are only
+/// appended, then leave together.
 final class OutputWriter: Sendable {
     private struct State {
         var pending: [UInt8] = []
         var flushing = false
+        var held = false
         var broken = false
         var style: FramingStyle?
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
@@ -48,7 +51,26 @@ final class OutputWriter: Sendable {
                 state.pending.append(contentsOf: body)
                 state.pending.append(ASCII.lf)
             }
-            guard !state.flushing else { return false }
+            guard !state.flushing, !state.held || state.pending.count >= Self.holdLimit else { return false }
+            state.flushing = true
+            return true
+        }
+        if becameFlusher { flushInline() }
+    }
+
+    /// Output held back beyond this size is written anyway.
+    private static let holdLimit = 64 << 10
+
+    /// Defers writing until `release()`, so answers produced together leave in one `write`.
+    func hold() {
+        state.withLock { $0.held = true }
+    }
+
+    /// Writes whatever was held back.
+    func release() {
+        let becameFlusher = state.withLock { state -> Bool in
+            state.held = false
+            guard !state.flushing, !state.pending.isEmpty else { return false }
             state.flushing = true
             return true
         }

@@ -1,32 +1,30 @@
 /// Turns a `DecodingError` from params decoding into a -32602 message that names the field, never its value
 /// (a value may be a secret such as an authorization code).
 enum ParamsErrorDescription {
-    /// - Parameter nested: the coding path starts with the message's `params` key (dropped from the text).
-    static func describe(_ error: DecodingError, nested: Bool) -> String {
+    static func describe(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, let context):
-            return "invalid params: missing required field '\(path(context.codingPath + [key], nested: nested))'"
+            return "invalid params: missing required field '\(path(context.codingPath + [key]))'"
         case .typeMismatch(let type, let context):
-            return "invalid params: \(subject(context.codingPath, nested: nested)) must be \(kind(of: type))"
+            return "invalid params: \(subject(context.codingPath)) must be \(kind(of: type))"
         case .valueNotFound(let type, let context):
-            return "invalid params: \(subject(context.codingPath, nested: nested)) must be \(kind(of: type)), not null"
+            return "invalid params: \(subject(context.codingPath)) must be \(kind(of: type)), not null"
         case .dataCorrupted(let context):
-            return "invalid params: \(subject(context.codingPath, nested: nested)) is invalid"
+            return "invalid params: \(subject(context.codingPath)) is invalid"
         @unknown default:
             return "invalid params"
         }
     }
 
-    private static func subject(_ codingPath: [any CodingKey], nested: Bool) -> String {
-        let text = path(codingPath, nested: nested)
+    private static func subject(_ codingPath: [any CodingKey]) -> String {
+        let text = path(codingPath)
         return text.isEmpty ? "params" : "'\(text)'"
     }
 
     /// `a.b[2].c`, relative to `params`.
-    private static func path(_ codingPath: [any CodingKey], nested: Bool) -> String {
-        let keys = nested ? codingPath.dropFirst() : codingPath[...]
+    private static func path(_ codingPath: [any CodingKey]) -> String {
         var text = ""
-        for key in keys {
+        for key in codingPath {
             if let index = key.intValue {
                 text += "[\(index)]"
             } else {

@@ -94,7 +94,7 @@ import Testing
     }
 
     private func paramsError<P: Decodable>(_ params: String, as type: P.Type) -> String? {
-        let message = IncomingMessage(id: .number(1), method: "m", json: Data(#"{"params":\#(params)}"#.utf8), hasParams: true)
+        let message = IncomingMessage(id: .number(1), method: "m", paramsJSON: Data(params.utf8))
         do {
             _ = try message.params(P.self)
             return nil
