@@ -67,7 +67,7 @@ enum JSONString {
         }
     }
 
-    static func hexValue(_ b: UInt8) -> UInt8? {
+    private static func hexValue(_ b: UInt8) -> UInt8? {
         switch b {
         case 0x30...0x39: return b - 0x30
         case 0x41...0x46: return b - 0x41 + 10
