@@ -4,8 +4,11 @@ import Foundation
 /// One JSON-RPC peer over a pair of file descriptors (stdin/stdout for the sidecar; pipes in tests).
 ///
 /// Input is read on a dedicated thread; every request runs in its own task, so a slow request never holds
-/// up the others; each request is answered exactly once. Answers use the framing of the first message read
-/// (Content-Length before any message). The descriptors belong to the caller and are never closed here.
+/// up the others; each request is answered exactly once. A handler starts inline on the reading thread
+/// (`Task.immediate`) and moves to the cooperative pool at its first suspension, so a quick answer costs
+/// no thread hop; handlers must therefore not do long synchronous work before their first `await`.
+/// Answers use the framing of the first message read (Content-Length before any message). The descriptors
+/// belong to the caller and are never closed here.
 public final class Connection: Sendable {
     private let logger: Logger
     private let input: InputReader
@@ -26,19 +29,10 @@ public final class Connection: Sendable {
     /// that runs it acts like `cancelAll()`. A connection runs once.
     public func run(handler: some MessageHandler) async {
         guard registry.begin() else { return }
-        let events = input.start()
         await withTaskCancellationHandler {
-            reading: for await batch in events {
-                // Answers to the messages of one read leave together (most complete inline, see `startRequest`).
-                output.hold()
-                defer { output.release() }
-                for event in batch {
-                    guard registry.isAccepting else { break reading }
-                    handle(event, handler: handler)
-                }
-                input.acknowledge()
+            await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
+                input.start(deliver: { events in self.handle(events, handler: handler) }, ended: { ended.resume() })
             }
-            input.stop()
             logger.debug("input ended; \(registry.inFlightCount) request(s) still in flight")
             await registry.drain()
             await output.idle()
@@ -81,6 +75,17 @@ public final class Connection: Sendable {
     public var requestsServed: Int { registry.requestsServed }
 
     // MARK: - Dispatch
+
+    /// The events of one read, on the reading thread.
+    private func handle(_ events: [FrameEvent], handler: some MessageHandler) {
+        // Answers to the messages of one read leave together (most complete inline, see `startRequest`).
+        output.hold()
+        defer { output.release() }
+        for event in events {
+            guard registry.isAccepting else { return }
+            handle(event, handler: handler)
+        }
+    }
 
     private func handle(_ event: FrameEvent, handler: some MessageHandler) {
         switch event {

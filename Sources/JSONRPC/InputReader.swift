@@ -4,100 +4,85 @@ import Glibc
 import Darwin
 #endif
 import AgentSupport
-import Dispatch
 import Foundation
 import Synchronization
 
 /// Reads the input descriptor on a dedicated thread (a blocking `read(2)` must never occupy the cooperative
-/// pool), feeds a `FrameParser`, and hands each read's events to async code through an `AsyncStream`.
+/// pool), feeds a `FrameParser`, and hands each read's events to `deliver` on that same thread.
 ///
-/// Bounded: the thread is at most `readAhead` reads ahead of the consumer, who calls `acknowledge()` after
-/// handling each element. `stop()` ends the stream at once; a thread blocked in `read` exits after its next
-/// read returns. The thread reads from its own duplicate of the descriptor (closed when it exits), so the
-/// owner may close the original at any time without the thread ever reading a reused descriptor number.
+/// `deliver` starts the work for each message (handlers begin inline, see `Connection`), so the next read
+/// happens only once the previous one has been dispatched: the thread is its own back-pressure, and a
+/// quick request is answered without any thread hop. `stop()` ends the input at once; a thread blocked in
+/// `read` exits after that read returns. The thread reads from its own duplicate of the descriptor (closed
+/// when it exits), so the owner may close the original at any time without the thread ever reading a
+/// reused descriptor number.
 final class InputReader: Sendable {
     static let readSize = 64 << 10
-    static let readAhead = 4
 
     private let fd: Int32
     private let maxBodyBytes: Int
     private let logger: Logger
-    /// Created at 0 and topped up: libdispatch traps when a semaphore is freed below its initial value.
-    private let credits = DispatchSemaphore(value: 0)
     private let stopped = Atomic<Bool>(false)
-    private let continuation = Mutex<AsyncStream<[FrameEvent]>.Continuation?>(nil)
+    /// Called once, at end of input or on `stop()`, whichever comes first.
+    private let ended = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(fd: Int32, maxBodyBytes: Int, logger: Logger) {
         self.fd = fd
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
-        for _ in 0..<Self.readAhead { credits.signal() }
     }
 
-    /// Starts the reading thread (unless already stopped) and returns the stream of frame events.
-    func start() -> AsyncStream<[FrameEvent]> {
-        let (stream, events) = AsyncStream.makeStream(of: [FrameEvent].self)
-        events.onTermination = { [self] _ in
-            stopped.store(true, ordering: .releasing)
-            credits.signal()
-        }
-        let started = continuation.withLock { slot -> Bool in
+    /// Starts the reading thread (unless already stopped). `ended` runs exactly once.
+    func start(deliver: @escaping @Sendable ([FrameEvent]) -> Void, ended: @escaping @Sendable () -> Void) {
+        let running = self.ended.withLock { slot -> Bool in
             guard !stopped.load(ordering: .acquiring) else { return false }
-            slot = events
+            slot = ended
             return true
         }
-        guard started else {
-            events.finish()
-            return stream
+        guard running else {
+            ended()
+            return
         }
         let own = dup(fd)
         guard own >= 0 else {
             logger.error("cannot read input (dup: \(POSIXIO.describe(errno))); treating it as end of input")
-            events.finish()
-            return stream
+            finish()
+            return
         }
         let thread = Thread { [self] in
-            readLoop(events, fd: own)
+            readLoop(fd: own, deliver: deliver)
             close(own)
+            finish()
         }
         thread.name = "jsonrpc-input"
         thread.start()
-        return stream
     }
 
-    /// Lets the reader run one more read ahead of the consumer.
-    func acknowledge() {
-        credits.signal()
-    }
-
-    /// Ends the stream now; stops reading.
+    /// Ends the input now; the thread delivers nothing more.
     func stop() {
         stopped.store(true, ordering: .releasing)
-        continuation.withLock { $0.take() }?.finish()
+        finish()
     }
 
-    private func readLoop(_ events: AsyncStream<[FrameEvent]>.Continuation, fd: Int32) {
+    private func finish() {
+        ended.withLock { $0.take() }?()
+    }
+
+    private func readLoop(fd: Int32, deliver: @Sendable ([FrameEvent]) -> Void) {
         var parser = FrameParser(maxBodyBytes: maxBodyBytes)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 1)
         defer { buffer.deallocate() }
-        while true {
-            credits.wait()
-            guard !stopped.load(ordering: .acquiring) else { return }
+        while !stopped.load(ordering: .acquiring) {
             let count = POSIXIO.readSome(fd, into: buffer)
             guard !stopped.load(ordering: .acquiring) else { return }
             if count <= 0 {
                 if count < 0 { logger.error("reading input failed (\(POSIXIO.describe(Int32(-count)))); treating it as end of input") }
                 let last = parser.finish()
-                if !last.isEmpty { events.yield(last) }
-                events.finish()
+                if !last.isEmpty { deliver(last) }
                 return
             }
-            let batch = parser.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            if batch.isEmpty {
-                credits.signal()
-                continue
-            }
-            if case .terminated = events.yield(batch) { return }
+            let events = parser.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if !events.isEmpty { deliver(events) }
         }
     }
 }
