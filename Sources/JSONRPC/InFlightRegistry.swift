@@ -111,9 +111,9 @@ final class InFlightRegistry: Sendable {
     }
 
     /// Marks claimed work as answered (its answer handed to the output).
-    func finished(_ count: Int = 1) {
+    func finished() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.unfinished -= count
+            state.unfinished -= 1
             guard state.unfinished == 0, state.inputEnded else { return nil }
             defer { state.drainWaiter = nil }
             return state.drainWaiter

@@ -24,10 +24,13 @@ public struct IncomingMessage: Sendable {
     }
 
     /// Decodes `params` as `P` (absent params decode from `{}`); a `DecodingError` becomes -32602 naming the
-    /// field path, e.g. `invalid params: 'minValidity' must be a number`. Values are never quoted back.
+    /// field path, e.g. `invalid params: 'minValidity' must be a number`. Values are never quoted back. A
+    /// `ResponseError` thrown by `P`'s own `init(from:)` (a validation) is passed through unchanged.
     public func params<P: Decodable>(_ type: P.Type = P.self) throws(ResponseError) -> P {
         do {
             return try JSONDecoder().decode(P.self, from: paramsJSON ?? Data("{}".utf8))
+        } catch let error as ResponseError {
+            throw error
         } catch let error as DecodingError {
             throw .invalidParams(ParamsErrorDescription.describe(error))
         } catch {

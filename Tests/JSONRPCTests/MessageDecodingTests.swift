@@ -115,6 +115,18 @@ import Testing
         #expect(paramsError(#"{"key":"k"}"#, as: Options.self) == nil)
     }
 
+    private struct Validated: Decodable {
+        init(from decoder: any Decoder) throws {
+            throw ResponseError.invalidParams("invalid params: 'scope' must not be empty")
+        }
+    }
+
+    @Test func validationErrorsFromParamsTypesPassThrough() {
+        #expect(throws: ResponseError.invalidParams("invalid params: 'scope' must not be empty")) {
+            try IncomingMessage(id: .number(1), method: "m", params: ["scope": []]).params(Validated.self)
+        }
+    }
+
     @Test func absentParamsDecodeFromEmptyObject() throws {
         struct Optional: Decodable { let x: Int? }
         let message = IncomingMessage(id: .number(1), method: "m")
