@@ -73,7 +73,7 @@ public final class Agent: MessageHandler {
 
     // MARK: MessageHandler
 
-    public func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
+    public func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> any Encodable & Sendable {
         let shuttingDown = lifecycle.withLock { $0.shutdownRequested }
         if shuttingDown { throw ResponseError.invalidRequest("the agent is shutting down; only the 'exit' notification is accepted") }
         do {
@@ -102,13 +102,13 @@ public final class Agent: MessageHandler {
         }
     }
 
-    private func dispatch(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
+    private func dispatch(_ request: IncomingMessage, connection: Connection) async throws -> any Encodable & Sendable {
         switch request.method {
         case "initialize": return try initialize(request.params(InitializeParams.self), connection: connection)
         case "shutdown":
             lifecycle.withLock { $0.shutdownRequested = true }
-            return .null
-        case "ping": return .object([:])
+            return JSONValue.null
+        case "ping": return JSONValue.object([:])
         case "status": return try await status(connection: connection)
         case "buildConnectURL": return try buildConnectURL(request)
         case "handleRedirect": return try await handleRedirect(request.params(HandleRedirectParams.self))
@@ -203,7 +203,7 @@ public final class Agent: MessageHandler {
         return (url.absoluteString, state)
     }
 
-    private func handleRedirect(_ params: HandleRedirectParams) async throws -> JSONValue {
+    private func handleRedirect(_ params: HandleRedirectParams) async throws -> TokenSummary {
         let key = try params.key.map { key throws(ResponseError) in try validatedKey(key) }
         let redirect = try ConnectRedirect.parse(params.url)
         guard let state = redirect.state else {
@@ -221,14 +221,14 @@ public final class Agent: MessageHandler {
         return try await exchange(code: code, key: key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
     }
 
-    private func exchangeCode(_ params: ExchangeCodeParams) async throws -> JSONValue {
+    private func exchangeCode(_ params: ExchangeCodeParams) async throws -> TokenSummary {
         let key = try params.key.map { key throws(ResponseError) in try validatedKey(key) }
         guard !params.code.isEmpty else { throw ResponseError.invalidParams("invalid params: 'code' must not be empty") }
         return try await exchange(code: params.code, key: key, redirectURI: params.redirectURI ?? setup.configuration.redirectURI, flags: params.flags)
     }
 
     /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them.
-    private func exchange(code: String, key: String?, redirectURI: String?, flags: FeatureFlags?) async throws -> JSONValue {
+    private func exchange(code: String, key: String?, redirectURI: String?, flags: FeatureFlags?) async throws -> TokenSummary {
         let grant = try await smartcar.exchangeCode(code, redirectURI: redirectURI, flags: flags)
         let name: String
         if let key {
@@ -240,19 +240,19 @@ public final class Agent: MessageHandler {
             key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
             refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(), needsReauth: false)
         let saved = try await tokens.save(token, reason: "exchanged")
-        return try JSONValue(encoding: TokenSummary(saved, now: setup.clock.now()))
+        return TokenSummary(saved, now: setup.clock.now())
     }
 
     // MARK: Tokens
 
-    private func getToken(_ params: GetTokenParams) async throws -> JSONValue {
+    private func getToken(_ params: GetTokenParams) async throws -> TokenSummary {
         let key = try validatedKey(params.key)
         let minValidity = params.minValidity ?? 300
         guard (0...3600).contains(minValidity) else {
             throw ResponseError.invalidParams("invalid params: 'minValidity' must be between 0 and 3600 seconds")
         }
         let token = try await tokens.token(for: key, minValidity: minValidity, forceRefresh: params.forceRefresh ?? false)
-        return try JSONValue(encoding: TokenSummary(token, now: setup.clock.now()))
+        return TokenSummary(token, now: setup.clock.now())
     }
 
     private func appToken(_ params: AppTokenParams) async throws -> JSONValue {
@@ -266,7 +266,7 @@ public final class Agent: MessageHandler {
         ]
     }
 
-    private func storeToken(_ params: StoreTokenParams) async throws -> JSONValue {
+    private func storeToken(_ params: StoreTokenParams) async throws -> TokenSummary {
         let key = try validatedKey(params.key)
         guard !params.accessToken.isEmpty else { throw ResponseError.invalidParams("invalid params: 'accessToken' must not be empty") }
         guard !params.refreshToken.isEmpty else { throw ResponseError.invalidParams("invalid params: 'refreshToken' must not be empty") }
@@ -284,7 +284,7 @@ public final class Agent: MessageHandler {
             key: key, accessToken: params.accessToken, refreshToken: params.refreshToken, expiresAt: expiresAt,
             refreshExpiresAt: refreshExpiresAt, scope: params.scope, generation: 0, lastRefreshedAt: nil, needsReauth: false)
         let saved = try await tokens.save(token, reason: "stored")
-        return try JSONValue(encoding: TokenSummary(saved, now: setup.clock.now()))
+        return TokenSummary(saved, now: setup.clock.now())
     }
 
     private func forgetToken(_ params: KeyParams) async throws -> JSONValue {

@@ -220,7 +220,7 @@ public final class Connection: Sendable {
         let serial = pending.serial
         let method = message.method
         let task = Task { [self, logger] in
-            let outcome: Result<JSONValue, ResponseError>
+            let outcome: Result<any Encodable & Sendable, ResponseError>
             do {
                 outcome = .success(try await handler.handleRequest(message, connection: self))
             } catch let error as ResponseError {

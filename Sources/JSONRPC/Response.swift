@@ -3,7 +3,7 @@ import Foundation
 /// A response as it goes on the wire: `result` is always present on success (`null` when empty).
 struct Response: Encodable, Sendable {
     var id: RequestID
-    var outcome: Result<JSONValue, ResponseError>
+    var outcome: Result<any Encodable & Sendable, ResponseError>
 
     private enum Keys: String, CodingKey { case jsonrpc, id, result, error }
 

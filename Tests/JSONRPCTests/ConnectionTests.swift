@@ -12,16 +12,16 @@ import Glibc
 final class TestHandler: MessageHandler {
     let notifications = Mutex<[String]>([])
 
-    func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> JSONValue {
+    func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> any Encodable & Sendable {
         switch request.method {
-        case "echo": return request.rawParams ?? .null
+        case "echo": return request.rawParams ?? JSONValue.null
         case "typed":
             struct Params: Decodable { var key: String; var count: Int? }
             let params = try request.params(Params.self)
-            return .string(params.key)
+            return params.key
         case "block":
             await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
-            return .null
+            return JSONValue.null
         case "fail":
             struct Secret: Error { let token = "super-secret" }
             throw Secret()
