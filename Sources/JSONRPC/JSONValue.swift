@@ -40,14 +40,16 @@ public enum JSONValue: Sendable, Hashable {
 
 extension JSONValue: Codable {
     public init(from decoder: Decoder) throws {
+        // Every failed attempt costs a thrown DecodingError (about 10 µs with JSONDecoder), so the likeliest
+        // kinds come first. A value still lands in the same case as with any other order.
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { self = .null }
-        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? container.decode(Int64.self) { self = .int(i) }
-        else if let d = try? container.decode(Double.self) { self = .double(d) }
         else if let s = try? container.decode(String.self) { self = .string(s) }
-        else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
         else if let o = try? container.decode([String: JSONValue].self) { self = .object(o) }
+        else if let i = try? container.decode(Int64.self) { self = .int(i) }
+        else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
+        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+        else if let d = try? container.decode(Double.self) { self = .double(d) }
         else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a JSON value")
         }

@@ -38,6 +38,12 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
 
 extension RequestID: Codable {
     public init(from decoder: Decoder) throws {
+        // Integers first: the common case decodes without a (costly) failed attempt.
+        let container = try decoder.singleValueContainer()
+        if let n = try? container.decode(Int64.self) {
+            self = .number(n)
+            return
+        }
         let value = try JSONValue(from: decoder)
         guard let id = RequestID(value) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "an id must be a string, an integer or null"))
