@@ -102,6 +102,18 @@ import Testing
         #expect(try await agent.waitForExit() == 0)
     }
 
+    @Test func theAgentExitsWhenTheProcessNamedInInitializeDies() async throws {
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        parent.arguments = ["300"]
+        try parent.run()
+        let agent = try AgentProcess(arguments: ["--store", "memory"])
+        _ = try await agent.call(id: 1, "initialize", ["processId": .int(Int64(parent.processIdentifier))])
+        #expect(agent.process.isRunning)
+        kill(parent.processIdentifier, SIGKILL)
+        #expect(try await agent.waitForExit() == 0)
+    }
+
     @Test func stdoutCarriesOnlyProtocolMessages() async throws {
         let agent = try AgentProcess(arguments: ["--store", "memory", "--log-level", "trace"])
         _ = try await agent.call(id: 1, "initialize", ["clientInfo": ["name": "test"]])
