@@ -1,6 +1,4 @@
-import JSONRPC
 import SmartcarOAuth
-import TokenStore
 
 /// Failures the agent itself decides on (the OAuth client's own failures arrive as `SmartcarError`).
 /// Each becomes a JSON-RPC error with a stable code and `data.kind`; see the table in Protocol/README.md.
