@@ -22,12 +22,7 @@ public enum AgentLauncher {
         }
         configuration.requestTimeout = .milliseconds(Int64(options.requestTimeoutSeconds * 1000))
 
-        let location: StoreLocation
-        switch options.store {
-        case "memory"?: location = .memory
-        case let path?: location = .file(path)
-        case nil: location = StoreLocation.defaultLocation(environment: environment)
-        }
+        let location = options.store.map(StoreLocation.init(argument:)) ?? StoreLocation.defaultLocation(environment: environment)
         let store: TokenStore
         do {
             store = try TokenStore.open(location, strict: options.strictStore, logger: logger)
