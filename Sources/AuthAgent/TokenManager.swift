@@ -94,22 +94,22 @@ actor TokenManager {
     }
 
     private func waitForLeaseAndRefresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
-            var pause = settings.leasePollInterval.lowerBound
-            while true {
-                let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now(), holderIsGone: LeaseOwner.isGone) }
-                switch outcome {
-                case .heldByOther(let until, let current):
-                    if let current, isFresher(current, than: seen, minValidity: minValidity) {
-                        cache[key] = current
-                        return current
-                    }
-                    logger.debug("key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
-                    try await Task.sleep(for: .seconds(pause))
-                    pause = min(pause * 2, settings.leasePollInterval.upperBound)
-                case .acquired(let row):
-                    return try await refreshHoldingLease(key, row: row, seen: seen, minValidity: minValidity)
+        var pause = settings.leasePollInterval.lowerBound
+        while true {
+            let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now(), holderIsGone: LeaseOwner.isGone) }
+            switch outcome {
+            case .heldByOther(let until, let current):
+                if let current, isFresher(current, than: seen, minValidity: minValidity) {
+                    cache[key] = current
+                    return current
                 }
+                logger.debug("key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
+                try await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, settings.leasePollInterval.upperBound)
+            case .acquired(let row):
+                return try await refreshHoldingLease(key, row: row, seen: seen, minValidity: minValidity)
             }
+        }
     }
 
     private func refreshHoldingLease(_ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
