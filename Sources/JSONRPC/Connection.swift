@@ -43,12 +43,15 @@ public final class Connection: Sendable {
     private let maxMessageBytes: Int
     private let logger: Logger
     private let writer: OutputWriter
+    private let observer: (any MessageObserver)?
     private let state = Mutex(State())
 
-    public init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger) {
+    /// - Parameter observer: sees every message received and sent (nil: none does).
+    public init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger, observer: (any MessageObserver)? = nil) {
         self.inputFD = inputFD
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
+        self.observer = observer
         writer = OutputWriter(fd: outputFD, logger: logger)
     }
 
@@ -73,6 +76,7 @@ public final class Connection: Sendable {
             switch event {
             case .message(let bytes, let style):
                 state.withLock { if $0.style == nil { $0.style = style } }
+                observer?.received(bytes)
                 await receive(Data(bytes), handler: handler)
             case .problem(let problem):
                 report(problem)
@@ -282,6 +286,7 @@ public final class Connection: Sendable {
     }
 
     private func write(_ body: [UInt8]) {
+        observer?.sent(body)
         let style = state.withLock { $0.style } ?? .newlineDelimited
         writer.write(WireEncoding.frame(body, style: style))
     }

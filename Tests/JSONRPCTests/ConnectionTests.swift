@@ -42,11 +42,11 @@ final class PipePeer: Sendable {
     private let done = Mutex(false)
     let finished: Task<Void, Never>
 
-    init(handler: TestHandler = TestHandler()) {
+    init(handler: TestHandler = TestHandler(), observer: (any MessageObserver)? = nil) {
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
         pipe(&input)
         pipe(&output)
-        connection = Connection(inputFD: input[0], outputFD: output[1], logger: .silent)
+        connection = Connection(inputFD: input[0], outputFD: output[1], logger: .silent, observer: observer)
         toAgent = input[1]
         let connection = self.connection
         let outputFDs = output
@@ -245,6 +245,30 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
         peer.send(text)
         await peer.finish()
         for id in 1...3000 { #expect(peer.responses(id: .int(Int64(id))).count == 1, "id \(id)") }
+    }
+}
+
+/// Keeps what a connection's observer saw, as text.
+final class ObservedMessages: MessageObserver {
+    let log = Mutex<[String]>([])
+    func received(_ body: [UInt8]) { log.withLock { $0.append("in " + String(decoding: body, as: UTF8.self)) } }
+    func sent(_ body: [UInt8]) { log.withLock { $0.append("out " + String(decoding: body, as: UTF8.self)) } }
+}
+
+@Suite struct MessageObserverTests {
+    @Test func theObserverSeesEveryMessageInAndOutWithoutFraming() async throws {
+        let observed = ObservedMessages()
+        let peer = PipePeer(observer: observed)
+        let body = request(1, "echo", #"{"a":1}"#)
+        peer.send("Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        peer.send("{broken\n")
+        await peer.finish()
+        let log = observed.log.withLock { $0 }
+        #expect(log.count == 4, "\(log)")
+        #expect(log.first == "in " + body)
+        #expect(log.contains("in {broken"))
+        #expect(log.contains { $0.hasPrefix("out ") && $0.contains(#""result":{"a":1}"#) })
+        #expect(log.contains { $0.hasPrefix("out ") && $0.contains("-32700") })
     }
 }
 
