@@ -75,7 +75,7 @@ public final class Agent: MessageHandler {
 
     public func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> any Encodable & Sendable {
         let shuttingDown = lifecycle.withLock { $0.shutdownRequested }
-        if shuttingDown { throw ResponseError.invalidRequest("the agent is shutting down; only the 'exit' notification is accepted") }
+        if shuttingDown { throw Self.shuttingDown }
         do {
             return try await dispatch(request, connection: connection)
         } catch let error as ResponseError {
@@ -83,6 +83,43 @@ public final class Agent: MessageHandler {
         } catch {
             throw responseError(for: error)
         }
+    }
+
+    /// The hot path, on the connection's reading thread: a `getToken` whose token is cached and fresh enough,
+    /// `ping`, `shutdown`, and the refusal of everything after `shutdown`. The rest goes to `handleRequest`.
+    public func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
+        let shuttingDown = lifecycle.withLock { state in
+            defer { if request.method == "shutdown" { state.shutdownRequested = true } }
+            return state.shutdownRequested
+        }
+        if shuttingDown { return .error(Self.shuttingDown) }
+        switch request.method {
+        case "getToken": return cachedToken(request).map { .result(json: $0) }
+        case "ping": return .result(json: Array("{}".utf8))
+        case "shutdown": return .result(json: Array("null".utf8))
+        default: return nil
+        }
+    }
+
+    private static let shuttingDown = ResponseError.invalidRequest("the agent is shutting down; only the 'exit' notification is accepted")
+
+    /// A cached token's summary for params the slow path would read the same way (a plain key, a
+    /// `minValidity` in range, no `forceRefresh`); nil leaves the request to `getToken`.
+    private func cachedToken(_ request: IncomingMessage) -> [UInt8]? {
+        guard let params = request.flatParams, case .string(let key)? = params["key"],
+              (1...512).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20..<0x7F).contains($0) })
+        else { return nil }
+        var minValidity: TimeInterval = 300
+        switch params["minValidity"] {
+        case nil: break
+        case .number(let seconds)? where (0...3600).contains(seconds): minValidity = seconds
+        default: return nil
+        }
+        switch params["forceRefresh"] {
+        case nil, .bool(false)?: break
+        default: return nil
+        }
+        return tokens.cachedSummary(for: key, minValidity: minValidity)
     }
 
     public func handleNotification(_ notification: IncomingMessage, connection: Connection) async {

@@ -32,6 +32,8 @@ actor TokenManager {
     private let onEvent: @Sendable (Event) -> Void
     /// Identifies this process as a lease holder in the shared store.
     private let owner = LeaseOwner.current
+    /// What `cachedSummary` answers from, kept in step with `cache`, `refreshes` and `unsaved` by `republish`.
+    private let snapshot = TokenSnapshot()
 
     /// Rows as last read or written; the store stays the truth.
     private var cache: [String: StoredToken] = [:]
@@ -52,6 +54,12 @@ actor TokenManager {
     }
 
     // MARK: getToken
+
+    /// The summary of `key`'s cached token when it is valid for more than `minValidity` plus the most jitter
+    /// `token(for:)` could add (so the actor would have answered the same token), without a hop to the actor.
+    nonisolated func cachedSummary(for key: String, minValidity: TimeInterval) -> [UInt8]? {
+        snapshot.summary(for: key, validFor: minValidity + settings.jitter, now: clock.now())
+    }
 
     /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
     func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
@@ -74,10 +82,14 @@ actor TokenManager {
             return try await refreshUnderLease(key, seen: seen, minValidity: minValidity)
         }
         refreshes[key] = task
+        republish(key)
         return task
     }
 
-    private func refreshEnded(_ key: String) { refreshes[key] = nil }
+    private func refreshEnded(_ key: String) {
+        refreshes[key] = nil
+        republish(key)
+    }
 
     /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
     /// nobody else already did.
@@ -100,7 +112,7 @@ actor TokenManager {
             switch outcome {
             case .heldByOther(let until, let current):
                 if let current, isFresher(current, than: seen, minValidity: minValidity) {
-                    cache[key] = current
+                    remember(current, for: key)
                     return current
                 }
                 logger.debug("key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
@@ -114,18 +126,18 @@ actor TokenManager {
 
     private func refreshHoldingLease(_ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
         guard let row else {
-            cache[key] = nil
+            remember(nil, for: key)
             throw AgentError.unknownKey(key)
         }
         if row.needsReauth {
             _ = try? await store.releaseLease(key, owner: owner)
-            cache[key] = row
+            remember(row, for: key)
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
         if isFresher(row, than: seen, minValidity: minValidity) {
             // Another process refreshed between our look and our lease: use its token, spend nothing.
             _ = try? await store.releaseLease(key, owner: owner)
-            cache[key] = row
+            remember(row, for: key)
             return row
         }
         let grant: TokenGrant
@@ -144,12 +156,13 @@ actor TokenManager {
         refreshed.lastRefreshedAt = clock.now()
         do {
             let saved = try await store.commitRefresh(refreshed, owner: owner)
-            cache[key] = saved
+            remember(saved, for: key)
             onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
             return saved
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
             unsaved[key] = refreshed
+            republish(key)
             logger.error("key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
             throw AgentError.storage(error)
         }
@@ -161,12 +174,12 @@ actor TokenManager {
         let marked = try await storage { try await store.markNeedsReauth(key, rejectedRefreshToken: row.refreshToken) }
         _ = try? await store.releaseLease(key, owner: owner)
         if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth {
-            cache[key] = current
+            remember(current, for: key)
             return current
         }
         var dead = row
         dead.needsReauth = true
-        cache[key] = dead
+        remember(dead, for: key)
         logger.warning("key \(key): Smartcar rejected the refresh token; the user must connect again")
         onEvent(.reauthRequired(key: key, reason: "refresh token rejected"))
         throw AgentError.reauthRequired(key, reason: "Smartcar rejected the refresh token", upstream: error)
@@ -183,12 +196,13 @@ actor TokenManager {
     func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
         do {
             let saved = try await store.save(token)
-            cache[token.key] = saved
             unsaved[token.key] = nil
+            remember(saved, for: token.key)
             onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
             return saved
         } catch {
             unsaved[token.key] = token
+            republish(token.key)
             logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
             throw AgentError.storage(error)
         }
@@ -197,7 +211,7 @@ actor TokenManager {
     func forget(_ key: String) async throws -> Bool {
         let existed = try await storage { try await store.delete(key) }
         let hadUnsaved = unsaved.removeValue(forKey: key) != nil
-        cache[key] = nil
+        remember(nil, for: key)
         if existed || hadUnsaved { onEvent(.changed(key: key, reason: "forgotten", expiresAt: nil)) }
         return existed || hadUnsaved
     }
@@ -227,7 +241,7 @@ actor TokenManager {
         do {
             let saved = try await store.save(pending)
             unsaved[key] = nil
-            cache[key] = saved
+            remember(saved, for: key)
             logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
         } catch {
             throw AgentError.storage(error)
@@ -240,10 +254,25 @@ actor TokenManager {
         return unsaved.count
     }
 
+    private func remember(_ token: StoredToken?, for key: String) {
+        cache[key] = token
+        republish(key)
+    }
+
+    /// Offers the cached row of `key` to `cachedSummary` only while nothing is pending for the key: while a
+    /// refresh runs its callers must join it, and unsaved tokens must be written before anything is handed out.
+    private func republish(_ key: String) {
+        if refreshes[key] == nil, unsaved[key] == nil, let token = cache[key], !token.needsReauth {
+            snapshot.publish(token)
+        } else {
+            snapshot.withdraw(key)
+        }
+    }
+
     private func cachedOrStored(_ key: String) async throws -> StoredToken? {
         if let cached = cache[key] { return cached }
         let stored = try await storage { try await store.load(key) }
-        if let stored { cache[key] = stored }
+        if let stored { remember(stored, for: key) }
         return stored
     }
 

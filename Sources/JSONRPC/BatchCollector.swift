@@ -4,7 +4,7 @@ import Synchronization
 /// Notifications in the batch take no slot; a batch of notifications only gets no reply at all.
 final class BatchCollector: Sendable {
     fileprivate struct State {
-        var slots: [Response?] = []
+        var slots: [[UInt8]?] = []
         var released: Set<Int> = []
         var filled = 0
         var sealed = false
@@ -12,9 +12,9 @@ final class BatchCollector: Sendable {
     }
 
     private let state = Mutex(State())
-    private let send: @Sendable ([Response]) -> Void
+    private let send: @Sendable ([[UInt8]]) -> Void
 
-    init(send: @escaping @Sendable ([Response]) -> Void) { self.send = send }
+    init(send: @escaping @Sendable ([[UInt8]]) -> Void) { self.send = send }
 
     /// A slot for the next element's response.
     func reserve() -> Int {
@@ -27,10 +27,11 @@ final class BatchCollector: Sendable {
     /// The element in `slot` was a notification: it gets no response.
     func release(_ slot: Int) { state.withLock { _ = $0.released.insert(slot) } }
 
-    func fill(_ slot: Int, with response: Response) {
-        let ready = state.withLock { state -> [Response]? in
+    /// Puts the encoded response of the element in `slot`.
+    func fill(_ slot: Int, with body: [UInt8]) {
+        let ready = state.withLock { state -> [[UInt8]]? in
             guard state.slots[slot] == nil else { return nil }
-            state.slots[slot] = response
+            state.slots[slot] = body
             state.filled += 1
             return state.takeIfComplete()
         }
@@ -39,7 +40,7 @@ final class BatchCollector: Sendable {
 
     /// Every element has been looked at; the reply leaves as soon as the last response is in.
     func sealed() {
-        let ready = state.withLock { state -> [Response]? in
+        let ready = state.withLock { state -> [[UInt8]]? in
             state.sealed = true
             return state.takeIfComplete()
         }
@@ -48,7 +49,7 @@ final class BatchCollector: Sendable {
 }
 
 extension BatchCollector.State {
-    fileprivate mutating func takeIfComplete() -> [Response]? {
+    fileprivate mutating func takeIfComplete() -> [[UInt8]]? {
         guard sealed, !sent, filled + released.count == slots.count, filled > 0 else { return nil }
         sent = true
         return slots.compactMap { $0 }

@@ -1,20 +1,24 @@
 import AgentSupport
+import Dispatch
 import Foundation
 import Synchronization
 
 /// One JSON-RPC 2.0 peer over a pair of file descriptors, language-server style.
 ///
-/// Every request runs in its own task, so a slow one never holds up the others; every request gets exactly
-/// one response, whether it succeeds, fails, is cancelled, or is still running when input ends.
+/// Input is read, cut into messages and dispatched on a thread of its own. A request the handler can answer
+/// at once (`MessageHandler.immediateReply`) is answered right there, and the answers to one read leave in
+/// one `write(2)`; every other request runs in its own task, so a slow one never holds up the others. Every
+/// request gets exactly one response, whether it succeeds, fails, is cancelled, or is still running when
+/// input ends. Reading pauses while too many requests are in flight or too much output is queued.
 public final class Connection: Sendable {
     /// A request between its arrival and its one response.
     private final class Pending: Sendable {
         let serial: Int
         let id: RequestID
-        let deliver: @Sendable (Response) -> Void
+        let deliver: @Sendable ([UInt8]) -> Void
         let task = Mutex<Task<Void, Never>?>(nil)
 
-        init(serial: Int, id: RequestID, deliver: @escaping @Sendable (Response) -> Void) {
+        init(serial: Int, id: RequestID, deliver: @escaping @Sendable ([UInt8]) -> Void) {
             self.serial = serial
             self.id = id
             self.deliver = deliver
@@ -29,8 +33,6 @@ public final class Connection: Sendable {
         var nextSerial = 0
         var served = 0
         var inputEnded = false
-        var closed = false
-        var input: AsyncStream<FrameEvent>.Continuation?
         /// Responses claimed but still being written.
         var answering = 0
         /// `run` waits here for the last answer once input has ended.
@@ -39,20 +41,29 @@ public final class Connection: Sendable {
         var isIdle: Bool { pending.isEmpty && answering == 0 }
     }
 
-    private let inputFD: Int32
-    private let maxMessageBytes: Int
     private let logger: Logger
     private let writer: OutputWriter
+    private let reader: InputReader
+    private let gate: InputGate
     private let observer: (any MessageObserver)?
     private let state = Mutex(State())
+    private let maxInFlight: Int
+    private let maxQueuedOutputBytes: Int
 
-    /// - Parameter observer: sees every message received and sent (nil: none does).
-    public init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger, observer: (any MessageObserver)? = nil) {
-        self.inputFD = inputFD
-        self.maxMessageBytes = maxMessageBytes
+    /// - Parameters:
+    ///   - observer: sees every message received and sent (nil: none does).
+    ///   - maxInFlight, maxQueuedOutputBytes: reading pauses while this many requests are in flight, or this
+    ///     many bytes of output wait behind a write the client is slow to take.
+    public init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger, observer: (any MessageObserver)? = nil,
+                maxInFlight: Int = 1024, maxQueuedOutputBytes: Int = 4 << 20) {
         self.logger = logger
         self.observer = observer
-        writer = OutputWriter(fd: outputFD, logger: logger)
+        self.maxInFlight = maxInFlight
+        self.maxQueuedOutputBytes = maxQueuedOutputBytes
+        let gate = InputGate()
+        self.gate = gate
+        writer = OutputWriter(fd: outputFD, logger: logger, wrote: { gate.mayHaveOpened() })
+        reader = InputReader(fd: inputFD, maxBodyBytes: maxMessageBytes, gate: gate)
     }
 
     /// Requests received and not yet answered.
@@ -65,22 +76,11 @@ public final class Connection: Sendable {
     /// Reads until end of input or `close()`, answering every request; returns once the last one is answered
     /// and written.
     public func run(handler: some MessageHandler) async {
-        let (stream, continuation) = AsyncStream.makeStream(of: FrameEvent.self)
-        let alreadyClosed = state.withLock { state in
-            state.input = continuation
-            return state.closed
-        }
-        if alreadyClosed { continuation.finish() }
-        InputReader.start(fd: inputFD, maxBodyBytes: maxMessageBytes, into: continuation)
-        for await event in stream {
-            switch event {
-            case .message(let bytes, let style):
-                state.withLock { if $0.style == nil { $0.style = style } }
-                observer?.received(bytes)
-                await receive(Data(bytes), handler: handler)
-            case .problem(let problem):
-                report(problem)
-            }
+        await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
+            reader.start(
+                mustWait: { [self] in inFlightCount >= maxInFlight || writer.queuedBytes >= maxQueuedOutputBytes },
+                deliver: { [self] events in receive(events, handler: handler) },
+                ended: { ended.resume() })
         }
         await withCheckedContinuation { (idle: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
@@ -96,13 +96,9 @@ public final class Connection: Sendable {
         while writer.isBusy && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
     }
 
-    /// Stops reading. Requests already read are still answered; then `run` returns.
+    /// Stops reading. Requests already dispatched are still answered; then `run` returns.
     public func close() {
-        let input = state.withLock { state -> AsyncStream<FrameEvent>.Continuation? in
-            state.closed = true
-            return state.input
-        }
-        input?.finish()
+        reader.stop()
     }
 
     /// Answers every request in flight with -32800 and cancels its task, then closes (the `exit` notification).
@@ -114,71 +110,121 @@ public final class Connection: Sendable {
 
     /// Sends an agent → client notification, framed in the connection's style.
     public func sendNotification(_ method: String, params: JSONValue) {
-        write(WireEncoding.encode(OutgoingNotification(method: method, params: params)))
-    }
-
-    // MARK: Receiving
-
-    private func receive(_ data: Data, handler: some MessageHandler) async {
-        if data.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
-            receiveBatch(data, handler: handler)
+        guard let body = WireEncoding.encodeValue(OutgoingNotification(method: method, params: params)) else {
+            logger.error("notification '\(method)' could not be encoded; not sent")
             return
         }
-        guard let message = decode(data, deliver: { [self] in send($0) }) else { return }
-        if message.id == nil {
-            await notify(message, handler: handler)
+        write(body)
+    }
+
+    // MARK: Receiving (on the reading thread)
+
+    /// The events of one read. Immediate answers gather in one buffer that is written at the end.
+    private func receive(_ events: [FrameEvent], handler: some MessageHandler) {
+        var immediate = ImmediateAnswers(observer: observer)
+        var connectionStyle = state.withLock { $0.style }
+        for event in events {
+            guard !reader.isStopped else { break }
+            switch event {
+            case .message(let bytes, let style):
+                if connectionStyle == nil {
+                    connectionStyle = style
+                    state.withLock { $0.style = style }
+                }
+                immediate.style = connectionStyle ?? style
+                observer?.received(bytes)
+                receive(bytes, handler: handler, immediate: &immediate)
+            case .problem(let problem):
+                report(problem)
+            }
+        }
+        guard immediate.count > 0 else { return }
+        state.withLock { $0.served += immediate.count }
+        writer.write(immediate.bytes)
+    }
+
+    private func receive(_ bytes: [UInt8], handler: some MessageHandler, immediate: inout ImmediateAnswers) {
+        guard let request = bytes.withUnsafeBufferPointer({ RequestScanner.scan($0) }) else {
+            receiveUnusual(bytes, handler: handler)
+            return
+        }
+        let message = IncomingMessage(id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil, paramsRange: request.params)
+        guard let id = request.id else {
+            notify(message, handler: handler)
+            return
+        }
+        if let reply = handler.immediateReply(to: message) {
+            immediate.append(Response(id: id, outcome: reply.outcome))
         } else {
-            start(message, handler: handler) { [self] in send($0) }
+            start(message, id: id, handler: handler) { [self] in send($0) }
+        }
+    }
+
+    /// What `RequestScanner` does not vouch for: batches, errors to report, unusual spellings.
+    private func receiveUnusual(_ bytes: [UInt8], handler: some MessageHandler) {
+        if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
+            receiveBatch(Data(bytes), handler: handler)
+            return
+        }
+        guard let message = decode(bytes, deliver: { [self] in send($0) }) else { return }
+        if let id = message.id {
+            start(message, id: id, handler: handler) { [self] in send($0) }
+        } else {
+            notify(message, handler: handler)
         }
     }
 
     private func receiveBatch(_ data: Data, handler: some MessageHandler) {
         guard let elements = try? JSONDecoder().decode([JSONValue].self, from: data) else {
-            send(.error(.parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(data)))
+            send(Response.error(.parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(data)).body)
             return
         }
         guard !elements.isEmpty else {
-            send(.error(.invalidRequest("an empty batch is not a request"), id: nil))
+            send(Response.error(.invalidRequest("an empty batch is not a request"), id: nil).body)
             return
         }
-        let collector = BatchCollector { [self] responses in
-            state.withLock { $0.served += responses.count }
-            write(WireEncoding.encode(responses))
+        let collector = BatchCollector { [self] bodies in
+            state.withLock { $0.served += bodies.count }
+            write(WireEncoding.batch(bodies))
         }
-        var messages: [(IncomingMessage, Int)] = []
+        var messages: [(IncomingMessage, RequestID, Int)] = []
         for element in elements {
-            guard case .object = element, let raw = try? JSONEncoder().encode(element) else {
-                collector.fill(collector.reserve(), with: .error(.invalidRequest("a batch element must be an object"), id: nil))
+            guard case .object = element, let raw = WireEncoding.encodeValue(element) else {
+                collector.fill(collector.reserve(), with: Response.error(.invalidRequest("a batch element must be an object"), id: nil).body)
                 continue
             }
             let slot = collector.reserve()
             guard let message = decode(raw, deliver: { collector.fill(slot, with: $0) }) else { continue }
-            if message.id == nil {
+            if let id = message.id {
+                messages.append((message, id, slot))
+            } else {
                 collector.release(slot)
                 // Notifications in a batch are handled like any other, without a reply.
-                Task { await self.notify(message, handler: handler) }
-            } else {
-                messages.append((message, slot))
+                Task { await self.handle(notification: message, handler: handler) }
             }
         }
         collector.sealed()
-        for (message, slot) in messages {
-            start(message, handler: handler) { collector.fill(slot, with: $0) }
+        for (message, id, slot) in messages {
+            if let reply = handler.immediateReply(to: message) {
+                collector.fill(slot, with: Response(id: id, outcome: reply.outcome).body)
+            } else {
+                start(message, id: id, handler: handler) { collector.fill(slot, with: $0) }
+            }
         }
     }
 
-    /// Decodes one message; an invalid one is answered through `deliver` and yields nil.
-    private func decode(_ data: Data, deliver: @Sendable (Response) -> Void) -> IncomingMessage? {
+    /// Decodes one message with `JSONDecoder`; an invalid one is answered through `deliver` and yields nil.
+    private func decode(_ bytes: [UInt8], deliver: @Sendable ([UInt8]) -> Void) -> IncomingMessage? {
         let envelope: Envelope
         do {
-            envelope = try JSONDecoder().decode(Envelope.self, from: data)
+            envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
         } catch DecodingError.typeMismatch {
-            deliver(.error(.invalidRequest("a message must be a JSON object"), id: nil))
+            deliver(Response.error(.invalidRequest("a message must be a JSON object"), id: nil).body)
             return nil
         } catch {
-            let id = LenientIDScanner.scan(data)
+            let id = LenientIDScanner.scan(bytes)
             logger.warning("unparseable message\(id.map { " (id \($0))" } ?? "")")
-            deliver(.error(.parseError("parse error: the message is not valid JSON"), id: id))
+            deliver(Response.error(.parseError("parse error: the message is not valid JSON"), id: id).body)
             return nil
         }
         if envelope.isResponse {
@@ -186,34 +232,53 @@ public final class Connection: Sendable {
             return nil
         }
         do {
-            return try envelope.incoming(raw: data)
+            return try envelope.incoming(raw: bytes)
         } catch {
             guard case .invalid(let reason, let id) = error else { return nil }
-            deliver(.error(.invalidRequest("invalid request: \(reason)"), id: id))
+            deliver(Response.error(.invalidRequest("invalid request: \(reason)"), id: id).body)
             return nil
         }
     }
 
-    private func notify(_ message: IncomingMessage, handler: some MessageHandler) async {
+    /// Handles a notification before the next message is read, so notifications keep their order and
+    /// nothing after `exit` is dispatched.
+    private func notify(_ message: IncomingMessage, handler: some MessageHandler) {
         if message.method == "$/cancelRequest" {
-            guard let params = try? message.params(CancelParams.self) else {
-                logger.warning("$/cancelRequest without a valid 'id'")
-                return
-            }
-            let targets = state.withLock { state in (state.serialsByID[params.id] ?? []).compactMap { state.pending[$0] } }
-            for pending in targets { cancel(pending) }
+            cancelRequest(message)
             return
         }
-        await handler.handleNotification(message, connection: self)
+        let handled = DispatchSemaphore(value: 0)
+        Task {
+            await handle(notification: message, handler: handler)
+            handled.signal()
+        }
+        handled.wait()
+    }
+
+    private func handle(notification message: IncomingMessage, handler: some MessageHandler) async {
+        if message.method == "$/cancelRequest" {
+            cancelRequest(message)
+        } else {
+            await handler.handleNotification(message, connection: self)
+        }
+    }
+
+    private func cancelRequest(_ message: IncomingMessage) {
+        guard let params = try? message.params(CancelParams.self) else {
+            logger.warning("$/cancelRequest without a valid 'id'")
+            return
+        }
+        let targets = state.withLock { state in (state.serialsByID[params.id] ?? []).compactMap { state.pending[$0] } }
+        for pending in targets { cancel(pending) }
     }
 
     private struct CancelParams: Decodable { var id: RequestID }
 
     // MARK: Requests in flight
 
-    /// Runs `message` in its own task; its one response goes to `deliver`.
-    private func start(_ message: IncomingMessage, handler: some MessageHandler, deliver: @escaping @Sendable (Response) -> Void) {
-        let id = message.id ?? .null
+    /// Runs `message` in its own task; its one response goes to `deliver`. The task starts on the calling
+    /// thread and leaves it at its first suspension, so no thread hop is paid before the handler's own.
+    private func start(_ message: IncomingMessage, id: RequestID, handler: some MessageHandler, deliver: @escaping @Sendable ([UInt8]) -> Void) {
         let pending = state.withLock { state in
             state.nextSerial += 1
             let pending = Pending(serial: state.nextSerial, id: id, deliver: deliver)
@@ -223,17 +288,17 @@ public final class Connection: Sendable {
         }
         let serial = pending.serial
         let method = message.method
-        let task = Task { [self, logger] in
-            let outcome: Result<any Encodable & Sendable, ResponseError>
+        let task = Task.immediate { [self, logger] in
+            let outcome: Response.Outcome
             do {
-                outcome = .success(try await handler.handleRequest(message, connection: self))
+                outcome = .result(try await handler.handleRequest(message, connection: self))
             } catch let error as ResponseError {
-                outcome = .failure(error)
+                outcome = .error(error)
             } catch is CancellationError {
-                outcome = .failure(.cancelled)
+                outcome = .error(.cancelled)
             } catch {
                 logger.error("\(method): unexpected \(type(of: error))")
-                outcome = .failure(.internalError("internal error"))
+                outcome = .error(.internalError("internal error"))
             }
             answer(serial, with: Response(id: id, outcome: outcome))
         }
@@ -255,7 +320,7 @@ public final class Connection: Sendable {
             return pending
         }
         guard let claimed else { return }
-        claimed.deliver(response)
+        claimed.deliver(response.body)
         let idle = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.answering -= 1
             guard state.isIdle, state.inputEnded, let idle = state.idle else { return nil }
@@ -263,6 +328,7 @@ public final class Connection: Sendable {
             return idle
         }
         idle?.resume()
+        gate.mayHaveOpened()
     }
 
     // MARK: Output
@@ -276,13 +342,13 @@ public final class Connection: Sendable {
         case .truncatedAtEndOfInput: error = .parseError("message truncated: \(problem.detail)")
         default: error = .invalidRequest("malformed frame: \(problem.detail)")
         }
-        send(.error(error, id: id))
+        send(Response.error(error, id: id).body)
     }
 
     /// Sends one response on its own.
-    private func send(_ response: Response) {
+    private func send(_ body: [UInt8]) {
         state.withLock { $0.served += 1 }
-        write(WireEncoding.encode(response))
+        write(body)
     }
 
     private func write(_ body: [UInt8]) {
@@ -292,4 +358,35 @@ public final class Connection: Sendable {
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+}
+
+/// The answers given at once to the requests of one read, framed and gathered for one write.
+private struct ImmediateAnswers {
+    let observer: (any MessageObserver)?
+    var style = FramingStyle.newlineDelimited
+    var bytes: [UInt8] = []
+    var count = 0
+
+    init(observer: (any MessageObserver)?) { self.observer = observer }
+
+    mutating func append(_ response: Response) {
+        count += 1
+        if observer == nil && style == .newlineDelimited {
+            response.append(to: &bytes)
+            bytes.append(0x0A)
+            return
+        }
+        let body = response.body
+        observer?.sent(body)
+        WireEncoding.appendFrame(body, style: style, to: &bytes)
+    }
+}
+
+extension ImmediateReply {
+    var outcome: Response.Outcome {
+        switch self {
+        case .result(let json): return .encodedResult(json)
+        case .error(let error): return .error(error)
+        }
+    }
 }

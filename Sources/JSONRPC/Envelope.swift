@@ -43,7 +43,7 @@ struct Envelope: Decodable {
     }
 
     /// The message as a request or notification, or why it is not one (with the id when it can be read).
-    func incoming(raw: Data) throws(Problem) -> IncomingMessage {
+    func incoming(raw: [UInt8]) throws(Problem) -> IncomingMessage {
         let replyID: RequestID? = idIsInvalid ? .null : id
         guard jsonrpc == "2.0" else { throw .invalid(#"'jsonrpc' must be "2.0""#, id: replyID ?? .null) }
         guard !idIsInvalid else { throw .invalid("'id' must be a string, an integer or null", id: .null) }

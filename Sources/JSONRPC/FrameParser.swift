@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Cuts a byte stream into message bodies: LSP `Content-Length` frames and newline-delimited JSON, mixed
 /// freely. Pure and incremental (feed it whatever `read` returned), it never throws: bytes it cannot use are
 /// reported as a `FramingProblem` and skipped, and it resynchronises on the next message.
@@ -97,7 +103,7 @@ public struct FrameParser: Sendable {
                 state = first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? .line(scanned: 0) : .header(HeaderBlock())
 
             case .line(let scanned):
-                guard let newline = buffer[(position + scanned)...].firstIndex(of: 0x0A) else {
+                guard let newline = firstNewline(from: position + scanned) else {
                     if buffer.count - position > maxBodyBytes {
                         let kept = Array(buffer[position...].prefix(Self.keptForID))
                         position = buffer.count
@@ -120,7 +126,7 @@ public struct FrameParser: Sendable {
                 state = .boundary
 
             case .header(var block):
-                guard let newline = buffer[position...].firstIndex(of: 0x0A) else {
+                guard let newline = firstNewline(from: position) else {
                     if block.bytes + (buffer.count - position) > maxHeaderBytes { state = .discardHeader(block); continue }
                     return
                 }
@@ -182,7 +188,7 @@ public struct FrameParser: Sendable {
                 state = .boundary
 
             case .discardLine(let kept, let detail):
-                guard let newline = buffer[position...].firstIndex(of: 0x0A) else {
+                guard let newline = firstNewline(from: position) else {
                     position = buffer.count
                     return
                 }
@@ -191,7 +197,7 @@ public struct FrameParser: Sendable {
                 state = .boundary
 
             case .discardHeader(var block):
-                guard let newline = buffer[position...].firstIndex(of: 0x0A) else {
+                guard let newline = firstNewline(from: position) else {
                     // Keep a possible partial `Content-Length` line; drop the rest.
                     if buffer.count - position > 256 { position = buffer.count - 256 }
                     return
@@ -285,17 +291,28 @@ public struct FrameParser: Sendable {
     private func findHeaderStart(from start: Int, below limit: Int) -> Match {
         var index = start
         while index < limit {
-            let byte = buffer[index]
-            if byte == UInt8(ascii: "c") || byte == UInt8(ascii: "C") {
-                switch matchHeaderStart(at: index) {
-                case .found: return .found(index)
-                case .partial: return .partial
-                case .none: break
-                }
+            // Every message passes through here: the bytes are scanned without bounds checks.
+            index = buffer.withUnsafeBufferPointer { bytes in
+                var i = index
+                while i < limit, bytes[i] | 0x20 != UInt8(ascii: "c") { i += 1 }
+                return i
             }
-            index += 1
+            guard index < limit else { break }
+            switch matchHeaderStart(at: index) {
+            case .found: return .found(index)
+            case .partial: return .partial
+            case .none: index += 1
+            }
         }
         return .none
+    }
+
+    /// The index of the first line feed at or after `start`.
+    private func firstNewline(from start: Int) -> Int? {
+        guard start < buffer.count else { return nil }
+        return buffer.withUnsafeBufferPointer { bytes in
+            memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start).map { bytes.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+        }
     }
 
     private static let headerName = Array("content-length:".utf8)

@@ -6,21 +6,24 @@ public struct IncomingMessage: Sendable {
     public let id: RequestID?
     public let method: String
     /// The whole message as received; `params(_:)` decodes from it.
-    let raw: Data
+    let raw: [UInt8]
     let hasParams: Bool
+    /// Where `params` sit in `raw`, when the envelope was read by `RequestScanner`.
+    let paramsRange: Range<Int>?
 
-    public init(id: RequestID?, method: String, raw: Data, hasParams: Bool) {
+    init(id: RequestID?, method: String, raw: [UInt8], hasParams: Bool, paramsRange: Range<Int>? = nil) {
         self.id = id
         self.method = method
         self.raw = raw
         self.hasParams = hasParams
+        self.paramsRange = paramsRange
     }
 
     /// Decodes `params` as `P`; absent params decode from `{}`. A mismatch becomes -32602 with a message that
     /// names the field, e.g. `invalid params: 'minValidity' must be a number`.
     public func params<P: Decodable>(_ type: P.Type) throws(ResponseError) -> P {
         do {
-            if hasParams { return try JSONDecoder().decode(ParamsOnly<P>.self, from: raw).params }
+            if hasParams { return try JSONDecoder().decode(ParamsOnly<P>.self, from: Data(raw)).params }
             return try JSONDecoder().decode(P.self, from: Data("{}".utf8))
         } catch let error as DecodingError {
             throw .invalidParams(Self.describe(error))
@@ -32,7 +35,15 @@ public struct IncomingMessage: Sendable {
     /// The params as a free-form JSON value (nil when absent).
     public var rawParams: JSONValue? {
         guard hasParams else { return nil }
-        return try? JSONDecoder().decode(ParamsOnly<JSONValue>.self, from: raw).params
+        return try? JSONDecoder().decode(ParamsOnly<JSONValue>.self, from: Data(raw)).params
+    }
+
+    /// The params read without a `JSONDecoder`, for a handler's immediate path, when they are absent or a
+    /// flat object (see `FlatParams`); nil otherwise, and then `params(_:)` is the way to read them.
+    public var flatParams: FlatParams? {
+        guard hasParams else { return FlatParams.none }
+        guard let paramsRange else { return nil }
+        return raw.withUnsafeBufferPointer { FlatParams.read($0, paramsRange) }
     }
 
     private struct ParamsOnly<P: Decodable>: Decodable { let params: P }

@@ -4,27 +4,94 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
-/// Reads a file descriptor on a thread of its own with blocking `read(2)` and hands the parsed frames to async
-/// code. (A blocking read must never run on the cooperative pool, which is as wide as the core count.)
-enum InputReader {
-    /// Starts the reading thread. It ends at end of input, or at the first read after `events` was finished.
-    static func start(fd: Int32, maxBodyBytes: Int, into events: AsyncStream<FrameEvent>.Continuation) {
-        let thread = Thread {
-            var parser = FrameParser(maxBodyBytes: maxBodyBytes)
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { break }
-                for event in parser.feed(buffer[0..<n]) {
-                    if case .terminated = events.yield(event) { return }
-                }
-            }
-            for event in parser.finish() { events.yield(event) }
-            events.finish()
+/// Reads a file descriptor on a thread of its own with blocking `read(2)` (which must never run on the
+/// cooperative pool, as wide as the core count), cuts the bytes into frames and hands the events of each
+/// read to `deliver` on that same thread, so a request that can be answered at once costs no thread hop.
+///
+/// The next read happens once `deliver` returns and `gate` lets it: the thread is the back-pressure.
+/// `stop()` ends the input: nothing more is delivered, and `ended` runs at once when the thread is
+/// blocked in `read` (it exits when that read returns), else as soon as the current delivery is over.
+final class InputReader: Sendable {
+    private struct State {
+        var stopped = false
+        /// In `read(2)`: `stop()` cannot wait for the thread.
+        var blocked = false
+        var ended: (@Sendable () -> Void)?
+    }
+
+    private let fd: Int32
+    private let maxBodyBytes: Int
+    private let gate: InputGate
+    private let state = Mutex(State())
+    private let stoppedFlag = Atomic(false)
+
+    init(fd: Int32, maxBodyBytes: Int, gate: InputGate) {
+        self.fd = fd
+        self.maxBodyBytes = maxBodyBytes
+        self.gate = gate
+    }
+
+    /// True once `stop()` was called; checked between the messages of one read.
+    var isStopped: Bool { stoppedFlag.load(ordering: .acquiring) }
+
+    /// Starts the thread (or, when already stopped, just calls `ended`). `ended` runs exactly once.
+    /// `mustWait` is asked before each read; `gate` holds the thread while it is true.
+    func start(mustWait: @escaping @Sendable () -> Bool, deliver: @escaping @Sendable ([FrameEvent]) -> Void, ended: @escaping @Sendable () -> Void) {
+        let stopped = state.withLock { state in
+            state.ended = ended
+            return state.stopped
+        }
+        if stopped { return finish() }
+        let thread = Thread { [self] in
+            readLoop(mustWait: mustWait, deliver: deliver)
+            finish()
         }
         thread.name = "jsonrpc-input"
         thread.start()
+    }
+
+    func stop() {
+        stoppedFlag.store(true, ordering: .releasing)
+        let endNow = state.withLock { state in
+            state.stopped = true
+            return state.blocked
+        }
+        if endNow { finish() }
+        gate.mayHaveOpened()
+    }
+
+    private func finish() {
+        state.withLock { $0.ended.take() }?()
+    }
+
+    private func readLoop(mustWait: @Sendable () -> Bool, deliver: @Sendable ([FrameEvent]) -> Void) {
+        var parser = FrameParser(maxBodyBytes: maxBodyBytes)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
+        defer { buffer.deallocate() }
+        while true {
+            gate.wait { !isStopped && mustWait() }
+            let go = state.withLock { state in
+                state.blocked = !state.stopped
+                return state.blocked
+            }
+            guard go else { return }
+            var count = read(fd, buffer.baseAddress!, buffer.count)
+            while count < 0 && errno == EINTR { count = read(fd, buffer.baseAddress!, buffer.count) }
+            let stopped = state.withLock { state in
+                state.blocked = false
+                return state.stopped
+            }
+            // Stopped while blocked: `ended` already ran, and nothing read now may be delivered.
+            if stopped { return }
+            guard count > 0 else {
+                let last = parser.finish()
+                if !last.isEmpty { deliver(last) }
+                return
+            }
+            let events = parser.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if !events.isEmpty { deliver(events) }
+        }
     }
 }

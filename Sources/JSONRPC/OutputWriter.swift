@@ -21,19 +21,26 @@ final class OutputWriter: Sendable {
     private let fd: Int32
     private let logger: Logger
     private let state = Mutex(State())
+    /// Called after each chunk leaves (the input side waits while too much output is queued).
+    private let wrote: @Sendable () -> Void
 
-    init(fd: Int32, logger: Logger) {
+    init(fd: Int32, logger: Logger, wrote: @escaping @Sendable () -> Void = {}) {
         self.fd = fd
         self.logger = logger
+        self.wrote = wrote
     }
 
     func write(_ frame: [UInt8]) {
+        guard !frame.isEmpty else { return }
         var batch: [UInt8] = state.withLock { state in
             guard !state.broken else { return [] }
-            state.pending += frame
-            guard !state.flushing else { return [] }
+            guard !state.flushing else {
+                state.pending += frame
+                return []
+            }
+            // Nothing is pending while nobody flushes: this frame goes out as it is.
             state.flushing = true
-            return state.take()
+            return frame
         }
         while !batch.isEmpty {
             let ok = writeAll(batch)
@@ -45,11 +52,15 @@ final class OutputWriter: Sendable {
                 }
                 return state.take()
             }
+            wrote()
         }
     }
 
     /// True while bytes are waiting or being written.
     var isBusy: Bool { state.withLock { $0.flushing || !$0.pending.isEmpty } }
+
+    /// Bytes waiting behind the write in progress.
+    var queuedBytes: Int { state.withLock { $0.pending.count } }
 
     private func writeAll(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { buffer in

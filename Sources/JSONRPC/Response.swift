@@ -1,23 +1,54 @@
 import Foundation
 
-/// A response as it goes on the wire: `result` is always present on success (`null` when empty).
-struct Response: Encodable, Sendable {
-    var id: RequestID
-    var outcome: Result<any Encodable & Sendable, ResponseError>
-
-    private enum Keys: String, CodingKey { case jsonrpc, id, result, error }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: Keys.self)
-        try container.encode("2.0", forKey: .jsonrpc)
-        try container.encode(id, forKey: .id)
-        switch outcome {
-        case .success(let result): try container.encode(result, forKey: .result)
-        case .failure(let error): try container.encode(error, forKey: .error)
-        }
+/// A response as it goes on the wire: `"jsonrpc"`, `"id"`, then `"result"` (always present on success, `null`
+/// when empty) or `"error"`. The envelope is written by hand; only a result value goes through `JSONEncoder`.
+struct Response: Sendable {
+    enum Outcome: Sendable {
+        case result(any Encodable & Sendable)
+        /// A result already encoded as one JSON value (from a handler's immediate path).
+        case encodedResult([UInt8])
+        case error(ResponseError)
     }
 
-    static func error(_ error: ResponseError, id: RequestID?) -> Response { Response(id: id ?? .null, outcome: .failure(error)) }
+    var id: RequestID
+    var outcome: Outcome
+
+    static func error(_ error: ResponseError, id: RequestID?) -> Response { Response(id: id ?? .null, outcome: .error(error)) }
+
+    var body: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        append(to: &out)
+        return out
+    }
+
+    func append(to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        JSONText.append(id, to: &out)
+        switch outcome {
+        case .result(let value):
+            guard let json = WireEncoding.encodeValue(value) else {
+                out.append(contentsOf: #","error":{"code":-32603,"message":"internal error: unencodable reply"}}"#.utf8)
+                return
+            }
+            out.append(contentsOf: #","result":"#.utf8)
+            out.append(contentsOf: json)
+        case .encodedResult(let json):
+            out.append(contentsOf: #","result":"#.utf8)
+            out.append(contentsOf: json)
+        case .error(let error):
+            out.append(contentsOf: #","error":{"code":"#.utf8)
+            out.append(contentsOf: String(error.code).utf8)
+            out.append(contentsOf: #","message":"#.utf8)
+            JSONText.append(error.message, to: &out)
+            if let data = error.data, let json = WireEncoding.encodeValue(data) {
+                out.append(contentsOf: #","data":"#.utf8)
+                out.append(contentsOf: json)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
+    }
 }
 
 /// An agent → client notification.
@@ -28,20 +59,40 @@ struct OutgoingNotification: Encodable {
 }
 
 enum WireEncoding {
-    /// Encodes a message body: compact, `/` unescaped.
-    static func encode(_ value: some Encodable) -> [UInt8] {
+    /// Encodes a value compactly, `/` unescaped. Every value sent is built from Codable structs and
+    /// `JSONValue`, which always encode; nil (a programming error) is answered with a generic internal error
+    /// rather than a crash.
+    static func encodeValue(_ value: some Encodable) -> [UInt8]? {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        // Every value sent is built from Codable structs and JSONValue, which always encode; a failure here is
-        // a programming error, answered with a generic internal error rather than a crash.
-        if let data = try? encoder.encode(value) { return Array(data) }
-        return Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: unencodable reply"}}"#.utf8)
+        return (try? encoder.encode(value)).map { Array($0) }
+    }
+
+    /// Joins the bodies of a batch's responses into one reply.
+    static func batch(_ bodies: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (index, body) in bodies.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: body)
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
     }
 
     static func frame(_ body: [UInt8], style: FramingStyle) -> [UInt8] {
+        var out: [UInt8] = []
+        appendFrame(body, style: style, to: &out)
+        return out
+    }
+
+    static func appendFrame(_ body: [UInt8], style: FramingStyle, to out: inout [UInt8]) {
         switch style {
-        case .contentLength: return Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
-        case .newlineDelimited: return body + [0x0A]
+        case .contentLength:
+            out.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
+            out.append(contentsOf: body)
+        case .newlineDelimited:
+            out.append(contentsOf: body)
+            out.append(0x0A)
         }
     }
 }

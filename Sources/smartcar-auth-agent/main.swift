@@ -92,4 +92,6 @@ Task.detached {
     // Exit without running atexit handlers: OpenSSL's and libcurl's cleanup race at exit (see SWIFT-LINUX-NOTES).
     _exit(agent.exitCode ?? 0)
 }
-dispatchMain()
+// Nothing runs on the main queue, so the main thread just sleeps (`dispatchMain()` would make it libdispatch's
+// signal thread, which valgrind cannot run: profiling the agent needs this).
+while true { pause() }
