@@ -7,6 +7,9 @@ import TokenStore
 /// Hands out access tokens per key: from memory when they are fresh, otherwise refreshed once however many
 /// callers ask, in this process (one task per key) and across processes sharing the store (a lease on the
 /// key's row). The rotated refresh token is committed to the store before any caller sees the new access token.
+///
+/// The store is the truth and the only copy of the rows; what is kept in memory is `snapshot`, each key's
+/// token summary as the hot path hands it out (a few hundred bytes a key).
 actor TokenManager {
     struct Settings: Sendable {
         /// How long a refresh lease on a key's row lasts; shorter than Smartcar's grace for a used refresh token.
@@ -32,11 +35,9 @@ actor TokenManager {
     private let onEvent: @Sendable (Event) -> Void
     /// Identifies this process as a lease holder in the shared store.
     private let owner = LeaseOwner.current
-    /// What `cachedSummary` answers from, kept in step with `cache`, `refreshes` and `unsaved` by `republish`.
+    /// What `cachedSummary` answers from: rows just read from or committed to the store, see `offer`.
     private let snapshot = TokenSnapshot()
 
-    /// Rows as last read or written; the store stays the truth.
-    private var cache: [String: StoredToken] = [:]
     /// One refresh per key at a time; every caller of that key awaits the same task.
     private var refreshes: [String: Task<StoredToken, any Error>] = [:]
     /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
@@ -65,11 +66,17 @@ actor TokenManager {
     func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
         if let running = refreshes[key] { return try await running.value }
         try await writeUnsaved(key)
-        let current = try await cachedOrStored(key)
-        guard let current else { throw AgentError.unknownKey(key) }
-        if current.needsReauth { throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token") }
+        let current = try await storage { try await store.load(key) }
+        guard let current, !current.needsReauth else {
+            snapshot.withdraw(key)
+            if current == nil { throw AgentError.unknownKey(key) }
+            throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
+        }
         let margin = minValidity + Double.random(in: 0...settings.jitter)
-        if !forceRefresh && current.expiresAt.timeIntervalSince(clock.now()) > margin { return current }
+        if !forceRefresh && current.expiresAt.timeIntervalSince(clock.now()) > margin {
+            offer(current, for: key)
+            return current
+        }
         return try await refresh(key, seen: current, minValidity: minValidity).value
     }
 
@@ -82,14 +89,12 @@ actor TokenManager {
             return try await refreshUnderLease(key, seen: seen, minValidity: minValidity)
         }
         refreshes[key] = task
-        republish(key)
+        // Callers of the key now join the refresh. The next one after it re-reads the row and offers it again.
+        snapshot.withdraw(key)
         return task
     }
 
-    private func refreshEnded(_ key: String) {
-        refreshes[key] = nil
-        republish(key)
-    }
+    private func refreshEnded(_ key: String) { refreshes[key] = nil }
 
     /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
     /// nobody else already did.
@@ -111,10 +116,7 @@ actor TokenManager {
             let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now(), holderIsGone: LeaseOwner.isGone) }
             switch outcome {
             case .heldByOther(let until, let current):
-                if let current, isFresher(current, than: seen, minValidity: minValidity) {
-                    remember(current, for: key)
-                    return current
-                }
+                if let current, isFresher(current, than: seen, minValidity: minValidity) { return current }
                 logger.debug("key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
                 try await Task.sleep(for: .seconds(pause))
                 pause = min(pause * 2, settings.leasePollInterval.upperBound)
@@ -125,19 +127,14 @@ actor TokenManager {
     }
 
     private func refreshHoldingLease(_ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
-        guard let row else {
-            remember(nil, for: key)
-            throw AgentError.unknownKey(key)
-        }
+        guard let row else { throw AgentError.unknownKey(key) }
         if row.needsReauth {
             _ = try? await store.releaseLease(key, owner: owner)
-            remember(row, for: key)
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
         if isFresher(row, than: seen, minValidity: minValidity) {
             // Another process refreshed between our look and our lease: use its token, spend nothing.
             _ = try? await store.releaseLease(key, owner: owner)
-            remember(row, for: key)
             return row
         }
         let grant: TokenGrant
@@ -156,13 +153,11 @@ actor TokenManager {
         refreshed.lastRefreshedAt = clock.now()
         do {
             let saved = try await store.commitRefresh(refreshed, owner: owner)
-            remember(saved, for: key)
             onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
             return saved
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
             unsaved[key] = refreshed
-            republish(key)
             logger.error("key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
             throw AgentError.storage(error)
         }
@@ -173,13 +168,7 @@ actor TokenManager {
     private func refreshRejected(_ key: String, row: StoredToken, error: SmartcarError) async throws -> StoredToken {
         let marked = try await storage { try await store.markNeedsReauth(key, rejectedRefreshToken: row.refreshToken) }
         _ = try? await store.releaseLease(key, owner: owner)
-        if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth {
-            remember(current, for: key)
-            return current
-        }
-        var dead = row
-        dead.needsReauth = true
-        remember(dead, for: key)
+        if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth { return current }
         logger.warning("key \(key): Smartcar rejected the refresh token; the user must connect again")
         onEvent(.reauthRequired(key: key, reason: "refresh token rejected"))
         throw AgentError.reauthRequired(key, reason: "Smartcar rejected the refresh token", upstream: error)
@@ -192,17 +181,18 @@ actor TokenManager {
 
     // MARK: exchange, import, forget, list
 
-    /// Stores tokens from a code exchange or an import (replacing whatever the key held) and caches them.
+    /// Stores tokens from a code exchange or an import (replacing whatever the key held) and offers them to
+    /// the hot path.
     func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
         do {
             let saved = try await store.save(token)
             unsaved[token.key] = nil
-            remember(saved, for: token.key)
+            offer(saved, for: token.key)
             onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
             return saved
         } catch {
             unsaved[token.key] = token
-            republish(token.key)
+            snapshot.withdraw(token.key)
             logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
             throw AgentError.storage(error)
         }
@@ -211,7 +201,7 @@ actor TokenManager {
     func forget(_ key: String) async throws -> Bool {
         let existed = try await storage { try await store.delete(key) }
         let hadUnsaved = unsaved.removeValue(forKey: key) != nil
-        remember(nil, for: key)
+        snapshot.withdraw(key)
         if existed || hadUnsaved { onEvent(.changed(key: key, reason: "forgotten", expiresAt: nil)) }
         return existed || hadUnsaved
     }
@@ -241,7 +231,7 @@ actor TokenManager {
         do {
             let saved = try await store.save(pending)
             unsaved[key] = nil
-            remember(saved, for: key)
+            offer(saved, for: key)
             logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
         } catch {
             throw AgentError.storage(error)
@@ -254,26 +244,15 @@ actor TokenManager {
         return unsaved.count
     }
 
-    private func remember(_ token: StoredToken?, for key: String) {
-        cache[key] = token
-        republish(key)
-    }
-
-    /// Offers the cached row of `key` to `cachedSummary` only while nothing is pending for the key: while a
-    /// refresh runs its callers must join it, and unsaved tokens must be written before anything is handed out.
-    private func republish(_ key: String) {
-        if refreshes[key] == nil, unsaved[key] == nil, let token = cache[key], !token.needsReauth {
+    /// Offers a row just read from or committed to the store (so its refresh token is durable) to
+    /// `cachedSummary`, unless something is pending for the key: while a refresh runs its callers must join
+    /// it, and unsaved tokens must be written before anything is handed out.
+    private func offer(_ token: StoredToken, for key: String) {
+        if refreshes[key] == nil, unsaved[key] == nil, !token.needsReauth {
             snapshot.publish(token)
         } else {
             snapshot.withdraw(key)
         }
-    }
-
-    private func cachedOrStored(_ key: String) async throws -> StoredToken? {
-        if let cached = cache[key] { return cached }
-        let stored = try await storage { try await store.load(key) }
-        if let stored { remember(stored, for: key) }
-        return stored
     }
 
     /// Runs a store call, turning its failure into `storageError`.

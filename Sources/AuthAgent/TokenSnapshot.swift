@@ -22,7 +22,7 @@ final class TokenSnapshot: Sendable {
 
     func publish(_ token: StoredToken) {
         var json: [UInt8] = []
-        json.reserveCapacity(96 + token.key.utf8.count + token.accessToken.utf8.count)
+        json.reserveCapacity(160 + token.key.utf8.count + token.accessToken.utf8.count)
         json.append(contentsOf: #"{"key":"#.utf8)
         JSONText.append(token.key, to: &json)
         json.append(contentsOf: #","accessToken":"#.utf8)
@@ -36,7 +36,8 @@ final class TokenSnapshot: Sendable {
             JSONText.append(RFC3339.string(refreshExpiresAt), to: &json)
         }
         json.append(UInt8(ascii: "}"))
-        let entry = Entry(expiresAt: token.expiresAt, json: json, split: split)
+        // Copied to a buffer of its exact size: with 100,000 keys the slack of a grown array is megabytes.
+        let entry = Entry(expiresAt: token.expiresAt, json: Array(json[...]), split: split)
         entries.withLock { $0[token.key] = entry }
     }
 

@@ -22,18 +22,25 @@ public final class URLSessionTransport: HTTPTransport {
     /// The process-wide instance; `SmartcarClient` uses it unless told otherwise.
     public static let shared = URLSessionTransport()
 
-    private let session: URLSession
-    private let delegate: SessionDelegate
+    private let delegate = SessionDelegate()
+    /// Made on the first request: setting up libcurl and OpenSSL is a good part of the agent's start-up,
+    /// and a `getToken` answered from the store needs none of it.
+    private let lazySession = Mutex<URLSession?>(nil)
 
-    public init() {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpCookieStorage = nil
-        configuration.httpShouldSetCookies = false
-        configuration.urlCache = nil
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        let delegate = SessionDelegate()
-        self.delegate = delegate
-        session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
+    public init() {}
+
+    private var session: URLSession {
+        lazySession.withLock { session in
+            if let session { return session }
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.httpCookieStorage = nil
+            configuration.httpShouldSetCookies = false
+            configuration.urlCache = nil
+            configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+            let made = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
+            session = made
+            return made
+        }
     }
 
     public func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
