@@ -244,11 +244,11 @@ actor TokenManager {
         return unsaved.count
     }
 
-    /// Offers a row just read from or committed to the store (so its refresh token is durable) to
+    /// Offers a usable row just read from or committed to the store (so its refresh token is durable) to
     /// `cachedSummary`, unless something is pending for the key: while a refresh runs its callers must join
     /// it, and unsaved tokens must be written before anything is handed out.
     private func offer(_ token: StoredToken, for key: String) {
-        if refreshes[key] == nil, unsaved[key] == nil, !token.needsReauth {
+        if refreshes[key] == nil, unsaved[key] == nil {
             snapshot.publish(token)
         } else {
             snapshot.withdraw(key)

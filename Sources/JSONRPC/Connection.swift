@@ -144,12 +144,12 @@ public final class Connection: Sendable {
     }
 
     private func receive(_ bytes: [UInt8], handler: some MessageHandler, immediate: inout ImmediateAnswers) {
-        guard let request = bytes.withUnsafeBufferPointer({ RequestScanner.scan($0) }) else {
-            receiveUnusual(bytes, handler: handler)
+        if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
+            receiveBatch(Data(bytes), handler: handler)
             return
         }
-        let message = IncomingMessage(id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil, paramsRange: request.params)
-        guard let id = request.id else {
+        guard let message = read(bytes, deliver: { [self] in send($0) }) else { return }
+        guard let id = message.id else {
             notify(message, handler: handler)
             return
         }
@@ -157,20 +157,6 @@ public final class Connection: Sendable {
             immediate.append(Response(id: id, outcome: reply.outcome))
         } else {
             start(message, id: id, handler: handler) { [self] in send($0) }
-        }
-    }
-
-    /// What `RequestScanner` does not vouch for: batches, errors to report, unusual spellings.
-    private func receiveUnusual(_ bytes: [UInt8], handler: some MessageHandler) {
-        if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
-            receiveBatch(Data(bytes), handler: handler)
-            return
-        }
-        guard let message = decode(bytes, deliver: { [self] in send($0) }) else { return }
-        if let id = message.id {
-            start(message, id: id, handler: handler) { [self] in send($0) }
-        } else {
-            notify(message, handler: handler)
         }
     }
 
@@ -194,7 +180,7 @@ public final class Connection: Sendable {
                 continue
             }
             let slot = collector.reserve()
-            guard let message = decode(raw, deliver: { collector.fill(slot, with: $0) }) else { continue }
+            guard let message = read(raw, deliver: { collector.fill(slot, with: $0) }) else { continue }
             if let id = message.id {
                 messages.append((message, id, slot))
             } else {
@@ -211,6 +197,13 @@ public final class Connection: Sendable {
                 start(message, id: id, handler: handler) { collector.fill(slot, with: $0) }
             }
         }
+    }
+
+    /// Reads one message: the common request with `RequestScanner`, anything else (errors to report, unusual
+    /// spellings) with `Envelope`. An invalid one is answered through `deliver` and yields nil.
+    private func read(_ bytes: [UInt8], deliver: @Sendable ([UInt8]) -> Void) -> IncomingMessage? {
+        guard let request = bytes.withUnsafeBufferPointer({ RequestScanner.scan($0) }) else { return decode(bytes, deliver: deliver) }
+        return IncomingMessage(id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil, paramsRange: request.params)
     }
 
     /// Decodes one message with `JSONDecoder`; an invalid one is answered through `deliver` and yields nil.

@@ -7,14 +7,49 @@ import Testing
 import Glibc
 #endif
 
-/// A handler for tests: `echo` answers its params, `block` never answers on its own (not even when
-/// cancelled), `fail` throws a non-protocol error.
+/// A handler for tests: `echo` answers its params (`echoLater` after a suspension, so from another thread),
+/// `block` never answers on its own (not even when cancelled), `hold` answers once `releaseHeld()` is
+/// called, `fail` throws a non-protocol error. `fast` and `fastError` are answered by `immediateReply`
+/// (reaching `handleRequest` they fail with -32098, so a test sees it when the immediate path is skipped).
 final class TestHandler: MessageHandler {
     let notifications = Mutex<[String]>([])
+    /// The ids `immediateReply` was asked about, in order.
+    let immediateOrder = Mutex<[RequestID]>([])
+    private let held = Mutex<(released: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
+        guard request.method.hasPrefix("fast") else { return nil }
+        immediateOrder.withLock { $0.append(request.id ?? .null) }
+        if request.method == "fastError" { return .error(ResponseError(code: -32099, message: "fast error")) }
+        guard case .number(let n)? = request.flatParams?["n"] else { return .result(json: Array("null".utf8)) }
+        return .result(json: Array(#"{"n":\#(Int(n))}"#.utf8))
+    }
+
+    func releaseHeld() {
+        let waiting = held.withLock { state in
+            state.released = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
 
     func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> any Encodable & Sendable {
         switch request.method {
         case "echo": return request.rawParams ?? JSONValue.null
+        case "echoLater":
+            await Task.yield()
+            return request.rawParams ?? JSONValue.null
+        case "hold":
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = held.withLock { state in
+                    if !state.released { state.waiting.append(continuation) }
+                    return state.released
+                }
+                if now { continuation.resume() }
+            }
+            return JSONValue.null
+        case "fast", "fastError": throw ResponseError(code: -32098, message: "an immediate request reached handleRequest")
         case "typed":
             struct Params: Decodable { var key: String; var count: Int? }
             let params = try request.params(Params.self)
@@ -38,23 +73,34 @@ final class TestHandler: MessageHandler {
 final class PipePeer: Sendable {
     let connection: Connection
     private let toAgent: Int32
+    private let fromAgent: Int32
     private let received = Mutex<[JSONValue]>([])
+    /// The framing of each message received.
+    let styles = Mutex<[FramingStyle]>([])
     private let done = Mutex(false)
     let finished: Task<Void, Never>
 
-    init(handler: TestHandler = TestHandler(), observer: (any MessageObserver)? = nil) {
+    /// - Parameter readingOutput: false: nothing reads the connection's output until `startReadingOutput()`.
+    init(handler: TestHandler = TestHandler(), observer: (any MessageObserver)? = nil, maxInFlight: Int = 1024,
+         maxQueuedOutputBytes: Int = 4 << 20, readingOutput: Bool = true) {
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
         pipe(&input)
         pipe(&output)
-        connection = Connection(inputFD: input[0], outputFD: output[1], logger: .silent, observer: observer)
+        connection = Connection(inputFD: input[0], outputFD: output[1], logger: .silent, observer: observer,
+                                maxInFlight: maxInFlight, maxQueuedOutputBytes: maxQueuedOutputBytes)
         toAgent = input[1]
+        fromAgent = output[0]
         let connection = self.connection
         let outputFDs = output
         finished = Task.detached {
             await connection.run(handler: handler)
             close(outputFDs[1])
         }
-        let readFD = output[0]
+        if readingOutput { startReadingOutput() }
+    }
+
+    func startReadingOutput() {
+        let readFD = fromAgent
         let thread = Thread { [self] in
             var parser = FrameParser(maxBodyBytes: 64 << 20)
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -62,14 +108,44 @@ final class PipePeer: Sendable {
                 let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress!, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { break }
-                for case .message(let body, _) in parser.feed(buffer[0..<n]) {
+                for case .message(let body, let style) in parser.feed(buffer[0..<n]) {
                     let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(body))) ?? .string("<invalid JSON>")
                     self.received.withLock { $0.append(value) }
+                    self.styles.withLock { $0.append(style) }
                 }
             }
             self.done.withLock { $0 = true }
         }
         thread.start()
+    }
+
+    /// Writes `lines` (each under `PIPE_BUF`, so each write is whole or refused) until the connection stops
+    /// taking them: the pipe stays full for `stall`. Returns how many were taken. Runs on the writes queue:
+    /// the waiting must not take a thread of the cooperative pool, which the connection's tasks need.
+    func sendUntilFull(_ lines: [String], stall: Duration = .seconds(1)) async -> Int {
+        await withCheckedContinuation { continuation in
+            writes.async { continuation.resume(returning: self.writeUntilFull(lines, stall: stall)) }
+        }
+    }
+
+    private func writeUntilFull(_ lines: [String], stall: Duration) -> Int {
+        let flags = fcntl(toAgent, F_GETFL)
+        _ = fcntl(toAgent, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(toAgent, F_SETFL, flags) }
+        let stallMilliseconds = Int32(stall.components.seconds * 1000 + stall.components.attoseconds / 1_000_000_000_000_000)
+        for (index, line) in lines.enumerated() {
+            let bytes = Array((line + "\n").utf8)
+            while true {
+                let n = bytes.withUnsafeBytes { write(toAgent, $0.baseAddress!, $0.count) }
+                if n == bytes.count { break }
+                guard n < 0, errno == EINTR || errno == EAGAIN else { return index }
+                if errno == EAGAIN {
+                    var wait = pollfd(fd: toAgent, events: Int16(POLLOUT), revents: 0)
+                    if poll(&wait, 1, stallMilliseconds) == 0 { return index }
+                }
+            }
+        }
+        return lines.count
     }
 
     /// Blocking writes happen on a queue of their own, in order: a test task blocked on a full pipe must not
