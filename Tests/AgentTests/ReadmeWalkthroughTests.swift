@@ -15,7 +15,7 @@ import Testing
         return script.split(separator: "\n").filter { !$0.hasPrefix("swift build") && !$0.hasPrefix("agent=") }.joined(separator: "\n")
     }
 
-    @Test func theSandboxScriptWorksAsPasted() throws {
+    @Test func theSandboxScriptWorksAsPasted() async throws {
         let script = try #require(Self.walkthroughScript(), "README.md has no sandbox script")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -28,7 +28,11 @@ import Testing
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // Read on a thread of its own, not the cooperative pool: an agent that a parallel test spawns at this
+        // moment can inherit the pipe and hold it open until its own test, which needs the pool, is over.
+        let text = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) }.start()
+        }
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let lines = text.split(separator: "\n")
