@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
         .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
+        .executable(name: "agent-bench", targets: ["agent-bench"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -25,6 +26,10 @@ let package = Package(
         .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
+        // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
+        // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
+        // agent binary; depending on its target only makes SwiftPM build it first.
+        .executableTarget(name: "agent-bench", dependencies: ["FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
