@@ -18,13 +18,6 @@ struct RequestBatch: Sendable {
         self.bytes = bytes
         self.offsets = offsets
     }
-
-    /// Lines `range` as one slice of the buffer.
-    func withLines<T>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try bytes.withUnsafeBytes { all in
-            try body(UnsafeRawBufferPointer(rebasing: all[offsets[range.lowerBound]..<offsets[range.upperBound]]))
-        }
-    }
 }
 
 /// The JSON-RPC requests the bench sends, as NDJSON lines (the framing both sidecars read).

@@ -6,7 +6,6 @@ struct Statistics: Sendable {
 
     var count: Int { sorted.count }
     var median: Double { percentile(50) }
-    var min: Double { sorted.first ?? .nan }
 
     /// The value at `p` percent (0–100); nan for an empty sample.
     func percentile(_ p: Double) -> Double {
