@@ -40,8 +40,11 @@ public enum AgentLauncher {
         }
 
         let adjustable = options.allowClockControl ? AdjustableClock() : nil
+        // Room for every refresh the limiter lets through, plus the calls it does not bound (exchanges,
+        // application tokens, user ids).
+        let transport = URLSessionTransport(maxConnectionsPerHost: options.maxUpstreamConcurrency + 16)
         return Agent.Setup(
-            configuration: configuration, store: store, storeDescription: storeDescription, transport: URLSessionTransport(),
+            configuration: configuration, store: store, storeDescription: storeDescription, transport: transport,
             clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, options: options)
     }
 }

@@ -25,8 +25,11 @@ public final class URLSessionTransport: HTTPTransport {
     private let session: URLSession
     private let delegate: SessionDelegate
 
-    public init() {
+    /// - Parameter maxConnectionsPerHost: how many requests may be open to one Smartcar host at once.
+    ///   URLSession's default is 6 and libcurl honours it: a refresh storm bounded at 32 then runs at 6.
+    public init(maxConnectionsPerHost: Int = 64) {
         let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = max(1, maxConnectionsPerHost)
         configuration.httpCookieStorage = nil
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
