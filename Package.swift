@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
         .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
+        .executable(name: "replay-transcripts", targets: ["replay-transcripts"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -25,6 +26,11 @@ let package = Package(
         .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
+        // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
+        // that drives an agent binary with the fake Smartcar playing the recorded upstream.
+        .target(name: "TranscriptFormat"),
+        .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
