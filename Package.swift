@@ -23,12 +23,13 @@ let package = Package(
         .target(name: "FakeSmartcar"),
         // The agent: JSON-RPC methods on top of OAuth and the store.
         .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
-        .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
+        .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
         // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
         // that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptFormat"),
+        .target(name: "TranscriptRecording", dependencies: ["TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
         .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
 
