@@ -37,6 +37,9 @@ let package = Package(
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
+                                                            "smartcar-auth-agent"],
+                    exclude: ["broken"]),
         .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]
