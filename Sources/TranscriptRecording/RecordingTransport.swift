@@ -11,12 +11,13 @@ public struct RecordingTransport: HTTPTransport {
     }
 
     public func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
+        let exchange = recorder.began(request)
         do {
             let response = try await base.send(request, timeout: timeout)
-            recorder.exchanged(request, .success(response))
+            recorder.exchanged(exchange, .success(response))
             return response
         } catch {
-            recorder.exchanged(request, .failure(error))
+            recorder.exchanged(exchange, .failure(error))
             throw error
         }
     }

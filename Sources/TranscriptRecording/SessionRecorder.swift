@@ -27,6 +27,16 @@ public final class SessionRecorder: MessageObserver, Sendable {
     private let fd: Int32
     private let queue = DispatchQueue(label: "smartcar-auth-agent --record")
     private let redactor: Mutex<SessionRedactor>
+    private let upstream = Mutex(Upstream())
+
+    /// The requests to Smartcar: those not answered yet are written as stalls if the session ends first.
+    private struct Upstream {
+        /// Requests begun so far.
+        var count = 0
+        var inFlight: [Int: HTTPRequest] = [:]
+        /// The count the last `waitForUpstream` step waits for.
+        var waitedFor = 0
+    }
 
     /// - Parameters:
     ///   - storePath: the store file, or nil for `--store memory`.
@@ -66,37 +76,63 @@ public final class SessionRecorder: MessageObserver, Sendable {
 
     // MARK: MessageObserver
 
+    /// A client message. When it came while requests to Smartcar were in flight, a `waitForUpstream` step
+    /// goes first, so the replay sends it at the same point (an `exit` after the refresh left, not before).
     public func received(_ body: [UInt8]) {
+        let wait = upstream.withLock { state -> Int? in
+            guard !state.inFlight.isEmpty, state.count > state.waitedFor else { return nil }
+            state.waitedFor = state.count
+            return state.count
+        }
         record { redactor in
-            guard let message = try? JSONParser.parse(bytes: body) else {
-                let text = redactor.text(String(decoding: body, as: UTF8.self))
-                return JSON.object(["sendRaw": .string(text + "\n")])
+            let step: JSON
+            if let message = try? JSONParser.parse(bytes: body) {
+                step = ["send": redactor.clientMessage(message)]
+            } else {
+                step = ["sendRaw": .string(redactor.text(String(decoding: body, as: UTF8.self)) + "\n")]
             }
-            return JSON.object(["send": redactor.clientMessage(message)])
+            return wait.map { [["waitForUpstream": .int(Int64($0))], step] } ?? [step]
         }
     }
 
     public func sent(_ body: [UInt8]) {
         record { redactor in
-            guard let message = try? JSONParser.parse(bytes: body) else { return nil }
-            return JSON.object(["expect": redactor.agentMessage(message)])
+            guard let message = try? JSONParser.parse(bytes: body) else { return [] }
+            return [["expect": redactor.agentMessage(message)]]
         }
     }
 
     // MARK: Upstream
 
-    /// One exchange with Smartcar, recorded when its answer (or failure) is in.
-    func exchanged(_ request: HTTPRequest, _ outcome: Result<HTTPResponse, any Error>) {
-        record { redactor in
-            JSON.object(["upstream": .object([
-                "request": redactor.request(request),
-                "response": redactor.response(outcome, path: request.url.path),
-            ])])
+    /// A request on its way to Smartcar; the number is handed back to `exchanged`.
+    func began(_ request: HTTPRequest) -> Int {
+        upstream.withLock { state in
+            state.count += 1
+            state.inFlight[state.count] = request
+            return state.count
         }
     }
 
-    /// Waits until every step is on disk and closes the file. Call it before the process exits.
-    public func finish() {
+    /// One exchange with Smartcar, recorded when its answer (or failure) is in.
+    func exchanged(_ exchange: Int, _ outcome: Result<HTTPResponse, any Error>) {
+        guard let request = upstream.withLock({ $0.inFlight.removeValue(forKey: exchange) }) else { return }
+        record { redactor in
+            [["upstream": ["request": redactor.request(request), "response": redactor.response(outcome, path: request.url.path)]]]
+        }
+    }
+
+    /// Records the requests still unanswered as stalls (the session ended while Smartcar had them) and the
+    /// end (input closed, the exit code), waits until every step is on disk and closes the file. Call it
+    /// before the process exits.
+    public func finish(exitCode: Int32) {
+        let unanswered = upstream.withLock { state in
+            defer { state.inFlight = [:] }
+            return state.inFlight.sorted { $0.key < $1.key }.map(\.value)
+        }
+        for request in unanswered {
+            record { redactor in [["upstream": ["request": redactor.request(request), "response": ["fault": "stall"]]]] }
+        }
+        enqueue("{\"closeInput\": true}\n{\"expectExit\": \(exitCode)}\n")
         queue.sync {
             _ = fsync(fd)
             close(fd)
@@ -105,12 +141,11 @@ public final class SessionRecorder: MessageObserver, Sendable {
 
     // MARK: Writing
 
-    /// Builds a step under the lock (so placeholders are numbered in the order things happened) and
-    /// queues its text in that same order.
-    private func record(_ build: (inout SessionRedactor) -> JSON?) {
+    /// Builds steps under the lock (so placeholders are numbered in the order things happened) and queues
+    /// their text in that same order.
+    private func record(_ build: (inout SessionRedactor) -> [JSON]) {
         redactor.withLock { redactor in
-            guard let step = build(&redactor) else { return }
-            enqueue(step.prettyText(width: 140) + "\n")
+            for step in build(&redactor) { enqueue(step.prettyText(width: 140) + "\n") }
         }
     }
 

@@ -24,6 +24,8 @@ final class Runner {
     /// Requests sent per agent and id (`compactText` of the id): how many answers each id is still owed.
     private var sentIDs: [String: [String: Int]] = [:]
     private var clockRequests = 0
+    /// Agents whose exit an `expectExit` step checked; any other must exit 0 when its input closes.
+    private var exitChecked: Set<String> = []
     private var storeLock: StoreProbe?
     /// What happened, filled in when the run ends (see `ReplayResult.log`).
     private(set) var log: [String] = []
@@ -111,11 +113,14 @@ final class Runner {
         var failures: [String] = []
         for name in agentOrder {
             let driver = agents[name]!
-            if driver.snapshot.exit != nil { continue }
             driver.closeInput()
-            if driver.waitForExit(until: .now() + options.timeout) == nil {
+            guard let exit = driver.waitForExit(until: .now() + options.timeout) else {
                 driver.kill(SIGKILL)
                 failures.append("agent \(name) did not exit within \(options.timeout) s of its input being closed")
+                continue
+            }
+            if line == nil, !exitChecked.contains(name), exit.signalled || exit.status != 0 {
+                failures.append("agent \(name) \(exit.signalled ? "was killed by signal" : "exited with code") \(exit.status) (an expectExit step says so when that is expected)")
             }
         }
         if line == nil {
@@ -189,6 +194,7 @@ final class Runner {
             agent.kill(number)
             return nil
         case .expectExit(let code):
+            exitChecked.insert(agent.name)
             guard let exit = agent.waitForExit(until: deadline) else { return "expectExit: agent \(agent.name) was still running after the deadline" }
             if exit.signalled { return "expectExit: agent \(agent.name) was killed by signal \(exit.status), expected exit code \(code)" }
             return exit.status == code ? nil : "expectExit: agent \(agent.name) exited with code \(exit.status), expected \(code)"

@@ -109,8 +109,9 @@ Task.detached {
     let maintenance = Task { await agent.runMaintenance() }
     await connection.run(handler: agent)
     maintenance.cancel()
-    recorder?.finish()
+    let exitCode = agent.exitCode ?? 0
+    recorder?.finish(exitCode: exitCode)
     // Exit without running atexit handlers: OpenSSL's and libcurl's cleanup race at exit (see SWIFT-LINUX-NOTES).
-    _exit(agent.exitCode ?? 0)
+    _exit(exitCode)
 }
 dispatchMain()

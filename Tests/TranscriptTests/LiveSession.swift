@@ -50,6 +50,11 @@ final class LiveSession {
         }
     }
 
+    /// Sends a message without waiting for anything.
+    func send(_ message: JSON) {
+        input.write(Data((message.compactText + "\n").utf8))
+    }
+
     /// Closes the input and waits for the agent to exit; returns its status.
     func finish() -> Int32 {
         try? input.close()
@@ -61,7 +66,28 @@ final class LiveSession {
 /// What a browser does with a Connect URL on the fake: one GET, and the `Location` it is redirected to.
 enum Browser {
     static func redirect(for urlString: String) throws -> String {
-        guard let url = URL(string: urlString), let host = url.host, let port = url.port else { throw LiveSession.Failure(description: "bad URL \(urlString)") }
+        guard let url = URL(string: urlString) else { throw LiveSession.Failure(description: "bad URL \(urlString)") }
+        let text = try exchange(url, "GET \(url.path)?\(url.query ?? "") HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n")
+        for line in text.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("location:") {
+            return line.dropFirst("location:".count).trimmingCharacters(in: .whitespaces)
+        }
+        throw LiveSession.Failure(description: "no redirect in: \(text.prefix(300))")
+    }
+
+    /// GETs a URL (the fake's control API) and returns the answer's text.
+    static func get(_ url: URL) throws -> String {
+        try exchange(url, "GET \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n")
+    }
+
+    /// POSTs a JSON body (to the fake's control API) and returns the answer's text.
+    @discardableResult
+    static func post(_ url: URL, body: String) throws -> String {
+        try exchange(url, "POST \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+    }
+
+    /// Sends one raw HTTP/1.1 request to the URL's host and port and reads the whole answer.
+    static func exchange(_ url: URL, _ request: String) throws -> String {
+        guard let host = url.host, let port = url.port else { throw LiveSession.Failure(description: "bad URL \(url)") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -72,8 +98,8 @@ enum Browser {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw LiveSession.Failure(description: "cannot connect to \(host):\(port)") }
-        let request = Array("GET \(url.path)?\(url.query ?? "") HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        let bytes = Array(request.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -81,11 +107,7 @@ enum Browser {
             if count <= 0 { break }
             response += chunk[0..<count]
         }
-        let text = String(decoding: response, as: UTF8.self)
-        for line in text.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("location:") {
-            return line.dropFirst("location:".count).trimmingCharacters(in: .whitespaces)
-        }
-        throw LiveSession.Failure(description: "no redirect in: \(text.prefix(300))")
+        return String(decoding: response, as: UTF8.self)
     }
 }
 

@@ -67,6 +67,32 @@ import TranscriptReplay
         #expect(text.contains("\"reauthRequired\""), "the rejected refresh is not in the recording:\n\(text)")
     }
 
+    @Test func aSessionThatExitsDuringARefreshRecordsTheStallAndTheExitCode() async throws {
+        let folder = try TemporaryFolder()
+        let file = folder.path("exit.transcript")
+        try await onThread {
+            let session = try LiveSession(arguments: ["--sandbox", "--record", file])
+            let built = try session.call(request(1, "buildConnectURL", ["key": "car"]))
+            let redirect = try Browser.redirect(for: built["result"]?["url"]?.stringValue ?? "")
+            _ = try session.call(request(2, "handleRedirect", ["url": .string(redirect)]))
+            // The sandbox's Smartcar will not answer the next refresh; the client exits meanwhile.
+            let origin = URL(string: built["result"]?["url"]?.stringValue ?? "")!.deletingLastPathComponent().deletingLastPathComponent()
+            try Browser.post(origin.appendingPathComponent("_fake/fault"), body: #"{"fault": {"kind": "stall"}, "endpoint": "token"}"#)
+            session.send(request(3, "getToken", ["key": "car", "forceRefresh": true]))
+            // Exit once the refresh has reached Smartcar (the code exchange was the first request).
+            let counts = origin.appendingPathComponent("_fake/counts")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try !Browser.get(counts).contains(#""token":2"#) && ContinuousClock.now < deadline {}
+            session.send(["jsonrpc": "2.0", "method": "exit"])
+            #expect(session.finish() == 1)
+        }
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains(#""response": {"fault": "stall"}"#), "\(text)")
+        #expect(text.contains("{\"waitForUpstream\": 2}\n{\"send\": {\"jsonrpc\": \"2.0\", \"method\": \"exit\"}}"), "\(text)")
+        #expect(text.hasSuffix("{\"closeInput\": true}\n{\"expectExit\": 1}\n"), "\(text)")
+        try await expectRedactedAndReplayable(file, secrets: Self.alwaysSecret)
+    }
+
     /// The file is private, holds none of `secrets`, and replays green as it is.
     func expectRedactedAndReplayable(_ file: String, secrets: [String]) async throws {
         let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
