@@ -4,7 +4,7 @@ import TranscriptFormat
 
 /// Knows where a session's secrets sit and turns each message and upstream exchange into transcript
 /// JSON with placeholders: the client secret and Basic credentials, access, refresh and application tokens,
-/// authorization codes, Connect states and VINs; the upstream origin and the store path become
+/// authorization codes, Connect states, VINs and Smartcar user ids; the upstream origin and the store path become
 /// `{{upstream}}` and `{{store}}`; times and durations the agent computes become wildcards.
 /// A value first seen in one place (a token in Smartcar's answer) keeps its placeholder everywhere else.
 struct SessionRedactor {
@@ -144,6 +144,8 @@ struct SessionRedactor {
                 switch key {
                 case "access_token": return .string(redactor.placeholders.placeholder(for: token, kind: tokenKind))
                 case "refresh_token": return .string(redactor.placeholders.placeholder(for: token, kind: "refresh"))
+                // The Smartcar user id (`GET /v2.0/user`) names a person: not a secret, but not for a public file.
+                case "id" where path == "/v2.0/user": return .string(redactor.placeholders.placeholder(for: token, kind: "user"))
                 default: return nil
                 }
             }))

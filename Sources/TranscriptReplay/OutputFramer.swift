@@ -3,7 +3,7 @@
 /// rule that stdout carries only protocol messages. (The harness has its own reader so that it checks an
 /// implementation instead of sharing its code.)
 struct OutputFramer {
-    enum Frame: Equatable {
+    enum Frame {
         case message([UInt8], Transcript.Framing)
         case junk(String)
     }

@@ -6,8 +6,6 @@ public struct ReplayOptions: Sendable {
     public var agent: String
     /// Seconds a waiting step waits unless the transcript says otherwise.
     public var timeout: Double = 10
-    /// Extra environment for every agent process (added before the transcript's own `env`).
-    public var environment: [String: String] = [:]
 
     public init(agent: String) { self.agent = agent }
 }

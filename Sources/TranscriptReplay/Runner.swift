@@ -98,7 +98,6 @@ final class Runner {
             "HOME": folder.path,
             "no_proxy": "127.0.0.1,localhost",
         ]
-        env.merge(options.environment) { _, new in new }
         for variable in environment {
             env[variable.name] = try bindings.fillString(variable.value, path: "env.\(variable.name)").get()
         }

@@ -53,6 +53,10 @@ import TranscriptReplay
             let built = try session.call(request(5, "buildConnectURL", ["key": "refused", "singleSelectVIN": "5YJSA1E14FF101307"]))
             let refused = try Browser.redirect(for: (built["result"]?["url"]?.stringValue ?? "") + "&fake_error=vehicle_incompatible")
             _ = try session.call(request(6, "handleRedirect", ["url": .string(refused)]))
+            // Without a key, the tokens are stored under the Smartcar user id.
+            let unnamed = try session.call(request(11, "buildConnectURL"))
+            let redirect = try Browser.redirect(for: (unnamed["result"]?["url"]?.stringValue ?? "") + "&fake_user=user-0042")
+            _ = try session.call(request(12, "handleRedirect", ["url": .string(redirect)]))
             _ = try session.call(request(7, "exchangeCode", ["code": "made-up-code-0815", "key": "x"]))
             _ = try session.call(request(8, "appToken"))
             _ = try session.call(request(9, "$/advanceClock", ["seconds": 60]))
@@ -60,10 +64,11 @@ import TranscriptReplay
             #expect(session.finish() == 0)
             return [refused] + session.replies.flatMap(\.allStrings).filter { $0.contains("fake-") || $0.count == 32 }
         }
-        let secrets = seen + imported + ["5YJSA1E14FF101307", "made-up-code-0815"] + Self.alwaysSecret + Self.queryValues(seen[0])
+        let secrets = seen + imported + ["5YJSA1E14FF101307", "made-up-code-0815", "user-0042"] + Self.alwaysSecret + Self.queryValues(seen[0])
         try await expectRedactedAndReplayable(file, secrets: secrets)
         let text = try String(contentsOfFile: file, encoding: .utf8)
         #expect(text.contains("\"vin\": \"{{vin_1}}\""), "the refused vehicle is not in the recording:\n\(text)")
+        #expect(text.contains("\"key\": \"{{user_1}}\""), "the user id is not a placeholder:\n\(text)")
         #expect(text.contains("\"reauthRequired\""), "the rejected refresh is not in the recording:\n\(text)")
     }
 
