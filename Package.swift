@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
         .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
         .executable(name: "agent-bench", targets: ["agent-bench"]),
+        .executable(name: "replay-transcripts", targets: ["replay-transcripts"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -23,18 +24,27 @@ let package = Package(
         .target(name: "FakeSmartcar"),
         // The agent: JSON-RPC methods on top of OAuth and the store.
         .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
-        .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
+        .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
         .executableTarget(name: "agent-bench", dependencies: ["FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
+        // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
+        // that drives an agent binary with the fake Smartcar playing the recorded upstream.
+        .target(name: "TranscriptFormat"),
+        .target(name: "TranscriptRecording", dependencies: ["TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
+        .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
+                                                            "smartcar-auth-agent"],
+                    exclude: ["broken"]),
         .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]

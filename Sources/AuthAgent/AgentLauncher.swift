@@ -25,7 +25,8 @@ public enum AgentLauncher {
         let location = options.store.map(StoreLocation.init(argument:)) ?? StoreLocation.defaultLocation(environment: environment)
         let store: TokenStore
         do {
-            store = try TokenStore.open(location, strict: options.strictStore, logger: logger)
+            store = try TokenStore.open(location, strict: options.strictStore,
+                                        busyTimeout: .milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000)), logger: logger)
         } catch {
             throw CommandLineError(error.description)
         }

@@ -115,7 +115,14 @@ public struct FrameParser: Sendable {
                 }
                 var end = newline
                 if end > position && buffer[end - 1] == 0x0D { end -= 1 }
-                events.append(.message(Array(buffer[position..<end]), .newlineDelimited))
+                if end - position > maxBodyBytes {
+                    // The whole overlong line arrived in one read: skipped like one that arrives piecemeal.
+                    let kept = Array(buffer[position...].prefix(Self.keptForID))
+                    events.append(.problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept),
+                                                 detail: "a line longer than \(maxBodyBytes) bytes")))
+                } else {
+                    events.append(.message(Array(buffer[position..<end]), .newlineDelimited))
+                }
                 position = newline + 1
                 state = .boundary
 

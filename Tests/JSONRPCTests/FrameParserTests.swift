@@ -126,9 +126,11 @@ import Testing
         #expect(events(Self.ping) == [message(Self.ping, .newlineDelimited)])
     }
 
-    @Test func overlongLineIsSkipped() {
+    /// Whether the line arrives piecemeal or in one read with its newline.
+    @Test(arguments: [64, Int.max])
+    func overlongLineIsSkipped(chunk: Int) {
         let line = #"{"id":5,"pad":""# + String(repeating: "x", count: 3000) + "\"}\n"
-        let result = events(line + Self.ping + "\n", chunk: 64, maxBody: 1024)
+        let result = events(line + Self.ping + "\n", chunk: chunk, maxBody: 1024)
         #expect(problemKinds(result) == [.bodyTooLarge])
         if case .problem(let problem) = result.first { #expect(problem.recoveredID == .number(5)) }
         #expect(messages(result) == [Self.ping])
