@@ -107,7 +107,17 @@ public struct FrameParser: Sendable {
                     state = .line(scanned: buffer.count - position)
                     return
                 }
-                if case .found(let marker) = findHeaderStart(from: position + 1, below: newline) {
+                var marker: Int?
+                if case .found(let start) = findHeaderStart(from: position + 1, below: newline) { marker = start }
+                // Over the limit though it ended within what was read: skipped like a line still being read.
+                if (marker ?? newline) - position > maxBodyBytes {
+                    let kept = Array(buffer[position...].prefix(Self.keptForID))
+                    events.append(.problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: "a line longer than \(maxBodyBytes) bytes")))
+                    position = marker ?? newline + 1
+                    state = marker == nil ? .boundary : .header(HeaderBlock())
+                    continue
+                }
+                if let marker {
                     events.append(.message(Array(buffer[position..<marker]), .newlineDelimited))
                     position = marker
                     state = .header(HeaderBlock())
