@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
         .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
+        .executable(name: "agent-reliability", targets: ["agent-reliability"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -25,6 +26,8 @@ let package = Package(
         .executableTarget(name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
+        // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
+        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),

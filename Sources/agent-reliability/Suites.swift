@@ -1,0 +1,11 @@
+/// The suites by name, in the order they run.
+enum Suites {
+    struct Entry: Sendable {
+        var name: String
+        var run: @MainActor (Harness, Report) async throws -> Void
+    }
+
+    static let all: [Entry] = [
+        Entry(name: "fuzz") { harness, report in try FuzzSuite(harness: harness).run(report) },
+    ]
+}
