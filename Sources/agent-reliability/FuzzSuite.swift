@@ -9,6 +9,7 @@ import JSONRPC
 /// The agent must never die or hang (every chunk is answered within a deadline), answer every identifiable
 /// request exactly once (sentinels, and inputs whose id it can read), never answer an id twice, write only
 /// protocol messages, and keep its memory bounded.
+@MainActor
 struct FuzzSuite {
     let harness: Harness
 

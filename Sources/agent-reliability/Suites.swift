@@ -7,5 +7,6 @@ enum Suites {
 
     static let all: [Entry] = [
         Entry(name: "fuzz") { harness, report in try FuzzSuite(harness: harness).run(report) },
+        Entry(name: "crash") { harness, report in try await CrashSuite(harness: harness).run(report) },
     ]
 }
