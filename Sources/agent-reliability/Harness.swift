@@ -51,7 +51,9 @@ extension FakeSmartcar {
     static let redirectURI = "http://localhost:8000/callback"
 }
 
-/// Counts the fake's answers per endpoint and status, from its log lines ("POST /oauth/token [token] -> 400").
+/// Counts the fake's answers per endpoint and status, from its log lines ("POST /oauth/token [token] -> 400",
+/// "-> 500 (fault)"); injected answers are counted apart ("500 fault"), so a real refusal is never confused
+/// with one a suite asked for.
 final class UpstreamTally: Sendable {
     private let counts = Mutex<[String: Int]>([:])
 
@@ -61,11 +63,12 @@ final class UpstreamTally: Sendable {
             guard let open = line.firstIndex(of: "["), let close = line.firstIndex(of: "]"), let arrow = line.range(of: "-> ") else { return }
             let endpoint = line[line.index(after: open)..<close]
             let status = line[arrow.upperBound...].prefix { $0 != " " && $0 != "," }
-            self.counts.withLock { $0["\(endpoint) \(status)", default: 0] += 1 }
+            let injected = line.hasSuffix("(fault)") ? " fault" : ""
+            self.counts.withLock { $0["\(endpoint) \(status)\(injected)", default: 0] += 1 }
         }
     }
 
-    /// Answers of `endpoint` with `status` ("400", "200", "stalled", "dropped").
+    /// Answers of `endpoint` with `status` ("400", "200"; injected: "500 fault", "stalled fault", "dropped fault").
     func count(_ endpoint: String, _ status: String) -> Int { counts.withLock { $0["\(endpoint) \(status)"] ?? 0 } }
     var all: [String: Int] { counts.withLock { $0 } }
 }

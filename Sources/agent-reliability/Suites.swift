@@ -8,5 +8,6 @@ enum Suites {
     static let all: [Entry] = [
         Entry(name: "fuzz") { harness, report in try FuzzSuite(harness: harness).run(report) },
         Entry(name: "crash") { harness, report in try await CrashSuite(harness: harness).run(report) },
+        Entry(name: "faults") { harness, report in try FaultSuite(harness: harness).run(report) },
     ]
 }
