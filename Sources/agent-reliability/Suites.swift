@@ -9,5 +9,6 @@ enum Suites {
         Entry(name: "fuzz") { harness, report in try FuzzSuite(harness: harness).run(report) },
         Entry(name: "crash") { harness, report in try await CrashSuite(harness: harness).run(report) },
         Entry(name: "faults") { harness, report in try FaultSuite(harness: harness).run(report) },
+        Entry(name: "secrets") { harness, report in try await SecretsSuite(harness: harness).run(report) },
     ]
 }
