@@ -45,7 +45,7 @@ struct CrashSuite {
     }
 
     func run(_ report: Report) async throws {
-        let rounds = harness.long ? 1000 : 40
+        let rounds = harness.long ? 1000 : 100
         var random = SeededGenerator(seed: harness.seed ^ 0xC4A5_11ED)
         let upstream = UpstreamTally()
         var options = FakeSmartcar.Options()
@@ -93,7 +93,7 @@ struct CrashSuite {
     }
 
     private func round(_ round: Int, store: String, fake: FakeSmartcar, random: inout SeededGenerator, tally: inout Tally, report: Report) async throws {
-        let before = try await Self.rows(store)
+        let before = try await Harness.storedRows(store)
         var chains: [String: Chain] = [:]
         for key in Self.keys {
             guard let row = before[key] else { report.fail("round \(round): key \(key) is missing from the store"); return }
@@ -161,7 +161,7 @@ struct CrashSuite {
 
         let after: [String: StoredToken]
         do {
-            after = try await Self.rows(store)
+            after = try await Harness.storedRows(store)
         } catch {
             report.fail("round \(round): the store does not open after the kill: \(error)")
             return
@@ -206,13 +206,5 @@ struct CrashSuite {
         tally.acknowledged += 1
         tally.operations["\(operation)", default: 0] += 1
         return key
-    }
-
-    /// The store's rows by key, opened strictly (a corrupt store throws).
-    static func rows(_ path: String) async throws -> [String: StoredToken] {
-        let store = try TokenStore.open(.file(path), strict: true)
-        let rows = try await store.list()
-        await store.close()
-        return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
     }
 }

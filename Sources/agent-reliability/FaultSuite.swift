@@ -177,6 +177,8 @@ struct FaultSuite {
         report.check(agent.waitForExit() == 0, "the agent of the single faults did not exit cleanly")
         let refused = upstream.count("token", "400")
         report.check(refused == 0, "Smartcar really refused \(refused) token requests (not injected): a refresh token or code was reused")
+        // The tally every suite counts invalid_grant with must see the 400s that were injected.
+        report.check(upstream.count("token", "400 fault") > 0, "the upstream tally saw none of the injected 400s: it cannot count invalid_grant")
         report.figure("single-fault cases", "\(cases) (\(Self.faults.count) faults × 4 calls, once and persistent)")
         report.counts("single-fault outcomes", outcomes)
         report.figure("keys refreshing afterwards", "\(recovered) of \(recovered) checked")

@@ -33,7 +33,7 @@ struct FuzzSuite {
     }
 
     func run(_ report: Report) throws {
-        let total = harness.long ? 100_000 : 5_000
+        let total = harness.long ? 100_000 : 10_000
         let fake = try FakeSmartcar()
         defer { fake.stop() }
         var inputs = FuzzInputs(seed: harness.seed, maxMessageBytes: Self.maxMessageBytes)

@@ -1,6 +1,7 @@
 import FakeSmartcar
 import Foundation
 import Synchronization
+import TokenStore
 
 /// What every suite is given: the mode, the seed, and where the agent binary is.
 struct Harness {
@@ -20,6 +21,15 @@ struct Harness {
         var environment = fake?.agentEnvironment ?? [:]
         environment.merge(extra) { _, new in new }
         return try AgentProcess(binary: agentBinary, arguments: arguments, environment: environment, keepRawOutput: keepRawOutput)
+    }
+
+    /// The rows of the store at `path` by key, opened strictly (a corrupt store throws), as another agent
+    /// would open it.
+    nonisolated static func storedRows(_ path: String) async throws -> [String: StoredToken] {
+        let store = try TokenStore.open(.file(path), strict: true)
+        let rows = try await store.list()
+        await store.close()
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
     }
 }
 

@@ -10,5 +10,6 @@ enum Suites {
         Entry(name: "crash") { harness, report in try await CrashSuite(harness: harness).run(report) },
         Entry(name: "faults") { harness, report in try FaultSuite(harness: harness).run(report) },
         Entry(name: "secrets") { harness, report in try await SecretsSuite(harness: harness).run(report) },
+        Entry(name: "race") { harness, report in try await RaceSuite(harness: harness).run(report) },
     ]
 }
