@@ -14,7 +14,6 @@ struct FuzzSuite {
     let harness: Harness
 
     static let maxMessageBytes = 65536
-    static let inputsPerSession = 2_500
     static let inputsPerChunk = 250
     /// Resident memory allowed at any point, and growth from the first chunk of a session to its end.
     static let residentLimitKiB = 256 * 1024
@@ -34,13 +33,15 @@ struct FuzzSuite {
 
     func run(_ report: Report) throws {
         let total = harness.long ? 100_000 : 10_000
+        // Long sessions in the long mode, so that a leak shows in one process's memory.
+        let perSession = harness.long ? 25_000 : 2_500
         let fake = try FakeSmartcar()
         defer { fake.stop() }
         var inputs = FuzzInputs(seed: harness.seed, maxMessageBytes: Self.maxMessageBytes)
         var tally = Tally()
         while tally.inputs < total && report.passed {
             tally.sessions += 1
-            try session(tally.sessions, inputs: &inputs, count: min(Self.inputsPerSession, total - tally.inputs), fake: fake, tally: &tally, report: report)
+            try session(tally.sessions, inputs: &inputs, count: min(perSession, total - tally.inputs), fake: fake, tally: &tally, report: report)
         }
         report.figure("inputs fuzzed", tally.inputs)
         report.counts("inputs by kind", tally.kinds)

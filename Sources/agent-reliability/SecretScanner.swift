@@ -117,3 +117,33 @@ struct SecretScanner {
         ]
     }
 }
+
+extension SecretScanner {
+    /// `agent-reliability scan --secret VALUE... FILE...`: prints each hit; the exit code is 1 on any, 2 on
+    /// bad arguments.
+    static func command(_ arguments: [String]) -> Int32 {
+        var scanner = SecretScanner()
+        var files: [String] = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            if argument == "--secret", let value = rest.popFirst() { scanner.add("secret", value) } else { files.append(argument) }
+        }
+        guard scanner.count > 0, !files.isEmpty else {
+            FileHandle.standardError.write(Data("agent-reliability scan: give --secret VALUE (6 characters or more) and files to scan\n".utf8))
+            return 2
+        }
+        var hits = 0
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                FileHandle.standardError.write(Data("agent-reliability scan: cannot read \(file)\n".utf8))
+                return 2
+            }
+            for hit in scanner.scan([UInt8](data), source: file) {
+                print(hit)
+                hits += 1
+            }
+        }
+        print("\(hits) secrets found in \(files.count) files (\(scanner.count) secrets)")
+        return hits == 0 ? 0 : 1
+    }
+}

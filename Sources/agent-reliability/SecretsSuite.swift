@@ -220,7 +220,10 @@ struct SecretsSuite {
         }
 
         let secretFile = folder.file("client-secret")
-        FileManager.default.createFile(atPath: secretFile, contents: Data((clientSecret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: secretFile, contents: Data((clientSecret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            report.fail("cannot write \(secretFile)")
+            return
+        }
         var fileOnly = fake.agentEnvironment
         fileOnly["SMARTCAR_CLIENT_SECRET"] = nil
         try session("secret file", arguments: ["--store", "memory", "--client-secret-file", secretFile], environment: fileOnly) { c in

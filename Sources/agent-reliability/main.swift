@@ -11,7 +11,16 @@ let usage = """
       --long       the issue's figures: 100,000 fuzz inputs, 1,000 kills, a 60 s race of 8 processes
       --seed N     seed of every random choice (default 0x5EED2026); a failure replays with the same seed
       --agent PATH the agent binary to test
+
+    Usage: agent-reliability scan --secret VALUE [--secret VALUE...] FILE...
+
+    Scans files (logs, transcripts) for the secrets in every form the secrets suite knows (JSON-escaped,
+    percent- and form-encoded, base64, any 16 consecutive characters); exit code 1 on any hit.
     """
+
+if CommandLine.arguments.dropFirst().first == "scan" {
+    exit(SecretScanner.command(Array(CommandLine.arguments.dropFirst(2))))
+}
 
 var harness = Harness(agentBinary: Harness.defaultAgentBinary())
 var selected: [Suites.Entry] = []
