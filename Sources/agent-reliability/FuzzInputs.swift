@@ -44,9 +44,6 @@ struct FuzzInputs {
         self.maxMessageBytes = maxMessageBytes
     }
 
-    static let kinds = ["random bytes", "mutated frame", "truncated", "wrong param types", "bad UTF-8", "deep nesting",
-                        "huge numbers", "over the size limit", "bad Content-Length", "batch", "valid request"]
-
     mutating func next() -> FuzzInput {
         serial += 1
         let roll = Int.random(in: 0..<100, using: &random)

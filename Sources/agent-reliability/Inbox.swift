@@ -6,14 +6,10 @@ import JSONRPC
 final class Inbox: @unchecked Sendable {
     // Safe: `contents` is read and written only while `condition` is locked (every access below).
     struct Contents {
-        /// Every message in arrival order; batch replies count as one message each.
+        /// Every message in arrival order (notifications too); a batch reply is one message.
         var messages: [JSONValue] = []
-        /// When each message arrived (same order).
-        var arrivals: [ContinuousClock.Instant] = []
         /// Responses by id, batch elements included, so "answered exactly once" is a count.
         var byID: [JSONValue: [JSONValue]] = [:]
-        var batches = 0
-        var notifications: [JSONValue] = []
         /// Output that is not a well-formed protocol message.
         var violations: [String] = []
         /// The agent closed its stdout (it exited or was killed).
@@ -46,7 +42,6 @@ final class Inbox: @unchecked Sendable {
     }
 
     func deliver(_ piece: OutputFramer.Piece) {
-        let now = ContinuousClock.now
         condition.lock()
         defer { condition.broadcast(); condition.unlock() }
         switch piece {
@@ -58,13 +53,11 @@ final class Inbox: @unchecked Sendable {
                 return
             }
             contents.messages.append(value)
-            contents.arrivals.append(now)
             switch value {
             case .array(let elements):
-                contents.batches += 1
                 for element in elements { file(element) }
             case .object(let members) where members["id"] == nil && members["method"] != nil:
-                contents.notifications.append(value)
+                break  // a notification
             default:
                 file(value)
             }

@@ -12,9 +12,6 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
-    /// A generator of its own for one part of a suite, so adding draws in one part never shifts another.
-    mutating func split() -> SeededGenerator { SeededGenerator(seed: next()) }
-
     /// True with probability `p`.
     mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
 }
