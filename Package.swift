@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
         .executable(name: "agent-bench", targets: ["agent-bench"]),
         .executable(name: "replay-transcripts", targets: ["replay-transcripts"]),
+        .executable(name: "agent-reliability", targets: ["agent-reliability"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -37,6 +38,8 @@ let package = Package(
         .target(name: "TranscriptRecording", dependencies: ["TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
         .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
+        // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
+        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),

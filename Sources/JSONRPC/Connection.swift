@@ -120,6 +120,12 @@ public final class Connection: Sendable {
     // MARK: Receiving
 
     private func receive(_ data: Data, handler: some MessageHandler) async {
+        // No JSON text ends with `[`, and JSONDecoder (Swift 6.3.1) traps instead of throwing when the array that
+        // passes its nesting limit opens on the last byte: such a message is answered without being decoded.
+        if data.last == UInt8(ascii: "[") {
+            send(.error(.parseError("parse error: the message is not valid JSON"), id: LenientIDScanner.scan(data)))
+            return
+        }
         if data.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
             receiveBatch(data, handler: handler)
             return

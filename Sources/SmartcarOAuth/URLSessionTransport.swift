@@ -13,11 +13,12 @@ import Synchronization
 /// cancels the task, whether or not libcurl ever reports back. Redirects are not followed: a token
 /// endpoint that redirects would otherwise have the credentials sent on to wherever it points.
 ///
-/// Requests other than GET and HEAD go out with `Connection: close`. When a reused keep-alive connection
-/// dies before the answer, libcurl silently sends the request again on a new one: for a GET that is a
-/// hidden retry, for a POST on 6.3 it hangs until the deadline (the body cannot be rewound), and for a code
-/// exchange or a refresh a silent resend would spend a single-use grant twice. A fresh connection per POST
-/// makes a broken connection an immediate `.connectionLost` that the caller can judge.
+/// Every request goes out with `Connection: close`. When a reused keep-alive connection dies before the
+/// answer, libcurl silently sends the request again on a new one: for a GET that is a hidden retry, for a
+/// POST on 6.3 it hangs until the deadline (the body cannot be rewound), and for a code exchange or a
+/// refresh a silent resend would spend a single-use grant twice. A fresh connection per request makes a
+/// broken connection an immediate `.connectionLost` that the caller can judge; a GET is no exception, as
+/// a POST reuses whatever connection a GET left open.
 public final class URLSessionTransport: HTTPTransport {
     /// The process-wide instance; `SmartcarClient` uses it unless told otherwise.
     public static let shared = URLSessionTransport()
@@ -43,7 +44,7 @@ public final class URLSessionTransport: HTTPTransport {
         var urlRequest = URLRequest(url: request.url)
         urlRequest.httpMethod = request.method
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
-        if request.method != "GET" && request.method != "HEAD" { urlRequest.setValue("close", forHTTPHeaderField: "Connection") }
+        urlRequest.setValue("close", forHTTPHeaderField: "Connection")
         urlRequest.httpBody = request.body
         // Our own deadline below is the real one. URLSession's is only a backstop, in whole seconds and a
         // second later: corelibs turns a sub-second interval into an immediate -1001 timeout.

@@ -126,7 +126,8 @@ import Testing
         #expect(events(Self.ping) == [message(Self.ping, .newlineDelimited)])
     }
 
-    /// Whether the line arrives piecemeal or in one read with its newline.
+    /// Whole in one read (`Int.max`) as well: the limit once held only for a line still being read (found by
+    /// the fuzz suite of agent-reliability).
     @Test(arguments: [64, Int.max])
     func overlongLineIsSkipped(chunk: Int) {
         let line = #"{"id":5,"pad":""# + String(repeating: "x", count: 3000) + "\"}\n"

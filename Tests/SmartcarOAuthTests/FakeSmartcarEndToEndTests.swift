@@ -272,6 +272,26 @@ struct FakeSmartcarEndToEndTests {
         #expect(harness.fake.count(.token) == 1)
     }
 
+    /// A GET (the user lookup) must not leave a keep-alive connection for a later POST to reuse: when that
+    /// connection died, libcurl resent the POST on a new one and it hung until the deadline (found by the
+    /// faults suite of agent-reliability).
+    @Test func aDroppedPostAfterAGetFailsAtOnce() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let client = harness.client()
+        _ = try await client.userID(accessToken: harness.fake.mintTokens().accessToken)
+        harness.fake.inject(.drop, on: .appToken)
+        let started = ContinuousClock.now
+        _ = try await client.applicationToken()
+        #expect(ContinuousClock.now - started < .seconds(5), "a dropped connection must not wait for the timeout")
+        #expect(harness.fake.count(.appToken) == 2)
+        _ = try await client.userID(accessToken: harness.fake.mintTokens().accessToken)
+        harness.fake.inject(.drop, on: .token)
+        let error = await smartcarError { () async throws(SmartcarError) in try await client.refresh(harness.fake.mintTokens().refreshToken) }
+        #expect(ContinuousClock.now - started < .seconds(5), "a dropped connection must not wait for the timeout")
+        #expect(error?.details["network"] == "connectionLost")
+    }
+
     @Test func refreshAnsweredByNobodyMayStillHaveRotated() async throws {
         let harness = try Harness()
         defer { harness.stop() }
