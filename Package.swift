@@ -6,6 +6,9 @@ let package = Package(
     products: [
         .executable(name: "smartcar-auth-agent", targets: ["smartcar-auth-agent"]),
         .executable(name: "fake-smartcar", targets: ["fake-smartcar"]),
+        .executable(name: "agent-bench", targets: ["agent-bench"]),
+        .executable(name: "replay-transcripts", targets: ["replay-transcripts"]),
+        .executable(name: "agent-reliability", targets: ["agent-reliability"]),
     ],
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
@@ -23,7 +26,7 @@ let package = Package(
         // The agent: JSON-RPC methods on top of OAuth and the store.
         .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
         .executableTarget(
-            name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar"],
+            name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"],
             // Release builds link the Swift runtime and Foundation statically: loading and relocating them
             // as shared libraries was about half of the agent's start-up (spawn to first getToken 28 → 17 ms).
             // The modules were compiled against the shared Foundation, so the static one's own libraries are
@@ -34,11 +37,26 @@ let package = Package(
                 .when(platforms: [.linux], configuration: .release))]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
+        // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
+        // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
+        // agent binary; depending on its target only makes SwiftPM build it first.
+        .executableTarget(name: "agent-bench", dependencies: ["FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
+        // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
+        // that drives an agent binary with the fake Smartcar playing the recorded upstream.
+        .target(name: "TranscriptFormat"),
+        .target(name: "TranscriptRecording", dependencies: ["TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
+        .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
+        // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
+        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
+                                                            "smartcar-auth-agent"],
+                    exclude: ["broken"]),
         .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]

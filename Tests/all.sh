@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Every test of the project: the Swift suites (which also drive the real agent binary over pipes), then the
-# clients' suites against the binaries that build made.
+# Every test of the project: the Swift suites (which also drive the real agent binary over pipes), the
+# reliability suites in their short mode (fuzz, crash, upstream faults, secrets, rotation race; about a
+# minute), then the clients' suites against the binaries that build made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 swift build
 swift test
+swift run --skip-build agent-reliability
 bash clients/shell/test.sh
 python3 -m pytest -q clients/python/tests
 bash clients/python/test-install.sh

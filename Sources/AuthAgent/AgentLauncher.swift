@@ -25,7 +25,8 @@ public enum AgentLauncher {
         let location = options.store.map(StoreLocation.init(argument:)) ?? StoreLocation.defaultLocation(environment: environment)
         let store: TokenStore
         do {
-            store = try TokenStore.open(location, strict: options.strictStore, logger: logger)
+            store = try TokenStore.open(location, strict: options.strictStore,
+                                        busyTimeout: .milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000)), logger: logger)
         } catch {
             throw CommandLineError(error.description)
         }
@@ -40,8 +41,11 @@ public enum AgentLauncher {
         }
 
         let adjustable = options.allowClockControl ? AdjustableClock() : nil
+        // Room for every refresh the limiter lets through, plus the calls it does not bound (exchanges,
+        // application tokens, user ids).
+        let transport = URLSessionTransport(maxConnectionsPerHost: options.maxUpstreamConcurrency + 16)
         return Agent.Setup(
-            configuration: configuration, store: store, storeDescription: storeDescription, transport: URLSessionTransport(),
+            configuration: configuration, store: store, storeDescription: storeDescription, transport: transport,
             clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, options: options)
     }
 }

@@ -23,6 +23,10 @@ public struct CommandLineOptions: Sendable, Equatable {
     public var refreshWindowDays: Double = 7
     public var maxUpstreamConcurrency = 32
     public var requestTimeoutSeconds: Double = 30
+    /// How long a store write waits for another process's lock before it fails with `storageError`.
+    public var storeBusyTimeoutSeconds: Double = 5
+    /// `--record FILE`: write the session as a transcript, secrets replaced by placeholders.
+    public var record: String?
 
     public init() {}
 
@@ -72,9 +76,28 @@ public struct CommandLineOptions: Sendable, Equatable {
             case "--refresh-window-days": refreshWindowDays = try number(for: argument, in: 0...59)
             case "--max-upstream-concurrency": maxUpstreamConcurrency = Int(try number(for: argument, in: 1...1024))
             case "--request-timeout": requestTimeoutSeconds = try number(for: argument, in: 0.1...600)
+            case "--store-busy-timeout": storeBusyTimeoutSeconds = try number(for: argument, in: 0...600)
+            case "--record": record = try value(for: argument)
             default: throw CommandLineError("unknown argument '\(argument)' (see --help)")
             }
         }
+    }
+
+    /// The flags a replay of a `--record`ed session needs to behave the same (the store and the
+    /// credentials are carried by the transcript's header separately).
+    public var replayArguments: [String] {
+        var arguments: [String] = []
+        if allowClockControl { arguments.append("--allow-clock-control") }
+        let defaults = CommandLineOptions()
+        if requestTimeoutSeconds != defaults.requestTimeoutSeconds { arguments += ["--request-timeout", Self.number(requestTimeoutSeconds)] }
+        if leaseSeconds != defaults.leaseSeconds { arguments += ["--lease-seconds", Self.number(leaseSeconds)] }
+        if stateTTLSeconds != defaults.stateTTLSeconds { arguments += ["--state-ttl-seconds", Self.number(stateTTLSeconds)] }
+        if maxMessageBytes != defaults.maxMessageBytes { arguments += ["--max-message-bytes", String(maxMessageBytes)] }
+        return arguments
+    }
+
+    private static func number(_ value: Double) -> String {
+        value.rounded() == value ? String(Int(value)) : String(value)
     }
 
     public static let helpText = """
@@ -105,7 +128,10 @@ public struct CommandLineOptions: Sendable, Equatable {
           --state-ttl-seconds N        how long a Connect state stays valid (default 900)
           --max-message-bytes N        largest message accepted (default 4194304)
           --log-level LEVEL            trace, debug, info, notice, warning, error (default info)
+          --store-busy-timeout SECONDS how long a store write waits for another process's lock (default 5)
           --allow-clock-control        enable the $/advanceClock method (tests and transcripts only)
+          --record FILE                write this session to FILE as a transcript (Protocol/transcripts),
+                                       every secret replaced by a placeholder; created 0600
           --version                    print the version and exit
           -h, --help                   print this help and exit
         """

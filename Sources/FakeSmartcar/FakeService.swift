@@ -20,6 +20,8 @@ final class FakeService: Sendable {
         let record = RecordedRequest(request, endpoint: endpoint, requestID: requestID)
         let fault = state.withLock { state -> Fault? in
             state.log.append(record)
+            state.inFlight += 1
+            state.peakInFlight = max(state.peakInFlight, state.inFlight)
             guard let endpoint else { return nil }
             state.counts[endpoint, default: 0] += 1
             return state.takeFault(for: endpoint)
@@ -48,6 +50,13 @@ final class FakeService: Sendable {
         response.headers.append(("SC-Request-Id", requestID))
         logLine(request, endpoint, outcome: "\(response.status)\(fault == nil ? "" : " (fault)")")
         return .respond(response, delay: delay)
+    }
+
+    /// The server stops holding `request` (its answer is about to be sent, it was dropped, or its stall
+    /// ended): it is no longer in flight.
+    func finished(_ request: HTTPServerRequest) {
+        guard !request.path.hasPrefix(ControlAPI.prefix) else { return }
+        state.withLock { $0.inFlight -= 1 }
     }
 
     func mintTokens(userID: String) -> (accessToken: String, refreshToken: String) {
@@ -84,6 +93,7 @@ final class FakeService: Sendable {
             state.log.removeAll()
             state.counts.removeAll()
             state.faults.removeAll()
+            state.peakInFlight = state.inFlight
         }
     }
 

@@ -69,7 +69,8 @@ public final class FakeSmartcar: Sendable {
         let service = FakeService(options: options)
         self.options = options
         self.service = service
-        server = try HTTPServer(port: options.port) { request in service.handle(request) }
+        server = try HTTPServer(port: options.port, handler: { request in service.handle(request) },
+                                finished: { request in service.finished(request) })
         port = server.port
     }
 
@@ -113,6 +114,11 @@ public final class FakeSmartcar: Sendable {
     /// How many requests reached `endpoint` (faulted ones included).
     public func count(_ endpoint: Endpoint) -> Int { service.state.withLock { $0.counts[endpoint] ?? 0 } }
 
-    /// Forgets recorded requests, counts and queued faults; issued codes and tokens stay valid.
+    /// The most Smartcar requests (any path but control paths) the fake held at once: received and not yet
+    /// answered, its `latency` included (a request stops counting just before its answer is sent). For
+    /// benchmarks that check a client bounds its concurrency.
+    public var peakConcurrentRequests: Int { service.state.withLock { $0.peakInFlight } }
+
+    /// Forgets recorded requests, counts, queued faults and the concurrency peak; issued codes and tokens stay valid.
     public func reset() { service.reset() }
 }

@@ -34,6 +34,9 @@ struct FakeState: Sendable {
     var log: [RecordedRequest] = []
     var counts: [Endpoint: Int] = [:]
     var faults: [PendingFault] = []
+    /// Smartcar requests received and not yet answered (or dropped), and the most there ever were at once.
+    var inFlight = 0
+    var peakInFlight = 0
 
     /// Takes one use of the oldest injected fault that applies to `endpoint`.
     mutating func takeFault(for endpoint: Endpoint) -> Fault? {

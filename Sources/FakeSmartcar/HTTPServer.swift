@@ -23,6 +23,9 @@ enum HTTPReply: Sendable {
 /// down with `shutdown(2)`, which wakes each blocked `accept`/`recv`, and releases delayed answers.
 final class HTTPServer: Sendable {
     typealias Handler = @Sendable (HTTPServerRequest) -> HTTPReply
+    /// Called once per request the handler saw, when the server stops holding it: just before its answer is
+    /// sent (after any delay), when it is dropped, or when its stall ends.
+    typealias Finished = @Sendable (HTTPServerRequest) -> Void
 
     /// Sockets that are open, under one lock so `stop()` never shuts down a descriptor that was
     /// closed and reused meanwhile (each owner closes its descriptor inside this lock).
@@ -35,11 +38,12 @@ final class HTTPServer: Sendable {
     let port: UInt16
     private let listener: Int32
     private let handler: Handler
+    private let finished: Finished
     private let sockets = Mutex(Sockets())
     private let stopSignal = StopSignal()
     private let threads = DispatchGroup()
 
-    init(port requestedPort: UInt16, handler: @escaping Handler) throws(FakeServerError) {
+    init(port requestedPort: UInt16, handler: @escaping Handler, finished: @escaping Finished = { _ in }) throws(FakeServerError) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw FakeServerError(operation: "socket", errno: errno) }
         var yes: Int32 = 1
@@ -70,6 +74,7 @@ final class HTTPServer: Sendable {
         listener = fd
         port = UInt16(bigEndian: address.sin_port)
         self.handler = handler
+        self.finished = finished
         threads.enter()
         let acceptThread = Thread { [self] in acceptLoop() }
         acceptThread.name = "fake-smartcar accept"
@@ -144,14 +149,19 @@ final class HTTPServer: Sendable {
                     case .request(let request):
                         switch handler(request) {
                         case .respond(let response, let delay):
-                            if delay > .zero, stopSignal.wait(for: delay) { return }
+                            let stopped = delay > .zero && stopSignal.wait(for: delay)
+                            // Before the answer leaves: a client that has it never finds the request still held.
+                            finished(request)
+                            if stopped { return }
                             let keepAlive = request.wantsKeepAlive
                             guard sendAll(fd, response.serialized(keepAlive: keepAlive)) else { return }
                             guard keepAlive else { return lingeringClose(fd, &chunk) }
                         case .stall:
                             while receive(fd, into: &chunk) > 0 {}
+                            finished(request)
                             return
                         case .drop:
+                            finished(request)
                             return
                         }
                     }

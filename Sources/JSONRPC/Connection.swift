@@ -142,6 +142,12 @@ public final class Connection: Sendable {
     }
 
     private func receive(_ bytes: [UInt8], handler: some MessageHandler, immediate: inout ImmediateAnswers) {
+        // No JSON text ends with `[`, and JSONDecoder (Swift 6.3.1) traps instead of throwing when the array that
+        // passes its nesting limit opens on the last byte: such a message is answered without being decoded.
+        if bytes.last == UInt8(ascii: "[") {
+            send(Response.error(.parseError("parse error: the message is not valid JSON"), id: LenientIDScanner.scan(bytes)).body)
+            return
+        }
         if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
             receiveBatch(Data(bytes), handler: handler)
             return

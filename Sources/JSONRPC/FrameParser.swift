@@ -113,15 +113,23 @@ public struct FrameParser: Sendable {
                     state = .line(scanned: buffer.count - position)
                     return
                 }
-                if case .found(let marker) = findHeaderStart(from: position + 1, below: newline) {
-                    events.append(.message(Array(buffer[position..<marker]), .newlineDelimited))
+                var marker: Int?
+                if case .found(let start) = findHeaderStart(from: position + 1, below: newline) { marker = start }
+                var end = marker ?? newline
+                if marker == nil && end > position && buffer[end - 1] == 0x0D { end -= 1 }
+                if end - position > maxBodyBytes {
+                    // The whole overlong line arrived in one read: skipped like one that arrives piecemeal.
+                    let kept = Array(buffer[position...].prefix(Self.keptForID))
+                    events.append(.problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept),
+                                                 detail: "a line longer than \(maxBodyBytes) bytes")))
+                } else {
+                    events.append(.message(Array(buffer[position..<end]), .newlineDelimited))
+                }
+                if let marker {
                     position = marker
                     state = .header(HeaderBlock())
                     continue
                 }
-                var end = newline
-                if end > position && buffer[end - 1] == 0x0D { end -= 1 }
-                events.append(.message(Array(buffer[position..<end]), .newlineDelimited))
                 position = newline + 1
                 state = .boundary
 

@@ -13,11 +13,12 @@ import Synchronization
 /// cancels the task, whether or not libcurl ever reports back. Redirects are not followed: a token
 /// endpoint that redirects would otherwise have the credentials sent on to wherever it points.
 ///
-/// Requests other than GET and HEAD go out with `Connection: close`. When a reused keep-alive connection
-/// dies before the answer, libcurl silently sends the request again on a new one: for a GET that is a
-/// hidden retry, for a POST on 6.3 it hangs until the deadline (the body cannot be rewound), and for a code
-/// exchange or a refresh a silent resend would spend a single-use grant twice. A fresh connection per POST
-/// makes a broken connection an immediate `.connectionLost` that the caller can judge.
+/// Every request goes out with `Connection: close`. When a reused keep-alive connection dies before the
+/// answer, libcurl silently sends the request again on a new one: for a GET that is a hidden retry, for a
+/// POST on 6.3 it hangs until the deadline (the body cannot be rewound), and for a code exchange or a
+/// refresh a silent resend would spend a single-use grant twice. A fresh connection per request makes a
+/// broken connection an immediate `.connectionLost` that the caller can judge; a GET is no exception, as
+/// a POST reuses whatever connection a GET left open.
 public final class URLSessionTransport: HTTPTransport {
     /// The process-wide instance; `SmartcarClient` uses it unless told otherwise.
     public static let shared = URLSessionTransport()
@@ -27,12 +28,19 @@ public final class URLSessionTransport: HTTPTransport {
     /// and a `getToken` answered from the store needs none of it.
     private let lazySession = Mutex<URLSession?>(nil)
 
-    public init() {}
+    private let maxConnectionsPerHost: Int
+
+    /// - Parameter maxConnectionsPerHost: how many requests may be open to one Smartcar host at once.
+    ///   URLSession's default is 6 and libcurl honours it: a refresh storm bounded at 32 then runs at 6.
+    public init(maxConnectionsPerHost: Int = 64) {
+        self.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
+    }
 
     private var session: URLSession {
         lazySession.withLock { session in
             if let session { return session }
             let configuration = URLSessionConfiguration.ephemeral
+            configuration.httpMaximumConnectionsPerHost = maxConnectionsPerHost
             configuration.httpCookieStorage = nil
             configuration.httpShouldSetCookies = false
             configuration.urlCache = nil
@@ -47,7 +55,7 @@ public final class URLSessionTransport: HTTPTransport {
         var urlRequest = URLRequest(url: request.url)
         urlRequest.httpMethod = request.method
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
-        if request.method != "GET" && request.method != "HEAD" { urlRequest.setValue("close", forHTTPHeaderField: "Connection") }
+        urlRequest.setValue("close", forHTTPHeaderField: "Connection")
         urlRequest.httpBody = request.body
         // Our own deadline below is the real one. URLSession's is only a backstop, in whole seconds and a
         // second later: corelibs turns a sub-second interval into an immediate -1001 timeout.

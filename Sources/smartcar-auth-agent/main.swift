@@ -9,6 +9,7 @@ import Dispatch
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import TranscriptRecording
 
 // The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
 // print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
@@ -74,7 +75,7 @@ if options.sandbox {
     }
 }
 
-let setup: Agent.Setup
+var setup: Agent.Setup
 do {
     setup = try AgentLauncher.setup(options: runOptions, environment: environment, logger: logger)
 } catch {
@@ -82,8 +83,27 @@ do {
     _exit(2)
 }
 
+// --record: the session's messages and upstream exchanges go to a transcript, secrets replaced.
+let recorder: SessionRecorder?
+if let path = options.record {
+    do {
+        let storePath = setup.storeDescription == "memory" ? nil : setup.storeDescription
+        let made = try SessionRecorder(path: path, configuration: setup.configuration, storePath: storePath,
+                                       arguments: options.replayArguments, agentVersion: AgentVersion.current)
+        recorder = made
+        setup.transport = RecordingTransport(setup.transport, recorder: made)
+        logger.notice("recording this session to \(path) (secrets replaced by placeholders)")
+    } catch {
+        logger.error("\(error)")
+        _exit(2)
+    }
+} else {
+    recorder = nil
+}
+
 let agent = Agent(setup)
-let connection = Connection(inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger)
+let connection = Connection(inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger,
+                            observer: recorder)
 
 // SIGTERM and SIGINT: stop reading, answer what is in flight, exit 0.
 var signalSources: [DispatchSourceSignal] = []
@@ -102,8 +122,10 @@ Task.detached {
     let maintenance = Task { await agent.runMaintenance() }
     await connection.run(handler: agent)
     maintenance.cancel()
+    let exitCode = agent.exitCode ?? 0
+    recorder?.finish(exitCode: exitCode)
     // Exit without running atexit handlers: OpenSSL's and libcurl's cleanup race at exit (see SWIFT-LINUX-NOTES).
-    _exit(agent.exitCode ?? 0)
+    _exit(exitCode)
 }
 // Nothing runs on the main queue, so the main thread just sleeps (`dispatchMain()` would make it libdispatch's
 // signal thread, which valgrind cannot run: profiling the agent needs this).

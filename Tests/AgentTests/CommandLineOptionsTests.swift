@@ -11,6 +11,14 @@ import Testing
         #expect(options.sandbox)
     }
 
+    @Test func recordingFlagsAndWhatAReplayNeeds() throws {
+        let options = try CommandLineOptions(parsing: ["--record", "s.transcript", "--store-busy-timeout", "0.2", "--allow-clock-control", "--request-timeout", "1.5"])
+        #expect(options.record == "s.transcript")
+        #expect(options.storeBusyTimeoutSeconds == 0.2)
+        #expect(options.replayArguments == ["--allow-clock-control", "--request-timeout", "1.5"])
+        #expect(CommandLineOptions().replayArguments == [])
+    }
+
     @Test func theSecretIsNeverAFlag() {
         #expect(throws: CommandLineError.self) { try CommandLineOptions(parsing: ["--client-secret", "s3cret"]) }
         do {

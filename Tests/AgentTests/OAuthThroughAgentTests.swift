@@ -78,10 +78,10 @@ import Testing
     ])
     func appTokenFaultsBecomeTypedErrors(fault: Fault, kind: String) async throws {
         fake.inject(fault, on: .appToken, times: 10)
-        let started = ContinuousClock.now
         let reply = try await agent.call(id: 1, "appToken")
         #expect(reply.errorKind == kind, "\(reply)")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Answered for what it is, not after hanging until the request budget ran out.
+        #expect(reply["error"]?["data"]?["network"] != "timedOut", "\(reply)")
         #expect(!agent.stderr.contains(fake.options.clientSecret))
     }
 

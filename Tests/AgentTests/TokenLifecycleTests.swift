@@ -88,6 +88,27 @@ extension AgentProcess {
         #expect(fake.count(.token) == 100)
     }
 
+    /// Refreshes of different keys overlap up to `--max-upstream-concurrency`, not up to URLSession's
+    /// default of 6 connections per host (which libcurl honours).
+    @Test(arguments: [4, 24]) func refreshesOfManyKeysOverlapUpToTheBound(bound: Int) async throws {
+        var options = FakeSmartcar.Options()
+        options.latency = .milliseconds(400)
+        let fake = try FakeSmartcar(options: options)
+        defer { fake.stop() }
+        let agent = try AgentProcess(arguments: ["--store", "memory", "--max-upstream-concurrency", String(bound)],
+                                     environment: fake.agentEnvironment)
+        let keys = 24
+        for key in 0..<keys { try await agent.storeExpiredKey("car-\(key)", fake: fake, id: key + 1) }
+        let lines = (0..<keys).map { AgentProcess.request(id: 100 + $0, "getToken", ["key": .string("car-\($0)")]) }
+        agent.sendRaw(Array((lines.joined(separator: "\n") + "\n").utf8))
+        try await agent.waitForResponses(count: 2 * keys)
+        for key in 0..<keys { #expect(agent.responses(id: .number(Int64(100 + key))).first?["result"] != nil) }
+        #expect(fake.count(.token) == keys)
+        #expect(fake.peakConcurrentRequests <= bound)
+        // Answers take 400 ms each, so refreshes started together overlap: far more than 6 of 24 at once.
+        if bound > 6 { #expect(fake.peakConcurrentRequests > 6) } else { #expect(fake.peakConcurrentRequests == bound) }
+    }
+
     @Test func aRejectedRefreshMeansReauthRequiredWithAConnectURL() async throws {
         let fake = try FakeSmartcar()
         defer { fake.stop() }

@@ -280,6 +280,22 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
         #expect(peer.responses(id: .null).contains { $0["error"]?["code"] == -32600 })
     }
 
+    /// JSONDecoder (Swift 6.3.1) traps instead of throwing when the array that passes its nesting limit (512)
+    /// opens on the last byte of the data; found by the fuzz suite (agent-reliability).
+    @Test func aMessageEndingInTheArrayThatPassesTheNestingLimitIsAParseError() async throws {
+        let peer = PipePeer()
+        peer.send(#"{"jsonrpc":"2.0","id":12,"method":"echo","params":{"deep":"# + String(repeating: "[", count: 511) + "\n")
+        peer.send(String(repeating: "[", count: 513) + "\n")
+        let body = #"{"jsonrpc":"2.0","id":13,"method":"echo","params":"# + String(repeating: "[", count: 512)
+        peer.send("Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        peer.send(request(14, "echo") + "\n")
+        await peer.finish()
+        #expect(peer.responses(id: 12).first?["error"]?["code"] == -32700)
+        #expect(peer.responses(id: 13).first?["error"]?["code"] == -32700)
+        #expect(peer.responses(id: .null).contains { $0["error"]?["code"] == -32700 })
+        #expect(peer.responses(id: 14).first?["result"] != nil)
+    }
+
     @Test func aReusedIDIsServedAndCancelReachesEveryRequestWithIt() async throws {
         let peer = PipePeer()
         peer.send(request(1, "block") + "\n" + request(1, "echo") + "\n")

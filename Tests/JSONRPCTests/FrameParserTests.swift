@@ -126,9 +126,12 @@ import Testing
         #expect(events(Self.ping) == [message(Self.ping, .newlineDelimited)])
     }
 
-    @Test func overlongLineIsSkipped() {
+    /// Whole in one read (`Int.max`) as well: the limit once held only for a line still being read (found by
+    /// the fuzz suite of agent-reliability).
+    @Test(arguments: [64, Int.max])
+    func overlongLineIsSkipped(chunk: Int) {
         let line = #"{"id":5,"pad":""# + String(repeating: "x", count: 3000) + "\"}\n"
-        let result = events(line + Self.ping + "\n", chunk: 64, maxBody: 1024)
+        let result = events(line + Self.ping + "\n", chunk: chunk, maxBody: 1024)
         #expect(problemKinds(result) == [.bodyTooLarge])
         if case .problem(let problem) = result.first { #expect(problem.recoveredID == .number(5)) }
         #expect(messages(result) == [Self.ping])

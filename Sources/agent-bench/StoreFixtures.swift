@@ -1,0 +1,63 @@
+import Foundation
+import TokenStore
+
+/// Token stores of a given size for the agent (SQLite, built with `bulkInsertForBenchmark`) and for the
+/// peer (its JSON file), with the same rows: keys `k-0`, `k-1`, … whose tokens have Smartcar's shape
+/// (36-character UUIDs), valid for two hours, refresh tokens valid for 50 days (so the agent's background
+/// refresh of idle keys leaves them alone).
+enum StoreFixtures {
+    static func key(_ index: Int) -> String { "k-\(index)" }
+
+    static func syntheticToken(_ index: Int, now: Date) -> StoredToken {
+        func uuidShaped(_ kind: String) -> String {
+            let hex = String(index, radix: 16)
+            return kind + "-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - hex.count)) + hex
+        }
+        return StoredToken(
+            key: key(index), accessToken: uuidShaped("aaaaaaaa"), refreshToken: uuidShaped("rrrrrrrr"),
+            expiresAt: now.addingTimeInterval(7200), refreshExpiresAt: now.addingTimeInterval(50 * 86_400),
+            scope: "read_odometer read_vehicle_info", generation: 1, lastRefreshedAt: now)
+    }
+
+    /// An agent store at `path` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000.
+    static func buildAgentStore(at path: String, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
+        let store = try TokenStore.open(.file(path))
+        for chunk in stride(from: 0, to: count, by: 50_000) {
+            let rows = (chunk..<min(count, chunk + 50_000)).map(token)
+            try blockingAwait { try await store.bulkInsertForBenchmark(rows) }
+        }
+        try blockingAwait { await store.close() }
+    }
+
+    /// The peer's JSON file at `path` with the same rows (what its `save()` writes).
+    static func buildPeerStore(at path: String, count: Int, token: (Int) -> StoredToken) throws {
+        var text = "{"
+        text.reserveCapacity(count * 200)
+        var formatted: [Date: String] = [:]  // the synthetic rows share their dates
+        func time(_ date: Date) -> String {
+            if let text = formatted[date] { return text }
+            let text = rfc3339(date)
+            formatted[date] = text
+            return text
+        }
+        for index in 0..<count {
+            let row = token(index)
+            if index > 0 { text += ", " }
+            text += #""\#(row.key)": {"accessToken": "\#(row.accessToken)", "refreshToken": "\#(row.refreshToken)", "#
+            text += #""expiresAt": "\#(time(row.expiresAt))", "refreshExpiresAt": "\#(time(row.refreshExpiresAt ?? row.expiresAt))"}"#
+        }
+        text += "}"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Bytes on disk: the file plus SQLite's `-wal` beside it when there is one.
+    static func diskBytes(_ path: String) -> Int {
+        [path, path + "-wal"].reduce(0) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+        }
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false))
+    }
+}

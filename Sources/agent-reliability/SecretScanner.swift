@@ -1,0 +1,149 @@
+import Foundation
+
+/// Finds known secret values in text, in every form they could leak in: as they are, JSON-escaped,
+/// percent- and form-encoded, base64 (and the `Authorization: Basic` credential of the client secret). A
+/// leaked fragment counts too: every 16-byte window of each form is indexed, so any 16 consecutive
+/// characters of a secret are found (a crash report shows memory 16 bytes at a time).
+///
+/// Reusable for any text (another suite's transcripts, a log file): `add` the secrets, `scan` the bytes.
+struct SecretScanner {
+    struct Hit: CustomStringConvertible {
+        var label: String
+        var form: String
+        var source: String
+        var offset: Int
+        /// The text around the hit, the secret's bytes masked.
+        var context: String
+
+        var description: String { "\(label) (\(form)) in \(source) at byte \(offset): …\(context)…" }
+    }
+
+    private struct Form {
+        var label: String
+        var name: String
+        var bytes: [UInt8]
+    }
+
+    private struct Window: Hashable {
+        var low: UInt64
+        var high: UInt64
+    }
+
+    private static let width = 16
+
+    private var forms: [Form] = []
+    private var windows: [Window: [Int]] = [:]
+    private var short: [Int] = []
+    private var known: Set<String> = []
+
+    var count: Int { known.count }
+
+    /// Adds a secret (and its encoded forms) under a label such as "refresh token".
+    mutating func add(_ label: String, _ value: String) {
+        guard value.count >= 6, known.insert(value).inserted else { return }
+        var seen: Set<[UInt8]> = []
+        for (name, text) in Self.forms(of: value) {
+            let bytes = Array(text.utf8)
+            guard seen.insert(bytes).inserted else { continue }
+            let index = forms.count
+            forms.append(Form(label: label, name: name, bytes: bytes))
+            guard bytes.count >= Self.width else {
+                short.append(index)
+                continue
+            }
+            for offset in 0...(bytes.count - Self.width) { windows[Self.window(bytes, at: offset), default: []].append(index) }
+        }
+    }
+
+    /// The client secret also leaks as the Basic credential `base64(id:secret)`.
+    mutating func addClientSecret(_ secret: String, clientID: String) {
+        add("client secret", secret)
+        add("Basic credential", Data("\(clientID):\(secret)".utf8).base64EncodedString())
+    }
+
+    func scan(_ text: [UInt8], source: String) -> [Hit] {
+        var hits: [Hit] = []
+        var reported: Set<Int> = []
+        if text.count >= Self.width {
+            for offset in 0...(text.count - Self.width) {
+                guard let candidates = windows[Self.window(text, at: offset)] else { continue }
+                for index in candidates where reported.insert(index).inserted {
+                    hits.append(hit(index, in: text, at: offset, length: Self.width, source: source))
+                }
+            }
+        }
+        for index in short where !reported.contains(index) {
+            let needle = forms[index].bytes
+            guard needle.count <= text.count else { continue }
+            for offset in 0...(text.count - needle.count) where text[offset] == needle[0] && Array(text[offset..<(offset + needle.count)]) == needle {
+                hits.append(hit(index, in: text, at: offset, length: needle.count, source: source))
+                break
+            }
+        }
+        return hits
+    }
+
+    private func hit(_ index: Int, in text: [UInt8], at offset: Int, length: Int, source: String) -> Hit {
+        let before = text[max(0, offset - 40)..<offset]
+        let after = text[(offset + length)..<min(text.count, offset + length + 40)]
+        let context = String(decoding: before, as: UTF8.self) + String(repeating: "█", count: length) + String(decoding: after, as: UTF8.self)
+        return Hit(label: forms[index].label, form: forms[index].name, source: source, offset: offset,
+                   context: context.replacingOccurrences(of: "\n", with: "⏎"))
+    }
+
+    private static func window(_ bytes: [UInt8], at offset: Int) -> Window {
+        var low: UInt64 = 0, high: UInt64 = 0
+        for i in 0..<8 { low = low << 8 | UInt64(bytes[offset + i]) }
+        for i in 8..<16 { high = high << 8 | UInt64(bytes[offset + i]) }
+        return Window(low: low, high: high)
+    }
+
+    /// The forms a value takes on the way to a log line or an error message.
+    private static func forms(of value: String) -> [(String, String)] {
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        var formAllowed = unreserved
+        formAllowed.insert(" ")
+        let encoder = JSONEncoder()
+        let json = (try? encoder.encode(value)).map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? value
+        let asciiJSON = value.unicodeScalars.map { $0.isASCII ? String($0) : String(format: "\\u%04x", $0.value) }.joined()
+        return [
+            ("as is", value),
+            ("JSON-escaped", json),
+            ("JSON-escaped, slashes unescaped", json.replacingOccurrences(of: "\\/", with: "/")),
+            ("JSON \\u-escaped", asciiJSON.replacingOccurrences(of: "/", with: "\\/")),
+            ("percent-encoded", value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value),
+            ("form-encoded", (value.addingPercentEncoding(withAllowedCharacters: formAllowed) ?? value).replacingOccurrences(of: " ", with: "+")),
+            ("base64", Data(value.utf8).base64EncodedString()),
+        ]
+    }
+}
+
+extension SecretScanner {
+    /// `agent-reliability scan --secret VALUE... FILE...`: prints each hit; the exit code is 1 on any, 2 on
+    /// bad arguments.
+    static func command(_ arguments: [String]) -> Int32 {
+        var scanner = SecretScanner()
+        var files: [String] = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            if argument == "--secret", let value = rest.popFirst() { scanner.add("secret", value) } else { files.append(argument) }
+        }
+        guard scanner.count > 0, !files.isEmpty else {
+            FileHandle.standardError.write(Data("agent-reliability scan: give --secret VALUE (6 characters or more) and files to scan\n".utf8))
+            return 2
+        }
+        var hits = 0
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                FileHandle.standardError.write(Data("agent-reliability scan: cannot read \(file)\n".utf8))
+                return 2
+            }
+            for hit in scanner.scan([UInt8](data), source: file) {
+                print(hit)
+                hits += 1
+            }
+        }
+        print("\(hits) secrets found in \(files.count) files (\(scanner.count) secrets)")
+        return hits == 0 ? 0 : 1
+    }
+}
