@@ -89,8 +89,9 @@ public final class Agent: MessageHandler {
     /// `ping`, `shutdown`, and the refusal of everything after `shutdown`. The rest goes to `handleRequest`.
     public func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
         let shuttingDown = lifecycle.withLock { state in
-            defer { if request.method == "shutdown" { state.shutdownRequested = true } }
-            return state.shutdownRequested
+            let already = state.shutdownRequested
+            if request.method == "shutdown" { state.shutdownRequested = true }
+            return already
         }
         if shuttingDown { return .error(Self.shuttingDown) }
         switch request.method {
