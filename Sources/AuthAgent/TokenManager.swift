@@ -72,7 +72,7 @@ actor TokenManager {
             if current == nil { throw AgentError.unknownKey(key) }
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
-        let margin = minValidity + Double.random(in: 0...settings.jitter)
+        let margin = minValidity + Self.roundingAllowance + Double.random(in: 0...settings.jitter)
         if !forceRefresh && current.expiresAt.timeIntervalSince(clock.now()) > margin {
             offer(current, for: key)
             return current
@@ -176,8 +176,13 @@ actor TokenManager {
 
     /// True when `row` is a different generation than the caller saw and fresh enough to hand out.
     private func isFresher(_ row: StoredToken, than seen: StoredToken, minValidity: TimeInterval) -> Bool {
-        row.generation != seen.generation && !row.needsReauth && row.expiresAt.timeIntervalSince(clock.now()) > minValidity
+        row.generation != seen.generation && !row.needsReauth
+            && row.expiresAt.timeIntervalSince(clock.now()) > minValidity + Self.roundingAllowance
     }
+
+    /// `expiresIn` is whole seconds, rounded down a moment after the check: a token kept with exactly
+    /// `minValidity` left would be answered with `expiresIn` one below it.
+    private static let roundingAllowance: TimeInterval = 1
 
     // MARK: exchange, import, forget, list
 

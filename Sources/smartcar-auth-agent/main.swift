@@ -14,6 +14,12 @@ import TranscriptRecording
 // The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
 // print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
 signal(SIGPIPE, SIG_IGN)
+// A parent may spawn us with signals blocked (Foundation's Process, from a dispatch thread, passes its
+// thread's mask on): SIGTERM would then never arrive. Threads made from here on inherit this empty mask.
+var noSignals = sigset_t()
+sigemptyset(&noSignals)
+sigprocmask(SIG_SETMASK, &noSignals, nil)
+CrashSignals.install()
 let protocolOutput = dup(STDOUT_FILENO)
 dup2(STDERR_FILENO, STDOUT_FILENO)
 
