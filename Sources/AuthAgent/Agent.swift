@@ -268,17 +268,27 @@ public final class Agent: MessageHandler {
     /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them.
     private func exchange(code: String, key: String?, redirectURI: String?, flags: FeatureFlags?) async throws -> TokenSummary {
         let grant = try await smartcar.exchangeCode(code, redirectURI: redirectURI, flags: flags)
-        let name: String
-        if let key {
-            name = key
-        } else {
-            name = try await smartcar.userID(accessToken: grant.accessToken)
+        func store(under name: String) async throws -> StoredToken {
+            let token = StoredToken(
+                key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
+                refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(), needsReauth: false)
+            return try await tokens.save(token, reason: "exchanged")
         }
-        let token = StoredToken(
-            key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
-            refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(), needsReauth: false)
-        let saved = try await tokens.save(token, reason: "exchanged")
-        return TokenSummary(saved, now: setup.clock.now())
+        if let key { return TokenSummary(try await store(under: key), now: setup.clock.now()) }
+        let userID: String
+        do {
+            userID = try await smartcar.userID(accessToken: grant.accessToken)
+        } catch {
+            // The code is spent: dropping its tokens would send the owner through Connect again. They are
+            // stored under a key of their own, which the error names.
+            let provisional = "unidentified-user-" + ConnectStates.generate().prefix(12)
+            _ = try await store(under: provisional)
+            var failure = error
+            failure.message += "; the tokens are stored under the key '\(provisional)' (data.storedAs)"
+            failure.details["storedAs"] = .string(provisional)
+            throw failure
+        }
+        return TokenSummary(try await store(under: userID), now: setup.clock.now())
     }
 
     // MARK: Tokens
