@@ -181,7 +181,8 @@ extension AgentProcess {
         let folder = try TemporaryFolder()
         let store = folder.path("state/tokens.sqlite3")
         let minted = fake.mintTokens(userID: "idle")
-        let seeding = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        // The seeding agent refreshes nothing in the background (its start-up look could come after the import).
+        let seeding = try AgentProcess(arguments: ["--store", store, "--refresh-window-days", "0"], environment: fake.agentEnvironment)
         let inThreeDays = RFC3339Text.string(Date().addingTimeInterval(3 * 86_400))
         _ = try await seeding.call(id: 1, "storeToken", [
             "key": "idle", "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
