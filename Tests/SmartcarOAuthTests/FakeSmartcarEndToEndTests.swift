@@ -261,11 +261,9 @@ struct FakeSmartcarEndToEndTests {
         // A first call leaves a keep-alive connection in the pool, the case where libcurl would resend.
         _ = try await client.applicationToken()
         harness.fake.inject(.drop, on: .token)
-        let started = ContinuousClock.now
         let error = await smartcarError { () async throws(SmartcarError) in try await client.refresh(harness.fake.mintTokens().refreshToken) }
-        #expect(ContinuousClock.now - started < .seconds(5), "a dropped connection must not wait for the timeout")
         #expect(error?.kind == .upstreamUnavailable)
-        #expect(error?.details["network"] == "connectionLost")
+        #expect(error?.details["network"] == "connectionLost", "not timedOut: a dropped connection must not wait for the deadline")
         #expect(error?.details["mayHaveReachedServer"] == true)
         #expect(error?.message.contains("the refresh may have reached Smartcar") == true)
         #expect(harness.fake.count(.token) == 1)
@@ -280,15 +278,13 @@ struct FakeSmartcarEndToEndTests {
         let client = harness.client()
         _ = try await client.userID(accessToken: harness.fake.mintTokens().accessToken)
         harness.fake.inject(.drop, on: .appToken)
-        let started = ContinuousClock.now
+        // A resend that hung would end in our deadline: the call would throw (timed out) instead of retrying.
         _ = try await client.applicationToken()
-        #expect(ContinuousClock.now - started < .seconds(5), "a dropped connection must not wait for the timeout")
         #expect(harness.fake.count(.appToken) == 2)
         _ = try await client.userID(accessToken: harness.fake.mintTokens().accessToken)
         harness.fake.inject(.drop, on: .token)
         let error = await smartcarError { () async throws(SmartcarError) in try await client.refresh(harness.fake.mintTokens().refreshToken) }
-        #expect(ContinuousClock.now - started < .seconds(5), "a dropped connection must not wait for the timeout")
-        #expect(error?.details["network"] == "connectionLost")
+        #expect(error?.details["network"] == "connectionLost", "not timedOut: a dropped connection must not wait for the deadline")
     }
 
     @Test func refreshAnsweredByNobodyMayStillHaveRotated() async throws {
