@@ -22,7 +22,7 @@ let package = Package(
         // Durable, cross-process token store on SQLite.
         .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
-        .target(name: "FakeSmartcar"),
+        .target(name: "FakeSmartcar", dependencies: ["AgentSupport"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.
         .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
         .executableTarget(
@@ -36,7 +36,7 @@ let package = Package(
                  "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU", "-lcurl"],
                 .when(platforms: [.linux], configuration: .release))]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
-        .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
+        .executableTarget(name: "fake-smartcar", dependencies: ["AgentSupport", "FakeSmartcar"]),
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
@@ -44,8 +44,10 @@ let package = Package(
         // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
         // that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptFormat"),
-        .target(name: "TranscriptRecording", dependencies: ["TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
+        .target(name: "TranscriptRecording", dependencies: ["AgentSupport", "TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
         .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds.
+        .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "JSONRPC"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),

@@ -72,13 +72,6 @@ public struct Logger: Sendable {
     }
 
     private static func writeLine(_ line: String, to fd: Int32) {
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
-            }
-        }
+        FileDescriptor.writeAll(fd, line)
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentSupport
 import Dispatch
 import Foundation
 import Synchronization
@@ -199,18 +200,7 @@ final class HTTPServer: Sendable {
     /// Writes all of `bytes` (no SIGPIPE if the peer has gone); false if the connection failed.
     private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let sent = send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
-                if sent > 0 {
-                    offset += sent
-                } else if sent < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return false
-                }
-            }
-            return true
+            FileDescriptor.writeAll(buffer) { pointer, count in send(fd, pointer, count, Int32(MSG_NOSIGNAL)) }
         }
     }
 }

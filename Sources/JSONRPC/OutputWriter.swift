@@ -63,21 +63,11 @@ final class OutputWriter: Sendable {
     var queuedBytes: Int { state.withLock { $0.pending.count } }
 
     private func writeAll(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n > 0 {
-                    offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    logger.warning("the client stopped reading (write failed: errno \(errno)); replies are dropped")
-                    return false
-                }
-            }
-            return true
+        guard FileDescriptor.writeAll(fd, bytes) else {
+            logger.warning("the client stopped reading (write failed: errno \(errno)); replies are dropped")
+            return false
         }
+        return true
     }
 }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentSupport
 import Dispatch
 import Foundation
 import JSONRPC
@@ -151,13 +152,6 @@ public final class SessionRecorder: MessageObserver, Sendable {
 
     private func enqueue(_ text: String) {
         let fd = self.fd
-        queue.async {
-            var bytes = Array(text.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { return }
-            }
-        }
+        queue.async { FileDescriptor.writeAll(fd, text) }
     }
 }

@@ -9,6 +9,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentSupport
 import FakeSmartcar
 import Foundation
 
@@ -19,16 +20,7 @@ let usage = """
 
     """
 
-func writeAll(_ text: String, to fd: Int32) {
-    var bytes = Array(text.utf8)
-    bytes.withUnsafeMutableBytes { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { return }
-        }
-    }
-}
+func writeAll(_ text: String, to fd: Int32) { FileDescriptor.writeAll(fd, text) }
 
 func fail(_ message: String) -> Never {
     writeAll("fake-smartcar: \(message)\n\(usage)", to: STDERR_FILENO)

@@ -1,0 +1,39 @@
+import Foundation
+import JSONRPC
+
+/// JSON-RPC messages as a client writes them: compact JSON text with sorted keys and unescaped slashes.
+package enum Requests {
+    /// A request with `id` as one line of text (without its newline).
+    package static func request(id: JSONValue, _ method: String, _ params: JSONValue? = nil) -> String {
+        var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
+        if let params { message["params"] = params }
+        return text(.object(message))
+    }
+
+    package static func request(id: Int, _ method: String, _ params: JSONValue? = nil) -> String {
+        request(id: .int(Int64(id)), method, params)
+    }
+
+    package static func notification(_ method: String, _ params: JSONValue? = nil) -> String {
+        var message: [String: JSONValue] = ["jsonrpc": "2.0", "method": .string(method)]
+        if let params { message["params"] = params }
+        return text(.object(message))
+    }
+
+    /// Compact JSON text with sorted keys and unescaped slashes.
+    package static func text(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    /// `Content-Length` framing of `body`.
+    package static func framed(_ body: String) -> [UInt8] { Array("Content-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8) }
+}
+
+extension JSONValue {
+    /// `error.code` of a response, if it is an error.
+    package var errorCode: Int64? { self["error"]?["code"]?.intValue }
+    /// `error.data.kind` of a response, if it is an error.
+    package var errorKind: String? { self["error"]?["data"]?["kind"]?.stringValue }
+}
