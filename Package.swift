@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "TranscriptRecording", dependencies: ["AgentSupport", "TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
         .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
         // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds.
-        .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "JSONRPC"]),
+        .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "FakeSmartcar", "JSONRPC"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),
@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
                                                             "smartcar-auth-agent"],
                     exclude: ["broken"]),
-        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
+        .testTarget(name: "AgentTests", dependencies: ["AgentTestSupport", "AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -140,6 +140,11 @@ package final class AgentProcess: Sendable {
         sendLine(Requests.request(id: id, method, params))
     }
 
+    @discardableResult
+    package func send(id: Int, _ method: String, _ params: JSONValue? = nil) -> Bool {
+        send(id: .int(Int64(id)), method, params)
+    }
+
     /// Our end of stdin, for a writer on a thread of its own (-1 once closed).
     package var inputFD: Int32 { input.load(ordering: .acquiring) }
 
@@ -258,6 +263,9 @@ package final class AgentProcess: Sendable {
         try await waitFor("the response to id \(id)", timeout: timeout) { $0.first(id) != nil }
         return inbox.first(id)!
     }
+
+    /// Every response to `id` so far (a test that checks "exactly once" reads the count).
+    package func responses(id: JSONValue) -> [JSONValue] { inbox.byID[id] ?? [] }
 
     package func waitForBatch(timeout: Duration = .seconds(30)) async throws -> [JSONValue] {
         try await waitFor("a batch reply", timeout: timeout) { !$0.batches.isEmpty }

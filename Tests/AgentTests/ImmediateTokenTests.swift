@@ -1,4 +1,5 @@
 import AgentSupport
+import AgentTestSupport
 @testable import AuthAgent
 import FakeSmartcar
 import Foundation

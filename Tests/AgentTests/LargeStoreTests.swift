@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -12,7 +13,7 @@ import TokenStore
         let fake = try FakeSmartcar()
         defer { fake.stop() }
         let folder = try TemporaryFolder()
-        let path = folder.path("state/tokens.sqlite3")
+        let path = folder.file("state/tokens.sqlite3")
         let store = try TokenStore.open(.file(path))
         let minted = fake.mintTokens(userID: "k-99999")
         let soon = Date().addingTimeInterval(3600), later = Date().addingTimeInterval(50 * 86_400)

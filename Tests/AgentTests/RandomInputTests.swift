@@ -1,20 +1,7 @@
+import AgentTestSupport
 import Foundation
 import JSONRPC
 import Testing
-
-/// A small, seeded generator so a failing run can be replayed exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        // SplitMix64.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Malformed frames and JSON, mixed with valid requests, against the real binary: it never crashes, and
 /// every valid request in the stream is answered.
@@ -55,19 +42,19 @@ struct SeededGenerator: RandomNumberGenerator {
         for id in 1...3000 {
             if Bool.random(using: &random) { stream += Self.junk(&random) }
             valid.append(id)
-            let request = AgentProcess.request(id: id, "ping")
+            let request = Requests.request(id: id, "ping")
             if Int.random(in: 0..<4, using: &random) == 0 {
                 stream += Array("Content-Length: \(request.utf8.count)\r\n\r\n\(request)".utf8)
             } else {
                 stream += Array((request + "\n").utf8)
             }
         }
-        agent.sendRaw(stream)
+        agent.send(stream)
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
         for id in valid {
-            #expect(agent.responses(id: .number(Int64(id))).count == 1, "valid request \(id) was not answered exactly once")
+            #expect(agent.responses(id: .int(Int64(id))).count == 1, "valid request \(id) was not answered exactly once")
         }
-        #expect(agent.protocolViolations.isEmpty)
+        #expect(agent.inbox.violations.isEmpty)
     }
 }

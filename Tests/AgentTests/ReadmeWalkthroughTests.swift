@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
         process.arguments = ["-c", "set -e\n" + script]
         process.environment = [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-            "agent": AgentProcess.binary.path, "no_proxy": "127.0.0.1,localhost",
+            "agent": BinaryLocator.agent, "no_proxy": "127.0.0.1,localhost",
         ]
         let output = Pipe()
         process.standardOutput = output

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -14,11 +15,11 @@ import TokenStore
     @Test(arguments: ["000", "022", "077"])
     func newStoreIsPrivateWhateverTheUmask(umask: String) async throws {
         let folder = try TemporaryFolder()
-        let store = folder.path("state/nested/tokens.sqlite3")
+        let store = folder.file("state/nested/tokens.sqlite3")
         let agent = try AgentProcess(arguments: ["--store", store], umask: umask)
         _ = try await agent.call(id: 1, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
         #expect(try mode(store) & 0o777 == 0o600)
-        #expect(try mode(folder.path("state/nested")) & 0o777 == 0o700)
+        #expect(try mode(folder.file("state/nested")) & 0o777 == 0o700)
         for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: store + suffix) {
             #expect(try mode(store + suffix) & 0o077 == 0, "\(suffix) is readable by others")
         }
@@ -28,7 +29,7 @@ import TokenStore
 
     @Test func aGroupReadableStoreIsRefusedWithAClearMessage() async throws {
         let folder = try TemporaryFolder()
-        let store = folder.path("tokens.sqlite3")
+        let store = folder.file("tokens.sqlite3")
         let first = try AgentProcess(arguments: ["--store", store])
         _ = try await first.call(id: 1, "ping")
         first.closeInput()
@@ -42,7 +43,7 @@ import TokenStore
 
     @Test func aCorruptStoreIsMovedAsideNotOverwritten() async throws {
         let folder = try TemporaryFolder()
-        let store = folder.path("tokens.sqlite3")
+        let store = folder.file("tokens.sqlite3")
         let garbage = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
         _ = FileManager.default.createFile(atPath: store, contents: garbage, attributes: [.posixPermissions: 0o600])
 
@@ -54,7 +55,7 @@ import TokenStore
         _ = try await agent.call(id: 1, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
         let aside = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).filter { $0.hasPrefix("tokens.sqlite3.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
         #expect(aside.count == 1)
-        #expect(FileManager.default.contents(atPath: folder.path(aside.first ?? "")) == garbage)
+        #expect(FileManager.default.contents(atPath: folder.file(aside.first ?? "")) == garbage)
         #expect(agent.stderr.lowercased().contains("corrupt") || agent.stderr.lowercased().contains("moved"))
     }
 
@@ -69,7 +70,7 @@ import TokenStore
         let fake = try FakeSmartcar(options: options)
         defer { fake.stop() }
         let folder = try TemporaryFolder()
-        let store = folder.path("tokens.sqlite3")
+        let store = folder.file("tokens.sqlite3")
         let keys = ["a", "b", "c"]
         let seeding = try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
         for (index, key) in keys.enumerated() { try await seeding.storeExpiredKey(key, fake: fake, id: index + 1) }
@@ -92,7 +93,7 @@ import TokenStore
             try await agent.waitForResponses(count: target, timeout: .seconds(30))
             kill(agent.pid, SIGKILL)
             _ = try await agent.waitForExit()
-            for message in agent.allMessages {
+            for message in agent.inbox.messages {
                 guard let n = message["id"]?.intValue, let token = message["result"]?["accessToken"]?.stringValue else {
                     #expect(message["error"] == nil, "round \(round): \(message)")
                     continue

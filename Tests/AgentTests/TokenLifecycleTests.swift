@@ -1,20 +1,9 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
 import Testing
 import TokenStore
-
-/// A temporary folder for one test, removed when the value goes away.
-final class TemporaryFolder: Sendable {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("agent-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        chmod(url.path, 0o700)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
 
 extension AgentProcess {
     /// Stores a key whose access token has already expired, with a live refresh token minted by `fake`.
@@ -35,10 +24,10 @@ extension AgentProcess {
         defer { fake.stop() }
         let agent = try AgentProcess(arguments: ["--store", "memory"], environment: fake.agentEnvironment)
         try await agent.storeExpiredKey("car", fake: fake, id: 1)
-        let batch = (1...1000).map { AgentProcess.request(id: 1000 + $0, "getToken", ["key": "car"]) }.joined(separator: "\n")
-        agent.sendRaw(Array((batch + "\n").utf8))
+        let batch = (1...1000).map { Requests.request(id: 1000 + $0, "getToken", ["key": "car"]) }.joined(separator: "\n")
+        agent.send(Array((batch + "\n").utf8))
         try await agent.waitForResponses(count: 1001)
-        let tokens = (1...1000).map { agent.responses(id: .number(Int64(1000 + $0))).first?["result"]?["accessToken"]?.stringValue }
+        let tokens = (1...1000).map { agent.responses(id: .int(Int64(1000 + $0))).first?["result"]?["accessToken"]?.stringValue }
         #expect(tokens.allSatisfy { $0 != nil })
         #expect(Set(tokens).count == 1)
         #expect(fake.count(.token) == 1)
@@ -48,18 +37,18 @@ extension AgentProcess {
         let fake = try FakeSmartcar()  // rejects any reuse of a refresh token
         defer { fake.stop() }
         let folder = try TemporaryFolder()
-        let store = folder.path("tokens.sqlite3")
+        let store = folder.file("tokens.sqlite3")
         let agents = try (0..<4).map { _ in try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment) }
         try await agents[0].storeExpiredKey("shared", fake: fake, id: 1)
         for agent in agents {
-            let lines = (1...250).map { AgentProcess.request(id: 10_000 + $0, "getToken", ["key": "shared"]) }.joined(separator: "\n")
-            agent.sendRaw(Array((lines + "\n").utf8))
+            let lines = (1...250).map { Requests.request(id: 10_000 + $0, "getToken", ["key": "shared"]) }.joined(separator: "\n")
+            agent.send(Array((lines + "\n").utf8))
         }
         for agent in agents { try await agent.waitForResponses(count: 250) }
         var tokens: Set<String> = []
         for agent in agents {
             for id in 1...250 {
-                let reply = agent.responses(id: .number(Int64(10_000 + id))).first
+                let reply = agent.responses(id: .int(Int64(10_000 + id))).first
                 #expect(reply?["error"] == nil, "\(String(describing: reply))")
                 if let token = reply?["result"]?["accessToken"]?.stringValue { tokens.insert(token) }
             }
@@ -72,16 +61,16 @@ extension AgentProcess {
         let fake = try FakeSmartcar()
         defer { fake.stop() }
         let folder = try TemporaryFolder()
-        let store = folder.path("tokens.sqlite3")
+        let store = folder.file("tokens.sqlite3")
         let agents = try (0..<4).map { _ in try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment) }
         for key in 0..<100 { try await agents[0].storeExpiredKey("key-\(key)", fake: fake, id: key + 1) }
         for agent in agents {
-            let lines = (0..<100).flatMap { key in (0..<3).map { AgentProcess.request(id: 10_000 + key * 10 + $0, "getToken", ["key": .string("key-\(key)")]) } }
-            agent.sendRaw(Array((lines.joined(separator: "\n") + "\n").utf8))
+            let lines = (0..<100).flatMap { key in (0..<3).map { Requests.request(id: 10_000 + key * 10 + $0, "getToken", ["key": .string("key-\(key)")]) } }
+            agent.send(Array((lines.joined(separator: "\n") + "\n").utf8))
         }
         for agent in agents { try await agent.waitForResponses(count: agents[0] === agent ? 400 : 300) }
         for agent in agents {
-            for reply in agent.allMessages where reply["id"]?.intValue ?? 0 >= 10_000 {
+            for reply in agent.inbox.messages where reply["id"]?.intValue ?? 0 >= 10_000 {
                 #expect(reply["error"] == nil, "\(reply)")
             }
         }
@@ -99,10 +88,10 @@ extension AgentProcess {
                                      environment: fake.agentEnvironment)
         let keys = 24
         for key in 0..<keys { try await agent.storeExpiredKey("car-\(key)", fake: fake, id: key + 1) }
-        let lines = (0..<keys).map { AgentProcess.request(id: 100 + $0, "getToken", ["key": .string("car-\($0)")]) }
-        agent.sendRaw(Array((lines.joined(separator: "\n") + "\n").utf8))
+        let lines = (0..<keys).map { Requests.request(id: 100 + $0, "getToken", ["key": .string("car-\($0)")]) }
+        agent.send(Array((lines.joined(separator: "\n") + "\n").utf8))
         try await agent.waitForResponses(count: 2 * keys)
-        for key in 0..<keys { #expect(agent.responses(id: .number(Int64(100 + key))).first?["result"] != nil) }
+        for key in 0..<keys { #expect(agent.responses(id: .int(Int64(100 + key))).first?["result"] != nil) }
         #expect(fake.count(.token) == keys)
         #expect(fake.peakConcurrentRequests <= bound)
         // Answers take 400 ms each, so refreshes started together overlap: far more than 6 of 24 at once.
@@ -179,7 +168,7 @@ extension AgentProcess {
         let fake = try FakeSmartcar()
         defer { fake.stop() }
         let folder = try TemporaryFolder()
-        let store = folder.path("state/tokens.sqlite3")
+        let store = folder.file("state/tokens.sqlite3")
         let minted = fake.mintTokens(userID: "idle")
         // The seeding agent refreshes nothing in the background (its start-up look could come after the import).
         let seeding = try AgentProcess(arguments: ["--store", store, "--refresh-window-days", "0"], environment: fake.agentEnvironment)

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -9,22 +10,22 @@ import Testing
         let agent = try AgentProcess(arguments: ["--store", "memory"])
         let count = 10_000
         var text = ""
-        for id in 1...count { text += AgentProcess.request(id: id, "ping") + "\n" }
-        agent.sendRaw(Array(text.utf8))
+        for id in 1...count { text += Requests.request(id: id, "ping") + "\n" }
+        agent.send(Array(text.utf8))
         try await agent.waitForResponses(count: count)
         for id in 1...count {
-            let replies = agent.responses(id: .number(Int64(id)))
+            let replies = agent.responses(id: .int(Int64(id)))
             #expect(replies.count == 1, "id \(id) answered \(replies.count) times")
             #expect(replies.first?["result"] == .object([:]))
         }
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
-        #expect(agent.protocolViolations.isEmpty)
+        #expect(agent.inbox.violations.isEmpty)
     }
 
     @Test func aBatchOfAHundredIsAnsweredAsOneArray() async throws {
         let agent = try AgentProcess(arguments: ["--store", "memory"])
-        let batch = (1...100).map { AgentProcess.request(id: $0, "ping") }.joined(separator: ",")
+        let batch = (1...100).map { Requests.request(id: $0, "ping") }.joined(separator: ",")
         agent.sendLine("[\(batch)]")
         let reply = try await agent.waitForBatch()
         #expect(reply.count == 100)
@@ -34,11 +35,11 @@ import Testing
     }
 
     @Test func contentLengthFramingIsAnsweredInKind() async throws {
-        let agent = try AgentProcess(arguments: ["--store", "memory"])
-        let body = AgentProcess.request(id: 7, "ping")
-        agent.sendRaw(Array("Content-Length: \(body.utf8.count)\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n\(body)".utf8))
-        _ = try await agent.response(id: .number(7))
-        let raw = String(decoding: agent.rawOutput.withLock { $0 }, as: UTF8.self)
+        let agent = try AgentProcess(arguments: ["--store", "memory"], keepRawOutput: true)
+        let body = Requests.request(id: 7, "ping")
+        agent.send(Array("Content-Length: \(body.utf8.count)\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n\(body)".utf8))
+        _ = try await agent.response(id: .int(7))
+        let raw = String(decoding: agent.rawOutput, as: UTF8.self)
         #expect(raw.hasPrefix("Content-Length: "))
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
@@ -53,14 +54,14 @@ import Testing
         // The stalled request does not hold up a thousand others.
         for id in 2...1001 { agent.send(id: id, "ping") }
         try await agent.waitForResponses(count: 1000)
-        #expect(agent.responses(id: .number(1)).isEmpty)
+        #expect(agent.responses(id: .int(1)).isEmpty)
         agent.sendLine(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"#)
-        let cancelled = try await agent.response(id: .number(1))
+        let cancelled = try await agent.response(id: .int(1))
         #expect(cancelled.errorCode == -32800)
         #expect(try await agent.call(id: 2000, "ping")["result"] == .object([:]))
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
-        #expect(agent.responses(id: .number(1)).count == 1)
+        #expect(agent.responses(id: .int(1)).count == 1)
     }
 
     @Test func exitAfterShutdownIsZeroAndRequestsAfterShutdownAreRefused() async throws {
@@ -85,7 +86,7 @@ import Testing
         let agent = try AgentProcess(arguments: ["--store", "memory"], environment: fake.agentEnvironment)
         agent.send(id: 1, "appToken")
         agent.closeInput()
-        let reply = try await agent.response(id: .number(1))
+        let reply = try await agent.response(id: .int(1))
         #expect(reply["result"]?["accessToken"]?.stringValue != nil)
         #expect(try await agent.waitForExit() == 0)
     }
@@ -98,7 +99,7 @@ import Testing
         agent.send(id: 1, "appToken")
         try await waitUntil { fake.count(.appToken) == 1 }
         kill(agent.pid, SIGTERM)
-        #expect(try await agent.response(id: .number(1))["result"] != nil)
+        #expect(try await agent.response(id: .int(1))["result"] != nil)
         #expect(try await agent.waitForExit() == 0)
     }
 
@@ -109,7 +110,7 @@ import Testing
         try parent.run()
         let agent = try AgentProcess(arguments: ["--store", "memory"])
         _ = try await agent.call(id: 1, "initialize", ["processId": .int(Int64(parent.processIdentifier))])
-        #expect(agent.process.isRunning)
+        #expect(agent.isRunning)
         kill(parent.processIdentifier, SIGKILL)
         #expect(try await agent.waitForExit() == 0)
     }
@@ -122,14 +123,14 @@ import Testing
         _ = try await agent.response(id: .null)
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
-        #expect(agent.protocolViolations.isEmpty)
+        #expect(agent.inbox.violations.isEmpty)
         #expect(!agent.stderr.isEmpty)
     }
 
     @Test func versionAndHelp() throws {
         for flag in ["--version", "--help"] {
             let process = Process()
-            process.executableURL = AgentProcess.binary
+            process.executableURL = URL(fileURLWithPath: BinaryLocator.agent)
             process.arguments = [flag]
             let output = Pipe()
             process.standardOutput = output
@@ -146,19 +147,7 @@ import Testing
 func waitUntil(timeout: Duration = .seconds(30), _ condition: @Sendable () -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
-        guard ContinuousClock.now < deadline else { throw AgentProcess.Failure.timedOut("a condition") }
+        guard ContinuousClock.now < deadline else { throw AgentProcess.Failure("timed out waiting for a condition") }
         try await Task.sleep(for: .milliseconds(2))
-    }
-}
-
-extension FakeSmartcar {
-    /// The environment that points an agent at this fake with its credentials.
-    var agentEnvironment: [String: String] {
-        let origin = self.origin.absoluteString
-        return [
-            "SMARTCAR_CLIENT_ID": options.clientID, "SMARTCAR_CLIENT_SECRET": options.clientSecret,
-            "SMARTCAR_REDIRECT_URI": "http://localhost:8000/callback",
-            "SMARTCAR_CONNECT_ORIGIN": origin, "SMARTCAR_AUTH_ORIGIN": origin, "SMARTCAR_IAM_ORIGIN": origin, "SMARTCAR_API_ORIGIN": origin,
-        ]
     }
 }
