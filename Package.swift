@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "FakeSmartcar", "JSONRPC"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
-        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),
+        .executableTarget(name: "agent-reliability", dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),

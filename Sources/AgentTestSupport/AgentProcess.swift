@@ -210,15 +210,20 @@ package final class AgentProcess: Sendable {
     }
 
     /// Waits until `ready` holds (true), or the deadline passes or nothing more can arrive (false).
-    package func wait(until deadline: ContinuousClock.Instant, for ready: (Inbox) -> Bool) -> Bool {
+    package func waitUntil(_ deadline: ContinuousClock.Instant, _ ready: (Inbox) -> Bool) -> Bool {
         wait(until: deadline) { ready($0) ? true : nil } ?? false
     }
 
-    /// Sends a request and waits for its response (nil after `timeout`).
-    package func response(to id: JSONValue, _ method: String, _ params: JSONValue? = nil,
-                          timeout: Duration = .seconds(60)) -> JSONValue? {
+    /// Sends a request and waits for its response, blocking (nil after `timeout`).
+    package func call(_ id: JSONValue, _ method: String, _ params: JSONValue? = nil,
+                      timeout: Duration = .seconds(60)) -> JSONValue? {
         send(id: id, method, params)
-        return wait(until: .now + timeout) { $0.first(id) }
+        return response(id, timeout: timeout)
+    }
+
+    /// Waits for the first response to `id`, blocking (nil after `timeout`).
+    package func response(_ id: JSONValue, timeout: Duration = .seconds(60)) -> JSONValue? {
+        wait(until: .now + timeout) { $0.first(id) }
     }
 
     /// Waits for the process to exit and its output to be read; nil when the deadline passes first.

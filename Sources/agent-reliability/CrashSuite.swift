@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import AgentTestSupport
 import Glibc
 #endif
 import FakeSmartcar
@@ -53,17 +54,17 @@ struct CrashSuite {
         options.log = upstream.sink
         let fake = try FakeSmartcar(options: options)
         defer { fake.stop() }
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryFolder("agent-reliability")
         let store = folder.file("state/tokens.sqlite3")
 
         let seeding = try harness.agent(["--store", store], fake: fake)
         for key in Self.keys {
             let minted = fake.mintTokens(userID: key)
             let reply = seeding.call(.string(key), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])
-            guard reply?.isSuccess == true else { report.fail("seeding \(key): \(reply.map(AgentProcess.text) ?? "no answer")"); return }
+            guard reply?.isSuccess == true else { report.fail("seeding \(key): \(reply.map(Requests.text) ?? "no answer")"); return }
         }
         seeding.closeInput()
-        _ = seeding.waitForExit()
+        _ = seeding.exitStatus()
 
         var tally = Tally()
         for round in 1...rounds where report.passed {
@@ -74,10 +75,10 @@ struct CrashSuite {
         let last = try harness.agent(["--store", store, "--strict-store"], fake: fake)
         for key in Self.keys {
             let reply = last.call(.string(key), "getToken", ["key": .string(key), "forceRefresh": true])
-            report.check(reply?.isSuccess == true, "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(AgentProcess.text) ?? "no answer")")
+            report.check(reply?.isSuccess == true, "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(Requests.text) ?? "no answer")")
         }
         last.closeInput()
-        report.check(last.waitForExit() == 0, "the last agent did not exit cleanly")
+        report.check(last.exitStatus() == 0, "the last agent did not exit cleanly")
 
         let refused = upstream.count("token", "400")
         report.check(refused == 0, "Smartcar refused \(refused) token requests (invalid_grant: a refresh token was reused or lost)")
@@ -130,12 +131,12 @@ struct CrashSuite {
         var cursor = 0
         var answered = 0
         while answered < target {
-            guard agent.inbox.wait(until: .now + .seconds(30), { $0.messages.count > cursor }) else {
+            guard agent.waitUntil(.now + .seconds(30), { $0.messages.count > cursor }) else {
                 report.fail("round \(round): no answer within 30 s (\(answered) of \(target) so far); stderr: \(agent.keepStderr())")
                 agent.kill()
                 return
             }
-            let new = agent.inbox.read { Array($0.messages[cursor...]) }
+            let new = agent.inbox.messages[cursor...]
             cursor += new.count
             for message in new {
                 guard let key = acknowledge(message, chains: &chains, round: round, tally: &tally, report: report) else { continue }
@@ -146,13 +147,13 @@ struct CrashSuite {
         // A random instant (not a synchronisation): whatever is in flight then is cut off.
         usleep(UInt32.random(in: 0...4000, using: &random))
         agent.kill()
-        guard agent.waitForExit(timeout: .seconds(30)) != nil else { report.fail("round \(round): the killed agent did not go away"); return }
+        guard agent.exitStatus(within: .seconds(30)) != nil else { report.fail("round \(round): the killed agent did not go away"); return }
         tally.kills += 1
         // Answers written before the kill count as acknowledged too.
-        for message in agent.inbox.read({ Array($0.messages[cursor...]) }) {
+        for message in agent.inbox.messages[cursor...] {
             _ = acknowledge(message, chains: &chains, round: round, tally: &tally, report: report)
         }
-        report.check(agent.inbox.read { $0.violations.isEmpty }, "round \(round): non-protocol output on stdout")
+        report.check(agent.inbox.violations.isEmpty, "round \(round): non-protocol output on stdout")
         for case let inFlight? in chains.values.map(\.inFlight) { tally.inFlightAtKill["\(inFlight.operation)", default: 0] += 1 }
 
         // The refresh tokens Smartcar has seen used (for the grace count), then a clean slate for the next round.
@@ -195,7 +196,7 @@ struct CrashSuite {
         let operation = chains[key]!.inFlight!.operation
         chains[key]!.inFlight = nil
         guard let token = message["result"]?["accessToken"]?.stringValue else {
-            report.fail("round \(round): \(operation) of \(key) failed: \(AgentProcess.text(message).prefix(400))")
+            report.fail("round \(round): \(operation) of \(key) failed: \(Requests.text(message).prefix(400))")
             return nil
         }
         if token != chains[key]!.accessToken {

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -168,13 +169,13 @@ struct FaultSuite {
                     // agent knows, refused its refresh token).
                     if call == .refresh && fault.name != "400 invalid_grant" {
                         let again = agent.call(.string("again-\(serial)"), "getToken", ["key": .string(key), "forceRefresh": true])
-                        if report.check(again?.isSuccess == true, "\(label): afterwards the key no longer refreshes: \(again.map(AgentProcess.text) ?? "no answer")") { recovered += 1 }
+                        if report.check(again?.isSuccess == true, "\(label): afterwards the key no longer refreshes: \(again.map(Requests.text) ?? "no answer")") { recovered += 1 }
                     }
                 }
             }
         }
         agent.closeInput()
-        report.check(agent.waitForExit() == 0, "the agent of the single faults did not exit cleanly")
+        report.check(agent.exitStatus() == 0, "the agent of the single faults did not exit cleanly")
         let refused = upstream.count("token", "400")
         report.check(refused == 0, "Smartcar really refused \(refused) token requests (not injected): a refresh token or code was reused")
         // The tally every suite counts invalid_grant with must see the 400s that were injected.
@@ -186,7 +187,7 @@ struct FaultSuite {
     }
 
     private func check(_ reply: JSONValue, against expected: Expected, attempts: Int, seconds: Double, label: String, report: Report) {
-        let shown = AgentProcess.text(reply).prefix(500)
+        let shown = Requests.text(reply).prefix(500)
         if let kinds = expected.kinds {
             report.check(reply.errorKind.map(kinds.contains) == true, "\(label): expected \(kinds.sorted().joined(separator: " or ")), got \(shown)")
             let data = reply["error"]?["data"]
@@ -222,7 +223,7 @@ struct FaultSuite {
         let keys = (0..<30).map { "mixed-\($0)" }
         let concurrency = 4
         var random = SeededGenerator(seed: harness.seed ^ 0xFA17)
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryFolder("agent-reliability")
         let agent = try harness.agent(["--store", folder.file("tokens.sqlite3"), "--request-timeout", String(Self.budget),
                                        "--max-upstream-concurrency", String(concurrency)], fake: fake)
         for key in keys {
@@ -252,7 +253,7 @@ struct FaultSuite {
                 }
             }
             for copy in 0..<5 { ids.append(agent.request(.string("r\(round)-app-\(copy)"), "appToken", ["forceRefresh": true])) }
-            guard agent.inbox.wait(until: .now + .seconds(120), { contents in ids.allSatisfy { contents.count($0) > 0 } }) else {
+            guard agent.waitUntil(.now + .seconds(120), { contents in ids.allSatisfy { contents.count($0) > 0 } }) else {
                 report.fail("mixed round \(round): not every request was answered within 120 s; stderr: \(agent.keepStderr())")
                 return
             }
@@ -262,25 +263,26 @@ struct FaultSuite {
             worstRatio = max(worstRatio, Double(roundCalls) / Double(ids.count))
             // No retry storm: at most one refresh per request in flight, each tried at most 3 times.
             report.check(roundCalls <= 3 * ids.count, "mixed round \(round): \(roundCalls) upstream calls for \(ids.count) requests")
-            agent.inbox.read { contents in
+            do {
+                let contents = agent.inbox
                 for id in ids {
                     let reply = contents.first(id)!
                     outcomes[reply.outcome, default: 0] += 1
                     if reply.errorKind == "reauthRequired" { reauth += 1 }
-                    report.check(allowed.contains(reply.outcome), "mixed round \(round): \(AgentProcess.text(id)) answered \(AgentProcess.text(reply).prefix(400))")
+                    report.check(allowed.contains(reply.outcome), "mixed round \(round): \(Requests.text(id)) answered \(Requests.text(reply).prefix(400))")
                 }
             }
             fake.reset()
             // Faults gone: every key refreshes with the refresh token the agent kept.
             for key in keys {
                 let reply = agent.call(.string("check-\(round)-\(key)"), "getToken", ["key": .string(key), "forceRefresh": true])
-                report.check(reply?.isSuccess == true, "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(AgentProcess.text) ?? "no answer")")
+                report.check(reply?.isSuccess == true, "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(Requests.text) ?? "no answer")")
             }
         }
         let peak = agent.call("status", "status")?["result"]?["peakUpstreamConcurrency"]?.intValue ?? -1
         report.check((1...Int64(concurrency)).contains(peak), "mixed: peak upstream concurrency \(peak), limit \(concurrency)")
         agent.closeInput()
-        report.check(agent.waitForExit() == 0, "the agent of the mixed faults did not exit cleanly")
+        report.check(agent.exitStatus() == 0, "the agent of the mixed faults did not exit cleanly")
         let refused = upstream.count("token", "400") + upstream.count("token", "400 fault") - refusedBefore
         report.check(refused == 0, "mixed: Smartcar refused \(refused) refresh tokens (invalid_grant: one was reused or lost)")
         report.figure("mixed rounds", "\(rounds) × \(keys.count) keys, upstream concurrency ≤ \(concurrency) (peak \(peak))")

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import JSONRPC
 
 /// What the agent owes one request id of a fuzz input.
@@ -69,7 +70,7 @@ struct FuzzInputs {
     /// (it can never occur inside JSON). The trailing newline makes the body a line of its own if its header
     /// was swallowed by an unfinished line.
     mutating func sentinel(_ id: String) -> [UInt8] {
-        let body = AgentProcess.request(.string(id), "ping")
+        let body = Requests.request(id: .string(id), "ping")
         let length = body.utf8.count
         let header = [
             "Content-Length: \(length)", "content-length:\(length)", "CONTENT-LENGTH: \t\(length)",
@@ -80,12 +81,12 @@ struct FuzzInputs {
     }
 
     /// A ping on a line of its own, for right after a sentinel (the parser is then at a clean boundary).
-    func lineSentinel(_ id: String) -> [UInt8] { Array((AgentProcess.request(.string(id), "ping") + "\n").utf8) }
+    func lineSentinel(_ id: String) -> [UInt8] { Array((Requests.request(id: .string(id), "ping") + "\n").utf8) }
 
     /// A frame declaring a body far larger than any stream, with an id in its first bytes: it swallows
     /// everything after it, so it can only come last; the agent answers it -32600 when input ends.
     mutating func endlessBody(_ id: String) -> FuzzInput {
-        let body = AgentProcess.request(.string(id), "ping")
+        let body = Requests.request(id: .string(id), "ping")
         return FuzzInput(kind: "endless body", bytes: Array("Content-Length: 999999999999999\r\n\r\n\(body)".utf8), owed: [(.string(id), .error(-32600))])
     }
 
@@ -135,11 +136,11 @@ struct FuzzInputs {
             params[param.name] = param.sample
         }
         if method.name == "getToken" || method.name == "storeToken" { params["key"] = .string(Self.storedKeys.randomElement(using: &random)!) }
-        return AgentProcess.request(id, method.name, params.isEmpty && random.chance(0.5) ? nil : .object(params))
+        return Requests.request(id: id, method.name, params.isEmpty && random.chance(0.5) ? nil : .object(params))
     }
 
     private mutating func framed(_ body: String) -> [UInt8] {
-        random.chance(0.5) ? Array((body + "\n").utf8) : AgentProcess.framed(body)
+        random.chance(0.5) ? Array((body + "\n").utf8) : Requests.framed(body)
     }
 
     private mutating func validRequest() -> FuzzInput {
@@ -228,7 +229,7 @@ struct FuzzInputs {
         let value = Self.values.randomElement(using: &random)!
         if random.chance(0.15) {
             // params itself is not an object.
-            let bytes = framed(AgentProcess.request(.string(id), method.name, random.chance(0.5) ? value : .array([.object(params)])))
+            let bytes = framed(Requests.request(id: .string(id), method.name, random.chance(0.5) ? value : .array([.object(params)])))
             let owed: Owed = value.isObject ? .anyAnswer : method.required.isEmpty ? .anyAnswer : .anyError
             return FuzzInput(kind: "wrong param types", bytes: bytes, owed: [(.string(id), owed)])
         }
@@ -236,7 +237,7 @@ struct FuzzInputs {
         params[param.name] = value
         let wrong = value != .null && !Self.matches(value, param.type)
         let missing = value == .null && method.required.contains(param.name)
-        let bytes = framed(AgentProcess.request(.string(id), method.name, .object(params)))
+        let bytes = framed(Requests.request(id: .string(id), method.name, .object(params)))
         return FuzzInput(kind: "wrong param types", bytes: bytes, owed: [(.string(id), wrong || missing ? .error(-32602) : .anyAnswer)])
     }
 
@@ -283,7 +284,7 @@ struct FuzzInputs {
         case 1:
             // A big but exact integer id: the answer must carry it exactly (no trip through Double).
             let exact = JSONValue.int(9_007_199_254_740_993 + 2 * Int64(serial))
-            return FuzzInput(kind: "huge numbers", bytes: framed(AgentProcess.request(exact, "ping")), owed: [(exact, .result)])
+            return FuzzInput(kind: "huge numbers", bytes: framed(Requests.request(id: exact, "ping")), owed: [(exact, .result)])
         case 2:
             let body = #"{"id":"\#(id)","jsonrpc":"2.0","method":"getToken","params":{"key":"fuzz-key-0","minValidity":\#(number)}}"#
             return FuzzInput(kind: "huge numbers", bytes: framed(body), owed: [(.string(id), .anyAnswer)])
@@ -305,7 +306,7 @@ struct FuzzInputs {
         case 1: return FuzzInput(kind: "over the size limit", bytes: Array((body + "\n").utf8), owed: [(.string(id), .error(-32600))])
         default:
             // A header block over 8 KiB: skipped with its (readable) body; an answer is not promised.
-            let small = AgentProcess.request(.string(id), "ping")
+            let small = Requests.request(id: .string(id), "ping")
             let padding = "X-Padding: " + String(repeating: "p", count: 9000)
             return FuzzInput(kind: "over the size limit", bytes: Array("\(padding)\r\nContent-Length: \(small.utf8.count)\r\n\r\n\(small)".utf8), atMostOnce: [.string(id)])
         }
@@ -326,7 +327,7 @@ struct FuzzInputs {
 
     private mutating func batchBytes(ids: [String]) -> [UInt8] {
         var elements = ids.map { randomRequest(id: .string($0)) }
-        if random.chance(0.3) { elements.append(AgentProcess.notification("ping")) }
+        if random.chance(0.3) { elements.append(Requests.notification("ping")) }
         if random.chance(0.2) { elements.append(["5", "{}", "[]", #""x""#, "null"].randomElement(using: &random)!) }
         elements.shuffle(using: &random)
         return framed("[" + elements.joined(separator: ",") + "]")
@@ -336,7 +337,7 @@ struct FuzzInputs {
         switch Int.random(in: 0..<10, using: &random) {
         case 0: return FuzzInput(kind: "batch", bytes: framed("[]"))
         case 1: return FuzzInput(kind: "batch", bytes: framed(["[1,2,3]", "[[]]", "[{}]", #"["x"]"#, "[null]", "[[1,[2]]]"].randomElement(using: &random)!))
-        case 2: return FuzzInput(kind: "batch", bytes: framed("[" + (0..<Int.random(in: 1...5, using: &random)).map { _ in AgentProcess.notification("ping") }.joined(separator: ",") + "]"))
+        case 2: return FuzzInput(kind: "batch", bytes: framed("[" + (0..<Int.random(in: 1...5, using: &random)).map { _ in Requests.notification("ping") }.joined(separator: ",") + "]"))
         default:
             let count = random.chance(0.1) ? Int.random(in: 50...300, using: &random) : Int.random(in: 1...12, using: &random)
             let ids = (0..<count).map { "b-\(serial)-\($0)" }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import AgentTestSupport
 import Glibc
 #endif
 import FakeSmartcar
@@ -69,8 +70,8 @@ struct FuzzSuite {
 
         // The first message fixes the answers' framing; both are exercised.
         let start = JSONValue.string("s-\(number)-start")
-        let ping = AgentProcess.request(start, "ping")
-        agent.send(number % 2 == 0 ? AgentProcess.framed(ping) : Array((ping + "\n").utf8))
+        let ping = Requests.request(id: start, "ping")
+        agent.send(number % 2 == 0 ? Requests.framed(ping) : Array((ping + "\n").utf8))
         owe(start, .result, "the first ping")
         let initialize = agent.request(.string("s-\(number)-initialize"), "initialize", ["processId": .int(Int64(getpid())), "notifications": true, "clientInfo": ["name": "agent-reliability"]])
         owe(initialize, .result, "initialize")
@@ -115,21 +116,22 @@ struct FuzzSuite {
             }
             census.count(in: bytes)
             guard agent.send(bytes) else {
-                report.fail("session \(number): the agent stopped reading its input after \(sent) inputs (exit \(agent.waitForExit(timeout: .seconds(5)).map(String.init) ?? "?")); stderr: \(agent.stderrText.suffix(1500))")
+                report.fail("session \(number): the agent stopped reading its input after \(sent) inputs (exit \(agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?")); stderr: \(agent.stderr.suffix(1500))")
                 return
             }
             var firstUnanswered = 0
-            let answered = agent.inbox.wait(until: .now + .seconds(60)) { contents in
+            let answered = agent.waitUntil(.now + .seconds(60)) { contents in
                 while firstUnanswered < chunkIDs.count, contents.count(chunkIDs[firstUnanswered]) > 0 { firstUnanswered += 1 }
                 return firstUnanswered == chunkIDs.count
             }
             guard answered else {
-                let missing = agent.inbox.read { contents in chunkIDs.filter { contents.count($0) == 0 } }
+                let inbox = agent.inbox
+                let missing = chunkIDs.filter { inbox.count($0) == 0 }
                 let examples = missing.prefix(3).map { id in
                     let before = previous[id].map { " (input before it: \(Self.escaped($0)))" } ?? ""
-                    return "\(AgentProcess.text(id)) from \(origin[id] ?? "?")\(before)"
+                    return "\(Requests.text(id)) from \(origin[id] ?? "?")\(before)"
                 }
-                let state = agent.process.isRunning ? "still running (a hang)" : "exited with \(agent.waitForExit(timeout: .seconds(5)).map(String.init) ?? "?")"
+                let state = agent.isRunning ? "still running (a hang)" : "exited with \(agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?")"
                 report.fail("session \(number): \(missing.count) owed ids unanswered within 60 s after \(sent) inputs; the agent is \(state). \(examples.joined(separator: "; ")). stderr: \(agent.keepStderr())")
                 agent.kill()
                 return
@@ -153,35 +155,36 @@ struct FuzzSuite {
         case 1:
             owe(agent.request(.string("s-\(number)-shutdown"), "shutdown"), .result, "shutdown")
             _ = agent.response(.string("s-\(number)-shutdown"))
-            agent.sendLine(AgentProcess.notification("exit"))
+            agent.sendLine(Requests.notification("exit"))
         default:
             let endless = inputs.endlessBody("s-\(number)-endless")
             agent.send(endless.bytes)
             for (id, what) in endless.owed { owe(id, what, endless.kind) }
             agent.closeInput()
         }
-        let status = agent.waitForExit(timeout: .seconds(60))
+        let status = agent.exitStatus(within: .seconds(60))
         report.check(status == 0, "session \(number): the agent exited with \(status.map(String.init) ?? "nothing (still running after 60 s)"); stderr: \(agent.keepStderr())")
 
-        agent.inbox.read { contents in
+        do {
+            let contents = agent.inbox
             for (id, what) in owed {
                 let responses = contents.byID[id] ?? []
                 let occurrences = census.occurrences(id)
                 if occurrences > 1 {
-                    report.check((1...occurrences).contains(responses.count), "session \(number): \(AgentProcess.text(id)) (\(origin[id] ?? "?")) occurs \(occurrences) times in the input but was answered \(responses.count) times")
+                    report.check((1...occurrences).contains(responses.count), "session \(number): \(Requests.text(id)) (\(origin[id] ?? "?")) occurs \(occurrences) times in the input but was answered \(responses.count) times")
                 } else if responses.count != 1 {
-                    report.fail("session \(number): \(AgentProcess.text(id)) (\(origin[id] ?? "?")) was answered \(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail("session \(number): \(Requests.text(id)) (\(origin[id] ?? "?")) was answered \(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 } else if !what.accepts(responses[0]) {
-                    report.fail("session \(number): \(AgentProcess.text(id)) (\(origin[id] ?? "?")) expected \(what), got \(AgentProcess.text(responses[0]).prefix(400)); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail("session \(number): \(Requests.text(id)) (\(origin[id] ?? "?")) expected \(what), got \(Requests.text(responses[0]).prefix(400)); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 }
             }
             for id in atMostOnce {
                 let times = contents.count(id)
-                report.check(times <= census.occurrences(id), "session \(number): \(AgentProcess.text(id)) occurs \(census.occurrences(id)) times in the input but was answered \(times) times: \(contents.byID[id].map { $0.map { AgentProcess.text($0).prefix(200) } } ?? []); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                report.check(times <= census.occurrences(id), "session \(number): \(Requests.text(id)) occurs \(census.occurrences(id)) times in the input but was answered \(times) times: \(contents.byID[id].map { $0.map { Requests.text($0).prefix(200) } } ?? []); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 if times == 1 { tally.brokenButAnswered += 1 }
             }
             let internalErrors = contents.byID.values.joined().filter { $0.errorCode == -32603 }
-            report.check(internalErrors.isEmpty, "session \(number): \(internalErrors.count) internal errors, e.g. \(internalErrors.first.map { AgentProcess.text($0).prefix(300) } ?? "")")
+            report.check(internalErrors.isEmpty, "session \(number): \(internalErrors.count) internal errors, e.g. \(internalErrors.first.map { Requests.text($0).prefix(300) } ?? "")")
             report.check(contents.violations.isEmpty, "session \(number): stdout carried non-protocol output: \(contents.violations.prefix(3))")
             tally.responses += contents.byID.values.reduce(0) { $0 + $1.count }
         }

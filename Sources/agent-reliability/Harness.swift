@@ -1,5 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
+import JSONRPC
 import Synchronization
 import TokenStore
 
@@ -9,12 +16,6 @@ struct Harness {
     var long = false
     var seed: UInt64 = 0x5EED_2026
     var agentBinary: String
-
-    /// `smartcar-auth-agent` in the products folder this executable was built into.
-    static func defaultAgentBinary() -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("smartcar-auth-agent").path
-    }
 
     /// Starts the agent with `arguments`, pointed at `fake` (if any) with its credentials.
     func agent(_ arguments: [String], fake: FakeSmartcar?, environment extra: [String: String] = [:], keepRawOutput: Bool = false) throws -> AgentProcess {
@@ -31,34 +32,6 @@ struct Harness {
         await store.close()
         return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
     }
-}
-
-/// A private temporary folder (0700, as the store requires), removed when the value goes away.
-final class TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("agent-reliability-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-extension FakeSmartcar {
-    /// The environment that points an agent at this fake with its credentials.
-    var agentEnvironment: [String: String] {
-        let origin = self.origin.absoluteString
-        return [
-            "SMARTCAR_CLIENT_ID": options.clientID, "SMARTCAR_CLIENT_SECRET": options.clientSecret,
-            "SMARTCAR_REDIRECT_URI": FakeSmartcar.redirectURI,
-            "SMARTCAR_CONNECT_ORIGIN": origin, "SMARTCAR_AUTH_ORIGIN": origin, "SMARTCAR_IAM_ORIGIN": origin, "SMARTCAR_API_ORIGIN": origin,
-        ]
-    }
-
-    static let redirectURI = "http://localhost:8000/callback"
 }
 
 /// Counts the fake's answers per endpoint and status, from its log lines ("POST /oauth/token [token] -> 400",
@@ -81,4 +54,36 @@ final class UpstreamTally: Sendable {
     /// Answers of `endpoint` with `status` ("400", "200"; injected: "500 fault", "stalled fault", "dropped fault").
     func count(_ endpoint: String, _ status: String) -> Int { counts.withLock { $0["\(endpoint) \(status)"] ?? 0 } }
     var all: [String: Int] { counts.withLock { $0 } }
+}
+
+extension AgentProcess {
+    /// Sends one request as a line and returns its id, for a suite that collects what it is owed.
+    @discardableResult
+    func request(_ id: JSONValue, _ method: String, _ params: JSONValue? = nil) -> JSONValue {
+        send(id: id, method, params)
+        return id
+    }
+
+    /// The exit status once the process has exited and its output was read (the negated signal number when
+    /// a signal ended it); nil after `timeout`.
+    func exitStatus(within timeout: Duration = .seconds(60)) -> Int32? {
+        waitForExit(until: .now + timeout).map { $0.signalled ? -$0.status : $0.status }
+    }
+
+    /// Copies stderr to a file that outlives this run, for a failure message: its path and last lines.
+    func keepStderr() -> String {
+        let kept = FileManager.default.temporaryDirectory.appendingPathComponent("agent-reliability-failure-\(pid).stderr").path
+        try? FileManager.default.removeItem(atPath: kept)
+        try? FileManager.default.copyItem(atPath: stderrPath, toPath: kept)
+        return "\(kept), ending:\n    " + stderrTail(lines: 12).replacingOccurrences(of: "\n", with: "\n    ")
+    }
+}
+
+extension JSONValue {
+    var isSuccess: Bool { self["result"] != nil }
+    /// "result" or the error kind (or code) of a response, for counting outcomes.
+    var outcome: String {
+        if isSuccess { return "result" }
+        return errorKind ?? errorCode.map { "error \($0)" } ?? "malformed"
+    }
 }

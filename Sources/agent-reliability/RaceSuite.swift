@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -41,7 +42,7 @@ struct RaceSuite {
         options.log = upstream.sink
         let fake = try FakeSmartcar(options: options)
         defer { fake.stop() }
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryFolder("agent-reliability")
         let store = folder.file("tokens.sqlite3")
 
         let seeding = try harness.agent(["--store", store], fake: fake)
@@ -53,7 +54,7 @@ struct RaceSuite {
             }
         }
         seeding.closeInput()
-        _ = seeding.waitForExit()
+        _ = seeding.exitStatus()
 
         let agents = try (0..<Self.processes).map { _ in try harness.agent(["--store", store, "--log-level", "warning"], fake: fake) }
         for agent in agents {
@@ -76,9 +77,9 @@ struct RaceSuite {
         finished.wait()
         for agent in agents { agent.closeInput() }
         for (index, agent) in agents.enumerated() {
-            let status = agent.waitForExit()
+            let status = agent.exitStatus()
             report.check(status == 0, "process \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
-            report.check(agent.inbox.read { $0.violations.isEmpty }, "process \(index): non-protocol output on stdout")
+            report.check(agent.inbox.violations.isEmpty, "process \(index): non-protocol output on stdout")
         }
 
         let drives = results.withLock { $0 }
@@ -131,11 +132,11 @@ struct RaceSuite {
                 inFlight[id] = (.now, Date())
                 agent.request(id, "getToken", ["key": .string(keys.randomElement(using: &random)!), "minValidity": .int(Int64(minValidity))])
             }
-            guard agent.inbox.wait(until: .now + .seconds(30), { $0.messages.count > cursor }) else {
+            guard agent.waitUntil(.now + .seconds(30), { $0.messages.count > cursor }) else {
                 drive.failure = "a process answered nothing for 30 s with \(inFlight.count) requests in flight: \(agent.keepStderr())"
                 return drive
             }
-            let new = agent.inbox.read { Array($0.messages[cursor...]) }
+            let new = agent.inbox.messages[cursor...]
             cursor += new.count
             for message in new {
                 if let method = message["method"]?.stringValue {

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 
 /// What one suite measured and what went wrong: figures to print, failures with readable reasons.

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 
 /// Finds known secret values in text, in every form they could leak in: as they are, JSON-escaped,

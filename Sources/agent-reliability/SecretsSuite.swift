@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import AgentTestSupport
 import Glibc
 #endif
 import FakeSmartcar
@@ -57,7 +58,7 @@ struct SecretsSuite {
         options.refreshReuse = .grace(60)
         let fake = try FakeSmartcar(options: options)
         defer { fake.stop() }
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryFolder("agent-reliability")
         let store = folder.file("state/tokens.sqlite3")
         let basic = Data("\(Self.clientID):\(clientSecret)".utf8).base64EncodedString()
         var runs: [Run] = []
@@ -67,14 +68,14 @@ struct SecretsSuite {
         var accessTokens: Set<String> = []
         func expect(_ reply: JSONValue?, _ outcome: String, _ what: String) {
             expectations += 1
-            report.check(reply?.outcome == outcome, "\(what): expected \(outcome), got \(reply.map { String(AgentProcess.text($0).prefix(300)) } ?? "no answer")")
+            report.check(reply?.outcome == outcome, "\(what): expected \(outcome), got \(reply.map { String(Requests.text($0).prefix(300)) } ?? "no answer")")
         }
         func session(_ name: String, arguments: [String] = [], environment: [String: String]? = nil, _ body: (Client) -> Void) throws {
             let agent = try harness.agent(["--store", store, "--log-level", "trace", "--request-timeout", "1.5"] + arguments, fake: environment == nil ? fake : nil,
                                           environment: environment ?? [:], keepRawOutput: true)
             body(Client(agent, name))
             agent.closeInput()
-            _ = agent.waitForExit()
+            _ = agent.exitStatus()
             runs.append(Run(name: name, agent: agent))
         }
         func mint(_ user: String) -> (accessToken: String, refreshToken: String) {
@@ -117,11 +118,11 @@ struct SecretsSuite {
             // A cancelled getToken whose refresh still completes and is stored.
             fake.inject(.delay(.milliseconds(500)), on: .token)
             let cancelled = c.send("getToken", ["key": "car-a", "forceRefresh": true])
-            c.agent.sendLine(AgentProcess.notification("$/cancelRequest", ["id": cancelled]))
+            c.agent.sendLine(Requests.notification("$/cancelRequest", ["id": cancelled]))
             expect(c.agent.response(cancelled), "error -32800", "a cancelled getToken")
             expect(c.call("getToken", ["key": "car-a"]), "result", "getToken after a cancelled refresh")
             expect(c.call("shutdown"), "result", "shutdown")
-            c.agent.sendLine(AgentProcess.notification("exit"))
+            c.agent.sendLine(Requests.notification("exit"))
         }
 
         try session("errors", arguments: ["--max-message-bytes", "2048"]) { c in
@@ -252,10 +253,10 @@ struct SecretsSuite {
             expect(c.call("getToken", ["key": "car-a", "forceRefresh": true]), "result", "getToken before the crash")
             expect(c.call("appToken", ["forceRefresh": true]), "result", "appToken before the crash")
             c.agent.kill(SIGSEGV)
-            let status = c.agent.waitForExit(timeout: .seconds(30))
+            let status = c.agent.exitStatus(within: .seconds(30))
             report.check(status == -SIGSEGV, "crash: the agent did not die of SIGSEGV (exit status \(status.map(String.init) ?? "none"))")
-            report.check(c.agent.stderrText.contains("crashed (fatal signal)"), "crash: no crash line on stderr")
-            report.check(!c.agent.stderrText.contains("Program crashed"), "crash: Swift's crash report was written")
+            report.check(c.agent.stderr.contains("crashed (fatal signal)"), "crash: no crash line on stderr")
+            report.check(!c.agent.stderr.contains("Program crashed"), "crash: Swift's crash report was written")
             c.agent.kill()
         }
 
@@ -266,7 +267,7 @@ struct SecretsSuite {
             if let authorization = request.headers["authorization"], authorization.hasPrefix("Bearer ") { accessTokens.insert(String(authorization.dropFirst(7))) }
         }
         for run in runs {
-            for message in run.agent.inbox.read({ $0.messages }) {
+            for message in run.agent.inbox.messages {
                 if let token = message["result"]?["accessToken"]?.stringValue { accessTokens.insert(token) }
             }
         }
@@ -287,7 +288,7 @@ struct SecretsSuite {
         // The scanner itself must find what it is for: a planted leak in each form, and a 16-byte fragment.
         let planted = secrets.first { $0.label == "refresh token" }?.value ?? ""
         let plants = [clientSecret, clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "",
-                      Data(clientSecret.utf8).base64EncodedString(), basic, AgentProcess.text(.string(clientSecret)),
+                      Data(clientSecret.utf8).base64EncodedString(), basic, Requests.text(.string(clientSecret)),
                       String(planted.dropFirst(9).prefix(16)), accessTokens.first ?? ""]
         let found = plants.filter { !everything.scan(Array("<< \($0) >>".utf8), source: "plant").isEmpty }.count
         report.check(found == plants.count, "the scanner found only \(found) of \(plants.count) planted leaks")
@@ -295,15 +296,15 @@ struct SecretsSuite {
         var hits: [SecretScanner.Hit] = []
         var scannedBytes = 0
         for run in runs {
-            let stderr = run.agent.stderr
+            let stderr = run.agent.stderrBytes
             let raw = run.agent.rawOutput
             // The answers with access tokens masked where they are the answer; everything else as written.
-            let answers = run.agent.inbox.read { $0.messages }.map { Self.maskingAnswers($0) }.joined(separator: "\n")
+            let answers = run.agent.inbox.messages.map { Self.maskingAnswers($0) }.joined(separator: "\n")
             scannedBytes += stderr.count + raw.count
             hits += everything.scan(stderr, source: "\(run.name): stderr")
             hits += strict.scan(raw, source: "\(run.name): stdout")
             hits += everything.scan(Array(answers.utf8), source: "\(run.name): messages and error payloads")
-            report.check(run.agent.inbox.read { $0.violations.isEmpty }, "\(run.name): stdout carried non-protocol output")
+            report.check(run.agent.inbox.violations.isEmpty, "\(run.name): stdout carried non-protocol output")
         }
         for hit in hits { report.fail("secret found: \(hit)") }
         report.figure("scenarios", "\(runs.count) agent runs (\(runs.map(\.name).joined(separator: ", "))), \(expectations) requests checked")
@@ -316,11 +317,11 @@ struct SecretsSuite {
     /// A message as text, `result.accessToken` replaced: the one place an access token belongs.
     static func maskingAnswers(_ message: JSONValue) -> String {
         guard case .object(var members) = message, case .object(var result)? = members["result"], result["accessToken"] != nil else {
-            return AgentProcess.text(message)
+            return Requests.text(message)
         }
         result["accessToken"] = "(the answer)"
         members["result"] = .object(result)
-        return AgentProcess.text(.object(members))
+        return Requests.text(.object(members))
     }
 
     static func hex(_ random: inout SeededGenerator) -> String {

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 
 // The reliability suites of issue 7, against the real agent binary: fuzz, crash, upstream faults, secrets and
@@ -22,7 +23,7 @@ if CommandLine.arguments.dropFirst().first == "scan" {
     exit(SecretScanner.command(Array(CommandLine.arguments.dropFirst(2))))
 }
 
-var harness = Harness(agentBinary: Harness.defaultAgentBinary())
+var harness = Harness(agentBinary: BinaryLocator.agent)
 var selected: [Suites.Entry] = []
 var arguments = CommandLine.arguments.dropFirst()
 func die(_ message: String, code: Int32 = 2) -> Never {
