@@ -45,7 +45,7 @@ let package = Package(
         // that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptFormat"),
         .target(name: "TranscriptRecording", dependencies: ["AgentSupport", "TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
-        .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        .target(name: "TranscriptReplay", dependencies: ["AgentTestSupport", "TranscriptFormat", "FakeSmartcar", "CSQLite"]),
         // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds.
         .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "FakeSmartcar", "JSONRPC"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
-        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
+        .testTarget(name: "TranscriptTests", dependencies: ["AgentTestSupport", "TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
                                                             "smartcar-auth-agent"],
                     exclude: ["broken"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentTestSupport", "AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentTestSupport
 import Dispatch
 import FakeSmartcar
 import Foundation
@@ -14,11 +15,12 @@ import TranscriptFormat
 final class Runner {
     private let transcript: Transcript
     private let options: ReplayOptions
-    private let folder: URL
+    /// The scenario's private folder (`{dir}`, `{store}`, HOME), made at set-up.
+    private var folder: TemporaryFolder!
     private let bindings: Bindings
     private let pool: UpstreamPool
     private var server: ScriptedServer?
-    private var agents: [String: AgentDriver] = [:]
+    private var agents: [String: ReplayedAgent] = [:]
     /// Agents in the order they were started, for reports.
     private var agentOrder: [String] = []
     /// Requests sent per agent and id (`compactText` of the id): how many answers each id is still owed.
@@ -33,7 +35,6 @@ final class Runner {
     init(_ transcript: Transcript, options: ReplayOptions) {
         self.transcript = transcript
         self.options = options
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("transcript-\(UUID().uuidString)")
         bindings = Bindings([:])
         pool = UpstreamPool(transcript.interactions, bindings: bindings)
     }
@@ -76,14 +77,15 @@ final class Runner {
     // MARK: Setting up and finishing
 
     private func setUp() throws {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let folder = try TemporaryFolder("transcript")
+        self.folder = folder
         let pool = self.pool
         let server = try ScriptedServer { request in pool.handle(request) }
         self.server = server
         bindings.with { values in
             values["upstream"] = .string(server.origin.absoluteString)
             values["dir"] = .string(folder.path)
-            values["store"] = .string(folder.appendingPathComponent("tokens.sqlite3").path)
+            values["store"] = .string(folder.file("tokens.sqlite3"))
         }
         try startAgent("A", arguments: transcript.header.arguments, environment: transcript.header.environment)
     }
@@ -101,8 +103,7 @@ final class Runner {
         for variable in environment {
             env[variable.name] = try bindings.fillString(variable.value, path: "env.\(variable.name)").get()
         }
-        let driver = try AgentDriver(name: name, binary: options.agent, arguments: filledArguments, environment: env,
-                                     stderrPath: folder.appendingPathComponent("agent-\(name).stderr").path)
+        let driver = try ReplayedAgent(name: name, binary: options.agent, arguments: filledArguments, environment: env)
         agents[name] = driver
         agentOrder.append(name)
     }
@@ -144,7 +145,8 @@ final class Runner {
         for driver in agents.values { driver.kill(SIGKILL) }
         storeLock?.close()
         server?.stop()
-        try? FileManager.default.removeItem(at: folder)
+        agents = [:]
+        folder = nil
     }
 
     // MARK: Steps
@@ -202,7 +204,7 @@ final class Runner {
         }
     }
 
-    private func send(_ message: JSON, framing: Transcript.Framing, to agent: AgentDriver) -> String? {
+    private func send(_ message: JSON, framing: Transcript.Framing, to agent: ReplayedAgent) -> String? {
         let filled: JSON
         switch bindings.fill(message) {
         case .success(let value): filled = value
@@ -221,7 +223,7 @@ final class Runner {
         }
     }
 
-    private func advanceClock(_ seconds: Double, agent: AgentDriver, until deadline: DispatchTime) -> String? {
+    private func advanceClock(_ seconds: Double, agent: ReplayedAgent, until deadline: DispatchTime) -> String? {
         clockRequests += 1
         let id = JSON.string("$clock-\(clockRequests)")
         let request = JSON.object(["jsonrpc": "2.0", "id": id, "method": "$/advanceClock", "params": .object(["seconds": .double(seconds)])])
@@ -246,7 +248,7 @@ final class Runner {
         case mismatch(JSON, Mismatch)
     }
 
-    private func expect(_ expected: JSON, framing: Transcript.Framing?, from agent: AgentDriver, until deadline: DispatchTime) -> String? {
+    private func expect(_ expected: JSON, framing: Transcript.Framing?, from agent: ReplayedAgent, until deadline: DispatchTime) -> String? {
         let what: String
         let found: Found?
         switch expected {
@@ -309,7 +311,7 @@ final class Runner {
         }
     }
 
-    private func notFound(_ what: String, _ expected: JSON, _ agent: AgentDriver) -> String {
+    private func notFound(_ what: String, _ expected: JSON, _ agent: ReplayedAgent) -> String {
         let state = agent.snapshot
         var lines: [String]
         if state.ended, let exit = state.exit {

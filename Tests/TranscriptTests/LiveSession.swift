@@ -1,65 +1,53 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AgentTestSupport
 import Foundation
 import TranscriptFormat
 
-/// A client talking to a real agent one line at a time, as the README's sandbox walkthrough does.
+/// A client talking to a real agent one request at a time, as the README's sandbox walkthrough does.
 /// Blocking: use it from `onThread`.
 final class LiveSession {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    private let process = Process()
-    private let input: FileHandle
-    private let output: FileHandle
-    private var buffer: [UInt8] = []
+    private let agent: AgentProcess
+    /// How many of the agent's messages are in `replies`.
+    private var seen = 0
     /// Every reply, for collecting what the session showed.
     private(set) var replies: [JSON] = []
 
     init(arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: Paths.agent)
-        process.arguments = arguments
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "no_proxy": "127.0.0.1,localhost"]
-        let stdinPipe = Pipe(), stdoutPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        input = stdinPipe.fileHandleForWriting
-        output = stdoutPipe.fileHandleForReading
+        agent = try AgentProcess(binary: Paths.agent, arguments: arguments)
     }
-
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
     /// Sends one request line and returns the response with its id (notifications before it are kept in
     /// `replies` too). One request at a time, so the session, and its recording, has one order.
     func call(_ request: JSON) throws -> JSON {
-        input.write(Data((request.compactText + "\n").utf8))
+        send(request)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = Array(buffer[..<newline])
-                buffer.removeFirst(newline + 1)
-                let reply = try JSONParser.parse(bytes: line)
+            let seen = self.seen
+            guard let frames = agent.wait(until: deadline, { $0.frames.count > seen ? $0.frames[seen...] : nil }) else {
+                throw Failure(description: "no answer to \(request.compactText); stderr: \(agent.stderrTail())")
+            }
+            self.seen += frames.count
+            for frame in frames {
+                let reply = try JSONParser.parse(bytes: frame.body)
                 replies.append(reply)
                 if reply["id"] == request["id"] && reply["method"] == nil { return reply }
-                continue
             }
-            let chunk = output.availableData
-            guard !chunk.isEmpty else { throw Failure(description: "the agent closed its output") }
-            buffer += chunk
         }
     }
 
     /// Sends a message without waiting for anything.
     func send(_ message: JSON) {
-        input.write(Data((message.compactText + "\n").utf8))
+        agent.sendLine(message.compactText)
     }
 
     /// Closes the input and waits for the agent to exit; returns its status.
     func finish() -> Int32 {
-        try? input.close()
-        process.waitUntilExit()
-        return process.terminationStatus
+        agent.closeInput()
+        return agent.waitForExit(until: .now + .seconds(60))?.status ?? -1
     }
 }
 

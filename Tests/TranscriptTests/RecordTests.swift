@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import Testing
@@ -18,7 +19,7 @@ import TranscriptReplay
 
     @Test func theReadmeWalkthroughRecordedHasNoSecretAndReplaysUnchanged() async throws {
         let folder = try TemporaryFolder()
-        let file = folder.path("walkthrough.transcript")
+        let file = folder.file("walkthrough.transcript")
         let seen = try await onThread { () throws -> [String] in
             let session = try LiveSession(arguments: ["--sandbox", "--record", file])
             let built = try session.call(request(1, "buildConnectURL", ["key": "my-car", "scope": ["read_odometer"]]))
@@ -40,7 +41,7 @@ import TranscriptReplay
 
     @Test func errorsImportsAndAppTokensRecordedHaveNoSecretAndReplayUnchanged() async throws {
         let folder = try TemporaryFolder()
-        let file = folder.path("errors.transcript")
+        let file = folder.file("errors.transcript")
         let imported = ["imported-access-token-4711", "imported-refresh-token-4711"]
         let seen = try await onThread { () throws -> [String] in
             let session = try LiveSession(arguments: ["--sandbox", "--record", file, "--allow-clock-control"])
@@ -74,7 +75,7 @@ import TranscriptReplay
 
     @Test func aSessionThatExitsDuringARefreshRecordsTheStallAndTheExitCode() async throws {
         let folder = try TemporaryFolder()
-        let file = folder.path("exit.transcript")
+        let file = folder.file("exit.transcript")
         try await onThread {
             let session = try LiveSession(arguments: ["--sandbox", "--record", file])
             let built = try session.call(request(1, "buildConnectURL", ["key": "car"]))

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import TranscriptReplay
 
@@ -7,28 +8,13 @@ enum Paths {
     static let scenarios = repository.appendingPathComponent("Protocol/transcripts")
     static let broken = repository.appendingPathComponent("Tests/TranscriptTests/broken")
 
-    /// The `smartcar-auth-agent` this build made (next to the test bundle on Linux).
-    static var agent: String {
-        let bundle = Bundle.main.bundleURL
-        let products = bundle.pathExtension == "xctest" ? bundle.deletingLastPathComponent() : bundle
-        return products.appendingPathComponent("smartcar-auth-agent").path
-    }
+    /// The `smartcar-auth-agent` this build made.
+    static var agent: String { BinaryLocator.agent }
 
     /// The names of the `.transcript` files in `folder`, sorted.
     static func transcripts(in folder: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".transcript") }.sorted()
     }
-}
-
-/// A private temporary folder, removed when the value goes away.
-final class TemporaryFolder: Sendable {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("transcript-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 }
 
 /// Runs blocking work (pipes, sockets) on a thread of its own, never on the cooperative pool.
