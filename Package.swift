@@ -52,10 +52,10 @@ let package = Package(
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(name: "agent-reliability", dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore"]),
 
-        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
-        .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
-        .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
-        .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
+        .testTarget(name: "JSONRPCTests", dependencies: ["AgentTestSupport", "JSONRPC"]),
+        .testTarget(name: "SmartcarOAuthTests", dependencies: ["AgentTestSupport", "SmartcarOAuth", "FakeSmartcar"]),
+        .testTarget(name: "TokenStoreTests", dependencies: ["AgentTestSupport", "TokenStore"]),
+        .testTarget(name: "FakeSmartcarTests", dependencies: ["AgentTestSupport", "FakeSmartcar"]),
         .testTarget(name: "TranscriptTests", dependencies: ["AgentTestSupport", "TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
                                                             "smartcar-auth-agent"],
                     exclude: ["broken"]),

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -18,7 +19,7 @@ import Testing
 
     /// Starts the built binary (it sits in the products folder beside the test bundle).
     private func launch(_ arguments: [String]) async throws -> (Process, Pipe, Started, AsyncStream<Int32>) {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("fake-smartcar")
+        let binary = URL(fileURLWithPath: BinaryLocator.fakeSmartcar)
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("fake-smartcar not built at \(binary.path)")
         }

@@ -1,4 +1,5 @@
 import AgentSupport
+import AgentTestSupport
 import Foundation
 import JSONRPC
 import Synchronization
@@ -167,15 +168,7 @@ final class PipePeer: Sendable {
     func send(_ text: String) {
         let bytes = Array(text.utf8)
         let fd = toAgent
-        writes.async {
-            bytes.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n > 0 { offset += n } else if errno != EINTR { return }
-                }
-            }
-        }
+        writes.async { FileDescriptor.writeAll(fd, bytes) }
     }
 
     func closeInput() {
@@ -338,7 +331,7 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
     }
 
     @Test func seededRandomInputNeverStopsValidRequests() async throws {
-        var random = SplitMix(seed: 42)
+        var random = SeededGenerator(seed: 42)
         let junk = ["{not json\n", "Content-Length: x\r\n\r\n", "[]\n", #"{"id":{},"method":1}"# + "\n", "\u{1}\u{2}\n", "Content-Length: 3\r\n\r\nabc", "]]]\n"]
         let peer = PipePeer()
         var text = ""
@@ -373,18 +366,6 @@ final class ObservedMessages: MessageObserver {
         #expect(log.contains("in {broken"))
         #expect(log.contains { $0.hasPrefix("out ") && $0.contains(#""result":{"a":1}"#) })
         #expect(log.contains { $0.hasPrefix("out ") && $0.contains("-32700") })
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

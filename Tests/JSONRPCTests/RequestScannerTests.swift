@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 @testable import JSONRPC
 import Testing
@@ -66,7 +67,7 @@ import Testing
             #"{"method":"$/cancelRequest","jsonrpc":"2.0","params":{"id":[1,-2.5e3,null,true,{"é":"\u00e9"}]}}"#,
         ]
         let alphabet = Array(#"{}[]":,.-+eE0123456789 \/"nulltruefalse"#.utf8) + [0x0A, 0x00, 0xC3, 0xA9, 0xFF, 0xED, 0xA0, 0x80]
-        var random = SplitMix(seed: 7)
+        var random = SeededGenerator(seed: 7)
         var accepted = 0
         for round in 0..<6000 {
             var bytes = Array(seeds[round % seeds.count].utf8)
@@ -130,7 +131,7 @@ import Testing
 
 @Suite struct JSONTextTests {
     @Test func stringsRoundTripThroughJSONDecoder() throws {
-        var random = SplitMix(seed: 3)
+        var random = SeededGenerator(seed: 3)
         let pieces = ["a", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", "\u{2028}", " "]
         for _ in 0..<500 {
             let text = (0..<Int(random.next() % 12)).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()

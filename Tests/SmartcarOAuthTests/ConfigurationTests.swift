@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Testing
 @testable import SmartcarOAuth
@@ -6,13 +7,6 @@ import Testing
 struct ConfigurationTests {
     private func configurationError(_ env: [String: String], secretFile: String? = nil) -> SmartcarError? {
         do { _ = try SmartcarConfiguration.fromEnvironment(env, secretFile: secretFile); return nil } catch { return error }
-    }
-
-    /// A fresh temporary folder for this test alone.
-    private func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("oauth-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
     }
 
     @Test func defaults() throws {
@@ -77,8 +71,8 @@ struct ConfigurationTests {
     }
 
     @Test func secretFileWinsAndLosesItsTrailingNewline() throws {
-        let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let temporary = try TemporaryFolder("oauth-tests")
+        let folder = temporary.url
         let file = folder.appendingPathComponent("secret")
         try Data("from-file\r\n".utf8).write(to: file)
         let configuration = try SmartcarConfiguration.fromEnvironment(["SMARTCAR_CLIENT_SECRET": "from-env"], secretFile: file.path)
@@ -86,8 +80,8 @@ struct ConfigurationTests {
     }
 
     @Test func unreadableSecretFileNamesThePathNotTheContent() throws {
-        let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let temporary = try TemporaryFolder("oauth-tests")
+        let folder = temporary.url
         let missing = folder.appendingPathComponent("missing").path
         #expect(configurationError([:], secretFile: missing)?.message == "the client secret file \(missing) does not exist")
         // A folder exists but cannot be read as a file.

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Testing
 @testable import TokenStore
@@ -7,7 +8,7 @@ import Glibc
 
 @Suite struct CorruptStoreTests {
     /// Puts `contents` where the store expects its file, in a private folder, as a crash or a bad copy would.
-    private func plant(_ contents: [UInt8], in folder: TempFolder) {
+    private func plant(_ contents: [UInt8], in folder: TemporaryFolder) {
         mkdir(folder.path + "/state", 0o700)
         _ = FileManager.default.createFile(atPath: folder.storePath, contents: Data(contents), attributes: [.posixPermissions: 0o600])
     }
@@ -18,18 +19,18 @@ import Glibc
     }
 
     /// A closed store file holding `rows` rows.
-    private func makeStore(in folder: TempFolder, rows: Int) async throws {
+    private func makeStore(in folder: TemporaryFolder, rows: Int) async throws {
         let store = try TokenStore.open(.file(folder.storePath))
         try await store.bulkInsertForBenchmark((0..<rows).map { sampleToken("user-\($0)", access: "a\($0)", refresh: "r\($0)") })
         await store.close()
     }
 
-    private func asideFiles(_ folder: TempFolder) -> [String] {
+    private func asideFiles(_ folder: TemporaryFolder) -> [String] {
         folder.entries(of: folder.path + "/state").filter { $0.hasPrefix("tokens.sqlite3.corrupt-") }
     }
 
     @Test func garbageIsMovedAsideByteForByteAndAFreshStoreWorks() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let original = garbage()
         plant(original, in: folder)
         let log = LogCapture()
@@ -53,7 +54,7 @@ import Glibc
     }
 
     @Test func strictRefusesGarbageAndTouchesNothing() throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let original = garbage()
         plant(original, in: folder)
         let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath), strict: true) }
@@ -66,7 +67,7 @@ import Glibc
 
     @Test(arguments: [false, true])  // a small file (quick_check runs) and one past the quick_check limit
     func truncatedStoreIsDetectedAtOpen(large: Bool) async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await makeStore(in: folder, rows: large ? 20_000 : 300)
         let whole = try #require(bytes(of: folder.storePath))
         #expect((whole.count > StoreOpener.quickCheckLimitBytes) == large)
@@ -84,7 +85,7 @@ import Glibc
     }
 
     @Test func futureSchemaIsRefusedStrictlyAndUntouched() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await makeStore(in: folder, rows: 3)
         try rawSQL(folder.storePath, "UPDATE schema_version SET version = 99")
         let before = try #require(bytes(of: folder.storePath))
@@ -98,7 +99,7 @@ import Glibc
     }
 
     @Test func futureSchemaIsMovedAsideWithoutStrict() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await makeStore(in: folder, rows: 3)
         try rawSQL(folder.storePath, "UPDATE schema_version SET version = 99")
         let before = try #require(bytes(of: folder.storePath))
@@ -112,7 +113,7 @@ import Glibc
     }
 
     @Test func anotherProgramsDatabaseIsMovedAside() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         plant([], in: folder)
         try rawSQL(folder.storePath, "CREATE TABLE photos (id INTEGER PRIMARY KEY)")
         let log = LogCapture()
@@ -123,7 +124,7 @@ import Glibc
     }
 
     @Test func emptyFileBecomesAStore() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         plant([], in: folder)
         let store = try TokenStore.open(.file(folder.storePath), strict: true)
         try await store.save(sampleToken())
@@ -131,7 +132,7 @@ import Glibc
     }
 
     @Test func secondMoveAsideInTheSameSecondGetsItsOwnName() throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         plant(garbage(), in: folder)
         let now = Date(timeIntervalSince1970: 1_700_000_000)
         let first = try StoreFiles.moveAside(folder.storePath, now: now)

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Testing
 @testable import TokenStore
@@ -7,7 +8,7 @@ import Glibc
 
 @Suite struct FilePermissionTests {
     @Test func newStoreIsPrivate() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath))
         try await store.save(sampleToken())
         let path = folder.storePath
@@ -36,7 +37,7 @@ import Glibc
 
 
     @Test func groupReadableFileIsRefusedAndLeftAlone() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await TokenStore.open(.file(folder.storePath)).close()
         chmod(folder.storePath, 0o640)
         let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath)) }
@@ -46,7 +47,7 @@ import Glibc
     }
 
     @Test func groupWritableFolderIsRefused() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await TokenStore.open(.file(folder.storePath)).close()
         let state = folder.path + "/state"
         chmod(state, 0o720)
@@ -56,7 +57,7 @@ import Glibc
     }
 
     @Test func worldReadableWalIsRefused() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await TokenStore.open(.file(folder.storePath)).close()
         let wal = folder.storePath + "-wal"
         #expect(FileManager.default.createFile(atPath: wal, contents: Data(), attributes: [.posixPermissions: 0o644]))
@@ -67,7 +68,7 @@ import Glibc
 
     @Test(.enabled(if: geteuid() == 0, "chown needs root"))
     func fileOwnedByAnotherUserIsRefused() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         try await TokenStore.open(.file(folder.storePath)).close()
         #expect(chown(folder.storePath, 65534, 65534) == 0)
         let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath)) }
@@ -76,7 +77,7 @@ import Glibc
     }
 
     @Test func pathNamingAFolderIsRefused() throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.path + "/state/")) }
         #expect(error.kind == .io)
     }
@@ -86,8 +87,8 @@ import Glibc
 /// "all private", or what is wrong.
 func createStoreAndCheckModes(umask mask: mode_t) async -> String {
     umask(mask)
-    let folder = TempFolder()
     do {
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath))
         try await store.save(sampleToken())
         let expected: [(String, UInt32)] = [

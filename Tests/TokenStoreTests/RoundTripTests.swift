@@ -1,10 +1,11 @@
+import AgentTestSupport
 import Foundation
 import Testing
 @testable import TokenStore
 
 @Suite struct RoundTripTests {
     @Test func saveLoadListCountDelete() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath))
         #expect(try await store.load("user-1") == nil)
         #expect(try await store.count() == 0)
@@ -28,7 +29,7 @@ import Testing
     }
 
     @Test func rowsSurviveReopening() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath))
         let written = try await store.save(sampleToken())
         await store.close()

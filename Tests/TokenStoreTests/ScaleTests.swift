@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Testing
 @testable import TokenStore
@@ -34,7 +35,7 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
 
 @Suite struct ScaleTests {
     @Test func bulkInsertBuildsALargeStoreThatReopensAndAnswers() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath))
         try await fillStore(store, rows: 20_000)
         await store.close()
@@ -53,7 +54,7 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
         let generate = clock.measure { _ = realisticTokens(0..<100_000) }
         print("BENCH generating 100000 tokens=\(generate)")
         for rows in [100_000, 1_000_000] {
-            let folder = TempFolder()
+            let folder = try TemporaryFolder("tokenstore-test")
             let store = try TokenStore.open(.file(folder.storePath))
             let fill = try await clock.measure { try await fillStore(store, rows: rows) }
             await store.close()

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_700_000_000)
 
     @Test func twoStoresSeeEachOthersWritesAndContendOnLeases() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let first = try TokenStore.open(.file(folder.storePath))
         let second = try TokenStore.open(.file(folder.storePath))
 
@@ -29,7 +30,7 @@ import Testing
     }
 
     @Test func concurrentAcquirersAcrossStoresGetExactlyOneLease() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let stores = try (0..<3).map { _ in try TokenStore.open(.file(folder.storePath)) }
         try await stores[0].save(sampleToken())
         let now = self.now
@@ -47,7 +48,7 @@ import Testing
     }
 
     @Test func aLockHeldBeyondTheBusyTimeoutIsReportedAsBusy() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath), busyTimeout: .milliseconds(50))
         let saved = try await store.save(sampleToken())
 
@@ -67,7 +68,7 @@ import Testing
     }
 
     @Test func concurrentSavesAreEachCommittedOnce() async throws {
-        let folder = TempFolder()
+        let folder = try TemporaryFolder("tokenstore-test")
         let store = try TokenStore.open(.file(folder.storePath))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<300 {

@@ -1,4 +1,5 @@
 import AgentSupport
+import AgentTestSupport
 import Foundation
 import Synchronization
 @testable import TokenStore
@@ -6,19 +7,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// A private temporary folder for one test, removed when the value goes away.
-final class TempFolder: Sendable {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/tokenstore-test-XXXXXX".utf8CString)
-        path = String(cString: mkdtemp(&template)!)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
+extension TemporaryFolder {
     /// Where a test's store lives: a `state` folder the store creates itself (so its mode is the store's doing).
-    var storePath: String { path + "/state/tokens.sqlite3" }
+    var storePath: String { file("state/tokens.sqlite3") }
 
     func entries(of folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
