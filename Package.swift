@@ -40,7 +40,8 @@ let package = Package(
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
-        .executableTarget(name: "agent-bench", dependencies: ["FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
+        .executableTarget(name: "agent-bench", dependencies: ["AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore",
+                                                           "smartcar-auth-agent"]),
         // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
         // that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptFormat"),

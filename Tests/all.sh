@@ -10,5 +10,8 @@ swift build
 swift test
 swift run --skip-build agent-reliability
 bash clients/shell/test.sh
-python3 -m pytest -q clients/python/tests
+# pytest's temporary folders (and its cache) go to a folder removed at the end, not /tmp/pytest-of-$USER.
+pytest_temp=$(mktemp -d "${TMPDIR:-/tmp}/smartcar-auth-pytest.XXXXXX")
+trap 'rm -rf "$pytest_temp"' EXIT
+python3 -m pytest -q -p no:cacheprovider --basetemp "$pytest_temp/base" clients/python/tests
 bash clients/python/test-install.sh

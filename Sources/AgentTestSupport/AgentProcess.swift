@@ -51,7 +51,7 @@ package final class AgentProcess: Sendable {
         package var notifications: [JSONValue] = []
         /// Output that is not a well-formed protocol message.
         package var violations: [String] = []
-        /// Stdout reached its end.
+        /// Stdout reached its end (from the start when the caller reads stdout itself).
         package var ended = false
         /// How the process ended, once it has.
         package var termination: Termination?
@@ -103,7 +103,9 @@ package final class AgentProcess: Sendable {
         self.readsOutput = readsOutput
         let shared = Shared(keepsRaw: keepRawOutput)
         self.shared = shared
-        if readsOutput {
+        if !readsOutput {
+            shared.update { $0.inbox.ended = true }
+        } else {
             let output = spawned.output
             let reader = Thread { shared.read(output) }
             reader.name = "agent \(spawned.pid) stdout"

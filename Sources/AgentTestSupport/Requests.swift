@@ -29,6 +29,21 @@ package enum Requests {
 
     /// `Content-Length` framing of `body`.
     package static func framed(_ body: String) -> [UInt8] { Array("Content-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8) }
+
+    // The bench's requests, written out directly so that large batches build fast and byte for byte the same.
+
+    package static func getToken(id: Int, key: String, forceRefresh: Bool = false) -> String {
+        let force = forceRefresh ? #","forceRefresh":true"# : ""
+        return #"{"jsonrpc":"2.0","id":\#(id),"method":"getToken","params":{"key":"\#(key)"\#(force)}}"#
+    }
+
+    package static func storeToken(id: Int, key: String, accessToken: String, refreshToken: String,
+                                   expiresAt: String) -> String {
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":"\#(key)","accessToken":"\#(accessToken)","#
+            + #""refreshToken":"\#(refreshToken)","expiresAt":"\#(expiresAt)"}}"#
+    }
+
+    package static func status(id: Int) -> String { #"{"jsonrpc":"2.0","id":\#(id),"method":"status"}"# }
 }
 
 extension JSONValue {

@@ -1,3 +1,5 @@
+import AgentSupport
+import AgentTestSupport
 import Dispatch
 import Foundation
 
@@ -14,7 +16,7 @@ enum Clients {
 
     /// Sequential round trips of lines `range`: write one, read its reply. Answers microseconds per line.
     /// Each reply is checked after the clock is read.
-    static func roundTrips(_ child: ChildProcess, _ batch: RequestBatch, _ range: Range<Int>, marker: [UInt8]) throws -> [Double] {
+    static func roundTrips(_ child: MeasuredProcess, _ batch: RequestBatch, _ range: Range<Int>, marker: [UInt8]) throws -> [Double] {
         var samples: [Double] = []
         samples.reserveCapacity(range.count)
         try batch.bytes.withUnsafeBytes { all in
@@ -24,7 +26,7 @@ enum Clients {
                 try child.write(line)
                 guard let reply = child.output.nextLine() else { throw Failure(description: "\(child.name) closed its output\(child.stderrTail)") }
                 let ended = Monotonic.now()
-                if !Replies.contains(reply, marker) {
+                if !MessageReader.contains(reply, marker) {
                     throw Failure(description: "\(child.name) answered: \(String(decoding: reply.prefix(300), as: UTF8.self))")
                 }
                 samples.append(Monotonic.microseconds(from: started, to: ended))
@@ -38,7 +40,7 @@ enum Clients {
     ///
     /// One thread is enough and cannot deadlock: at most `window` requests are unread by the child, far
     /// below a pipe's 64 KiB for the windows used here, so a write never blocks for long.
-    static func pipelined(_ child: ChildProcess, _ batch: RequestBatch, window: Int, marker: [UInt8]) throws -> Double {
+    static func pipelined(_ child: MeasuredProcess, _ batch: RequestBatch, window: Int, marker: [UInt8]) throws -> Double {
         let total = batch.count
         var sent = 0, received = 0, unmatched = 0
         let started = Monotonic.now()
@@ -66,16 +68,15 @@ enum Clients {
     /// Every line of `batch` written at once from a thread of its own while this thread reads the replies:
     /// `batch.count` requests in flight. Answers the time from the first write to the last reply, and the
     /// replies (copied during the run, split afterwards).
-    static func burst(_ child: ChildProcess, _ batch: RequestBatch) throws -> (milliseconds: Double, replies: [String]) {
+    static func burst(_ child: MeasuredProcess, _ batch: RequestBatch) throws -> (milliseconds: Double, replies: [String]) {
         let fd = child.input
         let bytes = batch.bytes
-        let name = child.name
         let written = DispatchSemaphore(value: 0)
         var raw: [UInt8] = []
         raw.reserveCapacity(batch.count * 256)
         let started = Monotonic.now()
         let writer = Thread {
-            bytes.withUnsafeBytes { try? ChildProcess.writeAll(fd, $0, to: name) }
+            bytes.withUnsafeBytes { try? FileDescriptor.writeAll(fd, $0) }
             written.signal()
         }
         writer.start()

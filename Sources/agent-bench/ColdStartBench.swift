@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 
 /// Spawn to the first answered `getToken` for a key that is in the store with a valid token (so nothing

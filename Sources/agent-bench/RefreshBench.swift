@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 
@@ -16,8 +17,8 @@ struct Sidecars {
         let arguments: [String]
         let environment: [String: String]
 
-        func start(stderrPath: String? = nil) throws -> ChildProcess {
-            try ChildProcess(name: name, executable: executable, arguments: arguments, environment: environment, stderrPath: stderrPath)
+        func start(stderrPath: String? = nil) throws -> MeasuredProcess {
+            try MeasuredProcess(name: name, executable: executable, arguments: arguments, environment: environment, stderrPath: stderrPath)
         }
     }
 
@@ -42,10 +43,8 @@ struct Sidecars {
 
     init(options: BenchOptions, work: String) throws(SetupError) {
         self.work = work
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        let products = (executable as NSString).deletingLastPathComponent
-        agentPath = options.agentPath ?? products + "/smartcar-auth-agent"
+        let products = BinaryLocator.productsFolder.path
+        agentPath = options.agentPath ?? BinaryLocator.agent
         guard access(agentPath, X_OK) == 0 else {
             throw SetupError(description: "no agent binary at \(agentPath): run `swift build -c release` first (or pass --agent PATH)")
         }
@@ -69,17 +68,7 @@ struct Sidecars {
     func agent(store: String, fake: FakeSmartcar, extraArguments: [String] = []) -> Recipe {
         Recipe(name: "agent", executable: agentPath,
                arguments: ["--store", store, "--log-level", "error"] + extraArguments,
-               environment: Sidecars.baseEnvironment.merging(agentEnvironment(fake)) { _, new in new })
-    }
-
-    func agentEnvironment(_ fake: FakeSmartcar) -> [String: String] {
-        let origin = fake.origin.absoluteString
-        return [
-            "SMARTCAR_CLIENT_ID": fake.options.clientID, "SMARTCAR_CLIENT_SECRET": fake.options.clientSecret,
-            "SMARTCAR_REDIRECT_URI": "http://localhost:8000/callback",
-            "SMARTCAR_CONNECT_ORIGIN": origin, "SMARTCAR_AUTH_ORIGIN": origin,
-            "SMARTCAR_IAM_ORIGIN": origin, "SMARTCAR_API_ORIGIN": origin,
-        ]
+               environment: Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new })
     }
 
     /// The peer on its JSON file `store`; nil when the peer is skipped. Its SDK takes the full token URL.
@@ -88,7 +77,7 @@ struct Sidecars {
         var environment = Sidecars.baseEnvironment
         environment["SMARTCAR_CLIENT_ID"] = fake.options.clientID
         environment["SMARTCAR_CLIENT_SECRET"] = fake.options.clientSecret
-        environment["SMARTCAR_REDIRECT_URI"] = "http://localhost:8000/callback"
+        environment["SMARTCAR_REDIRECT_URI"] = FakeSmartcar.redirectURI
         environment["SMARTCAR_AUTH_ORIGIN"] = fake.origin.absoluteString + "/oauth/token"
         environment["PEER_STORE"] = store
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -99,7 +88,7 @@ struct Sidecars {
 
     /// `clients/shell/smartcar-auth ARGS` using this agent on `store`.
     func shellClient(_ arguments: [String], store: String, fake: FakeSmartcar) -> Recipe {
-        var environment = Sidecars.baseEnvironment.merging(agentEnvironment(fake)) { _, new in new }
+        var environment = Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new }
         environment["SMARTCAR_AUTH_AGENT"] = agentPath
         environment["SMARTCAR_AUTH_AGENT_ARGS"] = "--store \(store) --log-level error"
         return Recipe(name: "smartcar-auth", executable: repository + "/clients/shell/smartcar-auth",
@@ -147,7 +136,7 @@ struct Sidecars {
 
     /// Runs a short command to its end and answers its exit status and stdout.
     static func capture(_ executable: String, _ arguments: [String], _ environment: [String: String]) -> (status: Int32, output: String) {
-        guard let child = try? ChildProcess(name: executable, executable: executable, arguments: arguments, environment: environment) else {
+        guard let child = try? MeasuredProcess(name: executable, executable: executable, arguments: arguments, environment: environment) else {
             return (-1, "")
         }
         child.closeInput()

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 
 /// Cached `getToken` over the pipe: sequential round trips (median, p99, p99.9) and pipelined throughput
@@ -10,7 +11,7 @@ extension Bench {
     static let referencePeerThroughput = 150_000.0
 
     private struct Subject {
-        let child: ChildProcess
+        let child: MeasuredProcess
         let marker: [UInt8]
     }
 

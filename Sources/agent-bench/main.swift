@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 
@@ -31,18 +32,17 @@ func loadAverage() -> [Double] {
     return getloadavg(&loads, 3) == 3 ? loads.map { ($0 * 100).rounded() / 100 } : []
 }
 
-/// A private folder for stores and logs (mode 0700, as the agent requires), removed at the end.
-func makeWorkFolder() -> String {
-    var template = Array((FileManager.default.temporaryDirectory.path + "/agent-bench-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else {
-        progress("cannot create a temporary folder: \(String(cString: strerror(errno)))")
-        exit(2)
-    }
-    return String(cString: made)
-}
-
 let startedAt = Monotonic.now()
-let work = makeWorkFolder()
+/// A private folder for stores and logs (mode 0700, as the agent requires), removed at the end unless a
+/// section failed (its logs are kept). A global, so never removed by going away.
+let workFolder: TemporaryFolder
+do {
+    workFolder = try TemporaryFolder("agent-bench")
+} catch {
+    progress("cannot create a temporary folder: \(error)")
+    exit(2)
+}
+let work = workFolder.path
 
 let bench: Bench
 var report: Report
