@@ -1,4 +1,5 @@
 import AgentSupport
+import AgentTestSupport
 @testable import AuthAgent
 import FakeSmartcar
 import Foundation
@@ -66,22 +67,18 @@ final class GatedTransport: HTTPTransport {
 /// `TokenManager` in this process: a real SQLite store in a private folder, the fake Smartcar behind a gate.
 final class ManagerFixture: Sendable {
     let fake: FakeSmartcar
-    let folder: String
+    let folder: TemporaryFolder
     let gate = GatedTransport()
     private let events = Mutex<[TokenManager.Event]>([])
 
     init() throws {
         fake = try FakeSmartcar()
-        var template = Array((NSTemporaryDirectory() + "/token-manager-XXXXXX").utf8CString)
-        folder = String(cString: mkdtemp(&template)!)
+        folder = try TemporaryFolder("token-manager")
     }
 
-    deinit {
-        fake.stop()
-        try? FileManager.default.removeItem(atPath: folder)
-    }
+    deinit { fake.stop() }
 
-    var storePath: String { folder + "/tokens.sqlite3" }
+    var storePath: String { folder.file("tokens.sqlite3") }
 
     /// A manager on the fixture's store; `owner` names it as a lease holder, as another process would be.
     func manager(owner: String = "manager-A", busyTimeout: Duration = .seconds(5)) throws -> TokenManager {
