@@ -40,27 +40,34 @@ let package = Package(
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
-        .executableTarget(name: "agent-bench", dependencies: ["AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore",
-                                                           "smartcar-auth-agent"]),
+        .executableTarget(
+            name: "agent-bench",
+            dependencies: ["AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
         // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
         // that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptFormat"),
-        .target(name: "TranscriptRecording", dependencies: ["AgentSupport", "TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
-        .target(name: "TranscriptReplay", dependencies: ["AgentTestSupport", "TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        .target(name: "TranscriptRecording",
+                dependencies: ["AgentSupport", "TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
+        .target(name: "TranscriptReplay",
+                dependencies: ["AgentTestSupport", "TranscriptFormat", "FakeSmartcar", "CSQLite"]),
         // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds.
         .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "FakeSmartcar", "JSONRPC"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
-        .executableTarget(name: "agent-reliability", dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore"]),
+        .executableTarget(name: "agent-reliability",
+                          dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore"]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["AgentTestSupport", "JSONRPC"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["AgentTestSupport", "SmartcarOAuth", "FakeSmartcar"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["AgentTestSupport", "TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["AgentTestSupport", "FakeSmartcar"]),
-        .testTarget(name: "TranscriptTests", dependencies: ["AgentTestSupport", "TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
-                                                            "smartcar-auth-agent"],
+        .testTarget(name: "TranscriptTests",
+                    dependencies: ["AgentTestSupport", "TranscriptReplay", "TranscriptRecording", "TranscriptFormat",
+                                   "FakeSmartcar", "smartcar-auth-agent"],
                     exclude: ["broken"]),
-        .testTarget(name: "AgentTests", dependencies: ["AgentTestSupport", "AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
+        .testTarget(name: "AgentTests",
+                    dependencies: ["AgentTestSupport", "AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar",
+                                   "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]
 )

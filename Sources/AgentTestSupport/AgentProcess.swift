@@ -81,7 +81,8 @@ package final class AgentProcess: Sendable {
     package init(binary: String = BinaryLocator.agent, arguments: [String] = [], environment: [String: String] = [:],
                  umask: String? = nil, stderrPath: String? = nil, readsOutput: Bool = true,
                  keepRawOutput: Bool = false) throws {
-        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "no_proxy": "127.0.0.1,localhost"]
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+                   "no_proxy": "127.0.0.1,localhost"]
         env.merge(environment) { _, new in new }
         var executable = binary, argv = arguments
         if let umask {
@@ -274,6 +275,8 @@ package final class AgentProcess: Sendable {
     /// Every response to `id` so far (a test that checks "exactly once" reads the count).
     package func responses(id: JSONValue) -> [JSONValue] { inbox.byID[id] ?? [] }
 
+    package func responses(id: Int) -> [JSONValue] { responses(id: .int(Int64(id))) }
+
     package func waitForBatch(timeout: Duration = .seconds(30)) async throws -> [JSONValue] {
         try await waitFor("a batch reply", timeout: timeout) { !$0.batches.isEmpty }
         return inbox.batches[0]
@@ -361,7 +364,8 @@ package final class AgentProcess: Sendable {
                     update { state in
                         if keepsRaw { state.raw.append(contentsOf: Self.raw(bytes, framing)) }
                         guard let value else {
-                            state.inbox.violations.append("not JSON: \(String(decoding: bytes.prefix(300), as: UTF8.self))")
+                            let text = String(decoding: bytes.prefix(300), as: UTF8.self)
+                            state.inbox.violations.append("not JSON: \(text)")
                             return
                         }
                         state.inbox.file(value, Frame(body: bytes, framing: framing))
@@ -478,7 +482,8 @@ extension AgentProcess.Inbox {
     }
 
     private mutating func fileResponse(_ response: JSONValue) {
-        guard case .object(let members) = response, let id = members["id"], members["result"] != nil || members["error"] != nil
+        guard case .object(let members) = response, let id = members["id"],
+              members["result"] != nil || members["error"] != nil
         else {
             violations.append("not a response: \(Requests.text(response).prefix(300))")
             return

@@ -180,7 +180,7 @@ package final class MessageReader {
     private func find(_ needle: [UInt8]) -> Int? {
         var index = start
         while index + needle.count <= end {
-            if byte(index) == needle[0], (1..<needle.count).allSatisfy({ byte(index + $0) == needle[$0] }) { return index }
+            if (0..<needle.count).allSatisfy({ byte(index + $0) == needle[$0] }) { return index }
             index += 1
         }
         return nil

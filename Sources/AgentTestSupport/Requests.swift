@@ -28,7 +28,9 @@ package enum Requests {
     }
 
     /// `Content-Length` framing of `body`.
-    package static func framed(_ body: String) -> [UInt8] { Array("Content-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8) }
+    package static func framed(_ body: String) -> [UInt8] {
+        Array("Content-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+    }
 
     // The bench's requests, written out directly so that large batches build fast and byte for byte the same.
 
@@ -39,8 +41,8 @@ package enum Requests {
 
     package static func storeToken(id: Int, key: String, accessToken: String, refreshToken: String,
                                    expiresAt: String) -> String {
-        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":"\#(key)","accessToken":"\#(accessToken)","#
-            + #""refreshToken":"\#(refreshToken)","expiresAt":"\#(expiresAt)"}}"#
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":"\#(key)","#
+            + #""accessToken":"\#(accessToken)","refreshToken":"\#(refreshToken)","expiresAt":"\#(expiresAt)"}}"#
     }
 
     package static func status(id: Int) -> String { #"{"jsonrpc":"2.0","id":\#(id),"method":"status"}"# }

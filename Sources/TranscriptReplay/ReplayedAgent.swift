@@ -71,7 +71,8 @@ final class ReplayedAgent {
             if let value = try? JSONParser.parse(bytes: frame.body) {
                 state.messages.append(Received(value: value, framing: frame.framing == .line ? .line : .contentLength))
             } else {
-                state.junk.append("a message that is not JSON: \(String(decoding: frame.body.prefix(300), as: UTF8.self))")
+                let text = String(decoding: frame.body.prefix(300), as: UTF8.self)
+                state.junk.append("a message that is not JSON: \(text)")
             }
         }
         framesSeen = inbox.frames.count

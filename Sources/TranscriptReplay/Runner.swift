@@ -248,7 +248,8 @@ final class Runner {
         case mismatch(JSON, Mismatch)
     }
 
-    private func expect(_ expected: JSON, framing: Transcript.Framing?, from agent: ReplayedAgent, until deadline: DispatchTime) -> String? {
+    private func expect(_ expected: JSON, framing: Transcript.Framing?, from agent: ReplayedAgent,
+                        until deadline: DispatchTime) -> String? {
         let what: String
         let found: Found?
         switch expected {

@@ -16,7 +16,8 @@ enum Clients {
 
     /// Sequential round trips of lines `range`: write one, read its reply. Answers microseconds per line.
     /// Each reply is checked after the clock is read.
-    static func roundTrips(_ child: MeasuredProcess, _ batch: RequestBatch, _ range: Range<Int>, marker: [UInt8]) throws -> [Double] {
+    static func roundTrips(_ child: MeasuredProcess, _ batch: RequestBatch, _ range: Range<Int>,
+                           marker: [UInt8]) throws -> [Double] {
         var samples: [Double] = []
         samples.reserveCapacity(range.count)
         try batch.bytes.withUnsafeBytes { all in
@@ -40,7 +41,8 @@ enum Clients {
     ///
     /// One thread is enough and cannot deadlock: at most `window` requests are unread by the child, far
     /// below a pipe's 64 KiB for the windows used here, so a write never blocks for long.
-    static func pipelined(_ child: MeasuredProcess, _ batch: RequestBatch, window: Int, marker: [UInt8]) throws -> Double {
+    static func pipelined(_ child: MeasuredProcess, _ batch: RequestBatch, window: Int,
+                          marker: [UInt8]) throws -> Double {
         let total = batch.count
         var sent = 0, received = 0, unmatched = 0
         let started = Monotonic.now()
@@ -68,7 +70,8 @@ enum Clients {
     /// Every line of `batch` written at once from a thread of its own while this thread reads the replies:
     /// `batch.count` requests in flight. Answers the time from the first write to the last reply, and the
     /// replies (copied during the run, split afterwards).
-    static func burst(_ child: MeasuredProcess, _ batch: RequestBatch) throws -> (milliseconds: Double, replies: [String]) {
+    static func burst(_ child: MeasuredProcess,
+                      _ batch: RequestBatch) throws -> (milliseconds: Double, replies: [String]) {
         let fd = child.input
         let bytes = batch.bytes
         let written = DispatchSemaphore(value: 0)

@@ -17,7 +17,8 @@ final class MeasuredProcess {
     private let stderrPath: String?
 
     /// Spawns `executable` (a path; `arguments` exclude argv[0]) with `environment` (plus PATH and no_proxy).
-    init(name: String, executable: String, arguments: [String], environment: [String: String], stderrPath: String? = nil) throws {
+    init(name: String, executable: String, arguments: [String], environment: [String: String],
+         stderrPath: String? = nil) throws {
         self.name = name
         self.stderrPath = stderrPath
         process = try AgentProcess(binary: executable, arguments: arguments, environment: environment,
@@ -44,7 +45,9 @@ final class MeasuredProcess {
     /// One request line, one reply line.
     func call(_ line: String) throws -> String {
         try writeLine(line)
-        guard let reply = output.nextLineString() else { throw Clients.Failure(description: "\(name) closed its output\(stderrTail)") }
+        guard let reply = output.nextLineString() else {
+            throw Clients.Failure(description: "\(name) closed its output\(stderrTail)")
+        }
         return reply
     }
 

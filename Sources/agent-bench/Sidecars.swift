@@ -18,7 +18,8 @@ struct Sidecars {
         let environment: [String: String]
 
         func start(stderrPath: String? = nil) throws -> MeasuredProcess {
-            try MeasuredProcess(name: name, executable: executable, arguments: arguments, environment: environment, stderrPath: stderrPath)
+            try MeasuredProcess(name: name, executable: executable, arguments: arguments, environment: environment,
+                                stderrPath: stderrPath)
         }
     }
 
@@ -136,7 +137,9 @@ struct Sidecars {
 
     /// Runs a short command to its end and answers its exit status and stdout.
     static func capture(_ executable: String, _ arguments: [String], _ environment: [String: String]) -> (status: Int32, output: String) {
-        guard let child = try? MeasuredProcess(name: executable, executable: executable, arguments: arguments, environment: environment) else {
+        guard let child = try? MeasuredProcess(name: executable, executable: executable, arguments: arguments,
+                                               environment: environment)
+        else {
             return (-1, "")
         }
         child.closeInput()

@@ -61,7 +61,10 @@ struct CrashSuite {
         for key in Self.keys {
             let minted = fake.mintTokens(userID: key)
             let reply = seeding.call(.string(key), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])
-            guard reply?.isSuccess == true else { report.fail("seeding \(key): \(reply.map(Requests.text) ?? "no answer")"); return }
+            guard reply?.isSuccess == true else {
+                report.fail("seeding \(key): \(reply.map(Requests.text) ?? "no answer")")
+                return
+            }
         }
         seeding.closeInput()
         _ = seeding.exitStatus()
@@ -75,7 +78,8 @@ struct CrashSuite {
         let last = try harness.agent(["--store", store, "--strict-store"], fake: fake)
         for key in Self.keys {
             let reply = last.call(.string(key), "getToken", ["key": .string(key), "forceRefresh": true])
-            report.check(reply?.isSuccess == true, "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(Requests.text) ?? "no answer")")
+            report.check(reply?.isSuccess == true,
+                         "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(Requests.text) ?? "no answer")")
         }
         last.closeInput()
         report.check(last.exitStatus() == 0, "the last agent did not exit cleanly")
@@ -147,7 +151,10 @@ struct CrashSuite {
         // A random instant (not a synchronisation): whatever is in flight then is cut off.
         usleep(UInt32.random(in: 0...4000, using: &random))
         agent.kill()
-        guard agent.exitStatus(within: .seconds(30)) != nil else { report.fail("round \(round): the killed agent did not go away"); return }
+        guard agent.exitStatus(within: .seconds(30)) != nil else {
+            report.fail("round \(round): the killed agent did not go away")
+            return
+        }
         tally.kills += 1
         // Answers written before the kill count as acknowledged too.
         for message in agent.inbox.messages[cursor...] {

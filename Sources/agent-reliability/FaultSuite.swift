@@ -169,7 +169,10 @@ struct FaultSuite {
                     // agent knows, refused its refresh token).
                     if call == .refresh && fault.name != "400 invalid_grant" {
                         let again = agent.call(.string("again-\(serial)"), "getToken", ["key": .string(key), "forceRefresh": true])
-                        if report.check(again?.isSuccess == true, "\(label): afterwards the key no longer refreshes: \(again.map(Requests.text) ?? "no answer")") { recovered += 1 }
+                        let shown = again.map(Requests.text) ?? "no answer"
+                        if report.check(again?.isSuccess == true, "\(label): afterwards the key no longer refreshes: \(shown)") {
+                            recovered += 1
+                        }
                     }
                 }
             }
@@ -253,7 +256,8 @@ struct FaultSuite {
                 }
             }
             for copy in 0..<5 { ids.append(agent.request(.string("r\(round)-app-\(copy)"), "appToken", ["forceRefresh": true])) }
-            guard agent.waitUntil(.now + .seconds(120), { contents in ids.allSatisfy { contents.count($0) > 0 } }) else {
+            let answered = agent.waitUntil(.now + .seconds(120)) { contents in ids.allSatisfy { contents.count($0) > 0 } }
+            guard answered else {
                 report.fail("mixed round \(round): not every request was answered within 120 s; stderr: \(agent.keepStderr())")
                 return
             }
@@ -269,14 +273,16 @@ struct FaultSuite {
                     let reply = contents.first(id)!
                     outcomes[reply.outcome, default: 0] += 1
                     if reply.errorKind == "reauthRequired" { reauth += 1 }
-                    report.check(allowed.contains(reply.outcome), "mixed round \(round): \(Requests.text(id)) answered \(Requests.text(reply).prefix(400))")
+                    report.check(allowed.contains(reply.outcome),
+                                 "mixed round \(round): \(Requests.text(id)) answered \(Requests.text(reply).prefix(400))")
                 }
             }
             fake.reset()
             // Faults gone: every key refreshes with the refresh token the agent kept.
             for key in keys {
                 let reply = agent.call(.string("check-\(round)-\(key)"), "getToken", ["key": .string(key), "forceRefresh": true])
-                report.check(reply?.isSuccess == true, "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(Requests.text) ?? "no answer")")
+                report.check(reply?.isSuccess == true,
+                             "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(Requests.text) ?? "no answer")")
             }
         }
         let peak = agent.call("status", "status")?["result"]?["peakUpstreamConcurrency"]?.intValue ?? -1

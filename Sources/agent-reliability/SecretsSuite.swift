@@ -68,7 +68,8 @@ struct SecretsSuite {
         var accessTokens: Set<String> = []
         func expect(_ reply: JSONValue?, _ outcome: String, _ what: String) {
             expectations += 1
-            report.check(reply?.outcome == outcome, "\(what): expected \(outcome), got \(reply.map { String(Requests.text($0).prefix(300)) } ?? "no answer")")
+            let shown = reply.map { String(Requests.text($0).prefix(300)) } ?? "no answer"
+            report.check(reply?.outcome == outcome, "\(what): expected \(outcome), got \(shown)")
         }
         func session(_ name: String, arguments: [String] = [], environment: [String: String]? = nil, _ body: (Client) -> Void) throws {
             let agent = try harness.agent(["--store", store, "--log-level", "trace", "--request-timeout", "1.5"] + arguments, fake: environment == nil ? fake : nil,

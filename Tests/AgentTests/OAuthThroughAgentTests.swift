@@ -64,7 +64,7 @@ import Testing
     @Test func appTokenIsCachedAndShared() async throws {
         for id in 1...20 { agent.send(id: id, "appToken") }
         try await agent.waitForResponses(count: 20)
-        let tokens = Set((1...20).compactMap { agent.responses(id: .int(Int64($0))).first?["result"]?["accessToken"]?.stringValue })
+        let tokens = Set((1...20).compactMap { agent.responses(id: $0).first?["result"]?["accessToken"]?.stringValue })
         #expect(tokens.count == 1)
         #expect(fake.count(.appToken) == 1)
         #expect(try await agent.call(id: 30, "appToken", ["forceRefresh": true])["result"]?["accessToken"]?.stringValue.map(tokens.contains) == false)

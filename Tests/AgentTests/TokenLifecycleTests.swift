@@ -24,10 +24,11 @@ extension AgentProcess {
         defer { fake.stop() }
         let agent = try AgentProcess(arguments: ["--store", "memory"], environment: fake.agentEnvironment)
         try await agent.storeExpiredKey("car", fake: fake, id: 1)
-        let batch = (1...1000).map { Requests.request(id: 1000 + $0, "getToken", ["key": "car"]) }.joined(separator: "\n")
+        let batch = (1...1000).map { Requests.request(id: 1000 + $0, "getToken", ["key": "car"]) }
+            .joined(separator: "\n")
         agent.send(Array((batch + "\n").utf8))
         try await agent.waitForResponses(count: 1001)
-        let tokens = (1...1000).map { agent.responses(id: .int(Int64(1000 + $0))).first?["result"]?["accessToken"]?.stringValue }
+        let tokens = (1...1000).map { agent.responses(id: 1000 + $0).first?["result"]?["accessToken"]?.stringValue }
         #expect(tokens.allSatisfy { $0 != nil })
         #expect(Set(tokens).count == 1)
         #expect(fake.count(.token) == 1)
@@ -41,14 +42,15 @@ extension AgentProcess {
         let agents = try (0..<4).map { _ in try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment) }
         try await agents[0].storeExpiredKey("shared", fake: fake, id: 1)
         for agent in agents {
-            let lines = (1...250).map { Requests.request(id: 10_000 + $0, "getToken", ["key": "shared"]) }.joined(separator: "\n")
+            let lines = (1...250).map { Requests.request(id: 10_000 + $0, "getToken", ["key": "shared"]) }
+                .joined(separator: "\n")
             agent.send(Array((lines + "\n").utf8))
         }
         for agent in agents { try await agent.waitForResponses(count: 250) }
         var tokens: Set<String> = []
         for agent in agents {
             for id in 1...250 {
-                let reply = agent.responses(id: .int(Int64(10_000 + id))).first
+                let reply = agent.responses(id: 10_000 + id).first
                 #expect(reply?["error"] == nil, "\(String(describing: reply))")
                 if let token = reply?["result"]?["accessToken"]?.stringValue { tokens.insert(token) }
             }
@@ -65,7 +67,9 @@ extension AgentProcess {
         let agents = try (0..<4).map { _ in try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment) }
         for key in 0..<100 { try await agents[0].storeExpiredKey("key-\(key)", fake: fake, id: key + 1) }
         for agent in agents {
-            let lines = (0..<100).flatMap { key in (0..<3).map { Requests.request(id: 10_000 + key * 10 + $0, "getToken", ["key": .string("key-\(key)")]) } }
+            let lines = (0..<100).flatMap { key in
+                (0..<3).map { Requests.request(id: 10_000 + key * 10 + $0, "getToken", ["key": .string("key-\(key)")]) }
+            }
             agent.send(Array((lines.joined(separator: "\n") + "\n").utf8))
         }
         for agent in agents { try await agent.waitForResponses(count: agents[0] === agent ? 400 : 300) }
@@ -91,7 +95,7 @@ extension AgentProcess {
         let lines = (0..<keys).map { Requests.request(id: 100 + $0, "getToken", ["key": .string("car-\($0)")]) }
         agent.send(Array((lines.joined(separator: "\n") + "\n").utf8))
         try await agent.waitForResponses(count: 2 * keys)
-        for key in 0..<keys { #expect(agent.responses(id: .int(Int64(100 + key))).first?["result"] != nil) }
+        for key in 0..<keys { #expect(agent.responses(id: 100 + key).first?["result"] != nil) }
         #expect(fake.count(.token) == keys)
         #expect(fake.peakConcurrentRequests <= bound)
         // Answers take 400 ms each, so refreshes started together overlap: far more than 6 of 24 at once.

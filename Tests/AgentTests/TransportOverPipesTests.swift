@@ -14,7 +14,7 @@ import Testing
         agent.send(Array(text.utf8))
         try await agent.waitForResponses(count: count)
         for id in 1...count {
-            let replies = agent.responses(id: .int(Int64(id)))
+            let replies = agent.responses(id: id)
             #expect(replies.count == 1, "id \(id) answered \(replies.count) times")
             #expect(replies.first?["result"] == .object([:]))
         }
@@ -37,7 +37,8 @@ import Testing
     @Test func contentLengthFramingIsAnsweredInKind() async throws {
         let agent = try AgentProcess(arguments: ["--store", "memory"], keepRawOutput: true)
         let body = Requests.request(id: 7, "ping")
-        agent.send(Array("Content-Length: \(body.utf8.count)\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n\(body)".utf8))
+        let header = "Content-Length: \(body.utf8.count)\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n"
+        agent.send(Array((header + body).utf8))
         _ = try await agent.response(id: .int(7))
         let raw = String(decoding: agent.rawOutput, as: UTF8.self)
         #expect(raw.hasPrefix("Content-Length: "))
