@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+# Every temporary folder of the run (the tests' own, SwiftPM's TemporaryDirectory.*, pytest's) lives in one
+# folder that goes away at the end: the run leaves nothing in /tmp, even when a step fails.
+run_temp=$(mktemp -d "${TMPDIR:-/tmp}/smartcar-auth-tests.XXXXXX")
+trap 'rm -rf "$run_temp"' EXIT
+export TMPDIR=$run_temp
 
 swift build
 swift test
 swift run --skip-build agent-reliability
 bash clients/shell/test.sh
-# pytest's temporary folders (and its cache) go to a folder removed at the end, not /tmp/pytest-of-$USER.
-pytest_temp=$(mktemp -d "${TMPDIR:-/tmp}/smartcar-auth-pytest.XXXXXX")
-trap 'rm -rf "$pytest_temp"' EXIT
-python3 -m pytest -q -p no:cacheprovider --basetemp "$pytest_temp/base" clients/python/tests
+python3 -m pytest -q clients/python/tests
 bash clients/python/test-install.sh
