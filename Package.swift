@@ -13,18 +13,20 @@ let package = Package(
     targets: [
         // Logging to stderr and the agent's notion of "now"; no domain knowledge.
         .target(name: "AgentSupport"),
+        // JSON values and text (order-keeping, one string escaper), and form encoding; no I/O, no domain knowledge.
+        .target(name: "WireFormats"),
         // JSON-RPC 2.0 over stdio (LSP framing or NDJSON). Knows nothing of Smartcar.
-        .target(name: "JSONRPC", dependencies: ["AgentSupport"]),
+        .target(name: "JSONRPC", dependencies: ["AgentSupport", "WireFormats"]),
         // Everything the agent says to Smartcar: Connect URLs, token grants, typed errors.
-        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "JSONRPC"]),
+        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "JSONRPC", "WireFormats"]),
         // The operating system's libsqlite3.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         // Durable, cross-process token store on SQLite.
         .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
-        .target(name: "FakeSmartcar"),
+        .target(name: "FakeSmartcar", dependencies: ["WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.
-        .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore"]),
+        .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats"]),
         .executableTarget(
             name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"],
             // Release builds link the Swift runtime and Foundation statically: loading and relocating them
@@ -41,23 +43,23 @@ let package = Package(
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
         .executableTarget(name: "agent-bench", dependencies: ["FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
-        // Transcripts (Protocol/transcripts): the format (order-keeping JSON), `--record`, and the replay harness
-        // that drives an agent binary with the fake Smartcar playing the recorded upstream.
-        .target(name: "TranscriptFormat"),
-        .target(name: "TranscriptRecording", dependencies: ["TranscriptFormat", "JSONRPC", "SmartcarOAuth"]),
-        .target(name: "TranscriptReplay", dependencies: ["TranscriptFormat", "FakeSmartcar", "CSQLite"]),
+        // Transcripts (Protocol/transcripts, order-keeping JSON from WireFormats): `--record`, and the replay
+        // harness that drives an agent binary with the fake Smartcar playing the recorded upstream.
+        .target(name: "TranscriptRecording", dependencies: ["WireFormats", "JSONRPC", "SmartcarOAuth"]),
+        .target(name: "TranscriptReplay", dependencies: ["WireFormats", "FakeSmartcar", "CSQLite"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
-        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore"]),
+        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
 
-        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
-        .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar"]),
+        .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "WireFormats"]),
+        .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar", "WireFormats"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
-        .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar"]),
-        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
+        .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar", "WireFormats"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "WireFormats", "FakeSmartcar",
                                                             "smartcar-auth-agent"],
                     exclude: ["broken"]),
-        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
+        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "WireFormats", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]
 )
