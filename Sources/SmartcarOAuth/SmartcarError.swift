@@ -1,4 +1,5 @@
 import JSONRPC
+import WireFormats
 
 /// Every failure the agent reports about Smartcar or its own configuration, with a stable `kind` (the
 /// machine-readable contract clients switch on) and a human-readable `message`.

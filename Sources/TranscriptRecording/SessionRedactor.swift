@@ -84,7 +84,7 @@ struct SessionRedactor {
     mutating func request(_ request: HTTPRequest) -> JSON {
         var members: [JSON.Member] = [.init("method", .string(request.method)), .init("path", .string(request.url.path))]
         if let query = URLComponents(url: request.url, resolvingAgainstBaseURL: false)?.percentEncodedQuery, !query.isEmpty {
-            members.append(.init("query", .object(FormEncoding.decode(query).map { JSON.Member($0.0, .string(text($0.1))) })))
+            members.append(.init("query", .object(FormCoding.decode(query).map { JSON.Member($0.0, .string(text($0.1))) })))
         }
         var headers: [JSON.Member] = []
         var credentials: JSON.Member?
@@ -108,7 +108,7 @@ struct SessionRedactor {
         if let credentials { members.append(credentials) }
         let body = request.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
         if request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true {
-            members.append(.init("form", .object(FormEncoding.decode(body).map { name, value in
+            members.append(.init("form", .object(FormCoding.decode(body).map { name, value in
                 switch name {
                 case "code": JSON.Member(name, .string(placeholders.placeholder(for: value, kind: "code")))
                 case "refresh_token": JSON.Member(name, .string(placeholders.placeholder(for: value, kind: "refresh")))
@@ -170,8 +170,8 @@ struct SessionRedactor {
         let kinds = ["code": "code", "state": "state", "vin": "vin", "single_select_vin": "vin"]
         let parameters = query.split(separator: "&", omittingEmptySubsequences: false).map { parameter -> String in
             let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard pair.count == 2, let kind = kinds[FormEncoding.unescape(pair[0])], !pair[1].isEmpty else { return String(parameter) }
-            return "\(pair[0])=" + placeholders.placeholder(for: FormEncoding.unescape(pair[1]), kind: kind)
+            guard pair.count == 2, let kind = kinds[FormCoding.unescape(pair[0])], !pair[1].isEmpty else { return String(parameter) }
+            return "\(pair[0])=" + placeholders.placeholder(for: FormCoding.unescape(pair[1]), kind: kind)
         }
         return string[...question] + parameters.joined(separator: "&") + string[fragmentStart...]
     }
