@@ -6,7 +6,7 @@ import Darwin
 import Dispatch
 import Foundation
 import Synchronization
-import TranscriptFormat
+import WireFormats
 
 #if canImport(Glibc)
 private let systemWrite = Glibc.write
@@ -21,7 +21,7 @@ private let systemKill = Darwin.kill
 final class AgentDriver: Sendable {
     /// One message the agent wrote.
     struct Received: Sendable {
-        var value: JSON
+        var value: JSONValue
         var framing: Transcript.Framing
         /// Taken by an `expect` step; whatever is left at the end was not expected.
         var consumed = false

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// A client talking to a real agent one line at a time, as the README's sandbox walkthrough does.
 /// Blocking: use it from `onThread`.
@@ -14,7 +14,7 @@ final class LiveSession {
     private let output: FileHandle
     private var buffer: [UInt8] = []
     /// Every reply, for collecting what the session showed.
-    private(set) var replies: [JSON] = []
+    private(set) var replies: [JSONValue] = []
 
     init(arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: Paths.agent)
@@ -33,7 +33,7 @@ final class LiveSession {
 
     /// Sends one request line and returns the response with its id (notifications before it are kept in
     /// `replies` too). One request at a time, so the session, and its recording, has one order.
-    func call(_ request: JSON) throws -> JSON {
+    func call(_ request: JSONValue) throws -> JSONValue {
         input.write(Data((request.compactText + "\n").utf8))
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
@@ -51,7 +51,7 @@ final class LiveSession {
     }
 
     /// Sends a message without waiting for anything.
-    func send(_ message: JSON) {
+    func send(_ message: JSONValue) {
         input.write(Data((message.compactText + "\n").utf8))
     }
 
@@ -111,7 +111,7 @@ enum Browser {
     }
 }
 
-extension JSON {
+extension JSONValue {
     /// Every string inside the value.
     var allStrings: [String] {
         switch self {
@@ -124,6 +124,6 @@ extension JSON {
 }
 
 /// A request line.
-func request(_ id: Int, _ method: String, _ params: JSON = [:]) -> JSON {
+func request(_ id: Int, _ method: String, _ params: JSONValue = [:]) -> JSONValue {
     ["jsonrpc": "2.0", "id": .int(Int64(id)), "method": .string(method), "params": params]
 }
