@@ -4,6 +4,7 @@ import JSONRPC
 import SmartcarOAuth
 import Synchronization
 import TokenStore
+import WireFormats
 
 /// The agent's JSON-RPC methods: lifecycle, Connect, code exchange, tokens. One instance per process.
 public final class Agent: MessageHandler {

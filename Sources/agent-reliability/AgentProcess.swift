@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import JSONRPC
 import Synchronization
+import WireFormats
 
 /// The real `smartcar-auth-agent` binary, spawned over pipes as a client would run it. Stdout is read on a
 /// thread of its own into an `Inbox`; stderr goes to a file so logs can be scanned after the fact.

@@ -5,6 +5,7 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import TokenStore
+import WireFormats
 
 /// Crash: SIGKILL at random instants while refreshes, code exchanges and `storeToken` writes are in flight,
 /// then a look at the store. Each key is driven by one chain of requests (the next is sent when the previous

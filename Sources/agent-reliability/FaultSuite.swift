@@ -1,6 +1,7 @@
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import WireFormats
 
 /// Upstream faults: every fault the fake can inject, on every kind of call, once (transient) and until the
 /// call gives up (persistent), then all of them mixed under load. Checks the error kind the contract

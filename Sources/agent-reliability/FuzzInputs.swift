@@ -1,4 +1,5 @@
 import JSONRPC
+import WireFormats
 
 /// What the agent owes one request id of a fuzz input.
 enum Owed {

@@ -4,6 +4,7 @@ import Glibc
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import WireFormats
 
 /// Fuzz: random and mutated frames and JSON, each followed by a sentinel ping, against the real binary.
 /// The agent must never die or hang (every chunk is answered within a deadline), answer every identifiable

@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import WireFormats
 
 /// Everything one agent wrote to stdout, filled by the reading thread. Waiting is on a condition variable with
 /// a deadline, so a caller wakes the moment what it waits for arrives, and a hang shows as a timeout.

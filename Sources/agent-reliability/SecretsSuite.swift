@@ -5,6 +5,7 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import TokenStore
+import WireFormats
 
 /// Secrets: every method, every error path, upstream faults whose bodies echo the call's secrets, wrong and
 /// missing credentials, a secret file, SIGTERM and a crash (whose output must not be Swift's report, which

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
+import WireFormats
 #endif
 
 /// The real `smartcar-auth-agent` binary, spawned over pipes, as a client would run it.

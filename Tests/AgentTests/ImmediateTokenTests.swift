@@ -4,6 +4,7 @@ import FakeSmartcar
 import Foundation
 @testable import JSONRPC
 import Testing
+import WireFormats
 
 /// The agent in this process, its requests made from JSON text, without a connection running.
 struct InProcessAgent {

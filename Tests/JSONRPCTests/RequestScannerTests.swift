@@ -1,6 +1,7 @@
 import Foundation
 @testable import JSONRPC
 import Testing
+import WireFormats
 
 /// `RequestScanner` reads the common envelope without `JSONDecoder`; whatever it declines is left to
 /// `Envelope`. It must accept the messages clients really send, and never accept one that `JSONDecoder`

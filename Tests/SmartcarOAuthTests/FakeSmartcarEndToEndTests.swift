@@ -8,6 +8,7 @@ import FakeSmartcar
 import JSONRPC
 import Testing
 @testable import SmartcarOAuth
+import WireFormats
 
 /// The real `URLSessionTransport` against the real `FakeSmartcar` on a loopback port: wire formats,
 /// rotation, and every fault the fake can inject, mapped to the error table.
