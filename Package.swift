@@ -26,7 +26,8 @@ let package = Package(
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
         .target(name: "FakeSmartcar", dependencies: ["WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.
-        .target(name: "AuthAgent", dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats"]),
+        .target(name: "AuthAgent",
+                dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats"]),
         .executableTarget(
             name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"],
             // Release builds link the Swift runtime and Foundation statically: loading and relocating them
@@ -42,24 +43,29 @@ let package = Package(
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
-        .executableTarget(name: "agent-bench", dependencies: ["FakeSmartcar", "TokenStore", "smartcar-auth-agent"]),
+        .executableTarget(name: "agent-bench",
+                          dependencies: ["FakeSmartcar", "TokenStore", "WireFormats", "smartcar-auth-agent"]),
         // Transcripts (Protocol/transcripts, order-keeping JSON from WireFormats): `--record`, and the replay
         // harness that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptRecording", dependencies: ["WireFormats", "JSONRPC", "SmartcarOAuth"]),
         .target(name: "TranscriptReplay", dependencies: ["WireFormats", "FakeSmartcar", "CSQLite"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
-        .executableTarget(name: "agent-reliability", dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
+        .executableTarget(name: "agent-reliability",
+                          dependencies: ["FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
 
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "WireFormats"]),
         .testTarget(name: "SmartcarOAuthTests", dependencies: ["SmartcarOAuth", "FakeSmartcar", "WireFormats"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["FakeSmartcar", "WireFormats"]),
-        .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "WireFormats", "FakeSmartcar",
-                                                            "smartcar-auth-agent"],
+        .testTarget(name: "TranscriptTests",
+                    dependencies: ["TranscriptReplay", "TranscriptRecording", "WireFormats", "FakeSmartcar",
+                                   "smartcar-auth-agent"],
                     exclude: ["broken"]),
-        .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "WireFormats", "FakeSmartcar", "smartcar-auth-agent"]),
+        .testTarget(name: "AgentTests",
+                    dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "WireFormats", "FakeSmartcar",
+                                   "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]
 )

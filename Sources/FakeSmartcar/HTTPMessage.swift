@@ -47,7 +47,8 @@ struct HTTPServerResponse: Sendable {
 
     /// A JSON answer the way Smartcar sends one: compact, members in the order built (including explicit
     /// `null`s, which synthesised `Codable` would drop), so the fake imitates Smartcar's bodies field for field.
-    static func json(_ status: Int, _ body: JSONValue, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+    static func json(_ status: Int, _ body: JSONValue,
+                     headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
         HTTPServerResponse(status: status, contentType: "application/json; charset=utf-8", body: body.compactText,
                            headers: headers)
     }

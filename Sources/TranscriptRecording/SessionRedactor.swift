@@ -170,7 +170,9 @@ struct SessionRedactor {
         let kinds = ["code": "code", "state": "state", "vin": "vin", "single_select_vin": "vin"]
         let parameters = query.split(separator: "&", omittingEmptySubsequences: false).map { parameter -> String in
             let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard pair.count == 2, let kind = kinds[FormCoding.unescape(pair[0])], !pair[1].isEmpty else { return String(parameter) }
+            guard pair.count == 2, let kind = kinds[FormCoding.unescape(pair[0])], !pair[1].isEmpty else {
+                return String(parameter)
+            }
             return "\(pair[0])=" + placeholders.placeholder(for: FormCoding.unescape(pair[1]), kind: kind)
         }
         return string[...question] + parameters.joined(separator: "&") + string[fragmentStart...]
@@ -178,12 +180,14 @@ struct SessionRedactor {
 
     /// Rebuilds `value`; `rule` may replace the value of a member (given its key), and every string it
     /// leaves alone goes through `text`.
-    private mutating func walk(_ value: JSONValue, key: String? = nil, _ rule: (inout SessionRedactor, String, JSONValue) -> JSONValue?) -> JSONValue {
+    private mutating func walk(_ value: JSONValue, key: String? = nil,
+                               _ rule: (inout SessionRedactor, String, JSONValue) -> JSONValue?) -> JSONValue {
         if let key, let replaced = rule(&self, key, value) { return replaced }
         switch value {
         case .string(let string): return .string(text(string))
         case .array(let items): return .array(items.map { walk($0, key: key, rule) })
-        case .object(let members): return .object(JSONObject(members.map { ($0.key, walk($0.value, key: $0.key, rule)) }))
+        case .object(let members):
+            return .object(JSONObject(members.map { ($0.key, walk($0.value, key: $0.key, rule)) }))
         default: return value
         }
     }

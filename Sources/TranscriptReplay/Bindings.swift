@@ -15,7 +15,9 @@ final class Bindings: Sendable {
 
     /// Fills a pattern to send (see `Filler`).
     func fill(_ pattern: JSONValue) -> Result<JSONValue, Filler.Failure> {
-        with { values in Result { () throws(Filler.Failure) -> JSONValue in try Filler.fill(pattern, bindings: &values) } }
+        with { values in
+            Result { () throws(Filler.Failure) -> JSONValue in try Filler.fill(pattern, bindings: &values) }
+        }
     }
 
     func fillString(_ text: String, path: String) -> Result<String, Filler.Failure> {

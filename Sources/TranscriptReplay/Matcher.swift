@@ -20,7 +20,8 @@ struct Matcher {
     /// nil when `actual` matches; the captures it bound are then added to `bindings` (left unchanged on a mismatch).
     /// With `binding` false (upstream request patterns), a capture must already be bound: an interaction
     /// that names `{{refresh_2}}` cannot serve a request before `refresh_2` exists.
-    static func match(_ pattern: JSONValue, _ actual: JSONValue, path: String = "$", binding: Bool = true, bindings: inout [String: JSONValue]) -> Mismatch? {
+    static func match(_ pattern: JSONValue, _ actual: JSONValue, path: String = "$", binding: Bool = true,
+                      bindings: inout [String: JSONValue]) -> Mismatch? {
         var working = bindings
         let matcher = Matcher(binding: binding)
         if let mismatch = matcher.value(pattern, actual, path, &working) { return mismatch }
@@ -32,7 +33,8 @@ struct Matcher {
 
     private init(binding: Bool) { self.binding = binding }
 
-    private func value(_ pattern: JSONValue, _ actual: JSONValue, _ path: String, _ bindings: inout [String: JSONValue]) -> Mismatch? {
+    private func value(_ pattern: JSONValue, _ actual: JSONValue, _ path: String,
+                       _ bindings: inout [String: JSONValue]) -> Mismatch? {
         switch pattern {
         case .string(let text):
             return string(text, actual, path, &bindings)
@@ -42,13 +44,17 @@ struct Matcher {
             }
             for member in members where member.key != Self.openMember {
                 guard let found = actualMembers.first(where: { $0.key == member.key }) else {
-                    return Mismatch(path: path, problem: "member \(JSONText.quoted(member.key)) is missing (expected \(Self.show(member.value)))")
+                    let expected = Self.show(member.value)
+                    let problem = "member \(JSONText.quoted(member.key)) is missing (expected \(expected))"
+                    return Mismatch(path: path, problem: problem)
                 }
                 if let mismatch = value(member.value, found.value, Self.child(path, member.key), &bindings) { return mismatch }
             }
             if !members.contains(where: { $0.key == Self.openMember }) {
                 for extra in actualMembers where !members.contains(where: { $0.key == extra.key }) {
-                    return Mismatch(path: path, problem: "unexpected member \(JSONText.quoted(extra.key)): \(Self.show(extra.value)) (add it, or \"...\": true to allow others)")
+                    let problem = "unexpected member \(JSONText.quoted(extra.key)): \(Self.show(extra.value))"
+                        + " (add it, or \"...\": true to allow others)"
+                    return Mismatch(path: path, problem: problem)
                 }
             }
             return nil
@@ -71,9 +77,11 @@ struct Matcher {
         }
     }
 
-    private func string(_ text: String, _ actual: JSONValue, _ path: String, _ bindings: inout [String: JSONValue]) -> Mismatch? {
+    private func string(_ text: String, _ actual: JSONValue, _ path: String,
+                        _ bindings: inout [String: JSONValue]) -> Mismatch? {
         guard let template = try? Template(text), !template.isPlain else {
-            return actual == .string(text) ? nil : Mismatch(path: path, problem: "expected \(JSONText.quoted(text)), got \(Self.show(actual))")
+            guard actual != .string(text) else { return nil }
+            return Mismatch(path: path, problem: "expected \(JSONText.quoted(text)), got \(Self.show(actual))")
         }
         let expected = Self.describe(template, bindings)
         switch template.wholeHole {
@@ -102,7 +110,8 @@ struct Matcher {
     }
 
     /// Matches a template with holes inside a longer string; returns the captures it binds, or nil.
-    static func matchText(_ template: Template, _ text: String, _ bindings: [String: JSONValue]) -> [(String, String)]? {
+    static func matchText(_ template: Template, _ text: String,
+                          _ bindings: [String: JSONValue]) -> [(String, String)]? {
         var pattern = "^"
         var groups: [String: Int] = [:]
         var order: [String] = []
@@ -148,7 +157,8 @@ struct Matcher {
     }
 
     static func child(_ path: String, _ key: String) -> String {
-        Template.isName(key) && !key.contains("-") && !key.contains(".") ? "\(path).\(key)" : "\(path)[\(JSONText.quoted(key))]"
+        Template.isName(key) && !key.contains("-") && !key.contains(".")
+            ? "\(path).\(key)" : "\(path)[\(JSONText.quoted(key))]"
     }
 }
 
@@ -159,7 +169,8 @@ enum Filler {
         var description: String
     }
 
-    static func fill(_ pattern: JSONValue, path: String = "$", bindings: inout [String: JSONValue]) throws(Failure) -> JSONValue {
+    static func fill(_ pattern: JSONValue, path: String = "$",
+                     bindings: inout [String: JSONValue]) throws(Failure) -> JSONValue {
         switch pattern {
         case .string(let text):
             let template: Template
@@ -172,7 +183,8 @@ enum Filler {
                 guard member.key != Matcher.openMember else {
                     throw Failure(description: "at \(path): \"...\" only makes sense in what is matched, not in what is sent")
                 }
-                filled.append((member.key, try fill(member.value, path: Matcher.child(path, member.key), bindings: &bindings)))
+                let value = try fill(member.value, path: Matcher.child(path, member.key), bindings: &bindings)
+                filled.append((member.key, value))
             }
             return .object(filled)
         case .array(let items):
@@ -185,13 +197,15 @@ enum Filler {
     }
 
     /// Fills a string that must stay a string (arguments, environment values, header values).
-    static func fillString(_ text: String, path: String, bindings: inout [String: JSONValue]) throws(Failure) -> String {
+    static func fillString(_ text: String, path: String,
+                           bindings: inout [String: JSONValue]) throws(Failure) -> String {
         let template: Template
         do { template = try Template(text) } catch { throw Failure(description: "at \(path): \(error)") }
         return try fillText(template, path: path, bindings: &bindings)
     }
 
-    private static func fillText(_ template: Template, path: String, bindings: inout [String: JSONValue]) throws(Failure) -> String {
+    private static func fillText(_ template: Template, path: String,
+                                 bindings: inout [String: JSONValue]) throws(Failure) -> String {
         var out = ""
         for part in template.parts {
             switch part {

@@ -224,7 +224,9 @@ final class Runner {
     private func advanceClock(_ seconds: Double, agent: AgentDriver, until deadline: DispatchTime) -> String? {
         clockRequests += 1
         let id = JSONValue.string("$clock-\(clockRequests)")
-        let request = JSONValue.object(["jsonrpc": "2.0", "id": id, "method": "$/advanceClock", "params": .object(["seconds": .double(seconds)])])
+        let request: JSONValue = [
+            "jsonrpc": "2.0", "id": id, "method": "$/advanceClock", "params": ["seconds": .double(seconds)],
+        ]
         guard agent.write(Self.frame(request.compactText, .line)) else { return "advanceClock: agent \(agent.name)'s input is closed" }
         let answer = agent.wait(until: deadline) { state -> JSONValue? in
             guard let index = state.messages.firstIndex(where: { !$0.consumed && $0.value["id"] == id && $0.value["method"] == nil }) else { return nil }
@@ -246,7 +248,8 @@ final class Runner {
         case mismatch(JSONValue, Mismatch)
     }
 
-    private func expect(_ expected: JSONValue, framing: Transcript.Framing?, from agent: AgentDriver, until deadline: DispatchTime) -> String? {
+    private func expect(_ expected: JSONValue, framing: Transcript.Framing?, from agent: AgentDriver,
+                        until deadline: DispatchTime) -> String? {
         let what: String
         let found: Found?
         switch expected {
@@ -337,7 +340,8 @@ final class Runner {
 
     /// A batch reply matches when each expected element matches the actual element with its id (the
     /// order inside a batch is free).
-    private static func matchBatch(_ expected: [JSONValue], _ actual: [JSONValue], _ bindings: inout [String: JSONValue]) -> Mismatch? {
+    private static func matchBatch(_ expected: [JSONValue], _ actual: [JSONValue],
+                                   _ bindings: inout [String: JSONValue]) -> Mismatch? {
         guard expected.count == actual.count else {
             return Mismatch(path: "$", problem: "the batch has \(actual.count) responses, expected \(expected.count)")
         }
@@ -386,12 +390,18 @@ final class Runner {
             return "assertStore: \(error)"
         }
         if pattern["exists"] == false {
-            return row.map { "assertStore: key \(JSONText.quoted(key)) is in the store, expected it absent: \($0.inlineText)" }
+            return row.map {
+                "assertStore: key \(JSONText.quoted(key)) is in the store, expected it absent: \($0.inlineText)"
+            }
         }
         guard let row else { return "assertStore: key \(JSONText.quoted(key)) is not in the store" }
-        var members = (pattern.objectValue ?? [:]).filter { $0.key != "exists" && $0.key != "key" && $0.key != Matcher.openMember }
+        var members = (pattern.objectValue ?? [:]).filter {
+            $0.key != "exists" && $0.key != "key" && $0.key != Matcher.openMember
+        }
         members[Matcher.openMember] = true
-        guard let mismatch = bindings.match(.object(members), row, path: "store[\(JSONText.quoted(key))]") else { return nil }
+        guard let mismatch = bindings.match(.object(members), row, path: "store[\(JSONText.quoted(key))]") else {
+            return nil
+        }
         return "assertStore: \(mismatch)\nstored: \(row.setting("accessToken", "…").setting("refreshToken", "…").inlineText)"
     }
 

@@ -48,12 +48,15 @@ struct Template: Sendable, Equatable {
     private static func hole(_ inside: String, in text: String) throws(Failure) -> Hole {
         if inside.hasPrefix("*") {
             guard let wildcard = Wildcard(rawValue: inside) else {
-                throw Failure(description: "unknown wildcard {{\(inside)}} in \(JSONText.quoted(text)); use one of \(Wildcard.allCases.map { "{{\($0.rawValue)}}" }.joined(separator: ", "))")
+                let known = Wildcard.allCases.map { "{{\($0.rawValue)}}" }.joined(separator: ", ")
+                throw Failure(description: "unknown wildcard {{\(inside)}} in \(JSONText.quoted(text)); "
+                              + "use one of \(known)")
             }
             return .wildcard(wildcard)
         }
         guard isName(inside) else {
-            throw Failure(description: "{{\(inside)}} is not a capture name (letters, digits, '_', '-' and '.', starting with a letter) in \(JSONText.quoted(text))")
+            throw Failure(description: "{{\(inside)}} is not a capture name (letters, digits, '_', '-' and '.', "
+                              + "starting with a letter) in \(JSONText.quoted(text))")
         }
         return .capture(inside)
     }

@@ -152,7 +152,9 @@ private struct StepReader {
             guard case .object = verb.value, verb.value["key"]?.stringValue != nil else {
                 throw error(line, "assertStore takes an object with at least a \"key\"")
             }
-            try allow(verb.value.objectValue ?? [:], ["key", "exists", "generation", "needsReauth", "accessToken", "refreshToken", "expiresAt", "..."], line, "assertStore")
+            let allowed = ["key", "exists", "generation", "needsReauth", "accessToken", "refreshToken", "expiresAt",
+                           "..."]
+            try allow(verb.value.objectValue ?? [:], allowed, line, "assertStore")
             try checkTemplates(verb.value, line)
             action = .assertStore(verb.value)
         case "lockStore":
@@ -280,7 +282,8 @@ private struct StepReader {
         return items.compactMap(\.stringValue)
     }
 
-    private func environment(_ value: JSONValue?, _ line: Int) throws(Transcript.LoadError) -> [(name: String, value: String)]? {
+    private func environment(_ value: JSONValue?,
+                             _ line: Int) throws(Transcript.LoadError) -> [(name: String, value: String)]? {
         guard let value else { return nil }
         guard let members = value.objectValue, members.allSatisfy({ $0.value.stringValue != nil }) else {
             throw error(line, "\"env\" is an object of strings")
@@ -295,9 +298,11 @@ private struct StepReader {
         return seconds
     }
 
-    private func allow(_ members: JSONObject, _ allowed: [String], _ line: Int, _ what: String) throws(Transcript.LoadError) {
+    private func allow(_ members: JSONObject, _ allowed: [String], _ line: Int,
+                       _ what: String) throws(Transcript.LoadError) {
         if let unknown = members.first(where: { !allowed.contains($0.key) }) {
-            throw error(line, "unknown member \(JSONText.quoted(unknown.key)) in \(what) (allowed: \(allowed.joined(separator: ", ")))")
+            let list = allowed.joined(separator: ", ")
+            throw error(line, "unknown member \(JSONText.quoted(unknown.key)) in \(what) (allowed: \(list))")
         }
     }
 

@@ -60,7 +60,9 @@ final class UpstreamPool: Sendable {
                 return .respond(status: 500, headers: [], body: [], delay: .zero)
             }
         }
-        let body = JSONValue.object(["error": "unexpected_request", "error_description": "the transcript has no interaction for this request"])
+        let body: JSONValue = [
+            "error": "unexpected_request", "error_description": "the transcript has no interaction for this request",
+        ]
         return .respond(status: 500, headers: [("Content-Type", "application/json")], body: Array(body.compactText.utf8), delay: .zero)
     }
 
@@ -95,7 +97,7 @@ final class UpstreamPool: Sendable {
         members["query"] = sortedObject(request.query)
         members["headers"] = sortedObject(request.headers)
         if let credentials = basicCredentials(request.headers["authorization"]) {
-            members["basicAuth"] = .object(["user": .string(credentials.user), "password": .string(credentials.password)])
+            members["basicAuth"] = ["user": .string(credentials.user), "password": .string(credentials.password)]
         }
         if !request.form.isEmpty { members["form"] = sortedObject(request.form) }
         if let json = try? JSONParser.parse(request.body), !request.body.isEmpty { members["json"] = json }

@@ -40,7 +40,8 @@ public struct JSONParser {
     }
 
     /// Every top-level value of a text that holds several in a row, each with the line it starts on.
-    public static func sequence(_ text: String, comments: Bool = true) throws(Failure) -> [(value: JSONValue, line: Int)] {
+    public static func sequence(_ text: String,
+                                comments: Bool = true) throws(Failure) -> [(value: JSONValue, line: Int)] {
         var parser = JSONParser(text, comments: comments)
         var values: [(JSONValue, Int)] = []
         while true {

@@ -13,6 +13,7 @@ public enum JSONValue: Sendable {
     case object(JSONObject)
 
     /// An object from a dictionary, members sorted by key (a dictionary has no order of its own to keep).
+    /// Disfavoured, so that `.object(["b": 1, "a": 2])` stays a `JSONObject` literal, in the order written.
     @_disfavoredOverload
     public static func object(_ dictionary: [String: JSONValue]) -> JSONValue {
         .object(JSONObject(dictionary.sorted { $0.key < $1.key }))

@@ -1,3 +1,5 @@
+import WireFormats
+
 /// Request lines built before a timed run, back to back in one buffer, so the timed loop only writes
 /// slices of it: line `i` is `bytes[offsets[i] ..< offsets[i + 1]]`, newline included.
 struct RequestBatch: Sendable {
@@ -24,11 +26,13 @@ struct RequestBatch: Sendable {
 enum Requests {
     static func getToken(id: Int, key: String, forceRefresh: Bool = false) -> String {
         let force = forceRefresh ? #","forceRefresh":true"# : ""
-        return #"{"jsonrpc":"2.0","id":\#(id),"method":"getToken","params":{"key":"\#(key)"\#(force)}}"#
+        return #"{"jsonrpc":"2.0","id":\#(id),"method":"getToken","params":{"key":\#(JSONText.quoted(key))\#(force)}}"#
     }
 
     static func storeToken(id: Int, key: String, accessToken: String, refreshToken: String, expiresAt: String) -> String {
-        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":"\#(key)","accessToken":"\#(accessToken)","refreshToken":"\#(refreshToken)","expiresAt":"\#(expiresAt)"}}"#
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":\#(JSONText.quoted(key)),"#
+            + #""accessToken":\#(JSONText.quoted(accessToken)),"refreshToken":\#(JSONText.quoted(refreshToken)),"#
+            + #""expiresAt":\#(JSONText.quoted(expiresAt))}}"#
     }
 
     static func status(id: Int) -> String { #"{"jsonrpc":"2.0","id":\#(id),"method":"status"}"# }

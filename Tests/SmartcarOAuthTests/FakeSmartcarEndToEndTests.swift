@@ -69,7 +69,8 @@ struct FakeSmartcarEndToEndTests {
         #expect(exchange.headers["accept"] == "application/json")
         #expect(exchange.headers["connection"] == "close", "POSTs never ride a reused connection")
         #expect(exchange.headers["user-agent"]?.hasPrefix("smartcar-auth-agent/\(SmartcarClient.agentVersion) (Linux; ") == true)
-        #expect(exchange.body == "grant_type=authorization_code&code=\(FormCoding.escape(code))&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
+        #expect(exchange.body == "grant_type=authorization_code&code=\(FormCoding.escape(code))"
+                + "&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
         #expect(exchange.form == ["grant_type": "authorization_code", "code": code, "redirect_uri": redirectURI])
 
         #expect(try await client.userID(accessToken: grant.accessToken) == "user-1")

@@ -6,7 +6,8 @@ import WireFormats
 @Suite struct MatcherTests {
     func json(_ text: String) -> JSONValue { try! JSONParser.parse(text) }
 
-    func match(_ pattern: String, _ actual: String, _ bindings: inout [String: JSONValue], binding: Bool = true) -> Mismatch? {
+    func match(_ pattern: String, _ actual: String, _ bindings: inout [String: JSONValue],
+               binding: Bool = true) -> Mismatch? {
         Matcher.match(json(pattern), json(actual), binding: binding, bindings: &bindings)
     }
 

@@ -30,8 +30,8 @@ import WireFormats
     }
 
     @Test func compactTextKeepsTheOrderWrittenAndExplicitNulls() {
-        let body: JSONValue = .object(["type": "RATE_LIMIT", "code": nil, "statusCode": .int(429), "resolution": ["type": "RETRY_LATER"]])
-        #expect(body.compactText == #"{"type":"RATE_LIMIT","code":null,"statusCode":429,"resolution":{"type":"RETRY_LATER"}}"#)
+        let body: JSONValue = .object(["type": "RATE_LIMIT", "code": nil, "status": 429, "resolution": ["type": "LATER"]])
+        #expect(body.compactText == #"{"type":"RATE_LIMIT","code":null,"status":429,"resolution":{"type":"LATER"}}"#)
         #expect(JSONValue.object(["b": 1, "a": 2]).compactText == #"{"b":1,"a":2}"#)
     }
 }

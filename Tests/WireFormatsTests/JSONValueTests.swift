@@ -31,7 +31,9 @@ import WireFormats
     }
 
     @Test func codableRoundTrip() throws {
-        let value: JSONValue = ["s": "x", "i": 9_007_199_254_740_993, "d": 1.5, "b": false, "n": nil, "a": [1, ["k": "v"]]]
+        let value: JSONValue = [
+            "s": "x", "i": 9_007_199_254_740_993, "d": 1.5, "b": false, "n": nil, "a": [1, ["k": "v"]],
+        ]
         let decoded = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
         #expect(decoded == value)
         #expect(decoded["i"] == .int(9_007_199_254_740_993))
