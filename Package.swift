@@ -18,7 +18,7 @@ let package = Package(
         // JSON-RPC 2.0 over stdio (LSP framing or NDJSON). Knows nothing of Smartcar.
         .target(name: "JSONRPC", dependencies: ["AgentSupport", "WireFormats"]),
         // Everything the agent says to Smartcar: Connect URLs, token grants, typed errors.
-        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "JSONRPC", "WireFormats"]),
+        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "WireFormats"]),
         // The operating system's libsqlite3.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         // Durable, cross-process token store on SQLite.

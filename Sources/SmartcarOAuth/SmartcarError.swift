@@ -1,4 +1,3 @@
-import JSONRPC
 import WireFormats
 
 /// Every failure of a call to Smartcar, or of the configuration it needs, with a stable `kind` and a

@@ -5,7 +5,6 @@ import Darwin
 #endif
 import Foundation
 import FakeSmartcar
-import JSONRPC
 import Testing
 @testable import SmartcarOAuth
 import WireFormats

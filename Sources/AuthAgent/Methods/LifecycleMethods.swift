@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import WireFormats
 
 // The session: `initialize`, `shutdown` then `exit`, `ping`, `status`, and the test clock.
 
