@@ -1,8 +1,12 @@
 /// Writes JSON by hand, byte by byte: where `JSONEncoder` costs too much (the JSON-RPC envelope, precomputed
 /// results), and the one string escaper of every JSON text this package writes (the printer, the fake's bodies).
+///
+/// The appends are `@inlinable`: JSON-RPC writes every response envelope with them, and inlining keeps that
+/// path as fast across the module boundary as it was when they lived in the same module.
 package enum JSONText {
     /// Appends `text` as a string literal, escaping only what JSON requires (`"`, `\` and control
     /// characters; `/` and non-ASCII are written as they are, as `JSONEncoder` with `.withoutEscapingSlashes`).
+    @inlinable
     package static func append(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var text = text
@@ -32,6 +36,7 @@ package enum JSONText {
 
     /// Appends JSON text written in the source (a copy of its bytes; `append(contentsOf: "...".utf8)` goes
     /// through the generic collection path, several times slower).
+    @inlinable
     package static func append(raw text: StaticString, to out: inout [UInt8]) {
         out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
@@ -45,6 +50,7 @@ package enum JSONText {
     }
 
     /// Appends the decimal digits of `n` (no allocation, unlike `String(n)`).
+    @inlinable
     package static func append(_ n: Int64, to out: inout [UInt8]) {
         if n < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = n.magnitude
