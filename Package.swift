@@ -39,7 +39,7 @@ let package = Package(
                  "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU", "-lcurl"],
                 .when(platforms: [.linux], configuration: .release))]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
-        .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar"]),
+        .executableTarget(name: "fake-smartcar", dependencies: ["FakeSmartcar", "WireFormats"]),
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.

@@ -11,6 +11,7 @@ import Darwin
 #endif
 import FakeSmartcar
 import Foundation
+import WireFormats
 
 let usage = """
     usage: fake-smartcar [--port N] [--client-id ID] [--client-secret SECRET] [--latency-ms MS]
@@ -71,13 +72,6 @@ func parseOptions(_ arguments: [String]) -> FakeSmartcar.Options {
     return options
 }
 
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .withoutEscapingSlashes
-    return String(decoding: (try? encoder.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-}
-
 /// Whether end of stdin means "the parent is gone" (not /dev/null or a file, which end at once).
 func stdinSignalsParentLifetime() -> Bool {
     var info = stat()
@@ -120,8 +114,11 @@ func run() -> Never {
         watcher.name = "fake-smartcar stdin"
         watcher.start()
     }
-    writeAll("{\"origin\":\(jsonString(fake.origin.absoluteString)),\"clientID\":\(jsonString(options.clientID)),"
-             + "\"clientSecret\":\(jsonString(options.clientSecret))}\n", to: STDOUT_FILENO)
+    let ready: JSONValue = [
+        "origin": .string(fake.origin.absoluteString), "clientID": .string(options.clientID),
+        "clientSecret": .string(options.clientSecret),
+    ]
+    writeAll(ready.compactText + "\n", to: STDOUT_FILENO)
     var received: Int32 = 0
     while sigwait(&stopSignals, &received) != 0 {}
     shutdown(received == SIGTERM ? "SIGTERM" : "SIGINT")
