@@ -18,6 +18,8 @@ actor TokenManager {
         var jitter: TimeInterval = 30
         /// First and longest pause between looks at a key another process is refreshing.
         var leasePollInterval: ClosedRange<TimeInterval> = 0.005...0.1
+        /// Names this manager as a lease holder in the shared store (one per process; tests run two).
+        var leaseOwner = LeaseOwner.current
     }
 
     /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications.
@@ -33,8 +35,8 @@ actor TokenManager {
     private let logger: Logger
     private let settings: Settings
     private let onEvent: @Sendable (Event) -> Void
-    /// Identifies this process as a lease holder in the shared store.
-    private let owner = LeaseOwner.current
+    /// Identifies this manager as a lease holder in the shared store.
+    private var owner: String { settings.leaseOwner }
     /// What `getToken` is answered from on the reading thread: rows just read from or committed to the
     /// store, see `offer`.
     nonisolated let snapshot: TokenSnapshot
