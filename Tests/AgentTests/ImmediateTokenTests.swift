@@ -3,6 +3,7 @@ import AgentSupport
 import FakeSmartcar
 import Foundation
 @testable import JSONRPC
+@testable import smartcar_auth_agent
 import Testing
 
 /// The agent in this process, its requests made from JSON text, without a connection running.

@@ -1,4 +1,5 @@
 import AgentSupport
+import AuthAgent
 import Foundation
 import SmartcarOAuth
 import TokenStore
@@ -6,8 +7,9 @@ import TokenStore
 /// Turns the command line and the environment into an `Agent.Setup`: configuration, store, clock.
 /// Start-up failures (an unreadable secret file, a store other users can read) are `CommandLineError`s
 /// whose text says what to do; missing credentials are not: the methods that need them say so.
-public enum AgentLauncher {
-    public static func setup(options: CommandLineOptions, environment: [String: String], logger: Logger) throws(CommandLineError) -> Agent.Setup {
+enum AgentLauncher {
+    static func setup(options: CommandLineOptions, environment: [String: String],
+                      logger: Logger) throws(CommandLineError) -> Agent.Setup {
         var configuration: SmartcarConfiguration
         do {
             configuration = try SmartcarConfiguration.fromEnvironment(environment, secretFile: options.clientSecretFile)
@@ -43,9 +45,9 @@ public enum AgentLauncher {
         let adjustable = options.allowClockControl ? AdjustableClock() : nil
         // Room for every refresh the limiter lets through, plus the calls it does not bound (exchanges,
         // application tokens, user ids).
-        let transport = URLSessionTransport(maxConnectionsPerHost: options.maxUpstreamConcurrency + 16)
+        let transport = URLSessionTransport(maxConnectionsPerHost: options.agent.maxUpstreamConcurrency + 16)
         return Agent.Setup(
             configuration: configuration, store: store, storeDescription: storeDescription, transport: transport,
-            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, options: options)
+            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent)
     }
 }
