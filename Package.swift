@@ -57,8 +57,8 @@ let package = Package(
         .testTarget(name: "TranscriptTests", dependencies: ["TranscriptReplay", "TranscriptRecording", "TranscriptFormat", "FakeSmartcar",
                                                             "smartcar-auth-agent"],
                     exclude: ["broken"]),
-        // Command-line parsing and `--help`, tested inside the executable's module.
-        .testTarget(name: "StartupTests", dependencies: ["smartcar-auth-agent", "AuthAgent", "FakeSmartcar"]),
+        // The agent's start-up: the option table, parsing, `--help`, the launcher (inside the executable's module).
+        .testTarget(name: "StartupTests", dependencies: ["smartcar-auth-agent", "AuthAgent", "AgentSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "FakeSmartcar", "smartcar-auth-agent"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,8 +29,8 @@ struct CommandLineOptions: Equatable {
 
     init() {}
 
-    /// Parses `arguments` (without the program name) by `CommandLineOption.table`. Throws a message meant for a
-    /// person.
+    /// Parses `arguments` (without the program name) by `CommandLineOption.table`. Throws a message meant for
+    /// a person.
     init(parsing arguments: [String]) throws(CommandLineError) {
         let table = CommandLineOption.table
         var rest = arguments[...]

@@ -6,7 +6,7 @@ enum HelpText {
         let options = CommandLineOption.table.compactMap { option in option.help.map { (option, $0) } }
         let width = options.map { usage(of: $0.0).count }.max()! + 1
         return introduction + options.map { option, help in
-            return wrap(help.split(separator: " ").map(String.init) + notes(of: option),
+            wrap(help.split(separator: " ").map(String.init) + notes(of: option),
                         first: "  " + usage(of: option).padding(width), indent: width + 2)
         }.joined(separator: "\n")
     }

@@ -28,29 +28,33 @@ struct CommandLineOption {
     /// Every option, in `--help`'s order (which is also the order of a transcript's replay arguments).
     static var table: [CommandLineOption] {
         [
-            toggle("--sandbox", \.sandbox, help: "start a fake Smartcar in-process and use it (offline trial; "
-                   + "tokens are kept in memory unless --store is given)"),
+            toggle("--sandbox", \.sandbox,
+                   help: "start a fake Smartcar in-process and use it (offline trial; "
+                       + "tokens are kept in memory unless --store is given)"),
             text("--client-id", "ID", \.clientID, environment: "SMARTCAR_CLIENT_ID", help: "Smartcar client id"),
             text("--client-secret-file", "PATH", \.clientSecretFile,
                  help: "read the client secret from PATH instead of SMARTCAR_CLIENT_SECRET (never pass it as a flag)"),
             // Refused, and left out of --help.
             CommandLineOption(names: ["--client-secret"], effect: .toggle { _ throws(CommandLineError) in
-                throw CommandLineError("the client secret is never taken from the command line (other users can read it "
-                                       + "in ps); set SMARTCAR_CLIENT_SECRET or use --client-secret-file PATH")
+                throw CommandLineError("the client secret is never taken from the command line (other users can read "
+                                       + "it in ps); set SMARTCAR_CLIENT_SECRET or use --client-secret-file PATH")
             }),
             text("--redirect-uri", "URI", \.redirectURI, environment: "SMARTCAR_REDIRECT_URI",
                  help: "default redirect URI for Connect and code exchange"),
             text("--mode", SmartcarMode.allCases.map(\.rawValue).joined(separator: "|"), \.mode,
-                 environment: "SMARTCAR_MODE", defaultValue: SmartcarConfiguration().mode.rawValue, help: "Connect mode"),
+                 environment: "SMARTCAR_MODE", defaultValue: SmartcarConfiguration().mode.rawValue,
+                 help: "Connect mode"),
             text("--store", "PATH|memory", \.store, environment: "SMARTCAR_AUTH_STORE",
                  defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3", help: "token store"),
-            toggle("--strict-store", \.strictStore, help: "refuse to start on a corrupt store instead of moving it aside"),
+            toggle("--strict-store", \.strictStore,
+                   help: "refuse to start on a corrupt store instead of moving it aside"),
             number("--store-busy-timeout", "SECONDS", \.storeBusyTimeoutSeconds, in: 0...600,
                    help: "how long a store write waits for another process's lock"),
             toggle("--allow-clock-control", \.allowClockControl, replayed: true,
                    help: "enable the $/advanceClock method (tests and transcripts only)"),
-            text("--record", "FILE", \.record, help: "write this session to FILE as a transcript (Protocol/transcripts), "
-                 + "every secret replaced by a placeholder; created 0600"),
+            text("--record", "FILE", \.record,
+                 help: "write this session to FILE as a transcript (Protocol/transcripts), "
+                     + "every secret replaced by a placeholder; created 0600"),
             number("--request-timeout", "SECONDS", \.requestTimeoutSeconds, in: 0.1...600, replayed: true,
                    help: "overall budget of one call to Smartcar, retries included"),
             number("--lease-seconds", "N", \.agent.leaseSeconds, in: 1...300, replayed: true,
@@ -90,8 +94,10 @@ struct CommandLineOption {
                           replayArguments: replayed ? { $0[keyPath: property] ? [name] : [] } : nil)
     }
 
-    private static func text(_ name: String, _ valueName: String, _ property: WritableKeyPath<CommandLineOptions, String?>,
-                             environment: String? = nil, defaultValue: String? = nil, help: String) -> CommandLineOption {
+    private static func text(
+        _ name: String, _ valueName: String, _ property: WritableKeyPath<CommandLineOptions, String?>,
+        environment: String? = nil, defaultValue: String? = nil, help: String
+    ) -> CommandLineOption {
         CommandLineOption(names: [name], effect: .value(valueName: valueName) { $0[keyPath: property] = $1 },
                           environmentVariable: environment, defaultValue: defaultValue, help: help)
     }
@@ -113,8 +119,8 @@ struct CommandLineOption {
             let value = options[keyPath: property]
             return value == defaultValue ? [] : [name, argument(value.asDouble)]
         }
-        return CommandLineOption(names: [name], effect: effect, defaultValue: argument(defaultValue.asDouble), help: help,
-                                 replayArguments: replayed ? replay : nil)
+        return CommandLineOption(names: [name], effect: effect, defaultValue: argument(defaultValue.asDouble),
+                                 help: help, replayArguments: replayed ? replay : nil)
     }
 
     /// A number as an argument would give it: `20`, not `20.0`.

@@ -1,11 +1,11 @@
-import AgentSupport
 @testable import smartcar_auth_agent
 import Testing
 
 @Suite struct CommandLineOptionsTests {
     @Test func defaultsAndFlags() throws {
         #expect(try CommandLineOptions(parsing: []) == CommandLineOptions())
-        let options = try CommandLineOptions(parsing: ["--store", "memory", "--log-level=debug", "--lease-seconds", "5", "--sandbox"])
+        let options = try CommandLineOptions(
+            parsing: ["--store", "memory", "--log-level=debug", "--lease-seconds", "5", "--sandbox"])
         #expect(options.store == "memory")
         #expect(options.logLevel == .debug)
         #expect(options.agent.leaseSeconds == 5)
@@ -22,13 +22,15 @@ import Testing
     }
 
     @Test func recordingFlagsAndWhatAReplayNeeds() throws {
-        let options = try CommandLineOptions(parsing: ["--record", "s.transcript", "--store-busy-timeout", "0.2", "--allow-clock-control", "--request-timeout", "1.5"])
+        let options = try CommandLineOptions(parsing: ["--record", "s.transcript", "--store-busy-timeout", "0.2",
+                                                       "--allow-clock-control", "--request-timeout", "1.5"])
         #expect(options.record == "s.transcript")
         #expect(options.storeBusyTimeoutSeconds == 0.2)
         #expect(options.replayArguments == ["--allow-clock-control", "--request-timeout", "1.5"])
         #expect(CommandLineOptions().replayArguments == [])
-        let all = try CommandLineOptions(parsing: ["--max-message-bytes", "2048", "--state-ttl-seconds", "60", "--lease-seconds", "3",
-                                                   "--request-timeout", "2", "--allow-clock-control", "--log-level", "debug"])
+        let all = try CommandLineOptions(parsing: ["--max-message-bytes", "2048", "--state-ttl-seconds", "60",
+                                                   "--lease-seconds", "3", "--request-timeout", "2",
+                                                   "--allow-clock-control", "--log-level", "debug"])
         #expect(all.replayArguments == ["--allow-clock-control", "--request-timeout", "2", "--lease-seconds", "3",
                                         "--state-ttl-seconds", "60", "--max-message-bytes", "2048"])
     }
@@ -45,7 +47,8 @@ import Testing
         }
     }
 
-    @Test(arguments: [["--log-level", "loud"], ["--lease-seconds", "0"], ["--store"], ["--bogus"], ["--max-upstream-concurrency", "x"]])
+    @Test(arguments: [["--log-level", "loud"], ["--lease-seconds", "0"], ["--store"], ["--bogus"],
+                      ["--max-upstream-concurrency", "x"]])
     func badArgumentsSayWhatIsWrong(arguments: [String]) {
         #expect(throws: CommandLineError.self) { try CommandLineOptions(parsing: arguments) }
     }
@@ -57,7 +60,8 @@ import Testing
             (["--store"], "--store needs a value"),
             (["--lease-seconds", "0"], "--lease-seconds takes a number from 1 to 300, not '0'"),
             (["--request-timeout=x"], "--request-timeout takes a number from 0.1 to 600, not 'x'"),
-            (["--log-level", "loud"], "--log-level takes one of trace, debug, info, notice, warning, error, not 'loud'"),
+            (["--log-level", "loud"],
+             "--log-level takes one of trace, debug, info, notice, warning, error, not 'loud'"),
         ]
         for (arguments, message) in expected {
             #expect(throws: CommandLineError(message)) { try CommandLineOptions(parsing: arguments) }

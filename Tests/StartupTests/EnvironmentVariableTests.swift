@@ -1,4 +1,5 @@
 import AgentSupport
+import AuthAgent
 import Foundation
 @testable import smartcar_auth_agent
 import Testing
@@ -19,18 +20,21 @@ import Testing
             let name = try #require(option.names.first), variable = try #require(option.environmentVariable)
             let value = try #require(Self.samples[name])
             // Every start opens a store: memory, or for `--store` itself the default one in a folder of the test's.
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("startup-\(UInt64.random(in: 0...UInt64.max))")
+            let folder = FileManager.default.temporaryDirectory
+                .appendingPathComponent("startup-\(UInt64.random(in: 0...UInt64.max))")
             defer { try? FileManager.default.removeItem(at: folder) }
             let base = name == "--store" ? ["XDG_STATE_HOME": folder.path] : ["SMARTCAR_AUTH_STORE": "memory"]
-            let fromFlag = try AgentLauncher.setup(options: CommandLineOptions(parsing: [name, value]), environment: base,
-                                                   logger: .silent)
-            let fromVariable = try AgentLauncher.setup(options: CommandLineOptions(),
-                                                       environment: base.merging([variable: value]) { $1 }, logger: .silent)
-            let unset = try AgentLauncher.setup(options: CommandLineOptions(), environment: base, logger: .silent)
+            func start(_ arguments: [String], _ environment: [String: String]) throws -> Agent.Setup {
+                try AgentLauncher.setup(options: CommandLineOptions(parsing: arguments), environment: environment,
+                                        logger: .silent)
+            }
+            let fromFlag = try start([name, value], base)
+            let fromVariable = try start([], base.merging([variable: value]) { $1 })
+            let unset = try start([], base)
             #expect(fromFlag.configuration == fromVariable.configuration, "\(name)")
             #expect(fromFlag.storeDescription == fromVariable.storeDescription, "\(name)")
-            let changed = fromFlag.configuration != unset.configuration || fromFlag.storeDescription != unset.storeDescription
-            #expect(changed, "\(name) \(value) must differ from the default")
+            #expect(fromFlag.configuration != unset.configuration || fromFlag.storeDescription != unset.storeDescription,
+                    "\(name) \(value) must differ from the default")
         }
     }
 }

@@ -36,8 +36,8 @@ import Testing
 
     @Test func theIntroductionNamesTheVersionAndTheVariablesWithoutAnOption() {
         #expect(HelpText.text.hasPrefix("smartcar-auth-agent \(AgentVersion.current): "))
-        for variable in ["SMARTCAR_CLIENT_SECRET", "SMARTCAR_CONNECT_ORIGIN", "SMARTCAR_AUTH_ORIGIN", "SMARTCAR_IAM_ORIGIN",
-                         "SMARTCAR_API_ORIGIN"] {
+        for variable in ["SMARTCAR_CLIENT_SECRET", "SMARTCAR_CONNECT_ORIGIN", "SMARTCAR_AUTH_ORIGIN",
+                         "SMARTCAR_IAM_ORIGIN", "SMARTCAR_API_ORIGIN"] {
             #expect(HelpText.text.contains(variable))
         }
     }
