@@ -15,7 +15,8 @@ struct CommandLineOption {
     /// Every spelling, as `--help` lists them (`-h`, `--help`).
     let names: [String]
     let effect: Effect
-    /// The variable that gives the same setting when the option is absent (read by the launcher's callees).
+    /// The variable that gives the same setting when the option is absent. `SmartcarConfiguration` and
+    /// `StoreLocation` read it; `EnvironmentVariableTests` checks that they agree with this.
     var environmentVariable: String?
     /// The value when neither the option nor its variable is given, as `--help` shows it.
     var defaultValue: String?
