@@ -3,20 +3,20 @@ import Synchronization
 
 /// Sends agent → client notifications, only to a client that opted in at `initialize`.
 final class Notifier: Sendable {
-    private let target = Mutex<Connection?>(nil)
+    private let target = Mutex<(@Sendable (String, JSONValue) -> Void)?>(nil)
 
-    /// From now on, notifications go to `connection`.
-    func enable(on connection: Connection) { target.withLock { $0 = connection } }
+    /// From now on, notifications go through `notify`.
+    func enable(_ notify: @escaping @Sendable (String, JSONValue) -> Void) { target.withLock { $0 = notify } }
 
     func send(_ event: TokenManager.Event) {
-        guard let connection = target.withLock({ $0 }) else { return }
+        guard let notify = target.withLock({ $0 }) else { return }
         switch event {
         case .changed(let key, let reason, let expiresAt):
-            connection.sendNotification("tokenChanged", params: [
+            notify(MethodTable.Outgoing.tokenChanged.rawValue, [
                 "key": .string(key), "reason": .string(reason), "expiresAt": expiresAt.map { .string(RFC3339.string($0)) } ?? .null,
             ])
         case .reauthRequired(let key, let reason):
-            connection.sendNotification("reauthRequired", params: ["key": .string(key), "reason": .string(reason)])
+            notify(MethodTable.Outgoing.reauthRequired.rawValue, ["key": .string(key), "reason": .string(reason)])
         }
     }
 }

@@ -18,6 +18,8 @@ actor TokenManager {
         var jitter: TimeInterval = 30
         /// First and longest pause between looks at a key another process is refreshing.
         var leasePollInterval: ClosedRange<TimeInterval> = 0.005...0.1
+        /// Names this manager as a lease holder in the shared store (one per process; tests run two).
+        var leaseOwner = LeaseOwner.current
     }
 
     /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications.
@@ -33,10 +35,11 @@ actor TokenManager {
     private let logger: Logger
     private let settings: Settings
     private let onEvent: @Sendable (Event) -> Void
-    /// Identifies this process as a lease holder in the shared store.
-    private let owner = LeaseOwner.current
-    /// What `cachedSummary` answers from: rows just read from or committed to the store, see `offer`.
-    private let snapshot = TokenSnapshot()
+    /// Identifies this manager as a lease holder in the shared store.
+    private var owner: String { settings.leaseOwner }
+    /// What `getToken` is answered from on the reading thread: rows just read from or committed to the
+    /// store, see `offer`.
+    nonisolated let snapshot: TokenSnapshot
 
     /// One refresh per key at a time; every caller of that key awaits the same task.
     private var refreshes: [String: Task<StoredToken, any Error>] = [:]
@@ -52,15 +55,10 @@ actor TokenManager {
         self.logger = logger
         self.settings = settings
         self.onEvent = onEvent
+        snapshot = TokenSnapshot(jitter: settings.jitter)
     }
 
     // MARK: getToken
-
-    /// The summary of `key`'s cached token when it is valid for more than `minValidity` plus the most jitter
-    /// `token(for:)` could add (so the actor would have answered the same token), without a hop to the actor.
-    nonisolated func cachedSummary(for key: String, minValidity: TimeInterval) -> [UInt8]? {
-        snapshot.summary(for: key, validFor: minValidity + settings.jitter, now: clock.now())
-    }
 
     /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
     func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {

@@ -21,6 +21,11 @@ final class TokenSnapshot: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    /// The most random seconds `TokenManager.token(for:)` adds to `minValidity`: a token is answered from here
+    /// only when the actor would have answered the same one.
+    private let jitter: TimeInterval
+
+    init(jitter: TimeInterval) { self.jitter = jitter }
 
     func publish(_ token: StoredToken) {
         var strings: [UInt8] = []
@@ -39,12 +44,12 @@ final class TokenSnapshot: Sendable {
         _ = entries.withLock { $0.removeValue(forKey: key) }
     }
 
-    /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `margin`
-    /// seconds after `now`.
-    func summary(for key: String, validFor margin: TimeInterval, now: Date) -> [UInt8]? {
+    /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `minValidity`
+    /// plus the jitter after `now`.
+    func summary(for key: String, minValidity: TimeInterval, now: Date) -> [UInt8]? {
         guard let entry = entries.withLock({ $0[key] }) else { return nil }
         let remaining = entry.expiresAt.timeIntervalSince(now)
-        guard remaining > margin else { return nil }
+        guard remaining > minValidity + jitter else { return nil }
         let strings = entry.strings
         let accessTokenEnd = Int(entry.accessTokenEnd), expiresAtEnd = Int(entry.expiresAtEnd)
         var out: [UInt8] = []

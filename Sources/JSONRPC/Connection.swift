@@ -1,5 +1,4 @@
 import AgentSupport
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -76,10 +75,15 @@ public final class Connection: Sendable {
     /// Reads until end of input or `close()`, answering every request; returns once the last one is answered
     /// and written.
     public func run(handler: some MessageHandler) async {
+        let context = PeerContext(
+            notify: { [self] method, params in sendNotification(method, params: params) },
+            close: { [self] in close() },
+            cancelAll: { [self] in cancelAll() },
+            statistics: { [self] in .init(requestsServed: requestsServed, inFlight: inFlightCount) })
         await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
             reader.start(
                 mustWait: { [self] in inFlightCount >= maxInFlight || writer.queuedBytes >= maxQueuedOutputBytes },
-                deliver: { [self] events in receive(events, handler: handler) },
+                deliver: { [self] events in receive(events, handler: handler, context: context) },
                 ended: { ended.resume() })
         }
         await withCheckedContinuation { (idle: CheckedContinuation<Void, Never>) in
@@ -102,14 +106,14 @@ public final class Connection: Sendable {
     }
 
     /// Answers every request in flight with -32800 and cancels its task, then closes (the `exit` notification).
-    public func cancelAll() {
+    private func cancelAll() {
         let all = state.withLock { Array($0.pending.values) }
         for pending in all { cancel(pending) }
         close()
     }
 
     /// Sends an agent → client notification, framed in the connection's style.
-    public func sendNotification(_ method: String, params: JSONValue) {
+    private func sendNotification(_ method: String, params: JSONValue) {
         guard let body = WireEncoding.encodeValue(OutgoingNotification(method: method, params: params)) else {
             logger.error("notification '\(method)' could not be encoded; not sent")
             return
@@ -120,7 +124,7 @@ public final class Connection: Sendable {
     // MARK: Receiving (on the reading thread)
 
     /// The events of one read. Immediate answers gather in one buffer that is written at the end.
-    private func receive(_ events: [FrameEvent], handler: some MessageHandler) {
+    private func receive(_ events: [FrameEvent], handler: some MessageHandler, context: PeerContext) {
         var immediate = ImmediateAnswers(observer: observer)
         var connectionStyle = state.withLock { $0.style }
         for event in events {
@@ -133,7 +137,7 @@ public final class Connection: Sendable {
                 }
                 immediate.style = connectionStyle ?? style
                 observer?.received(bytes)
-                receive(bytes, handler: handler, immediate: &immediate)
+                receive(bytes, handler: handler, context: context, immediate: &immediate)
             case .problem(let problem):
                 report(problem)
             }
@@ -141,7 +145,7 @@ public final class Connection: Sendable {
         writer.write(immediate.bytes)
     }
 
-    private func receive(_ bytes: [UInt8], handler: some MessageHandler, immediate: inout ImmediateAnswers) {
+    private func receive(_ bytes: [UInt8], handler: some MessageHandler, context: PeerContext, immediate: inout ImmediateAnswers) {
         // No JSON text ends with `[`, and JSONDecoder (Swift 6.3.1) traps instead of throwing when the array that
         // passes its nesting limit opens on the last byte: such a message is answered without being decoded.
         if bytes.last == UInt8(ascii: "[") {
@@ -149,23 +153,23 @@ public final class Connection: Sendable {
             return
         }
         if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
-            receiveBatch(Data(bytes), handler: handler)
+            receiveBatch(Data(bytes), handler: handler, context: context)
             return
         }
         guard let message = read(bytes, deliver: { [self] in send($0) }) else { return }
         guard let id = message.id else {
-            notify(message, handler: handler)
+            notify(message, handler: handler, context: context)
             return
         }
         if let reply = handler.immediateReply(to: message) {
             served.add(1, ordering: .relaxed)
             immediate.append(Response(id: id, outcome: reply.outcome))
         } else {
-            start(message, id: id, handler: handler) { [self] in send($0) }
+            start(message, id: id, handler: handler, context: context) { [self] in send($0) }
         }
     }
 
-    private func receiveBatch(_ data: Data, handler: some MessageHandler) {
+    private func receiveBatch(_ data: Data, handler: some MessageHandler, context: PeerContext) {
         guard let elements = try? JSONDecoder().decode([JSONValue].self, from: data) else {
             send(Response.error(.parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(data)).body)
             return
@@ -191,7 +195,7 @@ public final class Connection: Sendable {
             } else {
                 collector.release(slot)
                 // Notifications in a batch are handled like any other, without a reply.
-                Task { await self.handle(notification: message, handler: handler) }
+                notify(message, handler: handler, context: context)
             }
         }
         collector.sealed()
@@ -199,7 +203,7 @@ public final class Connection: Sendable {
             if let reply = handler.immediateReply(to: message) {
                 collector.fill(slot, with: Response(id: id, outcome: reply.outcome).body)
             } else {
-                start(message, id: id, handler: handler) { collector.fill(slot, with: $0) }
+                start(message, id: id, handler: handler, context: context) { collector.fill(slot, with: $0) }
             }
         }
     }
@@ -207,8 +211,7 @@ public final class Connection: Sendable {
     /// Reads one message: the common request with `RequestScanner`, anything else (errors to report, unusual
     /// spellings) with `Envelope`. An invalid one is answered through `deliver` and yields nil.
     private func read(_ bytes: [UInt8], deliver: @Sendable ([UInt8]) -> Void) -> IncomingMessage? {
-        guard let request = bytes.withUnsafeBufferPointer({ RequestScanner.scan($0) }) else { return decode(bytes, deliver: deliver) }
-        return IncomingMessage(id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil, paramsRange: request.params)
+        IncomingMessage(reading: bytes) ?? decode(bytes, deliver: deliver)
     }
 
     /// Decodes one message with `JSONDecoder`; an invalid one is answered through `deliver` and yields nil.
@@ -238,26 +241,13 @@ public final class Connection: Sendable {
         }
     }
 
-    /// Handles a notification before the next message is read, so notifications keep their order and
-    /// nothing after `exit` is dispatched.
-    private func notify(_ message: IncomingMessage, handler: some MessageHandler) {
-        if message.method == "$/cancelRequest" {
-            cancelRequest(message)
-            return
-        }
-        let handled = DispatchSemaphore(value: 0)
-        Task {
-            await handle(notification: message, handler: handler)
-            handled.signal()
-        }
-        handled.wait()
-    }
-
-    private func handle(notification message: IncomingMessage, handler: some MessageHandler) async {
+    /// Handles a notification on the reading thread, before the next message is read, so notifications keep
+    /// their order and nothing after `exit` is dispatched.
+    private func notify(_ message: IncomingMessage, handler: some MessageHandler, context: PeerContext) {
         if message.method == "$/cancelRequest" {
             cancelRequest(message)
         } else {
-            await handler.handleNotification(message, connection: self)
+            handler.handle(notification: message, context: context)
         }
     }
 
@@ -276,7 +266,8 @@ public final class Connection: Sendable {
 
     /// Runs `message` in its own task; its one response goes to `deliver`. The task starts on the calling
     /// thread and leaves it at its first suspension, so no thread hop is paid before the handler's own.
-    private func start(_ message: IncomingMessage, id: RequestID, handler: some MessageHandler, deliver: @escaping @Sendable ([UInt8]) -> Void) {
+    private func start(_ message: IncomingMessage, id: RequestID, handler: some MessageHandler, context: PeerContext,
+                       deliver: @escaping @Sendable ([UInt8]) -> Void) {
         let pending = state.withLock { state in
             state.nextSerial += 1
             let pending = Pending(serial: state.nextSerial, id: id, deliver: deliver)
@@ -287,18 +278,14 @@ public final class Connection: Sendable {
         let serial = pending.serial
         let method = message.method
         let task = Task.immediate { [self, logger] in
-            let outcome: Response.Outcome
-            do {
-                outcome = .result(try await handler.handleRequest(message, connection: self))
-            } catch let error as ResponseError {
-                outcome = .error(error)
-            } catch is CancellationError {
-                outcome = .error(.cancelled)
-            } catch {
-                logger.error("\(method): unexpected \(type(of: error))")
-                outcome = .error(.internalError("internal error"))
+            await handler.handle(message, context: context, reply: Reply { [self] outcome in
+                answer(serial, with: Response(id: id, outcome: outcome.responseOutcome))
+            })
+            // Still pending: neither answered nor cancelled (a handler's bug); the client must not wait forever.
+            if state.withLock({ $0.pending[serial] != nil }) {
+                logger.error("\(method): the handler returned without replying")
+                answer(serial, with: .error(.internalError("internal error"), id: id))
             }
-            answer(serial, with: Response(id: id, outcome: outcome))
         }
         pending.task.withLock { $0 = task }
     }
@@ -375,6 +362,15 @@ private struct ImmediateAnswers {
         let body = response.body
         observer?.sent(body)
         WireEncoding.appendFrame(body, style: style, to: &bytes)
+    }
+}
+
+extension Reply.Outcome {
+    var responseOutcome: Response.Outcome {
+        switch self {
+        case .result(let value): return .result(value)
+        case .error(let error): return .error(error)
+        }
     }
 }
 

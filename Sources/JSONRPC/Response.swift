@@ -28,7 +28,7 @@ struct Response: Sendable {
         switch outcome {
         case .result(let value):
             guard let json = WireEncoding.encodeValue(value) else {
-                JSONText.append(raw: #","error":{"code":-32603,"message":"internal error: unencodable reply"}}"#, to: &out)
+                JSONText.append(raw: #","error":{"code":-32603,"message":"internal error: unencodable reply","data":{"kind":"internalError"}}}"#, to: &out)
                 return
             }
             JSONText.append(raw: #","result":"#, to: &out)

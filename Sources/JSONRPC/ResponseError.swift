@@ -22,12 +22,19 @@ extension ResponseError {
         public static let requestCancelled = -32800
     }
 
-    public static func parseError(_ message: String) -> ResponseError { .init(code: Code.parseError, message: message) }
-    public static func invalidRequest(_ message: String) -> ResponseError { .init(code: Code.invalidRequest, message: message) }
-    public static func methodNotFound(_ method: String) -> ResponseError {
-        .init(code: Code.methodNotFound, message: "unknown method '\(method)'")
+    // Every error carries `data.kind`, so a client switches on one field whatever the layer that failed.
+    public static func parseError(_ message: String) -> ResponseError { .init(Code.parseError, "parseError", message) }
+    public static func invalidRequest(_ message: String) -> ResponseError {
+        .init(Code.invalidRequest, "invalidRequest", message)
     }
-    public static func invalidParams(_ message: String) -> ResponseError { .init(code: Code.invalidParams, message: message) }
-    public static func internalError(_ message: String) -> ResponseError { .init(code: Code.internalError, message: message) }
-    public static let cancelled = ResponseError(code: Code.requestCancelled, message: "request cancelled")
+    public static func methodNotFound(_ method: String) -> ResponseError {
+        .init(Code.methodNotFound, "methodNotFound", "unknown method '\(method)'")
+    }
+    public static func invalidParams(_ message: String) -> ResponseError { .init(Code.invalidParams, "invalidParams", message) }
+    public static func internalError(_ message: String) -> ResponseError { .init(Code.internalError, "internalError", message) }
+    public static let cancelled = ResponseError(Code.requestCancelled, "cancelled", "request cancelled")
+
+    private init(_ code: Int, _ kind: String, _ message: String) {
+        self.init(code: code, message: message, data: ["kind": .string(kind)])
+    }
 }

@@ -18,10 +18,10 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ url: String) throws(SmartcarError) -> ConnectRedirect {
         let trimmed = url.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty, let components = URLComponents(string: trimmed) else {
-            throw .invalidParams("the redirect URL is not a valid URL")
+            throw .invalidArgument("the redirect URL is not a valid URL")
         }
         guard let query = components.percentEncodedQuery, !query.isEmpty else {
-            throw .invalidParams("the redirect URL has no query: expected ?code=...&state=... or ?error=... from Smartcar Connect")
+            throw .invalidArgument("the redirect URL has no query: expected ?code=...&state=... or ?error=... from Smartcar Connect")
         }
         var parameters: [String: String] = [:]
         for (name, value) in FormEncoding.decode(query) where parameters[name] == nil {
@@ -36,7 +36,7 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
         if let code = parameters["code"], !code.isEmpty {
             return .code(code: code, state: state)
         }
-        throw .invalidParams("the redirect URL has neither a code nor an error parameter")
+        throw .invalidArgument("the redirect URL has neither a code nor an error parameter")
     }
 
     public var state: String? {

@@ -32,7 +32,7 @@ public final class SmartcarClient: Sendable {
     /// `redirectURI` must be the one the Connect URL carried; nil means the configured one (as `ConnectURL`
     /// does), and with neither the parameter is left out. `flags` go in the query (`?flags=a%3Ab`).
     public func exchangeCode(_ code: String, redirectURI: String?, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
-        guard !code.isEmpty else { throw .invalidParams("the authorization code is empty") }
+        guard !code.isEmpty else { throw .invalidArgument("the authorization code is empty") }
         let credentials = try configuration.requireCredentials()
         var form = [("grant_type", "authorization_code"), ("code", code)]
         if let redirectURI = redirectURI.flatMap({ $0.isEmpty ? nil : $0 }) ?? configuration.redirectURI.flatMap({ $0.isEmpty ? nil : $0 }) {
@@ -44,7 +44,7 @@ public final class SmartcarClient: Sendable {
     /// Trades a refresh token for a new pair. The old refresh token is spent once Smartcar has processed
     /// this (persist the new one before anything else); a rejected one means the user must connect again.
     public func refresh(_ refreshToken: String, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
-        guard !refreshToken.isEmpty else { throw .invalidParams("the refresh token is empty") }
+        guard !refreshToken.isEmpty else { throw .invalidArgument("the refresh token is empty") }
         let credentials = try configuration.requireCredentials()
         let form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
         return try await userTokenRequest(.refresh, form: form, flags: flags, credentials: credentials, secret: refreshToken)
@@ -72,7 +72,7 @@ public final class SmartcarClient: Sendable {
 
     /// The Smartcar user id the access token belongs to (`GET /v2.0/user`), a stable key for the user's tokens.
     public func userID(accessToken: String) async throws(SmartcarError) -> String {
-        guard !accessToken.isEmpty else { throw .invalidParams("the access token is empty") }
+        guard !accessToken.isEmpty else { throw .invalidArgument("the access token is empty") }
         try SmartcarConfiguration.requireSafeOrigin(configuration.apiOrigin, variable: "SMARTCAR_API_ORIGIN")
         let request = HTTPRequest(method: "GET", url: endpoint(configuration.apiOrigin, "/v2.0/user"),
                                   headers: ["Authorization": "Bearer \(accessToken)", "Accept": "application/json",

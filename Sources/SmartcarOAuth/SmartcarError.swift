@@ -1,38 +1,32 @@
 import JSONRPC
 
-/// Every failure the agent reports about Smartcar or its own configuration, with a stable `kind` (the
-/// machine-readable contract clients switch on) and a human-readable `message`.
+/// Every failure of a call to Smartcar, or of the configuration it needs, with a stable `kind` and a
+/// human-readable `message`. It knows nothing of the protocol that reports it: the agent maps each kind to
+/// its error code.
 ///
 /// Neither `message` nor `details` ever holds a secret (client secret, token, authorization code): upstream
 /// text is redacted before it lands here, and request bodies and headers are never copied in.
 public struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The error table's kinds; `rawValue` is the `error.data.kind` string.
-    public enum Kind: String, Sendable, Codable, CaseIterable {
-        case configurationError, invalidClient, invalidGrant, reauthRequired, rateLimited, upstreamUnavailable
-        case upstreamError, stateMismatch, connectError, unknownKey, storageError
-        /// A caller's argument is unusable (e.g. a redirect URL that is not one); answered as -32602.
-        case invalidParams
-        /// The caller's task was cancelled while waiting on Smartcar; answered as -32800.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// The client id, secret or redirect URI the call needs is missing or unusable.
+        case configurationError
+        /// Smartcar refused the client credentials.
+        case invalidClient
+        /// Smartcar refused an authorization code.
+        case invalidGrant
+        /// Smartcar refused a refresh token: the owner must connect again.
+        case reauthRequired
+        case rateLimited
+        /// No usable answer: the network failed, timed out, or Smartcar answered 5xx.
+        case upstreamUnavailable
+        /// Any other answer Smartcar should not have given.
+        case upstreamError
+        /// Connect redirected with `error=...`.
+        case connectError
+        /// An argument cannot be sent (an empty code, a redirect URL that is not one).
+        case invalidArgument
+        /// The caller's task was cancelled while waiting on Smartcar.
         case cancelled
-
-        /// The JSON-RPC error code from the error table.
-        public var code: Int {
-            switch self {
-            case .configurationError: -32001
-            case .invalidClient: -32002
-            case .invalidGrant: -32003
-            case .reauthRequired: -32004
-            case .rateLimited: -32005
-            case .upstreamUnavailable: -32006
-            case .upstreamError: -32007
-            case .stateMismatch: -32008
-            case .connectError: -32009
-            case .unknownKey: -32010
-            case .storageError: -32011
-            case .invalidParams: ResponseError.Code.invalidParams
-            case .cancelled: ResponseError.Code.requestCancelled
-            }
-        }
     }
 
     public var kind: Kind
@@ -47,16 +41,9 @@ public struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertible
         self.details = details
     }
 
-    /// The JSON-RPC error: code from the table, `data` = `details` plus `kind`.
-    public var responseError: ResponseError {
-        var data = details
-        data["kind"] = .string(kind.rawValue)
-        return ResponseError(code: kind.code, message: message, data: .object(data))
-    }
-
     public var description: String { "\(kind.rawValue): \(message)" }
 
     static func configuration(_ message: String) -> SmartcarError { SmartcarError(.configurationError, message) }
-    static func invalidParams(_ message: String) -> SmartcarError { SmartcarError(.invalidParams, message) }
+    static func invalidArgument(_ message: String) -> SmartcarError { SmartcarError(.invalidArgument, message) }
     static let cancelled = SmartcarError(.cancelled, "the request was cancelled while waiting for Smartcar")
 }

@@ -9,8 +9,9 @@ import Glibc
 
 /// A handler for tests: `echo` answers its params (`echoLater` after a suspension, so from another thread),
 /// `block` never answers on its own (not even when cancelled), `hold` answers once `releaseHeld()` is
-/// called, `fail` throws a non-protocol error. `fast` and `fastError` are answered by `immediateReply`
-/// (reaching `handleRequest` they fail with -32098, so a test sees it when the immediate path is skipped).
+/// called, `noReply` returns without replying. `fast` and `fastError` are answered by `immediateReply`
+/// (reaching `handle` they fail with -32098, so a test sees it when the immediate path is skipped). The
+/// notification `cancelEverything` cancels every request in flight, as `exit` does in the agent.
 final class TestHandler: MessageHandler {
     let notifications = Mutex<[String]>([])
     /// The ids `immediateReply` was asked about, in order.
@@ -34,7 +35,18 @@ final class TestHandler: MessageHandler {
         for continuation in waiting { continuation.resume() }
     }
 
-    func handleRequest(_ request: IncomingMessage, connection: Connection) async throws -> any Encodable & Sendable {
+    func handle(_ request: IncomingMessage, context: PeerContext, reply: Reply) async {
+        do {
+            guard let result = try await answer(request) else { return }
+            reply(result)
+        } catch let error as ResponseError {
+            reply(error: error)
+        } catch {
+            reply(error: .internalError("unexpected \(type(of: error))"))
+        }
+    }
+
+    private func answer(_ request: IncomingMessage) async throws -> (any Encodable & Sendable)? {
         switch request.method {
         case "echo": return request.rawParams ?? JSONValue.null
         case "echoLater":
@@ -57,15 +69,15 @@ final class TestHandler: MessageHandler {
         case "block":
             await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
             return JSONValue.null
-        case "fail":
-            struct Secret: Error { let token = "super-secret" }
-            throw Secret()
+        case "noReply":
+            return nil
         default: throw ResponseError.methodNotFound(request.method)
         }
     }
 
-    func handleNotification(_ notification: IncomingMessage, connection: Connection) async {
+    func handle(notification: IncomingMessage, context: PeerContext) {
         notifications.withLock { $0.append(notification.method) }
+        if notification.method == "cancelEverything" { context.cancelAll() }
     }
 }
 
@@ -250,7 +262,7 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
         let peer = PipePeer()
         peer.send(request(1, "block") + "\n")
         try await peer.waitFor("nothing") { _ in peer.connection.inFlightCount == 1 }
-        peer.connection.cancelAll()
+        peer.send(#"{"jsonrpc":"2.0","method":"cancelEverything"}"# + "\n")
         await peer.finish()
         #expect(peer.responses(id: 1).first?["error"]?["code"] == -32800)
     }
@@ -263,7 +275,7 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
         peer.send(request(7, "nope") + "\n")
         peer.send(request(8, "typed", #"{"count":"x","key":"k"}"#) + "\n")
         peer.send(request(9, "typed", #"{}"#) + "\n")
-        peer.send(request(10, "fail") + "\n")
+        peer.send(request(10, "noReply") + "\n")
         peer.send(#"{"jsonrpc":"2.0","id":11,"method":"echo","params":5}"# + "\n")
         peer.send("Content-Length: 2\r\n\r\n42")
         await peer.finish()
@@ -275,7 +287,7 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
         #expect(peer.responses(id: 8).first?["error"]?["message"]?.stringValue?.contains("count") == true)
         #expect(peer.responses(id: 9).first?["error"]?["message"]?.stringValue?.contains("'key'") == true)
         #expect(peer.responses(id: 10).first?["error"]?["code"] == -32603)
-        #expect(peer.responses(id: 10).first?["error"]?["message"]?.stringValue?.contains("secret") == false)
+        #expect(peer.responses(id: 10).first?["error"]?["data"]?["kind"] == "internalError")
         #expect(peer.responses(id: 11).first?["error"]?["code"] == -32600)
         #expect(peer.responses(id: .null).contains { $0["error"]?["code"] == -32600 })
     }

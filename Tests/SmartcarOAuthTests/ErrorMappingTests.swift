@@ -24,8 +24,7 @@ struct ErrorMappingTests {
         #expect(error.details["error"] == "invalid_client")
         #expect(error.details["description"] == "Invalid client credentials.")
         #expect(error.details["requestId"] == "req-9")
-        #expect(error.responseError.code == -32002)
-        #expect(error.responseError.data?["kind"] == "invalidClient")
+        #expect(error.kind == .invalidClient)
     }
 
     @Test func bodilessChallenge401IsInvalidClient() async throws {
@@ -49,7 +48,7 @@ struct ErrorMappingTests {
     func refreshInvalidGrantIsReauthRequired(_ status: Int) async throws {
         let error = try #require(await refreshError(Stub.json(status, #"{"error":"invalid_grant","error_description":"Invalid or expired refresh token."}"#)))
         #expect(error.kind == .reauthRequired)
-        #expect(error.responseError.code == -32004)
+        #expect(error.kind == .reauthRequired)
         #expect(error.details["description"] == "Invalid or expired refresh token.")
     }
 
@@ -62,7 +61,7 @@ struct ErrorMappingTests {
         let error = try #require(await refreshError(Stub.json(400, #"{"error":"unsupported_grant_type","error_description":"Unsupported grant_type: x."}"#)))
         #expect(error.kind == .upstreamError)
         #expect(error.details["error"] == "unsupported_grant_type")
-        #expect(error.responseError.code == -32007)
+        #expect(error.kind == .upstreamError)
     }
 
     @Test func v2ShapeKeepsEverythingSmartcarSaid() async throws {
@@ -170,23 +169,11 @@ struct ErrorMappingTests {
         #expect(description.count <= Redactor.maxLength + 1)
     }
 
-    @Test func errorTableCodes() {
-        let expected: [SmartcarError.Kind: Int] = [
-            .configurationError: -32001, .invalidClient: -32002, .invalidGrant: -32003, .reauthRequired: -32004,
-            .rateLimited: -32005, .upstreamUnavailable: -32006, .upstreamError: -32007, .stateMismatch: -32008,
-            .connectError: -32009, .unknownKey: -32010, .storageError: -32011, .invalidParams: -32602, .cancelled: -32800,
-        ]
-        for kind in SmartcarError.Kind.allCases {
-            let error = SmartcarError(kind, "m", details: ["status": 1])
-            #expect(error.responseError == ResponseError(code: expected[kind]!, message: "m", data: ["status": 1, "kind": .string(kind.rawValue)]))
-        }
-    }
-
-    @Test func emptyArgumentsAreInvalidParams() async throws {
+    @Test func emptyArgumentsAreInvalidArguments() async throws {
         let client = Fixture.client(UnreachableTransport())
-        #expect(await smartcarError { () async throws(SmartcarError) in try await client.exchangeCode("", redirectURI: nil) }?.kind == .invalidParams)
-        #expect(await smartcarError { () async throws(SmartcarError) in try await client.refresh("") }?.kind == .invalidParams)
-        #expect(await smartcarError { () async throws(SmartcarError) in try await client.userID(accessToken: "") }?.kind == .invalidParams)
+        #expect(await smartcarError { () async throws(SmartcarError) in try await client.exchangeCode("", redirectURI: nil) }?.kind == .invalidArgument)
+        #expect(await smartcarError { () async throws(SmartcarError) in try await client.refresh("") }?.kind == .invalidArgument)
+        #expect(await smartcarError { () async throws(SmartcarError) in try await client.userID(accessToken: "") }?.kind == .invalidArgument)
     }
 
     @Test func descriptionsHideTokens() {

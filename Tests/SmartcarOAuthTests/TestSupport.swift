@@ -90,8 +90,8 @@ func smartcarError<T>(_ body: () async throws(SmartcarError) -> T) async -> Smar
     do { _ = try await body(); return nil } catch { return error }
 }
 
-/// Every string the error would show a client: message and `data`, JSON-encoded.
+/// Every string the error would show a client: message and details, JSON-encoded.
 func everythingShown(_ error: SmartcarError) -> String {
-    let data = (try? JSONEncoder().encode(error.responseError)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    let data = (try? JSONEncoder().encode(error.details)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     return error.message + " " + data + " " + error.description
 }

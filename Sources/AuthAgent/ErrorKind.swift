@@ -1,0 +1,114 @@
+import JSONRPC
+import SmartcarOAuth
+
+/// The protocol's error table (Protocol/README.md, "Errors"): every `data.kind` a method may answer, with its
+/// JSON-RPC code. Domain errors are mapped to a kind here and nowhere else.
+enum ErrorKind: String, CaseIterable, Sendable {
+    case invalidRequest, invalidParams, internalError, cancelled
+    case configurationError, invalidClient, invalidGrant, reauthRequired, rateLimited, upstreamUnavailable
+    case upstreamError, stateMismatch, connectError, unknownKey, storageError
+
+    var code: Int {
+        switch self {
+        case .invalidRequest: ResponseError.Code.invalidRequest
+        case .invalidParams: ResponseError.Code.invalidParams
+        case .internalError: ResponseError.Code.internalError
+        case .cancelled: ResponseError.Code.requestCancelled
+        case .configurationError: -32001
+        case .invalidClient: -32002
+        case .invalidGrant: -32003
+        case .reauthRequired: -32004
+        case .rateLimited: -32005
+        case .upstreamUnavailable: -32006
+        case .upstreamError: -32007
+        case .stateMismatch: -32008
+        case .connectError: -32009
+        case .unknownKey: -32010
+        case .storageError: -32011
+        }
+    }
+
+    /// The kinds any method may answer: bad params, a request after `shutdown`, cancellation, a bug.
+    static let common: Set<ErrorKind> = [.invalidRequest, .invalidParams, .internalError, .cancelled]
+
+    /// The kinds a call to Smartcar may end in.
+    static let upstream: Set<ErrorKind> = [
+        .configurationError, .invalidClient, .rateLimited, .upstreamUnavailable, .upstreamError,
+    ]
+
+    init(_ kind: SmartcarError.Kind) {
+        switch kind {
+        case .configurationError: self = .configurationError
+        case .invalidClient: self = .invalidClient
+        case .invalidGrant: self = .invalidGrant
+        case .reauthRequired: self = .reauthRequired
+        case .rateLimited: self = .rateLimited
+        case .upstreamUnavailable: self = .upstreamUnavailable
+        case .upstreamError: self = .upstreamError
+        case .connectError: self = .connectError
+        case .invalidArgument: self = .invalidParams
+        case .cancelled: self = .cancelled
+        }
+    }
+
+    /// The error a client sees: this kind's code, `message`, and `data` = `details` plus `kind`.
+    func responseError(_ message: String, details: [String: JSONValue] = [:]) -> ResponseError {
+        var data = details
+        data["kind"] = .string(rawValue)
+        return ResponseError(code: code, message: message, data: .object(data))
+    }
+}
+
+extension Agent {
+    /// Maps any failure of `method` to the error a client sees; never includes a secret.
+    func responseError(for error: any Error, from method: any AgentMethod.Type) -> ResponseError {
+        let response = responseError(for: error)
+        if let kind = response.data?["kind"]?.stringValue.flatMap(ErrorKind.init(rawValue:)) {
+            assert(ErrorKind.common.contains(kind) || method.errors.contains(kind), "\(method.name) answered undeclared \(kind)")
+        }
+        return response
+    }
+
+    private func responseError(for error: any Error) -> ResponseError {
+        switch error {
+        case let error as ResponseError:
+            return error
+        case let error as SmartcarError:
+            return ErrorKind(error.kind).responseError(error.message, details: error.details)
+        case let error as AgentError:
+            return responseError(for: error)
+        case is CancellationError:
+            return .cancelled
+        default:
+            setup.logger.error("internal error: \(type(of: error))")
+            return .internalError("internal error")
+        }
+    }
+
+    private func responseError(for error: AgentError) -> ResponseError {
+        switch error {
+        case .invalidParams(let message):
+            return ErrorKind.invalidParams.responseError(message)
+        case .invalidRequest(let message):
+            return ErrorKind.invalidRequest.responseError(message)
+        case .stateMismatch(let message):
+            return ErrorKind.stateMismatch.responseError(message)
+        case .unknownKey(let key):
+            let message = "no tokens are stored for key '\(key)'; connect the vehicle first"
+            return ErrorKind.unknownKey.responseError(message, details: reconnectDetails(key: key))
+        case .reauthRequired(let key, let reason, let upstream):
+            let message = "\(reason); the user must go through Connect again for key '\(key)'"
+            let details = (upstream?.details ?? [:]).merging(reconnectDetails(key: key)) { _, new in new }
+            return ErrorKind.reauthRequired.responseError(message, details: details)
+        case .storage(let underlying):
+            return ErrorKind.storageError.responseError("the token store failed: \(underlying)")
+        }
+    }
+
+    /// The key and a fresh Connect URL (whose state remembers the key), for an error that asks for Connect.
+    private func reconnectDetails(key: String) -> [String: JSONValue] {
+        var details: [String: JSONValue] = ["key": .string(key)]
+        if let (url, _) = try? connectURL(ConnectOptions(), key: key) { details["connectURL"] = .string(url) }
+        return details
+    }
+}

@@ -1,0 +1,114 @@
+import JSONRPC
+import SmartcarOAuth
+import TokenStore
+
+// Connect: building the URL, taking the redirect back, and exchanging its code for tokens.
+
+enum BuildConnectURL: AgentMethod {
+    static let name = "buildConnectURL"
+    static let errors: Set<ErrorKind> = [.configurationError]
+
+    /// The Connect options plus, optionally, the key the resulting tokens are for.
+    struct Params: MethodParams {
+        var options: ConnectOptions
+        var key: String?
+
+        private enum Keys: String, CodingKey { case key }
+
+        init(from decoder: any Decoder) throws {
+            options = try ConnectOptions(from: decoder)
+            key = try decoder.container(keyedBy: Keys.self).decodeIfPresent(String.self, forKey: .key)
+        }
+
+        func validate() throws(AgentError) {
+            if let key { try validateKey(key) }
+        }
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) throws -> JSONValue {
+        let (url, state) = try agent.connectURL(params.options, key: params.key)
+        return ["url": .string(url), "state": .string(state)]
+    }
+}
+
+enum HandleRedirect: AgentMethod {
+    static let name = "handleRedirect"
+    static let errors: Set<ErrorKind> = ExchangeCode.errors.union([.stateMismatch, .connectError])
+
+    struct Params: MethodParams {
+        var url: String
+        var key: String?
+
+        func validate() throws(AgentError) {
+            if let key { try validateKey(key) }
+        }
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
+        let redirect = try ConnectRedirect.parse(params.url)
+        guard let state = redirect.state else {
+            throw AgentError.stateMismatch("the redirect URL carries no state; it was not started by this agent")
+        }
+        let issued: ConnectStates.Issued
+        switch agent.states.claim(state) {
+        case .valid(let found): issued = found
+        case .unknown: throw AgentError.stateMismatch("the redirect's state was not issued by this agent")
+        case .reused: throw AgentError.stateMismatch("the redirect's state was already used")
+        case .expired: throw AgentError.stateMismatch("the redirect's state has expired; start Connect again")
+        }
+        if let connectError = redirect.connectError { throw connectError }
+        guard case .code(let code, _) = redirect else { throw AgentError.stateMismatch("the redirect URL carries no code") }
+        return try await agent.exchange(code: code, key: params.key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
+    }
+}
+
+enum ExchangeCode: AgentMethod {
+    static let name = "exchangeCode"
+    static let errors: Set<ErrorKind> = ErrorKind.upstream.union([.invalidGrant, .storageError])
+
+    struct Params: MethodParams {
+        var code: String
+        var key: String?
+        var redirectURI: String?
+        var flags: FeatureFlags?
+
+        func validate() throws(AgentError) {
+            if let key { try validateKey(key) }
+            guard !code.isEmpty else { throw .invalidParams("invalid params: 'code' must not be empty") }
+        }
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
+        let redirectURI = params.redirectURI ?? agent.setup.configuration.redirectURI
+        return try await agent.exchange(code: params.code, key: params.key, redirectURI: redirectURI, flags: params.flags)
+    }
+}
+
+extension Agent {
+    /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them.
+    func exchange(code: String, key: String?, redirectURI: String?, flags: FeatureFlags?) async throws -> TokenSummary {
+        let grant = try await smartcar.exchangeCode(code, redirectURI: redirectURI, flags: flags)
+        func store(under name: String) async throws -> TokenSummary {
+            let token = StoredToken(
+                key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
+                refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(),
+                needsReauth: false)
+            return TokenSummary(try await tokens.save(token, reason: "exchanged"), now: setup.clock.now())
+        }
+        if let key { return try await store(under: key) }
+        let userID: String
+        do {
+            userID = try await smartcar.userID(accessToken: grant.accessToken)
+        } catch {
+            // The code is spent: dropping its tokens would send the owner through Connect again. They are
+            // stored under a key of their own, which the error names.
+            let provisional = "unidentified-user-" + ConnectStates.generate().prefix(12)
+            _ = try await store(under: provisional)
+            var failure = error
+            failure.message += "; the tokens are stored under the key '\(provisional)' (data.storedAs)"
+            failure.details["storedAs"] = .string(provisional)
+            throw failure
+        }
+        return try await store(under: userID)
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import JSONRPC
+import SmartcarOAuth
+import TokenStore
+
+// Tokens: handing them out (from memory on the reading thread when fresh), the application token, importing,
+// forgetting and listing keys.
+
+enum GetToken: AgentMethod {
+    static let name = "getToken"
+    static let errors: Set<ErrorKind> = ErrorKind.upstream.union([.unknownKey, .reauthRequired, .storageError])
+
+    struct Params: MethodParams {
+        var key: String
+        /// Seconds the token must stay valid; 300 when absent.
+        var minValidity: Double?
+        var forceRefresh: Bool?
+
+        init?(flat: FlatParams) {
+            guard case .string(let key)? = flat["key"] else { return nil }
+            self.key = key
+            switch flat["minValidity"] {
+            case nil, .null?: minValidity = nil
+            case .number(let seconds)?: minValidity = seconds
+            default: return nil
+            }
+            switch flat["forceRefresh"] {
+            case nil, .null?: forceRefresh = nil
+            case .bool(let force)?: forceRefresh = force
+            default: return nil
+            }
+        }
+
+        func validate() throws(AgentError) {
+            try validateKey(key)
+            guard (0...3600).contains(minValidity ?? 300) else {
+                throw .invalidParams("invalid params: 'minValidity' must be between 0 and 3600 seconds")
+            }
+        }
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
+        let token = try await agent.tokens.token(
+            for: params.key, minValidity: params.minValidity ?? 300, forceRefresh: params.forceRefresh ?? false)
+        return TokenSummary(token, now: agent.setup.clock.now())
+    }
+
+    /// The hot path: a token in memory valid long enough is answered on the reading thread.
+    static func immediateReply(to request: IncomingMessage, agent: Agent) -> ImmediateReply? {
+        guard let params = Params.readFlat(request), params.forceRefresh != true,
+              let summary = agent.tokens.snapshot.summary(
+                for: params.key, minValidity: params.minValidity ?? 300, now: agent.setup.clock.now())
+        else { return nil }
+        return .result(json: summary)
+    }
+}
+
+enum AppToken: AgentMethod {
+    static let name = "appToken"
+    static let errors: Set<ErrorKind> = ErrorKind.upstream
+
+    struct Params: MethodParams {
+        var forceRefresh: Bool?
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> JSONValue {
+        let token = try await agent.appTokens.token(forceRefresh: params.forceRefresh ?? false)
+        let now = agent.setup.clock.now()
+        return [
+            "accessToken": .string(token.accessToken),
+            "tokenType": .string(token.tokenType),
+            "expiresAt": .string(RFC3339.string(token.expiresAt)),
+            "expiresIn": .int(Int64(max(0, token.expiresAt.timeIntervalSince(now).rounded(.down)))),
+        ]
+    }
+}
+
+/// Imports tokens obtained elsewhere under a key.
+enum StoreToken: AgentMethod {
+    static let name = "storeToken"
+    static let errors: Set<ErrorKind> = [.storageError]
+
+    struct Params: MethodParams {
+        var key: String
+        var accessToken: String
+        var refreshToken: String
+        var expiresAt: String
+        var refreshExpiresAt: String?
+        var scope: String?
+
+        func validate() throws(AgentError) {
+            try validateKey(key)
+            guard !accessToken.isEmpty else { throw .invalidParams("invalid params: 'accessToken' must not be empty") }
+            guard !refreshToken.isEmpty else { throw .invalidParams("invalid params: 'refreshToken' must not be empty") }
+            _ = try times()
+        }
+
+        /// The two times, parsed: the one check of their format.
+        func times() throws(AgentError) -> (expiresAt: Date, refreshExpiresAt: Date?) {
+            guard let expires = RFC3339.date(expiresAt) else {
+                throw .invalidParams("invalid params: 'expiresAt' must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
+            }
+            guard let refreshExpiresAt else { return (expires, nil) }
+            guard let refreshExpires = RFC3339.date(refreshExpiresAt) else {
+                throw .invalidParams(
+                    "invalid params: 'refreshExpiresAt' must be an RFC 3339 time such as 2026-03-31T12:00:00Z")
+            }
+            return (expires, refreshExpires)
+        }
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
+        let times = try params.times()
+        let token = StoredToken(
+            key: params.key, accessToken: params.accessToken, refreshToken: params.refreshToken,
+            expiresAt: times.expiresAt, refreshExpiresAt: times.refreshExpiresAt,
+            scope: params.scope, generation: 0, lastRefreshedAt: nil, needsReauth: false)
+        let saved = try await agent.tokens.save(token, reason: "stored")
+        return TokenSummary(saved, now: agent.setup.clock.now())
+    }
+}
+
+enum ForgetToken: AgentMethod {
+    static let name = "forgetToken"
+    static let errors: Set<ErrorKind> = [.storageError]
+
+    struct Params: MethodParams {
+        var key: String
+        func validate() throws(AgentError) { try validateKey(key) }
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> JSONValue {
+        let existed = try await agent.tokens.forget(params.key)
+        return ["key": .string(params.key), "existed": .bool(existed)]
+    }
+}
+
+enum ListTokens: AgentMethod {
+    static let name = "listTokens"
+    static let errors: Set<ErrorKind> = [.storageError]
+
+    static func run(_ params: NoParams, agent: Agent, context: PeerContext) async throws -> JSONValue {
+        let rows = try await agent.tokens.list()
+        let now = agent.setup.clock.now()
+        return ["tokens": .array(rows.map { row in
+            [
+                "key": .string(row.key),
+                "expiresAt": .string(RFC3339.string(row.expiresAt)),
+                "refreshExpiresAt": row.refreshExpiresAt.map { .string(RFC3339.string($0)) } ?? .null,
+                "state": .string(row.needsReauth ? "reauthRequired" : row.expiresAt > now ? "valid" : "expired"),
+                "generation": .int(row.generation),
+                "lastRefreshedAt": row.lastRefreshedAt.map { .string(RFC3339.string($0)) } ?? .null,
+            ]
+        })]
+    }
+}

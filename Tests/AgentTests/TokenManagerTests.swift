@@ -1,0 +1,207 @@
+import AgentSupport
+@testable import AuthAgent
+import FakeSmartcar
+import Foundation
+import SmartcarOAuth
+import Synchronization
+import Testing
+@testable import TokenStore
+
+/// Holds every request to Smartcar until the test opens it, and says how many arrived: the test decides
+/// what happens while a refresh is at Smartcar, without timing.
+final class GatedTransport: HTTPTransport {
+    private struct State {
+        var open = false
+        var arrived = 0
+        var held: [CheckedContinuation<Void, Never>] = []
+        var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let inner: any HTTPTransport
+    private let state = Mutex(State())
+
+    init(_ inner: any HTTPTransport = URLSessionTransport(maxConnectionsPerHost: 64)) { self.inner = inner }
+
+    var arrived: Int { state.withLock { $0.arrived } }
+
+    func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (pass, ready) = state.withLock { state in
+                state.arrived += 1
+                let arrived = state.arrived
+                let ready = state.arrivalWaiters.filter { $0.count <= arrived }.map(\.continuation)
+                state.arrivalWaiters.removeAll { $0.count <= arrived }
+                if !state.open { state.held.append(continuation) }
+                return (state.open, ready)
+            }
+            for waiter in ready { waiter.resume() }
+            if pass { continuation.resume() }
+        }
+        return try await inner.send(request, timeout: timeout)
+    }
+
+    /// Returns once `count` requests have arrived (held or not).
+    func waitForArrivals(_ count: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                if state.arrived >= count { return true }
+                state.arrivalWaiters.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Lets every held request and every later one through.
+    func open() {
+        let held = state.withLock { state in
+            state.open = true
+            defer { state.held = [] }
+            return state.held
+        }
+        for continuation in held { continuation.resume() }
+    }
+}
+
+/// `TokenManager` in this process: a real SQLite store in a private folder, the fake Smartcar behind a gate.
+final class ManagerFixture: Sendable {
+    let fake: FakeSmartcar
+    let folder: String
+    let gate = GatedTransport()
+    private let events = Mutex<[TokenManager.Event]>([])
+
+    init() throws {
+        fake = try FakeSmartcar()
+        var template = Array((NSTemporaryDirectory() + "/token-manager-XXXXXX").utf8CString)
+        folder = String(cString: mkdtemp(&template)!)
+    }
+
+    deinit {
+        fake.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    var storePath: String { folder + "/tokens.sqlite3" }
+
+    /// A manager on the fixture's store; `owner` names it as a lease holder, as another process would be.
+    func manager(owner: String = "manager-A", busyTimeout: Duration = .seconds(5)) throws -> TokenManager {
+        let store = try TokenStore.open(.file(storePath), busyTimeout: busyTimeout)
+        let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
+        let smartcar = SmartcarClient(configuration: configuration, transport: gate, clock: SystemClock(), logger: .silent)
+        return TokenManager(
+            store: store, smartcar: smartcar, upstream: UpstreamLimiter(limit: 32), clock: SystemClock(), logger: .silent,
+            settings: .init(leaseOwner: owner), onEvent: { [self] event in events.withLock { $0.append(event) } })
+    }
+
+    /// Stores a grant the fake knows, whose access token expires in `expiresIn` seconds.
+    func storeGrant(_ key: String, in manager: TokenManager, expiresIn: TimeInterval = 10) async throws -> StoredToken {
+        let minted = fake.mintTokens(userID: key)
+        let token = StoredToken(
+            key: key, accessToken: minted.accessToken, refreshToken: minted.refreshToken,
+            expiresAt: Date().addingTimeInterval(expiresIn), refreshExpiresAt: nil, scope: nil, lastRefreshedAt: nil)
+        return try await manager.save(token, reason: "stored")
+    }
+
+    var reauthEvents: Int {
+        events.withLock { $0.filter { if case .reauthRequired = $0 { true } else { false } }.count }
+    }
+}
+
+/// The rules of `TokenManager`, directly: no agent process, no pipe.
+@Suite struct TokenManagerTests {
+    @Test func concurrentCallersOfOneKeyShareOneRefresh() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager()
+        let stored = try await fixture.storeGrant("car", in: manager)
+        let callers = (0..<50).map { _ in Task { try await manager.token(for: "car", minValidity: 300, forceRefresh: false) } }
+        await fixture.gate.waitForArrivals(1)
+        fixture.gate.open()
+        var accessTokens = Set<String>()
+        for caller in callers { accessTokens.insert(try await caller.value.accessToken) }
+        #expect(accessTokens.count == 1 && !accessTokens.contains(stored.accessToken))
+        #expect(fixture.fake.count(.token) == 1)
+        #expect(fixture.gate.arrived == 1)
+    }
+
+    @Test func twoManagersOnOneStoreRefreshOnceBetweenThem() async throws {
+        let fixture = try ManagerFixture()
+        let first = try fixture.manager(owner: "manager-A")
+        let second = try fixture.manager(owner: "manager-B")
+        _ = try await fixture.storeGrant("car", in: first)
+        let a = Task { try await first.token(for: "car", minValidity: 0, forceRefresh: true) }
+        let b = Task { try await second.token(for: "car", minValidity: 0, forceRefresh: true) }
+        // One of them holds the lease and is at Smartcar; the other waits on the lease, not on Smartcar.
+        await fixture.gate.waitForArrivals(1)
+        fixture.gate.open()
+        let (tokenA, tokenB) = (try await a.value, try await b.value)
+        #expect(tokenA.accessToken == tokenB.accessToken && tokenA.generation == tokenB.generation)
+        #expect(fixture.fake.count(.token) == 1)
+        #expect(fixture.fake.isLive(refreshToken: tokenA.refreshToken))
+    }
+
+    @Test func aRotatedTokenIsPublishedOnlyOnceStoredAndRetriedUntilItIs() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) != nil)
+        let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
+        await fixture.gate.waitForArrivals(1)
+        // While Smartcar rotates the token, another process locks the store: the commit will fail.
+        let locker = try SQLiteConnection(path: fixture.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
+        try locker.execute("BEGIN EXCLUSIVE")
+        fixture.gate.open()
+        await #expect(throws: AgentError.self) { try await refresh.value }
+        // Persist before publish: the new access token is nowhere to be had, the old one is withdrawn.
+        #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
+        let spent = try #require(fixture.fake.requests.last).form["refresh_token"]
+        #expect(spent == stored.refreshToken)
+        try locker.execute("ROLLBACK")
+        locker.close()
+        // The retry writes what Smartcar issued; then the key is served from it without another refresh.
+        #expect(await manager.writeAllUnsaved() == 0)
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
+        #expect(try await manager.token(for: "car", minValidity: 0, forceRefresh: false).accessToken == row.accessToken)
+        #expect(fixture.fake.count(.token) == 1)
+    }
+
+    @Test func unsavedTokensAreWrittenBeforeTheKeyIsUsedAgain() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
+        await fixture.gate.waitForArrivals(1)
+        let locker = try SQLiteConnection(path: fixture.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
+        try locker.execute("BEGIN EXCLUSIVE")
+        fixture.gate.open()
+        await #expect(throws: AgentError.self) { try await refresh.value }
+        try locker.execute("ROLLBACK")
+        locker.close()
+        // No periodic retry has run: the next caller of the key writes the unsaved tokens first.
+        let served = try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
+        #expect(fixture.fake.isLive(refreshToken: served.refreshToken))
+        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == served.refreshToken)
+        #expect(fixture.fake.count(.token) == 1)
+    }
+
+    @Test func aRejectedRefreshTokenMarksTheKeyOnceAndSpendsNothingMore() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        _ = fixture.fake.revokeTokens(userID: "car")
+        // Forced, then plain: a marked key is never served, however fresh its access token looks.
+        for force in [true, true, false, false] {
+            do {
+                _ = try await manager.token(for: "car", minValidity: 0, forceRefresh: force)
+                Issue.record("a revoked grant was served")
+            } catch AgentError.reauthRequired(let key, _, _) {
+                #expect(key == "car")
+            }
+        }
+        #expect(fixture.fake.count(.token) == 1)
+        #expect(fixture.reauthEvents == 1)
+        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.needsReauth == true)
+        #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
+    }
+}
