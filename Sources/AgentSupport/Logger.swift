@@ -43,7 +43,7 @@ public struct Logger: Sendable {
         }
     }
 
-    /// A logger handing each enabled line to `sink` (tests, or forwarding to `window/logMessage`).
+    /// A logger handing each enabled line to `sink` (tests).
     public init(label: String = "smartcar-auth-agent", level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void) {
         self.level = level
         self.label = label

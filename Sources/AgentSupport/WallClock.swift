@@ -23,6 +23,4 @@ public final class AdjustableClock: WallClock {
 
     /// Moves this clock forward (or back, with a negative value).
     public func advance(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
-
-    public var currentOffset: TimeInterval { offset.withLock { $0 } }
 }

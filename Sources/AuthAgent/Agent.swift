@@ -5,9 +5,9 @@ import SmartcarOAuth
 import Synchronization
 import TokenStore
 
-/// The agent: the protocol's methods (declared in `MethodTable`, grouped by concern in `Methods/`) on top of
-/// Smartcar OAuth and the token store. One instance per process.
-public final class Agent: MessageHandler {
+/// The agent: the protocol's methods (routed by `MethodTable`, grouped by concern in `Methods/`) on top of
+/// Smartcar OAuth and the token store, and the session's state. One instance per process.
+public final class Agent: Sendable {
     /// Everything the agent is built from; the executable fills it from the command line and the environment.
     public struct Setup: Sendable {
         public var configuration: SmartcarConfiguration
@@ -74,36 +74,10 @@ public final class Agent: MessageHandler {
     /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.
     public var exitCode: Int32? { lifecycle.withLock { $0.exitCode } }
 
-    // MARK: MessageHandler
-
-    public func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
-        if isShuttingDown { return .error(responseError(for: Self.shuttingDown, from: Shutdown.self)) }
-        guard let method = MethodTable.request(named: request.method, offeredBy: self) else {
-            return .error(.methodNotFound(request.method))
-        }
-        return method.immediateReply(to: request, agent: self)
-    }
-
-    public func handle(_ request: IncomingMessage, context: PeerContext, reply: Reply) async {
-        guard let method = MethodTable.request(named: request.method, offeredBy: self) else {
-            return reply(error: .methodNotFound(request.method))
-        }
-        // `shutdown` may have arrived between this request and its task.
-        if isShuttingDown { return reply(error: responseError(for: Self.shuttingDown, from: method)) }
-        await method.answer(request, agent: self, context: context, reply: reply)
-    }
-
-    public func handle(notification: IncomingMessage, context: PeerContext) {
-        MethodTable.notification(named: notification.method)?.handle(notification, agent: self, context: context)
-            ?? setup.logger.debug("ignoring notification '\(notification.method)'")
-    }
-
     // MARK: Lifecycle
 
-    private static let shuttingDown = AgentError.invalidRequest(
-        "the agent is shutting down; only the 'exit' notification is accepted")
-
-    private var isShuttingDown: Bool { lifecycle.withLock { $0.shutdownRequested } }
+    /// True once `shutdown` was answered: every request but `exit` is refused.
+    var isShuttingDown: Bool { lifecycle.withLock { $0.shutdownRequested } }
 
     /// Marks the first `initialize`; false when one came before.
     func beginSession() -> Bool {

@@ -19,14 +19,6 @@ public struct IncomingMessage: Sendable {
         self.paramsRange = paramsRange
     }
 
-    /// A well-formed request or notification read the way the connection reads the common one (tests and
-    /// in-process harnesses); nil for anything the connection would have to answer with an error.
-    package init?(reading bytes: [UInt8]) {
-        guard let request = bytes.withUnsafeBufferPointer({ RequestScanner.scan($0) }) else { return nil }
-        self.init(id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil,
-                  paramsRange: request.params)
-    }
-
     /// Decodes `params` as `P`; absent params decode from `{}`. A mismatch becomes -32602 with a message that
     /// names the field, e.g. `invalid params: 'minValidity' must be a number`.
     public func params<P: Decodable>(_ type: P.Type) throws(ResponseError) -> P {
@@ -44,14 +36,6 @@ public struct IncomingMessage: Sendable {
     public var rawParams: JSONValue? {
         guard hasParams else { return nil }
         return try? JSONDecoder().decode(ParamsOnly<JSONValue>.self, from: Data(raw)).params
-    }
-
-    /// The params read without a `JSONDecoder`, for a handler's immediate path, when they are absent or a
-    /// flat object (see `FlatParams`); nil otherwise, and then `params(_:)` is the way to read them.
-    public var flatParams: FlatParams? {
-        guard hasParams else { return FlatParams.none }
-        guard let paramsRange else { return nil }
-        return raw.withUnsafeBufferPointer { FlatParams.read($0, paramsRange) }
     }
 
     private struct ParamsOnly<P: Decodable>: Decodable { let params: P }
