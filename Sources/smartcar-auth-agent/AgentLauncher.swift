@@ -12,23 +12,27 @@ enum AgentLauncher {
                       logger: Logger) throws(CommandLineError) -> Agent.Setup {
         var configuration: SmartcarConfiguration
         do {
-            configuration = try SmartcarConfiguration.fromEnvironment(environment, secretFile: options.clientSecretFile)
+            configuration = try SmartcarConfiguration.fromEnvironment(environment,
+                                                                      secretFile: options.clientSecretFile)
         } catch {
             throw CommandLineError(error.message)
         }
         if let clientID = options.clientID { configuration.clientID = clientID }
         if let redirectURI = options.redirectURI { configuration.redirectURI = redirectURI }
         if let mode = options.mode {
-            guard let parsed = SmartcarMode(rawValue: mode) else { throw CommandLineError("--mode takes live, test or simulated, not '\(mode)'") }
+            guard let parsed = SmartcarMode(rawValue: mode) else {
+                throw CommandLineError("--mode takes live, test or simulated, not '\(mode)'")
+            }
             configuration.mode = parsed
         }
         configuration.requestTimeout = .milliseconds(Int64(options.requestTimeoutSeconds * 1000))
 
-        let location = options.store.map(StoreLocation.init(argument:)) ?? StoreLocation.defaultLocation(environment: environment)
+        let location = options.store.map(StoreLocation.init(argument:))
+            ?? StoreLocation.defaultLocation(environment: environment)
         let store: TokenStore
         do {
-            store = try TokenStore.open(location, strict: options.strictStore,
-                                        busyTimeout: .milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000)), logger: logger)
+            let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
+            store = try TokenStore.open(location, strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
         } catch {
             throw CommandLineError(error.description)
         }
@@ -39,7 +43,8 @@ enum AgentLauncher {
         }
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
-            logger.notice("SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; methods that call Smartcar will answer configurationError")
+            logger.notice("SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; "
+                          + "methods that call Smartcar will answer configurationError")
         }
 
         let adjustable = options.allowClockControl ? AdjustableClock() : nil

@@ -27,6 +27,7 @@ struct CommandLineOption {
     var replayArguments: ((CommandLineOptions) -> [String])?
 
     /// Every option, in `--help`'s order (which is also the order of a transcript's replay arguments).
+    /// Computed, not stored: it is read once or twice per process, and its closures need not be `Sendable`.
     static var table: [CommandLineOption] {
         [
             toggle("--sandbox", \.sandbox,
