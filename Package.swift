@@ -63,6 +63,8 @@ let package = Package(
                     dependencies: ["TranscriptReplay", "TranscriptRecording", "WireFormats", "FakeSmartcar",
                                    "smartcar-auth-agent"],
                     exclude: ["broken"]),
+        // The agent's start-up: the option table, parsing, `--help`, the launcher (inside the executable's module).
+        .testTarget(name: "StartupTests", dependencies: ["smartcar-auth-agent", "AuthAgent", "AgentSupport"]),
         .testTarget(name: "AgentTests",
                     dependencies: ["AuthAgent", "JSONRPC", "TokenStore", "WireFormats", "FakeSmartcar",
                                    "smartcar-auth-agent"]),

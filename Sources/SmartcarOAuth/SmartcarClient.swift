@@ -10,9 +10,6 @@ import WireFormats
 /// connection) or Smartcar refused it with 429: codes are single-use and refresh tokens rotate, so a blind
 /// resend could spend them twice.
 public final class SmartcarClient: Sendable {
-    /// The version in the User-Agent unless the caller gives its own.
-    public static let agentVersion = "0.1.0"
-
     public let configuration: SmartcarConfiguration
     let transport: any HTTPTransport
     let clock: any WallClock
@@ -22,7 +19,7 @@ public final class SmartcarClient: Sendable {
 
     public init(configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
                 clock: any WallClock = SystemClock(), logger: Logger = .silent, retry: RetryPolicy = .default,
-                agentVersion: String = SmartcarClient.agentVersion) {
+                agentVersion: String = AgentVersion.current) {
         self.configuration = configuration
         self.transport = transport
         self.clock = clock

@@ -54,7 +54,7 @@ do {
 }
 switch options.action {
 case .help:
-    writeAll(CommandLineOptions.helpText + "\n", to: protocolOutput)
+    writeAll(HelpText.text + "\n", to: protocolOutput)
     _exit(0)
 case .version:
     writeAll("smartcar-auth-agent \(AgentVersion.current)\n", to: protocolOutput)

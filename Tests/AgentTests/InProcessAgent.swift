@@ -3,6 +3,7 @@ import AgentSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
+@testable import smartcar_auth_agent
 import Synchronization
 import Testing
 import WireFormats
