@@ -6,8 +6,8 @@ import Darwin
 import AgentSupport
 import Dispatch
 import Foundation
-import JSONRPC
 import Synchronization
+import WireFormats
 
 #if canImport(Glibc)
 private let systemKill = Glibc.kill
@@ -32,18 +32,12 @@ package final class AgentProcess: Sendable {
         package let signalled: Bool
     }
 
-    /// One message as it came, for a reader that parses it its own way.
-    package struct Frame: Sendable {
-        package let body: [UInt8]
-        package let framing: MessageReader.Framing
-    }
-
     /// Everything the process wrote to stdout, cut into messages by the reading thread.
     package struct Inbox: Sendable {
         /// Every message in arrival order (notifications too; a batch reply is one message).
         package var messages: [JSONValue] = []
-        /// The bytes and framing of each of `messages`, same order.
-        package var frames: [Frame] = []
+        /// The framing each of `messages` came in, same order.
+        package var framings: [MessageReader.Framing] = []
         /// Responses by id, batch elements included, so "answered exactly once" is a count.
         package var byID: [JSONValue: [JSONValue]] = [:]
         package var responseCount = 0
@@ -360,7 +354,7 @@ package final class AgentProcess: Sendable {
                 switch piece {
                 case .message(let body, let framing):
                     let bytes = [UInt8](body)
-                    let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+                    let value = try? JSONParser.parse(bytes: bytes)
                     update { state in
                         if keepsRaw { state.raw.append(contentsOf: Self.raw(bytes, framing)) }
                         guard let value else {
@@ -368,7 +362,7 @@ package final class AgentProcess: Sendable {
                             state.inbox.violations.append("not JSON: \(text)")
                             return
                         }
-                        state.inbox.file(value, Frame(body: bytes, framing: framing))
+                        state.inbox.file(value, framing)
                     }
                 case .junk(let text):
                     update { $0.inbox.violations.append(text) }
@@ -467,9 +461,9 @@ package final class AgentProcess: Sendable {
 
 extension AgentProcess.Inbox {
     /// Files one message: batch elements and responses by id, notifications apart.
-    fileprivate mutating func file(_ value: JSONValue, _ frame: AgentProcess.Frame) {
+    fileprivate mutating func file(_ value: JSONValue, _ framing: MessageReader.Framing) {
         messages.append(value)
-        frames.append(frame)
+        framings.append(framing)
         switch value {
         case .array(let elements):
             batches.append(elements)
@@ -485,7 +479,7 @@ extension AgentProcess.Inbox {
         guard case .object(let members) = response, let id = members["id"],
               members["result"] != nil || members["error"] != nil
         else {
-            violations.append("not a response: \(Requests.text(response).prefix(300))")
+            violations.append("not a response: \(response.compactText.prefix(300))")
             return
         }
         byID[id, default: []].append(response)

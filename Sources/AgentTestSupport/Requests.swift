@@ -1,13 +1,12 @@
-import Foundation
-import JSONRPC
+import WireFormats
 
-/// JSON-RPC messages as a client writes them: compact JSON text with sorted keys and unescaped slashes.
+/// JSON-RPC messages as a client writes them: compact JSON text, one line each.
 package enum Requests {
     /// A request with `id` as one line of text (without its newline).
     package static func request(id: JSONValue, _ method: String, _ params: JSONValue? = nil) -> String {
-        var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
-        if let params { message["params"] = params }
-        return text(.object(message))
+        var message: JSONValue = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
+        if let params { message = message.setting("params", params) }
+        return message.compactText
     }
 
     package static func request(id: Int, _ method: String, _ params: JSONValue? = nil) -> String {
@@ -15,16 +14,9 @@ package enum Requests {
     }
 
     package static func notification(_ method: String, _ params: JSONValue? = nil) -> String {
-        var message: [String: JSONValue] = ["jsonrpc": "2.0", "method": .string(method)]
-        if let params { message["params"] = params }
-        return text(.object(message))
-    }
-
-    /// Compact JSON text with sorted keys and unescaped slashes.
-    package static func text(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+        var message: JSONValue = ["jsonrpc": "2.0", "method": .string(method)]
+        if let params { message = message.setting("params", params) }
+        return message.compactText
     }
 
     /// `Content-Length` framing of `body`.
@@ -36,13 +28,14 @@ package enum Requests {
 
     package static func getToken(id: Int, key: String, forceRefresh: Bool = false) -> String {
         let force = forceRefresh ? #","forceRefresh":true"# : ""
-        return #"{"jsonrpc":"2.0","id":\#(id),"method":"getToken","params":{"key":"\#(key)"\#(force)}}"#
+        return #"{"jsonrpc":"2.0","id":\#(id),"method":"getToken","params":{"key":\#(JSONText.quoted(key))\#(force)}}"#
     }
 
     package static func storeToken(id: Int, key: String, accessToken: String, refreshToken: String,
                                    expiresAt: String) -> String {
-        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":"\#(key)","#
-            + #""accessToken":"\#(accessToken)","refreshToken":"\#(refreshToken)","expiresAt":"\#(expiresAt)"}}"#
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":\#(JSONText.quoted(key)),"#
+            + #""accessToken":\#(JSONText.quoted(accessToken)),"refreshToken":\#(JSONText.quoted(refreshToken)),"#
+            + #""expiresAt":\#(JSONText.quoted(expiresAt))}}"#
     }
 
     package static func status(id: Int) -> String { #"{"jsonrpc":"2.0","id":\#(id),"method":"status"}"# }

@@ -4,11 +4,12 @@ import JSONRPC
 import SmartcarOAuth
 import Synchronization
 import TokenStore
+import WireFormats
 
 /// The agent: the protocol's methods (routed by `MethodTable`, grouped by concern in `Methods/`) on top of
 /// Smartcar OAuth and the token store, and the session's state. One instance per process.
 public final class Agent: Sendable {
-    /// Everything the agent is built from; `AgentLauncher` fills it from the command line and environment.
+    /// Everything the agent is built from; the executable fills it from the command line and the environment.
     public struct Setup: Sendable {
         public var configuration: SmartcarConfiguration
         public var store: TokenStore
@@ -19,10 +20,11 @@ public final class Agent: Sendable {
         /// Present only with `--allow-clock-control`: `$/advanceClock` moves it.
         public var adjustableClock: AdjustableClock?
         public var logger: Logger
-        public var options: CommandLineOptions
+        package var settings: AgentSettings
 
-        public init(configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String, transport: any HTTPTransport,
-                    clock: any WallClock, adjustableClock: AdjustableClock?, logger: Logger, options: CommandLineOptions) {
+        package init(configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String,
+                     transport: any HTTPTransport, clock: any WallClock, adjustableClock: AdjustableClock?,
+                     logger: Logger, settings: AgentSettings) {
             self.configuration = configuration
             self.store = store
             self.storeDescription = storeDescription
@@ -30,7 +32,7 @@ public final class Agent: Sendable {
             self.clock = clock
             self.adjustableClock = adjustableClock
             self.logger = logger
-            self.options = options
+            self.settings = settings
         }
     }
 
@@ -54,19 +56,20 @@ public final class Agent: Sendable {
         self.setup = setup
         let smartcar = SmartcarClient(configuration: setup.configuration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         self.smartcar = smartcar
-        let upstream = UpstreamLimiter(limit: setup.options.maxUpstreamConcurrency)
+        let upstream = UpstreamLimiter(limit: setup.settings.maxUpstreamConcurrency)
         self.upstream = upstream
         appTokens = AppTokenCache(smartcar: smartcar, clock: setup.clock)
-        states = ConnectStates(clock: setup.clock, lifetime: setup.options.stateTTLSeconds)
+        states = ConnectStates(clock: setup.clock, lifetime: setup.settings.stateTTLSeconds)
         let notifier = Notifier()
         self.notifier = notifier
         var refreshConfiguration = setup.configuration
         // A refresh must end well inside its lease, or another process could spend the same refresh token.
-        refreshConfiguration.requestTimeout = min(setup.configuration.requestTimeout, .milliseconds(Int64(setup.options.leaseSeconds * 750)))
+        refreshConfiguration.requestTimeout = min(setup.configuration.requestTimeout,
+                                                  .milliseconds(Int64(setup.settings.leaseSeconds * 750)))
         let refreshClient = SmartcarClient(configuration: refreshConfiguration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         tokens = TokenManager(
             store: setup.store, smartcar: refreshClient, upstream: upstream, clock: setup.clock, logger: setup.logger,
-            settings: .init(leaseDuration: setup.options.leaseSeconds), onEvent: notifier.send)
+            settings: .init(leaseDuration: setup.settings.leaseSeconds), onEvent: notifier.send)
     }
 
     /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.
@@ -111,7 +114,7 @@ public final class Agent: Sendable {
     /// failed. Returns when the task is cancelled.
     public func runMaintenance(every interval: Duration = .seconds(600)) async {
         while !Task.isCancelled {
-            let window = setup.options.refreshWindowDays * 86_400
+            let window = setup.settings.refreshWindowDays * 86_400
             if window > 0 {
                 let refreshed = await tokens.refreshKeys(expiringBefore: setup.clock.now().addingTimeInterval(window), limit: 1000)
                 if refreshed > 0 { setup.logger.info("refreshed \(refreshed) keys whose refresh token was nearing its end") }

@@ -1,5 +1,6 @@
 import JSONRPC
 import SmartcarOAuth
+import WireFormats
 
 /// The protocol's error table (Protocol/README.md, "Errors"): every `data.kind` a method may answer, with its
 /// JSON-RPC code. Domain errors are mapped to a kind here and nowhere else.

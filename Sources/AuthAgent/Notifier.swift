@@ -1,5 +1,6 @@
 import JSONRPC
 import Synchronization
+import WireFormats
 
 /// Sends agent → client notifications, only to a client that opted in at `initialize`.
 final class Notifier: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import Synchronization
 import TokenStore
+import WireFormats
 
 /// The tokens a `getToken` may be answered with on the spot, without a hop to the `TokenManager` actor:
 /// per key, the parts of its token summary already encoded, with only `expiresIn` left to compute.

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// One parsed HTTP/1.x request, as the server hands it to its handler.
 struct HTTPServerRequest: Sendable {
@@ -42,6 +43,14 @@ struct HTTPServerResponse: Sendable {
 
     init(status: Int, contentType: String, body: String, headers: [(name: String, value: String)] = []) {
         self.init(status: status, headers: [("Content-Type", contentType)] + headers, body: Array(body.utf8))
+    }
+
+    /// A JSON answer the way Smartcar sends one: compact, members in the order built (including explicit
+    /// `null`s, which synthesised `Codable` would drop), so the fake imitates Smartcar's bodies field for field.
+    static func json(_ status: Int, _ body: JSONValue,
+                     headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+        HTTPServerResponse(status: status, contentType: "application/json; charset=utf-8", body: body.compactText,
+                           headers: headers)
     }
 
     /// The bytes on the wire, head and body in one buffer (one `send` per answer).

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// One request as the fake received it, so tests can assert what a client actually sent.
 public struct RecordedRequest: Sendable, Codable, Equatable {
@@ -21,12 +22,12 @@ public struct RecordedRequest: Sendable, Codable, Equatable {
     init(_ request: HTTPServerRequest, endpoint: Endpoint?, requestID: String) {
         method = request.method
         path = request.path
-        query = FormCoding.decode(request.rawQuery)
+        query = FormCoding.decodeDictionary(request.rawQuery)
         var headers: [String: String] = [:]
         for (name, _) in request.headers where headers[name] == nil { headers[name] = request.header(name) }
         self.headers = headers
         body = String(decoding: request.body, as: UTF8.self)
-        form = request.isFormEncoded ? FormCoding.decode(body) : [:]
+        form = request.isFormEncoded ? FormCoding.decodeDictionary(body) : [:]
         self.endpoint = endpoint
         self.requestID = requestID
     }

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// The four Smartcar endpoints, answering as Smartcar does.
 extension FakeService {
@@ -32,7 +33,7 @@ extension FakeService {
         guard request.isFormEncoded else {
             return Self.oauthError(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
         }
-        let form = FormCoding.decode(String(decoding: request.body, as: UTF8.self))
+        let form = FormCoding.decodeDictionary(String(decoding: request.body, as: UTF8.self))
         switch form["grant_type"] ?? "" {
         case "authorization_code": return exchangeCode(form)
         case "refresh_token": return refresh(form)
@@ -75,7 +76,7 @@ extension FakeService {
         .json(200, .object([
             "access_token": .string(pair.accessToken),
             "token_type": .string("Bearer"),
-            "expires_in": .int(options.accessTokenLifetime),
+            "expires_in": .int(Int64(options.accessTokenLifetime)),
             "refresh_token": .string(pair.refreshToken),
         ]), headers: Self.noStore)
     }
@@ -86,7 +87,7 @@ extension FakeService {
         guard request.isFormEncoded else {
             return Self.oauthError(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
         }
-        let form = FormCoding.decode(String(decoding: request.body, as: UTF8.self))
+        let form = FormCoding.decodeDictionary(String(decoding: request.body, as: UTF8.self))
         switch form["grant_type"] ?? "" {
         case "client_credentials": break
         case "": return Self.oauthError(400, "invalid_request", "Missing required parameter: grant_type.")
@@ -103,7 +104,7 @@ extension FakeService {
         return .json(200, .object([
             "access_token": .string(token),
             "token_type": .string("Bearer"),
-            "expires_in": .int(options.appTokenLifetime),
+            "expires_in": .int(Int64(options.appTokenLifetime)),
         ]), headers: Self.noStore)
     }
 
@@ -129,7 +130,7 @@ extension FakeService {
     /// Auto-approves (or, with `fake_error=NAME` / `fake_deny=1`, refuses) and redirects like Connect.
     /// `fake_user=ID` picks the user the code belongs to.
     private func authorize(_ request: HTTPServerRequest) -> HTTPServerResponse {
-        let query = FormCoding.decode(request.rawQuery)
+        let query = FormCoding.decodeDictionary(request.rawQuery)
         guard query["response_type"] == "code" else {
             return Self.page(400, "Invalid request", "response_type must be code.")
         }
@@ -148,7 +149,7 @@ extension FakeService {
             parameters = [("code", issueCode(redirectURI: query["redirect_uri"], userID: query["fake_user"] ?? "user-1"))]
         }
         if let state = query["state"] { parameters.append(("state", state)) }
-        let location = Self.appendingQuery(FormCoding.encode(parameters), to: redirectURI)
+        let location = Self.appendingQuery(FormCoding.encode(parameters, space: .percent), to: redirectURI)
         let outcome = refusal.map { "refused (\($0))" } ?? "approved automatically"
         return Self.page(302, "Redirecting", "Fake Smartcar Connect: access \(outcome). Continue to <a href=\"\(Self.escapeHTML(location))\">the application</a>.",
                          headers: [("Location", location), ("Cache-Control", "no-store")])

@@ -1,6 +1,7 @@
 import AgentSupport
 import Foundation
 import Synchronization
+import WireFormats
 
 /// One JSON-RPC 2.0 peer over a pair of file descriptors, language-server style.
 ///

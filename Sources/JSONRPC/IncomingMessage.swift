@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// A request (with an `id`) or notification (without) as read from the client. Its params are decoded on
 /// demand, straight from the message's bytes, into the struct the method expects.

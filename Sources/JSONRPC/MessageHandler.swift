@@ -1,3 +1,5 @@
+import WireFormats
+
 /// What a server built on `Connection` implements: its methods. The connection owns framing, ids, batches,
 /// cancellation and the one-response-per-request rule; a handler never sees it, only a `PeerContext`.
 public protocol MessageHandler: Sendable {

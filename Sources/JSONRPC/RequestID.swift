@@ -1,3 +1,5 @@
+import WireFormats
+
 /// A JSON-RPC request id: a number, a string, or (discouraged by the spec, but legal) `null`.
 ///
 /// A message without an `id` member is a notification and has no `RequestID` at all.

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// A response as it goes on the wire: `"jsonrpc"`, `"id"`, then `"result"` (always present on success, `null`
 /// when empty) or `"error"`. The envelope is written by hand; only a result value goes through `JSONEncoder`.
@@ -24,7 +25,7 @@ struct Response: Sendable {
 
     func append(to out: inout [UInt8]) {
         JSONText.append(raw: #"{"jsonrpc":"2.0","id":"#, to: &out)
-        JSONText.append(id, to: &out)
+        Self.append(id, to: &out)
         switch outcome {
         case .result(let value):
             guard let json = WireEncoding.encodeValue(value) else {
@@ -48,6 +49,14 @@ struct Response: Sendable {
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    private static func append(_ id: RequestID, to out: inout [UInt8]) {
+        switch id {
+        case .number(let n): JSONText.append(n, to: &out)
+        case .string(let s): JSONText.append(s, to: &out)
+        case .null: JSONText.append(raw: "null", to: &out)
+        }
     }
 }
 

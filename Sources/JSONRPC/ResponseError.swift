@@ -1,3 +1,5 @@
+import WireFormats
+
 /// The `error` member of a JSON-RPC response. Handlers throw it; the connection sends it to the request's id.
 public struct ResponseError: Error, Codable, Sendable, Equatable {
     public var code: Int

@@ -1,5 +1,5 @@
 import Foundation
-import JSONRPC
+import WireFormats
 
 /// Where Connect sent the user's browser back to: an authorization code, or an error.
 ///
@@ -24,7 +24,7 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
             throw .invalidArgument("the redirect URL has no query: expected ?code=...&state=... or ?error=... from Smartcar Connect")
         }
         var parameters: [String: String] = [:]
-        for (name, value) in FormEncoding.decode(query) where parameters[name] == nil {
+        for (name, value) in FormCoding.decode(query) where parameters[name] == nil {
             parameters[name] = value
         }
         let state = parameters["state"].flatMap { $0.isEmpty ? nil : $0 }

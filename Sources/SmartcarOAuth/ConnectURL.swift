@@ -1,10 +1,11 @@
 import Foundation
+import WireFormats
 
 /// Builds the Smartcar Connect URL the user opens in a browser.
 ///
 /// Byte for byte what the Python SDK (6.19.1) emits: parameters in the order `response_type, client_id,
 /// approval_prompt, mode, redirect_uri, scope, state, make, single_select_vin, single_select, flags, user`,
-/// encoded like `urllib.parse.urlencode` (see `FormEncoding`). Empty values are left out, as the SDK's
+/// encoded like `urllib.parse.urlencode` (see `FormCoding`). Empty values are left out, as the SDK's
 /// truthiness checks do.
 public enum ConnectURL {
     public static func build(_ options: ConnectOptions, state: String, configuration: SmartcarConfiguration) throws(SmartcarError) -> URL {
@@ -32,7 +33,7 @@ public enum ConnectURL {
         if let flags = options.flags, !flags.isEmpty { pairs.append(("flags", flags.parameterValue)) }
         if let user = nonEmpty(options.user) { pairs.append(("user", user)) }
 
-        let text = configuration.connectOrigin.absoluteString + "/oauth/authorize?" + FormEncoding.encode(pairs)
+        let text = configuration.connectOrigin.absoluteString + "/oauth/authorize?" + FormCoding.encode(pairs)
         guard let url = URL(string: text) else {
             throw .configuration("SMARTCAR_CONNECT_ORIGIN does not make a valid Connect URL")
         }

@@ -1,5 +1,5 @@
 import Foundation
-import JSONRPC
+import WireFormats
 
 /// Turns the last failed attempt into the error the agent reports (kinds from the contract's error table).
 extension SmartcarClient {

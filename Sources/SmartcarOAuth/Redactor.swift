@@ -1,5 +1,5 @@
 import Foundation
-import JSONRPC
+import WireFormats
 
 /// Scrubs the secrets of one call (client secret, Basic credential, code, tokens) out of text that came
 /// from upstream before it goes into an error: Smartcar echoes values back ("Invalid code: ...").

@@ -1,6 +1,6 @@
 import AgentSupport
 import Foundation
-import JSONRPC
+import WireFormats
 
 /// Speaks to Smartcar's OAuth endpoints: code exchange, refresh, application token, and who the user is.
 ///
@@ -10,9 +10,6 @@ import JSONRPC
 /// connection) or Smartcar refused it with 429: codes are single-use and refresh tokens rotate, so a blind
 /// resend could spend them twice.
 public final class SmartcarClient: Sendable {
-    /// The version in the User-Agent unless the caller gives its own.
-    public static let agentVersion = "0.1.0"
-
     public let configuration: SmartcarConfiguration
     let transport: any HTTPTransport
     let clock: any WallClock
@@ -22,7 +19,7 @@ public final class SmartcarClient: Sendable {
 
     public init(configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
                 clock: any WallClock = SystemClock(), logger: Logger = .silent, retry: RetryPolicy = .default,
-                agentVersion: String = SmartcarClient.agentVersion) {
+                agentVersion: String = AgentVersion.current) {
         self.configuration = configuration
         self.transport = transport
         self.clock = clock
@@ -58,7 +55,7 @@ public final class SmartcarClient: Sendable {
     public func applicationToken() async throws(SmartcarError) -> ApplicationToken {
         let credentials = try configuration.requireCredentials()
         try SmartcarConfiguration.requireSafeOrigin(configuration.iamOrigin, variable: "SMARTCAR_IAM_ORIGIN")
-        let body = FormEncoding.encode([("grant_type", "client_credentials"), ("client_id", credentials.id),
+        let body = FormCoding.encode([("grant_type", "client_credentials"), ("client_id", credentials.id),
                                         ("client_secret", credentials.secret)])
         let request = HTTPRequest(method: "POST", url: endpoint(configuration.iamOrigin, "/oauth2/token"),
                                   headers: formHeaders(), body: Data(body.utf8))
@@ -94,12 +91,12 @@ public final class SmartcarClient: Sendable {
         try SmartcarConfiguration.requireSafeOrigin(configuration.authOrigin, variable: "SMARTCAR_AUTH_ORIGIN")
         var url = endpoint(configuration.authOrigin, "/oauth/token")
         if let flags, !flags.isEmpty {
-            url = URL(string: url.absoluteString + "?" + FormEncoding.encode([("flags", flags.parameterValue)]))!
+            url = URL(string: url.absoluteString + "?" + FormCoding.encode([("flags", flags.parameterValue)]))!
         }
         let basic = Data("\(credentials.id):\(credentials.secret)".utf8).base64EncodedString()
         var headers = formHeaders()
         headers["Authorization"] = "Basic \(basic)"
-        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: Data(FormEncoding.encode(form).utf8))
+        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: Data(FormCoding.encode(form).utf8))
         let redactor = Redactor([credentials.secret, basic, secret])
         let response = try await send(request, operation, redactor: redactor)
         let now = clock.now()

@@ -1,4 +1,4 @@
-import JSONRPC
+import WireFormats
 
 /// Every failure of a call to Smartcar, or of the configuration it needs, with a stable `kind` and a
 /// human-readable `message`. It knows nothing of the protocol that reports it: the agent maps each kind to

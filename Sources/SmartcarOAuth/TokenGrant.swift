@@ -1,5 +1,5 @@
 import Foundation
-import JSONRPC
+import WireFormats
 
 /// A user's token pair from a code exchange or a refresh, with absolute expiries computed on our clock
 /// (Smartcar sends only `expires_in`; refresh tokens last 60 days). `description` hides the tokens.

@@ -1,5 +1,5 @@
 import Foundation
-import JSONRPC
+import WireFormats
 
 /// What Smartcar said in an error answer, whichever of its shapes it used:
 /// OAuth (`{"error","error_description"}`), API v2 (`{"type","code","description","docURL","requestId",
@@ -67,7 +67,7 @@ struct UpstreamErrorBody: Sendable, Equatable {
         }
     }
 
-    private static func jsonObject(_ body: Data) -> [String: JSONValue]? {
+    private static func jsonObject(_ body: Data) -> JSONObject? {
         guard !body.isEmpty, case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: body) else { return nil }
         return members
     }

@@ -9,7 +9,7 @@ import Foundation
 import JSONRPC
 import SmartcarOAuth
 import Synchronization
-import TranscriptFormat
+import WireFormats
 
 /// `--record FILE`: writes the live session as a transcript (Protocol/transcripts/README.md) that
 /// replays as it is: a header that starts the agent against `{{upstream}}`, then every client message
@@ -62,16 +62,16 @@ public final class SessionRecorder: MessageObserver, Sendable {
     }
 
     /// The header step: the store, the flags, and an environment pointing every origin at `{{upstream}}`.
-    static func header(configuration: SmartcarConfiguration, storePath: String?, arguments: [String]) -> JSON {
-        var environment: [JSON.Member] = []
-        if configuration.clientID != nil { environment.append(.init("SMARTCAR_CLIENT_ID", "{{client_id}}")) }
-        if configuration.clientSecret != nil { environment.append(.init("SMARTCAR_CLIENT_SECRET", "{{client_secret}}")) }
-        if let redirectURI = configuration.redirectURI { environment.append(.init("SMARTCAR_REDIRECT_URI", .string(redirectURI))) }
-        if configuration.mode != .live { environment.append(.init("SMARTCAR_MODE", .string(configuration.mode.rawValue))) }
+    static func header(configuration: SmartcarConfiguration, storePath: String?, arguments: [String]) -> JSONValue {
+        var environment: JSONObject = [:]
+        if configuration.clientID != nil { environment["SMARTCAR_CLIENT_ID"] = "{{client_id}}" }
+        if configuration.clientSecret != nil { environment["SMARTCAR_CLIENT_SECRET"] = "{{client_secret}}" }
+        if let redirectURI = configuration.redirectURI { environment["SMARTCAR_REDIRECT_URI"] = .string(redirectURI) }
+        if configuration.mode != .live { environment["SMARTCAR_MODE"] = .string(configuration.mode.rawValue) }
         for name in ["SMARTCAR_CONNECT_ORIGIN", "SMARTCAR_AUTH_ORIGIN", "SMARTCAR_IAM_ORIGIN", "SMARTCAR_API_ORIGIN"] {
-            environment.append(.init(name, "{{upstream}}"))
+            environment[name] = "{{upstream}}"
         }
-        let store: [JSON] = ["--store", storePath == nil ? "memory" : "{{store}}"]
+        let store: [JSONValue] = ["--store", storePath == nil ? "memory" : "{{store}}"]
         return .object(["args": .array(store + arguments.map { .string($0) }), "env": .object(environment)])
     }
 
@@ -86,7 +86,7 @@ public final class SessionRecorder: MessageObserver, Sendable {
             return state.count
         }
         record { redactor in
-            let step: JSON
+            let step: JSONValue
             if let message = try? JSONParser.parse(bytes: body) {
                 step = ["send": redactor.clientMessage(message)]
             } else {
@@ -144,7 +144,7 @@ public final class SessionRecorder: MessageObserver, Sendable {
 
     /// Builds steps under the lock (so placeholders are numbered in the order things happened) and queues
     /// their text in that same order.
-    private func record(_ build: (inout SessionRedactor) -> [JSON]) {
+    private func record(_ build: (inout SessionRedactor) -> [JSONValue]) {
         redactor.withLock { redactor in
             for step in build(&redactor) { enqueue(step.prettyText(width: 140) + "\n") }
         }

@@ -1,6 +1,6 @@
 import Foundation
 import SmartcarOAuth
-import TranscriptFormat
+import WireFormats
 
 /// Knows where a session's secrets sit and turns each message and upstream exchange into transcript
 /// JSON with placeholders: the client secret and Basic credentials, access, refresh and application tokens,
@@ -22,7 +22,7 @@ struct SessionRedactor {
     // MARK: Messages
 
     /// A message from the client: tokens it imports, codes it exchanges, states and VINs it chooses.
-    mutating func clientMessage(_ message: JSON) -> JSON {
+    mutating func clientMessage(_ message: JSONValue) -> JSONValue {
         if case .array(let items) = message { return .array(items.map { clientMessage($0) }) }
         let method = message["method"]?.stringValue
         return walk(message) { redactor, key, value in
@@ -40,7 +40,7 @@ struct SessionRedactor {
 
     /// A message from the agent: tokens and states it hands out, and the times it computes from its clock.
     /// Members are put in a fixed order (the agent's encoder has none), so two recordings of one session diff cleanly.
-    mutating func agentMessage(_ message: JSON) -> JSON {
+    mutating func agentMessage(_ message: JSONValue) -> JSONValue {
         Self.canonicalOrder(walk(message) { redactor, key, value in
             switch (key, value) {
             case ("accessToken", .string(let text)): return .string(redactor.placeholders.placeholder(for: text, kind: "access"))
@@ -57,7 +57,7 @@ struct SessionRedactor {
 
     /// `jsonrpc`, `id`, `method`, then the rest; `code`, `message`, `data` in an error; `kind` first in its
     /// data; every other object sorted by key.
-    static func canonicalOrder(_ value: JSON, key: String? = nil) -> JSON {
+    static func canonicalOrder(_ value: JSONValue, key: String? = nil) -> JSONValue {
         switch value {
         case .array(let items):
             return .array(items.map { canonicalOrder($0, key: key) })
@@ -71,7 +71,7 @@ struct SessionRedactor {
             }
             let rank = { (name: String) in first.firstIndex(of: name) ?? first.count }
             let ordered = members.sorted { rank($0.key) != rank($1.key) ? rank($0.key) < rank($1.key) : $0.key < $1.key }
-            return .object(ordered.map { JSON.Member($0.key, canonicalOrder($0.value, key: $0.key)) })
+            return .object(JSONObject(ordered.map { ($0.key, canonicalOrder($0.value, key: $0.key)) }))
         default:
             return value
         }
@@ -81,50 +81,50 @@ struct SessionRedactor {
 
     /// The request as an `upstream` step's `request` pattern: method, path, query, content type, the
     /// credentials as `basicAuth` or a bearer placeholder, and the form.
-    mutating func request(_ request: HTTPRequest) -> JSON {
-        var members: [JSON.Member] = [.init("method", .string(request.method)), .init("path", .string(request.url.path))]
+    mutating func request(_ request: HTTPRequest) -> JSONValue {
+        var members: JSONObject = ["method": .string(request.method), "path": .string(request.url.path)]
         if let query = URLComponents(url: request.url, resolvingAgainstBaseURL: false)?.percentEncodedQuery, !query.isEmpty {
-            members.append(.init("query", .object(FormEncoding.decode(query).map { JSON.Member($0.0, .string(text($0.1))) })))
+            members["query"] = .object(JSONObject(FormCoding.decode(query).map { ($0.name, .string(text($0.value))) }))
         }
-        var headers: [JSON.Member] = []
-        var credentials: JSON.Member?
-        if let type = request.header("Content-Type") { headers.append(.init("content-type", .string(type))) }
+        var headers: JSONObject = [:]
+        var credentials: JSONValue?
+        if let type = request.header("Content-Type") { headers["content-type"] = .string(type) }
         if let authorization = request.header("Authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1).map(String.init)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                headers.append(.init("authorization", .string("Bearer " + placeholders.placeholder(for: parts[1], kind: "access"))))
+                headers["authorization"] = .string("Bearer " + placeholders.placeholder(for: parts[1], kind: "access"))
             } else if parts.count == 2, parts[0].lowercased() == "basic", let data = Data(base64Encoded: parts[1]),
                       let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":") {
                 let user = String(pair[..<colon]), password = String(pair[pair.index(after: colon)...])
-                credentials = .init("basicAuth", .object([
+                credentials = .object([
                     "user": .string(placeholders.placeholder(for: user, kind: "client_id")),
                     "password": .string(placeholders.placeholder(for: password, kind: "client_secret")),
-                ]))
+                ])
             } else {
-                headers.append(.init("authorization", .string(placeholders.placeholder(for: authorization, kind: "authorization"))))
+                headers["authorization"] = .string(placeholders.placeholder(for: authorization, kind: "authorization"))
             }
         }
-        if !headers.isEmpty { members.append(.init("headers", .object(headers))) }
-        if let credentials { members.append(credentials) }
+        if !headers.isEmpty { members["headers"] = .object(headers) }
+        if let credentials { members["basicAuth"] = credentials }
         let body = request.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
         if request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true {
-            members.append(.init("form", .object(FormEncoding.decode(body).map { name, value in
+            members["form"] = .object(JSONObject(FormCoding.decode(body).map { name, value in
                 switch name {
-                case "code": JSON.Member(name, .string(placeholders.placeholder(for: value, kind: "code")))
-                case "refresh_token": JSON.Member(name, .string(placeholders.placeholder(for: value, kind: "refresh")))
-                case "client_secret": JSON.Member(name, .string(placeholders.placeholder(for: value, kind: "client_secret")))
-                default: JSON.Member(name, .string(text(value)))
+                case "code": (name, .string(placeholders.placeholder(for: value, kind: "code")))
+                case "refresh_token": (name, .string(placeholders.placeholder(for: value, kind: "refresh")))
+                case "client_secret": (name, .string(placeholders.placeholder(for: value, kind: "client_secret")))
+                default: (name, .string(text(value)))
                 }
-            })))
+            }))
         } else if !body.isEmpty {
-            members.append(.init("body", .string(text(body))))
+            members["body"] = .string(text(body))
         }
         return .object(members)
     }
 
     /// The answer as an `upstream` step's `response`: status, the headers that matter, the body (tokens
     /// replaced). A failure of the network becomes a fault the fake can replay.
-    mutating func response(_ outcome: Result<HTTPResponse, any Error>, path: String) -> JSON {
+    mutating func response(_ outcome: Result<HTTPResponse, any Error>, path: String) -> JSONValue {
         let response: HTTPResponse
         switch outcome {
         case .success(let answer): response = answer
@@ -132,14 +132,14 @@ struct SessionRedactor {
         case .failure(is CancellationError): return ["fault": "stall"]
         case .failure: return ["fault": "drop"]
         }
-        var members: [JSON.Member] = [.init("status", .int(Int64(response.status)))]
+        var members: JSONObject = ["status": .int(Int64(response.status))]
         let kept = ["content-type", "retry-after", "www-authenticate", "sc-request-id"]
-        let headers = kept.compactMap { name in response.header(name).map { JSON.Member(name, .string(text($0))) } }
-        if !headers.isEmpty { members.append(.init("headers", .object(headers))) }
+        let headers = JSONObject(kept.compactMap { name in response.header(name).map { (name, .string(text($0))) } })
+        if !headers.isEmpty { members["headers"] = .object(headers) }
         let body = String(decoding: response.body, as: UTF8.self)
         if let json = try? JSONParser.parse(body) {
             let tokenKind = path == "/oauth2/token" ? "app_token" : "access"
-            members.append(.init("json", walk(json) { redactor, key, value in
+            members["json"] = walk(json) { redactor, key, value in
                 guard case .string(let token) = value else { return nil }
                 switch key {
                 case "access_token": return .string(redactor.placeholders.placeholder(for: token, kind: tokenKind))
@@ -148,9 +148,9 @@ struct SessionRedactor {
                 case "id" where path == "/v2.0/user": return .string(redactor.placeholders.placeholder(for: token, kind: "user"))
                 default: return nil
                 }
-            }))
+            }
         } else if !body.isEmpty {
-            members.append(.init("body", .string(text(body))))
+            members["body"] = .string(text(body))
         }
         return .object(members)
     }
@@ -170,20 +170,24 @@ struct SessionRedactor {
         let kinds = ["code": "code", "state": "state", "vin": "vin", "single_select_vin": "vin"]
         let parameters = query.split(separator: "&", omittingEmptySubsequences: false).map { parameter -> String in
             let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard pair.count == 2, let kind = kinds[FormEncoding.unescape(pair[0])], !pair[1].isEmpty else { return String(parameter) }
-            return "\(pair[0])=" + placeholders.placeholder(for: FormEncoding.unescape(pair[1]), kind: kind)
+            guard pair.count == 2, let kind = kinds[FormCoding.unescape(pair[0])], !pair[1].isEmpty else {
+                return String(parameter)
+            }
+            return "\(pair[0])=" + placeholders.placeholder(for: FormCoding.unescape(pair[1]), kind: kind)
         }
         return string[...question] + parameters.joined(separator: "&") + string[fragmentStart...]
     }
 
     /// Rebuilds `value`; `rule` may replace the value of a member (given its key), and every string it
     /// leaves alone goes through `text`.
-    private mutating func walk(_ value: JSON, key: String? = nil, _ rule: (inout SessionRedactor, String, JSON) -> JSON?) -> JSON {
+    private mutating func walk(_ value: JSONValue, key: String? = nil,
+                               _ rule: (inout SessionRedactor, String, JSONValue) -> JSONValue?) -> JSONValue {
         if let key, let replaced = rule(&self, key, value) { return replaced }
         switch value {
         case .string(let string): return .string(text(string))
         case .array(let items): return .array(items.map { walk($0, key: key, rule) })
-        case .object(let members): return .object(members.map { JSON.Member($0.key, walk($0.value, key: $0.key, rule)) })
+        case .object(let members):
+            return .object(JSONObject(members.map { ($0.key, walk($0.value, key: $0.key, rule)) }))
         default: return value
         }
     }

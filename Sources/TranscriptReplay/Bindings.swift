@@ -1,21 +1,23 @@
 import Synchronization
-import TranscriptFormat
+import WireFormats
 
 /// The captures of one scenario (`{{access_1}}` → its value), shared by the harness's thread and the
 /// fake's connection threads. Every match or fill runs whole under the lock, so two of them never bind
 /// the same name differently.
 final class Bindings: Sendable {
-    private let values: Mutex<[String: JSON]>
+    private let values: Mutex<[String: JSONValue]>
 
-    init(_ initial: [String: JSON]) { values = Mutex(initial) }
+    init(_ initial: [String: JSONValue]) { values = Mutex(initial) }
 
-    func with<T: Sendable>(_ body: (inout [String: JSON]) -> T) -> T {
+    func with<T: Sendable>(_ body: (inout [String: JSONValue]) -> T) -> T {
         values.withLock { body(&$0) }
     }
 
     /// Fills a pattern to send (see `Filler`).
-    func fill(_ pattern: JSON) -> Result<JSON, Filler.Failure> {
-        with { values in Result { () throws(Filler.Failure) -> JSON in try Filler.fill(pattern, bindings: &values) } }
+    func fill(_ pattern: JSONValue) -> Result<JSONValue, Filler.Failure> {
+        with { values in
+            Result { () throws(Filler.Failure) -> JSONValue in try Filler.fill(pattern, bindings: &values) }
+        }
     }
 
     func fillString(_ text: String, path: String) -> Result<String, Filler.Failure> {
@@ -23,7 +25,7 @@ final class Bindings: Sendable {
     }
 
     /// Matches `actual` against `pattern` (see `Matcher`), binding the captures on success.
-    func match(_ pattern: JSON, _ actual: JSON, path: String = "$") -> Mismatch? {
+    func match(_ pattern: JSONValue, _ actual: JSONValue, path: String = "$") -> Mismatch? {
         with { values in Matcher.match(pattern, actual, path: path, bindings: &values) }
     }
 }

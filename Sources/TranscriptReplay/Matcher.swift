@@ -1,5 +1,5 @@
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// The first difference between a pattern and a value: where (`$.result.accessToken`) and what.
 struct Mismatch: Sendable, CustomStringConvertible {
@@ -20,7 +20,8 @@ struct Matcher {
     /// nil when `actual` matches; the captures it bound are then added to `bindings` (left unchanged on a mismatch).
     /// With `binding` false (upstream request patterns), a capture must already be bound: an interaction
     /// that names `{{refresh_2}}` cannot serve a request before `refresh_2` exists.
-    static func match(_ pattern: JSON, _ actual: JSON, path: String = "$", binding: Bool = true, bindings: inout [String: JSON]) -> Mismatch? {
+    static func match(_ pattern: JSONValue, _ actual: JSONValue, path: String = "$", binding: Bool = true,
+                      bindings: inout [String: JSONValue]) -> Mismatch? {
         var working = bindings
         let matcher = Matcher(binding: binding)
         if let mismatch = matcher.value(pattern, actual, path, &working) { return mismatch }
@@ -32,7 +33,8 @@ struct Matcher {
 
     private init(binding: Bool) { self.binding = binding }
 
-    private func value(_ pattern: JSON, _ actual: JSON, _ path: String, _ bindings: inout [String: JSON]) -> Mismatch? {
+    private func value(_ pattern: JSONValue, _ actual: JSONValue, _ path: String,
+                       _ bindings: inout [String: JSONValue]) -> Mismatch? {
         switch pattern {
         case .string(let text):
             return string(text, actual, path, &bindings)
@@ -42,13 +44,17 @@ struct Matcher {
             }
             for member in members where member.key != Self.openMember {
                 guard let found = actualMembers.first(where: { $0.key == member.key }) else {
-                    return Mismatch(path: path, problem: "member \(JSON.quoted(member.key)) is missing (expected \(Self.show(member.value)))")
+                    let expected = Self.show(member.value)
+                    let problem = "member \(JSONText.quoted(member.key)) is missing (expected \(expected))"
+                    return Mismatch(path: path, problem: problem)
                 }
                 if let mismatch = value(member.value, found.value, Self.child(path, member.key), &bindings) { return mismatch }
             }
             if !members.contains(where: { $0.key == Self.openMember }) {
                 for extra in actualMembers where !members.contains(where: { $0.key == extra.key }) {
-                    return Mismatch(path: path, problem: "unexpected member \(JSON.quoted(extra.key)): \(Self.show(extra.value)) (add it, or \"...\": true to allow others)")
+                    let problem = "unexpected member \(JSONText.quoted(extra.key)): \(Self.show(extra.value))"
+                        + " (add it, or \"...\": true to allow others)"
+                    return Mismatch(path: path, problem: problem)
                 }
             }
             return nil
@@ -71,9 +77,11 @@ struct Matcher {
         }
     }
 
-    private func string(_ text: String, _ actual: JSON, _ path: String, _ bindings: inout [String: JSON]) -> Mismatch? {
+    private func string(_ text: String, _ actual: JSONValue, _ path: String,
+                        _ bindings: inout [String: JSONValue]) -> Mismatch? {
         guard let template = try? Template(text), !template.isPlain else {
-            return actual == .string(text) ? nil : Mismatch(path: path, problem: "expected \(JSON.quoted(text)), got \(Self.show(actual))")
+            guard actual != .string(text) else { return nil }
+            return Mismatch(path: path, problem: "expected \(JSONText.quoted(text)), got \(Self.show(actual))")
         }
         let expected = Self.describe(template, bindings)
         switch template.wholeHole {
@@ -102,7 +110,8 @@ struct Matcher {
     }
 
     /// Matches a template with holes inside a longer string; returns the captures it binds, or nil.
-    static func matchText(_ template: Template, _ text: String, _ bindings: [String: JSON]) -> [(String, String)]? {
+    static func matchText(_ template: Template, _ text: String,
+                          _ bindings: [String: JSONValue]) -> [(String, String)]? {
         var pattern = "^"
         var groups: [String: Int] = [:]
         var order: [String] = []
@@ -135,20 +144,21 @@ struct Matcher {
     }
 
     /// A template for a message, with the values its bound captures stand for.
-    static func describe(_ template: Template, _ bindings: [String: JSON]) -> String {
+    static func describe(_ template: Template, _ bindings: [String: JSONValue]) -> String {
         let names = Array(Set(template.captureNames)).sorted()
         let notes = names.map { name in bindings[name].map { "\(name) = \(show($0))" } ?? "\(name) not yet bound" }
-        return JSON.quoted(template.text) + (notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ")")
+        return JSONText.quoted(template.text) + (notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ")")
     }
 
     /// A value for a message, cut short if long.
-    static func show(_ value: JSON) -> String {
+    static func show(_ value: JSONValue) -> String {
         let text = value.inlineText
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
     }
 
     static func child(_ path: String, _ key: String) -> String {
-        Template.isName(key) && !key.contains("-") && !key.contains(".") ? "\(path).\(key)" : "\(path)[\(JSON.quoted(key))]"
+        Template.isName(key) && !key.contains("-") && !key.contains(".")
+            ? "\(path).\(key)" : "\(path)[\(JSONText.quoted(key))]"
     }
 }
 
@@ -159,7 +169,8 @@ enum Filler {
         var description: String
     }
 
-    static func fill(_ pattern: JSON, path: String = "$", bindings: inout [String: JSON]) throws(Failure) -> JSON {
+    static func fill(_ pattern: JSONValue, path: String = "$",
+                     bindings: inout [String: JSONValue]) throws(Failure) -> JSONValue {
         switch pattern {
         case .string(let text):
             let template: Template
@@ -167,16 +178,17 @@ enum Filler {
             if case .capture(let name)? = template.wholeHole { return value(of: name, &bindings) }
             return .string(try fillText(template, path: path, bindings: &bindings))
         case .object(let members):
-            var filled: [JSON.Member] = []
+            var filled: JSONObject = [:]
             for member in members {
                 guard member.key != Matcher.openMember else {
                     throw Failure(description: "at \(path): \"...\" only makes sense in what is matched, not in what is sent")
                 }
-                filled.append(JSON.Member(member.key, try fill(member.value, path: Matcher.child(path, member.key), bindings: &bindings)))
+                let value = try fill(member.value, path: Matcher.child(path, member.key), bindings: &bindings)
+                filled.append((member.key, value))
             }
             return .object(filled)
         case .array(let items):
-            var filled: [JSON] = []
+            var filled: [JSONValue] = []
             for (index, item) in items.enumerated() { filled.append(try fill(item, path: "\(path)[\(index)]", bindings: &bindings)) }
             return .array(filled)
         default:
@@ -185,13 +197,15 @@ enum Filler {
     }
 
     /// Fills a string that must stay a string (arguments, environment values, header values).
-    static func fillString(_ text: String, path: String, bindings: inout [String: JSON]) throws(Failure) -> String {
+    static func fillString(_ text: String, path: String,
+                           bindings: inout [String: JSONValue]) throws(Failure) -> String {
         let template: Template
         do { template = try Template(text) } catch { throw Failure(description: "at \(path): \(error)") }
         return try fillText(template, path: path, bindings: &bindings)
     }
 
-    private static func fillText(_ template: Template, path: String, bindings: inout [String: JSON]) throws(Failure) -> String {
+    private static func fillText(_ template: Template, path: String,
+                                 bindings: inout [String: JSONValue]) throws(Failure) -> String {
         var out = ""
         for part in template.parts {
             switch part {
@@ -204,15 +218,15 @@ enum Filler {
         return out
     }
 
-    private static func value(of name: String, _ bindings: inout [String: JSON]) -> JSON {
+    private static func value(of name: String, _ bindings: inout [String: JSONValue]) -> JSONValue {
         if let bound = bindings[name] { return bound }
-        let generated = JSON.string("\(name)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))")
+        let generated = JSONValue.string("\(name)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))")
         bindings[name] = generated
         return generated
     }
 
     /// How a bound value reads inside a longer string: a string as itself, anything else as JSON.
-    static func text(of value: JSON) -> String {
+    static func text(of value: JSONValue) -> String {
         value.stringValue ?? value.compactText
     }
 }

@@ -1,13 +1,13 @@
 import AgentTestSupport
 import Dispatch
-import TranscriptFormat
+import WireFormats
 
 /// One agent of a transcript: its process, and what it wrote as the transcript's order-keeping JSON, with
 /// which messages a step has taken. Used from the runner's one thread.
 final class ReplayedAgent {
     /// One message the agent wrote.
     struct Received {
-        var value: JSON
+        var value: JSONValue
         var framing: Transcript.Framing
         /// Taken by an `expect` step; whatever is left at the end was not expected.
         var consumed = false
@@ -26,8 +26,8 @@ final class ReplayedAgent {
     let name: String
     private let process: AgentProcess
     private var state = State()
-    /// How many of the process's frames and violations `state` holds.
-    private var framesSeen = 0
+    /// How many of the process's messages and violations `state` holds.
+    private var messagesSeen = 0
     private var violationsSeen = 0
 
     init(name: String, binary: String, arguments: [String], environment: [String: String]) throws {
@@ -65,17 +65,13 @@ final class ReplayedAgent {
     /// The last lines the agent wrote to stderr, for failure reports.
     func stderrTail(lines: Int = 25) -> String { process.stderrTail(lines: lines) }
 
-    /// Parses the messages that arrived since the last look.
+    /// Takes in what arrived since the last look.
     private func catchUp(_ inbox: AgentProcess.Inbox) {
-        for frame in inbox.frames[framesSeen...] {
-            if let value = try? JSONParser.parse(bytes: frame.body) {
-                state.messages.append(Received(value: value, framing: frame.framing == .line ? .line : .contentLength))
-            } else {
-                let text = String(decoding: frame.body.prefix(300), as: UTF8.self)
-                state.junk.append("a message that is not JSON: \(text)")
-            }
+        for index in messagesSeen..<inbox.messages.count {
+            let framing: Transcript.Framing = inbox.framings[index] == .line ? .line : .contentLength
+            state.messages.append(Received(value: inbox.messages[index], framing: framing))
         }
-        framesSeen = inbox.frames.count
+        messagesSeen = inbox.messages.count
         state.junk += inbox.violations[violationsSeen...]
         violationsSeen = inbox.violations.count
         state.ended = inbox.ended

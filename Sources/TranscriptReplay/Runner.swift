@@ -7,7 +7,7 @@ import AgentTestSupport
 import Dispatch
 import FakeSmartcar
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// Plays one transcript: starts the scripted upstream and the agent, performs the steps in order, then
 /// checks that nothing was left over (a message no step expected, an upstream interaction never used).
@@ -204,8 +204,8 @@ final class Runner {
         }
     }
 
-    private func send(_ message: JSON, framing: Transcript.Framing, to agent: ReplayedAgent) -> String? {
-        let filled: JSON
+    private func send(_ message: JSONValue, framing: Transcript.Framing, to agent: ReplayedAgent) -> String? {
+        let filled: JSONValue
         switch bindings.fill(message) {
         case .success(let value): filled = value
         case .failure(let failure): return "send: \(failure)"
@@ -225,10 +225,12 @@ final class Runner {
 
     private func advanceClock(_ seconds: Double, agent: ReplayedAgent, until deadline: DispatchTime) -> String? {
         clockRequests += 1
-        let id = JSON.string("$clock-\(clockRequests)")
-        let request = JSON.object(["jsonrpc": "2.0", "id": id, "method": "$/advanceClock", "params": .object(["seconds": .double(seconds)])])
+        let id = JSONValue.string("$clock-\(clockRequests)")
+        let request: JSONValue = [
+            "jsonrpc": "2.0", "id": id, "method": "$/advanceClock", "params": ["seconds": .double(seconds)],
+        ]
         guard agent.write(Self.frame(request.compactText, .line)) else { return "advanceClock: agent \(agent.name)'s input is closed" }
-        let answer = agent.wait(until: deadline) { state -> JSON? in
+        let answer = agent.wait(until: deadline) { state -> JSONValue? in
             guard let index = state.messages.firstIndex(where: { !$0.consumed && $0.value["id"] == id && $0.value["method"] == nil }) else { return nil }
             state.messages[index].consumed = true
             return state.messages[index].value
@@ -245,10 +247,10 @@ final class Runner {
     private enum Found {
         case matched(Transcript.Framing)
         /// The message the expectation was checked against, and the first difference.
-        case mismatch(JSON, Mismatch)
+        case mismatch(JSONValue, Mismatch)
     }
 
-    private func expect(_ expected: JSON, framing: Transcript.Framing?, from agent: ReplayedAgent,
+    private func expect(_ expected: JSONValue, framing: Transcript.Framing?, from agent: ReplayedAgent,
                         until deadline: DispatchTime) -> String? {
         let what: String
         let found: Found?
@@ -312,7 +314,7 @@ final class Runner {
         }
     }
 
-    private func notFound(_ what: String, _ expected: JSON, _ agent: ReplayedAgent) -> String {
+    private func notFound(_ what: String, _ expected: JSONValue, _ agent: ReplayedAgent) -> String {
         let state = agent.snapshot
         var lines: [String]
         if state.ended, let exit = state.exit {
@@ -331,7 +333,7 @@ final class Runner {
         return lines.joined(separator: "\n")
     }
 
-    private func mismatchOf(_ expected: JSON, _ actual: JSON) -> Mismatch {
+    private func mismatchOf(_ expected: JSONValue, _ actual: JSONValue) -> Mismatch {
         bindings.with { values in
             var copy = values
             return Matcher.match(expected, actual, bindings: &copy) ?? Mismatch(path: "$", problem: "matches now")
@@ -340,7 +342,8 @@ final class Runner {
 
     /// A batch reply matches when each expected element matches the actual element with its id (the
     /// order inside a batch is free).
-    private static func matchBatch(_ expected: [JSON], _ actual: [JSON], _ bindings: inout [String: JSON]) -> Mismatch? {
+    private static func matchBatch(_ expected: [JSONValue], _ actual: [JSONValue],
+                                   _ bindings: inout [String: JSONValue]) -> Mismatch? {
         guard expected.count == actual.count else {
             return Mismatch(path: "$", problem: "the batch has \(actual.count) responses, expected \(expected.count)")
         }
@@ -367,7 +370,7 @@ final class Runner {
         return nil
     }
 
-    private static func isNotification(_ value: JSON) -> Bool {
+    private static func isNotification(_ value: JSONValue) -> Bool {
         value["method"] != nil && value["id"] == nil
     }
 
@@ -375,13 +378,13 @@ final class Runner {
 
     private var storePath: String { bindings.with { $0["store"]?.stringValue ?? "" } }
 
-    private func assertStore(_ pattern: JSON) -> String? {
+    private func assertStore(_ pattern: JSONValue) -> String? {
         let key: String
         switch bindings.fillString(pattern["key"]?.stringValue ?? "", path: "assertStore.key") {
         case .success(let filled): key = filled
         case .failure(let failure): return "assertStore: \(failure)"
         }
-        let row: JSON?
+        let row: JSONValue?
         do {
             let probe = try storeLock ?? StoreProbe(path: storePath)
             row = try probe.row(key)
@@ -389,12 +392,18 @@ final class Runner {
             return "assertStore: \(error)"
         }
         if pattern["exists"] == false {
-            return row.map { "assertStore: key \(JSON.quoted(key)) is in the store, expected it absent: \($0.inlineText)" }
+            return row.map {
+                "assertStore: key \(JSONText.quoted(key)) is in the store, expected it absent: \($0.inlineText)"
+            }
         }
-        guard let row else { return "assertStore: key \(JSON.quoted(key)) is not in the store" }
-        var members = (pattern.objectValue ?? []).filter { $0.key != "exists" && $0.key != "key" && $0.key != Matcher.openMember }
-        members.append(.init(Matcher.openMember, true))
-        guard let mismatch = bindings.match(.object(members), row, path: "store[\(JSON.quoted(key))]") else { return nil }
+        guard let row else { return "assertStore: key \(JSONText.quoted(key)) is not in the store" }
+        var members = (pattern.objectValue ?? [:]).filter {
+            $0.key != "exists" && $0.key != "key" && $0.key != Matcher.openMember
+        }
+        members[Matcher.openMember] = true
+        guard let mismatch = bindings.match(.object(members), row, path: "store[\(JSONText.quoted(key))]") else {
+            return nil
+        }
         return "assertStore: \(mismatch)\nstored: \(row.setting("accessToken", "…").setting("refreshToken", "…").inlineText)"
     }
 

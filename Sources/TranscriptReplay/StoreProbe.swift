@@ -1,6 +1,6 @@
 import CSQLite
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// The harness's own look into the reference agent's token store, a SQLite file with a `tokens` table
 /// (`key`, `access_token`, `refresh_token`, `expires_at`, `generation`, `needs_reauth`, ...). Used by the
@@ -29,7 +29,7 @@ final class StoreProbe {
 
     /// The key's row as JSON (`key`, `accessToken`, `refreshToken`, `expiresAt`, `generation`,
     /// `needsReauth`), or nil when the store has no such key.
-    func row(_ key: String) throws(Failure) -> JSON? {
+    func row(_ key: String) throws(Failure) -> JSONValue? {
         var statement: OpaquePointer?
         let sql = "SELECT key, access_token, refresh_token, expires_at, generation, needs_reauth FROM tokens WHERE key = ?"
         guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw lastError("cannot read the store") }

@@ -1,5 +1,5 @@
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// A transcript string, split at its `{{…}}` holes.
 ///
@@ -35,7 +35,7 @@ struct Template: Sendable, Equatable {
         while let open = rest.range(of: "{{") {
             if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
             guard let close = rest[open.upperBound...].range(of: "}}") else {
-                throw Failure(description: "'{{' without a closing '}}' in \(JSON.quoted(text))")
+                throw Failure(description: "'{{' without a closing '}}' in \(JSONText.quoted(text))")
             }
             let inside = String(rest[open.upperBound..<close.lowerBound])
             parts.append(.hole(try Self.hole(inside, in: text)))
@@ -48,12 +48,15 @@ struct Template: Sendable, Equatable {
     private static func hole(_ inside: String, in text: String) throws(Failure) -> Hole {
         if inside.hasPrefix("*") {
             guard let wildcard = Wildcard(rawValue: inside) else {
-                throw Failure(description: "unknown wildcard {{\(inside)}} in \(JSON.quoted(text)); use one of \(Wildcard.allCases.map { "{{\($0.rawValue)}}" }.joined(separator: ", "))")
+                let known = Wildcard.allCases.map { "{{\($0.rawValue)}}" }.joined(separator: ", ")
+                throw Failure(description: "unknown wildcard {{\(inside)}} in \(JSONText.quoted(text)); "
+                              + "use one of \(known)")
             }
             return .wildcard(wildcard)
         }
         guard isName(inside) else {
-            throw Failure(description: "{{\(inside)}} is not a capture name (letters, digits, '_', '-' and '.', starting with a letter) in \(JSON.quoted(text))")
+            throw Failure(description: "{{\(inside)}} is not a capture name (letters, digits, '_', '-' and '.', "
+                              + "starting with a letter) in \(JSONText.quoted(text))")
         }
         return .capture(inside)
     }
@@ -91,7 +94,7 @@ struct Template: Sendable, Equatable {
 
 extension Template.Wildcard {
     /// Whether a whole JSON value is of this wildcard's type.
-    func accepts(_ value: JSON) -> Bool {
+    func accepts(_ value: JSONValue) -> Bool {
         switch self {
         case .any: return true
         case .string: return value.stringValue != nil

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// One scenario: a header (how to start the agent) and the steps to play, as read from a `.transcript`
 /// file (a sequence of JSON values, `#` comments; see Protocol/transcripts/README.md).
@@ -24,13 +24,13 @@ public struct Transcript: Sendable {
     }
 
     public enum Action: Sendable {
-        case send(JSON, framing: Framing)
+        case send(JSONValue, framing: Framing)
         case sendRaw([UInt8])
-        case expect(JSON, framing: Framing?)
-        case upstream(request: JSON, response: JSON)
+        case expect(JSONValue, framing: Framing?)
+        case upstream(request: JSONValue, response: JSONValue)
         case advanceClock(Double)
         case waitForUpstream(Int)
-        case assertStore(JSON)
+        case assertStore(JSONValue)
         case lockStore(Bool)
         case start(arguments: [String]?, environment: [(name: String, value: String)]?)
         case closeInput
@@ -53,7 +53,7 @@ public struct Transcript: Sendable {
     public var steps: [Step]
 
     /// The interactions of the upstream pool, in file order.
-    var interactions: [(line: Int, request: JSON, response: JSON)] {
+    var interactions: [(line: Int, request: JSONValue, response: JSONValue)] {
         steps.compactMap { step in
             if case .upstream(let request, let response) = step.action { return (step.line, request, response) }
             return nil
@@ -74,7 +74,7 @@ public struct Transcript: Sendable {
     }
 
     public static func parse(_ text: String, name: String) throws(LoadError) -> Transcript {
-        let values: [(value: JSON, line: Int)]
+        let values: [(value: JSONValue, line: Int)]
         do { values = try JSONParser.sequence(text, comments: true) } catch {
             throw LoadError(description: "\(name): \(error)")
         }
@@ -95,7 +95,7 @@ private struct StepReader {
     static let verbs = ["send", "sendRaw", "expect", "upstream", "advanceClock", "waitForUpstream", "assertStore", "lockStore",
                         "start", "closeInput", "signal", "expectExit"]
 
-    func header(_ value: JSON, line: Int) throws(Transcript.LoadError) -> Transcript.Header {
+    func header(_ value: JSONValue, line: Int) throws(Transcript.LoadError) -> Transcript.Header {
         guard case .object(let members) = value, !members.contains(where: { Self.verbs.contains($0.key) }) else {
             throw error(line, "the first value must be the header, e.g. {\"args\": [\"--store\", \"memory\"], \"env\": {...}}")
         }
@@ -106,7 +106,7 @@ private struct StepReader {
             timeout: try seconds(value["timeout"], line, "timeout"))
     }
 
-    func step(_ value: JSON, line: Int) throws(Transcript.LoadError) -> Transcript.Step {
+    func step(_ value: JSONValue, line: Int) throws(Transcript.LoadError) -> Transcript.Step {
         guard case .object(let members) = value else { throw error(line, "a step must be an object, not \(value.kindName)") }
         let verbs = members.filter { Self.verbs.contains($0.key) }
         guard verbs.count == 1, let verb = verbs.first else {
@@ -152,7 +152,9 @@ private struct StepReader {
             guard case .object = verb.value, verb.value["key"]?.stringValue != nil else {
                 throw error(line, "assertStore takes an object with at least a \"key\"")
             }
-            try allow(verb.value.objectValue ?? [], ["key", "exists", "generation", "needsReauth", "accessToken", "refreshToken", "expiresAt", "..."], line, "assertStore")
+            let allowed = ["key", "exists", "generation", "needsReauth", "accessToken", "refreshToken", "expiresAt",
+                           "..."]
+            try allow(verb.value.objectValue ?? [:], allowed, line, "assertStore")
             try checkTemplates(verb.value, line)
             action = .assertStore(verb.value)
         case "lockStore":
@@ -189,7 +191,7 @@ private struct StepReader {
 
     // MARK: Parts
 
-    private func checkExpectation(_ value: JSON, _ line: Int) throws(Transcript.LoadError) {
+    private func checkExpectation(_ value: JSONValue, _ line: Int) throws(Transcript.LoadError) {
         switch value {
         case .object:
             if let id = value["id"] {
@@ -208,7 +210,7 @@ private struct StepReader {
         }
     }
 
-    private func interaction(_ value: JSON, _ line: Int) throws(Transcript.LoadError) -> (JSON, JSON) {
+    private func interaction(_ value: JSONValue, _ line: Int) throws(Transcript.LoadError) -> (JSONValue, JSONValue) {
         guard case .object(let members) = value, let request = value["request"], let response = value["response"] else {
             throw error(line, "upstream takes {\"request\": {...}, \"response\": {...}}")
         }
@@ -238,7 +240,7 @@ private struct StepReader {
         return (request, response)
     }
 
-    private func rawBytes(_ value: JSON, _ line: Int) throws(Transcript.LoadError) -> [UInt8] {
+    private func rawBytes(_ value: JSONValue, _ line: Int) throws(Transcript.LoadError) -> [UInt8] {
         let parts = value.arrayValue ?? [value]
         var bytes: [UInt8] = []
         for part in parts {
@@ -253,7 +255,7 @@ private struct StepReader {
         return bytes
     }
 
-    private func checkTemplates(_ value: JSON, _ line: Int) throws(Transcript.LoadError) {
+    private func checkTemplates(_ value: JSONValue, _ line: Int) throws(Transcript.LoadError) {
         switch value {
         case .string(let text):
             do { _ = try Template(text) } catch let failure { throw error(line, failure.description) }
@@ -263,7 +265,7 @@ private struct StepReader {
         }
     }
 
-    private func framing(_ value: JSON?, _ line: Int) throws(Transcript.LoadError) -> Transcript.Framing? {
+    private func framing(_ value: JSONValue?, _ line: Int) throws(Transcript.LoadError) -> Transcript.Framing? {
         guard let value else { return nil }
         guard let framing = value.stringValue.flatMap(Transcript.Framing.init(rawValue:)) else {
             throw error(line, "framing is \"line\" or \"content-length\"")
@@ -271,7 +273,7 @@ private struct StepReader {
         return framing
     }
 
-    private func strings(_ value: JSON?, _ line: Int, _ what: String) throws(Transcript.LoadError) -> [String]? {
+    private func strings(_ value: JSONValue?, _ line: Int, _ what: String) throws(Transcript.LoadError) -> [String]? {
         guard let value else { return nil }
         guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
             throw error(line, "\"\(what)\" is an array of strings")
@@ -280,7 +282,8 @@ private struct StepReader {
         return items.compactMap(\.stringValue)
     }
 
-    private func environment(_ value: JSON?, _ line: Int) throws(Transcript.LoadError) -> [(name: String, value: String)]? {
+    private func environment(_ value: JSONValue?,
+                             _ line: Int) throws(Transcript.LoadError) -> [(name: String, value: String)]? {
         guard let value else { return nil }
         guard let members = value.objectValue, members.allSatisfy({ $0.value.stringValue != nil }) else {
             throw error(line, "\"env\" is an object of strings")
@@ -289,15 +292,17 @@ private struct StepReader {
         return members.map { ($0.key, $0.value.stringValue!) }
     }
 
-    private func seconds(_ value: JSON?, _ line: Int, _ what: String) throws(Transcript.LoadError) -> Double? {
+    private func seconds(_ value: JSONValue?, _ line: Int, _ what: String) throws(Transcript.LoadError) -> Double? {
         guard let value else { return nil }
         guard let seconds = value.numberValue, seconds >= 0, seconds <= 600 else { throw error(line, "\"\(what)\" is a number of seconds (0 to 600)") }
         return seconds
     }
 
-    private func allow(_ members: [JSON.Member], _ allowed: [String], _ line: Int, _ what: String) throws(Transcript.LoadError) {
+    private func allow(_ members: JSONObject, _ allowed: [String], _ line: Int,
+                       _ what: String) throws(Transcript.LoadError) {
         if let unknown = members.first(where: { !allowed.contains($0.key) }) {
-            throw error(line, "unknown member \(JSON.quoted(unknown.key)) in \(what) (allowed: \(allowed.joined(separator: ", ")))")
+            let list = allowed.joined(separator: ", ")
+            throw error(line, "unknown member \(JSONText.quoted(unknown.key)) in \(what) (allowed: \(list))")
         }
     }
 

@@ -2,7 +2,7 @@ import Dispatch
 import FakeSmartcar
 import Foundation
 import Synchronization
-import TranscriptFormat
+import WireFormats
 
 /// The upstream side of a scenario: every `upstream` step of the transcript, served by the fake's
 /// `ScriptedServer`. A request is answered by the first interaction, in file order, that is not used yet
@@ -11,8 +11,8 @@ import TranscriptFormat
 final class UpstreamPool: Sendable {
     private struct Interaction: Sendable {
         let line: Int
-        let request: JSON
-        let response: JSON
+        let request: JSONValue
+        let response: JSONValue
         /// The number of the request it served (1 for the first the fake received).
         var usedBy: Int?
     }
@@ -30,7 +30,7 @@ final class UpstreamPool: Sendable {
     /// Signalled on every request; only the harness's one thread waits on it.
     private let changed = DispatchSemaphore(value: 0)
 
-    init(_ interactions: [(line: Int, request: JSON, response: JSON)], bindings: Bindings) {
+    init(_ interactions: [(line: Int, request: JSONValue, response: JSONValue)], bindings: Bindings) {
         state = Mutex(State(interactions: interactions.map { Interaction(line: $0.line, request: $0.request, response: $0.response) }))
         self.bindings = bindings
     }
@@ -38,7 +38,7 @@ final class UpstreamPool: Sendable {
     /// The `ScriptedServer` handler.
     func handle(_ request: RecordedRequest) -> ScriptedServer.Reply {
         let actual = Self.describe(request)
-        let response = state.withLock { state -> JSON? in
+        let response = state.withLock { state -> JSONValue? in
             state.received += 1
             state.log.append(Self.show(actual))
             let number = state.received
@@ -60,7 +60,9 @@ final class UpstreamPool: Sendable {
                 return .respond(status: 500, headers: [], body: [], delay: .zero)
             }
         }
-        let body = JSON.object(["error": "unexpected_request", "error_description": "the transcript has no interaction for this request"])
+        let body: JSONValue = [
+            "error": "unexpected_request", "error_description": "the transcript has no interaction for this request",
+        ]
         return .respond(status: 500, headers: [("Content-Type", "application/json")], body: Array(body.compactText.utf8), delay: .zero)
     }
 
@@ -90,26 +92,26 @@ final class UpstreamPool: Sendable {
     /// A request as the patterns see it: `method`, `path`, `query`, `headers` (lower-case names),
     /// `basicAuth` (`user`, `password`) for Basic credentials, `form` for a form body, `json` for a JSON
     /// body, and `body` (the raw text).
-    static func describe(_ request: RecordedRequest) -> JSON {
-        var members: [JSON.Member] = [.init("method", .string(request.method)), .init("path", .string(request.path))]
-        members.append(.init("query", sortedObject(request.query)))
-        members.append(.init("headers", sortedObject(request.headers)))
+    static func describe(_ request: RecordedRequest) -> JSONValue {
+        var members: JSONObject = ["method": .string(request.method), "path": .string(request.path)]
+        members["query"] = sortedObject(request.query)
+        members["headers"] = sortedObject(request.headers)
         if let credentials = basicCredentials(request.headers["authorization"]) {
-            members.append(.init("basicAuth", .object(["user": .string(credentials.user), "password": .string(credentials.password)])))
+            members["basicAuth"] = ["user": .string(credentials.user), "password": .string(credentials.password)]
         }
-        if !request.form.isEmpty { members.append(.init("form", sortedObject(request.form))) }
-        if let json = try? JSONParser.parse(request.body), !request.body.isEmpty { members.append(.init("json", json)) }
-        members.append(.init("body", .string(request.body)))
+        if !request.form.isEmpty { members["form"] = sortedObject(request.form) }
+        if let json = try? JSONParser.parse(request.body), !request.body.isEmpty { members["json"] = json }
+        members["body"] = .string(request.body)
         return .object(members)
     }
 
     /// Matches a request pattern: only the parts it names are checked; `headers` checks only the headers
     /// it lists (names in any case); `query`, `form`, `json` and `basicAuth` match as whole values.
-    static func match(_ pattern: JSON, _ actual: JSON, _ bindings: inout [String: JSON]) -> Mismatch? {
+    static func match(_ pattern: JSONValue, _ actual: JSONValue, _ bindings: inout [String: JSONValue]) -> Mismatch? {
         var working = bindings
-        for member in pattern.objectValue ?? [] {
+        for member in pattern.objectValue ?? [:] {
             if member.key == "headers" {
-                for header in member.value.objectValue ?? [] {
+                for header in member.value.objectValue ?? [:] {
                     let name = header.key.lowercased()
                     guard let value = actual["headers"]?[name] else {
                         return Mismatch(path: "request.headers", problem: "header \(name) is missing (expected \(Matcher.show(header.value)))")
@@ -127,7 +129,7 @@ final class UpstreamPool: Sendable {
         return nil
     }
 
-    private func unexpectedReport(_ actual: JSON, number: Int, _ state: State) -> String {
+    private func unexpectedReport(_ actual: JSONValue, number: Int, _ state: State) -> String {
         var lines = ["unexpected upstream request (request \(number)): \(Self.show(actual))"]
         let sameEndpoint = { (interaction: Interaction) in
             interaction.request["method"] == actual["method"] && interaction.request["path"] == actual["path"]
@@ -156,14 +158,14 @@ final class UpstreamPool: Sendable {
 
     // MARK: Answering
 
-    static func reply(_ response: JSON, _ bindings: Bindings) -> Result<ScriptedServer.Reply, Filler.Failure> {
+    static func reply(_ response: JSONValue, _ bindings: Bindings) -> Result<ScriptedServer.Reply, Filler.Failure> {
         switch response["fault"]?.stringValue {
         case "drop": return .success(.drop)
         case "stall": return .success(.stall)
         default: break
         }
         var headers: [(name: String, value: String)] = []
-        for header in response["headers"]?.objectValue ?? [] {
+        for header in response["headers"]?.objectValue ?? [:] {
             switch bindings.fillString(header.value.stringValue ?? "", path: "response.headers.\(header.key)") {
             case .success(let value): headers.append((header.key, value))
             case .failure(let failure): return .failure(failure)
@@ -189,8 +191,8 @@ final class UpstreamPool: Sendable {
 
     // MARK: Helpers
 
-    private static func sortedObject(_ dictionary: [String: String]) -> JSON {
-        .object(dictionary.sorted { $0.key < $1.key }.map { JSON.Member($0.key, .string($0.value)) })
+    private static func sortedObject(_ dictionary: [String: String]) -> JSONValue {
+        .object(JSONObject(dictionary.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
     }
 
     private static func basicCredentials(_ header: String?) -> (user: String, password: String)? {
@@ -202,25 +204,25 @@ final class UpstreamPool: Sendable {
     }
 
     /// `POST /oauth/token` and the form's grant type, for one-line mentions.
-    static func summary(_ request: JSON) -> String {
+    static func summary(_ request: JSONValue) -> String {
         let grant = request["form"]?["grant_type"]?.stringValue.map { " grant_type=\($0)" } ?? ""
         return "\(request["method"]?.stringValue ?? "?") \(request["path"]?.stringValue ?? "?")\(grant)"
     }
 
     /// A request for a report: what identifies it, without the raw body when it was decoded.
-    private static func show(_ actual: JSON) -> String {
-        var members: [JSON.Member] = []
-        for member in actual.objectValue ?? [] {
+    private static func show(_ actual: JSONValue) -> String {
+        var members: JSONObject = [:]
+        for member in actual.objectValue ?? [:] {
             switch member.key {
             case "headers":
                 if let authorization = member.value["authorization"], actual["basicAuth"] == nil {
-                    members.append(.init("headers", .object(["authorization": authorization])))
+                    members["headers"] = .object(["authorization": authorization])
                 }
             case "query" where member.value.objectValue?.isEmpty ?? true: continue
             case "body" where actual["form"] != nil || actual["json"] != nil || member.value == "": continue
             default: members.append(member)
             }
         }
-        return JSON.object(members).inlineText
+        return JSONValue.object(members).inlineText
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TokenStore
+import WireFormats
 
 /// Token stores of a given size for the agent (SQLite, built with `bulkInsertForBenchmark`) and for the
 /// peer (its JSON file), with the same rows: keys `k-0`, `k-1`, … whose tokens have Smartcar's shape
@@ -43,8 +44,10 @@ enum StoreFixtures {
         for index in 0..<count {
             let row = token(index)
             if index > 0 { text += ", " }
-            text += #""\#(row.key)": {"accessToken": "\#(row.accessToken)", "refreshToken": "\#(row.refreshToken)", "#
-            text += #""expiresAt": "\#(time(row.expiresAt))", "refreshExpiresAt": "\#(time(row.refreshExpiresAt ?? row.expiresAt))"}"#
+            text += #"\#(JSONText.quoted(row.key)): {"accessToken": \#(JSONText.quoted(row.accessToken)), "#
+            text += #""refreshToken": \#(JSONText.quoted(row.refreshToken)), "#
+            text += #""expiresAt": \#(JSONText.quoted(time(row.expiresAt))), "#
+            text += #""refreshExpiresAt": \#(JSONText.quoted(time(row.refreshExpiresAt ?? row.expiresAt)))}"#
         }
         text += "}"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))

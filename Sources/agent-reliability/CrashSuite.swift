@@ -6,6 +6,7 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import TokenStore
+import WireFormats
 
 /// Crash: SIGKILL at random instants while refreshes, code exchanges and `storeToken` writes are in flight,
 /// then a look at the store. Each key is driven by one chain of requests (the next is sent when the previous
@@ -62,7 +63,7 @@ struct CrashSuite {
             let minted = fake.mintTokens(userID: key)
             let reply = seeding.call(.string(key), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])
             guard reply?.isSuccess == true else {
-                report.fail("seeding \(key): \(reply.map(Requests.text) ?? "no answer")")
+                report.fail("seeding \(key): \(reply.map(\.compactText) ?? "no answer")")
                 return
             }
         }
@@ -79,7 +80,7 @@ struct CrashSuite {
         for key in Self.keys {
             let reply = last.call(.string(key), "getToken", ["key": .string(key), "forceRefresh": true])
             report.check(reply?.isSuccess == true,
-                         "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(Requests.text) ?? "no answer")")
+                         "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(\.compactText) ?? "no answer")")
         }
         last.closeInput()
         report.check(last.exitStatus() == 0, "the last agent did not exit cleanly")
@@ -203,7 +204,7 @@ struct CrashSuite {
         let operation = chains[key]!.inFlight!.operation
         chains[key]!.inFlight = nil
         guard let token = message["result"]?["accessToken"]?.stringValue else {
-            report.fail("round \(round): \(operation) of \(key) failed: \(Requests.text(message).prefix(400))")
+            report.fail("round \(round): \(operation) of \(key) failed: \(message.compactText.prefix(400))")
             return nil
         }
         if token != chains[key]!.accessToken {

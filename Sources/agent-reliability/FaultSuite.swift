@@ -2,6 +2,7 @@ import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import WireFormats
 
 /// Upstream faults: every fault the fake can inject, on every kind of call, once (transient) and until the
 /// call gives up (persistent), then all of them mixed under load. Checks the error kind the contract
@@ -169,7 +170,7 @@ struct FaultSuite {
                     // agent knows, refused its refresh token).
                     if call == .refresh && fault.name != "400 invalid_grant" {
                         let again = agent.call(.string("again-\(serial)"), "getToken", ["key": .string(key), "forceRefresh": true])
-                        let shown = again.map(Requests.text) ?? "no answer"
+                        let shown = again.map(\.compactText) ?? "no answer"
                         if report.check(again?.isSuccess == true, "\(label): afterwards the key no longer refreshes: \(shown)") {
                             recovered += 1
                         }
@@ -190,7 +191,7 @@ struct FaultSuite {
     }
 
     private func check(_ reply: JSONValue, against expected: Expected, attempts: Int, seconds: Double, label: String, report: Report) {
-        let shown = Requests.text(reply).prefix(500)
+        let shown = reply.compactText.prefix(500)
         if let kinds = expected.kinds {
             report.check(reply.errorKind.map(kinds.contains) == true, "\(label): expected \(kinds.sorted().joined(separator: " or ")), got \(shown)")
             let data = reply["error"]?["data"]
@@ -274,7 +275,7 @@ struct FaultSuite {
                     outcomes[reply.outcome, default: 0] += 1
                     if reply.errorKind == "reauthRequired" { reauth += 1 }
                     report.check(allowed.contains(reply.outcome),
-                                 "mixed round \(round): \(Requests.text(id)) answered \(Requests.text(reply).prefix(400))")
+                                 "mixed round \(round): \(id.compactText) answered \(reply.compactText.prefix(400))")
                 }
             }
             fake.reset()
@@ -282,7 +283,7 @@ struct FaultSuite {
             for key in keys {
                 let reply = agent.call(.string("check-\(round)-\(key)"), "getToken", ["key": .string(key), "forceRefresh": true])
                 report.check(reply?.isSuccess == true,
-                             "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(Requests.text) ?? "no answer")")
+                             "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(\.compactText) ?? "no answer")")
             }
         }
         let peak = agent.call("status", "status")?["result"]?["peakUpstreamConcurrency"]?.intValue ?? -1

@@ -1,5 +1,6 @@
 import AgentTestSupport
 import JSONRPC
+import WireFormats
 
 /// What the agent owes one request id of a fuzz input.
 enum Owed {

@@ -5,6 +5,7 @@ import Glibc
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import WireFormats
 
 /// Fuzz: random and mutated frames and JSON, each followed by a sentinel ping, against the real binary.
 /// The agent must never die or hang (every chunk is answered within a deadline), answer every identifiable
@@ -129,7 +130,7 @@ struct FuzzSuite {
                 let missing = chunkIDs.filter { inbox.count($0) == 0 }
                 let examples = missing.prefix(3).map { id in
                     let before = previous[id].map { " (input before it: \(Self.escaped($0)))" } ?? ""
-                    return "\(Requests.text(id)) from \(origin[id] ?? "?")\(before)"
+                    return "\(id.compactText) from \(origin[id] ?? "?")\(before)"
                 }
                 let state = agent.isRunning ? "still running (a hang)" : "exited with \(agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?")"
                 report.fail("session \(number): \(missing.count) owed ids unanswered within 60 s after \(sent) inputs; the agent is \(state). \(examples.joined(separator: "; ")). stderr: \(agent.keepStderr())")
@@ -171,20 +172,20 @@ struct FuzzSuite {
                 let responses = contents.byID[id] ?? []
                 let occurrences = census.occurrences(id)
                 if occurrences > 1 {
-                    report.check((1...occurrences).contains(responses.count), "session \(number): \(Requests.text(id)) (\(origin[id] ?? "?")) occurs \(occurrences) times in the input but was answered \(responses.count) times")
+                    report.check((1...occurrences).contains(responses.count), "session \(number): \(id.compactText) (\(origin[id] ?? "?")) occurs \(occurrences) times in the input but was answered \(responses.count) times")
                 } else if responses.count != 1 {
-                    report.fail("session \(number): \(Requests.text(id)) (\(origin[id] ?? "?")) was answered \(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) was answered \(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 } else if !what.accepts(responses[0]) {
-                    report.fail("session \(number): \(Requests.text(id)) (\(origin[id] ?? "?")) expected \(what), got \(Requests.text(responses[0]).prefix(400)); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) expected \(what), got \(responses[0].compactText.prefix(400)); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 }
             }
             for id in atMostOnce {
                 let times = contents.count(id)
-                report.check(times <= census.occurrences(id), "session \(number): \(Requests.text(id)) occurs \(census.occurrences(id)) times in the input but was answered \(times) times: \(contents.byID[id].map { $0.map { Requests.text($0).prefix(200) } } ?? []); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                report.check(times <= census.occurrences(id), "session \(number): \(id.compactText) occurs \(census.occurrences(id)) times in the input but was answered \(times) times: \(contents.byID[id].map { $0.map { $0.compactText.prefix(200) } } ?? []); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 if times == 1 { tally.brokenButAnswered += 1 }
             }
             let internalErrors = contents.byID.values.joined().filter { $0.errorCode == -32603 }
-            report.check(internalErrors.isEmpty, "session \(number): \(internalErrors.count) internal errors, e.g. \(internalErrors.first.map { Requests.text($0).prefix(300) } ?? "")")
+            report.check(internalErrors.isEmpty, "session \(number): \(internalErrors.count) internal errors, e.g. \(internalErrors.first.map { $0.compactText.prefix(300) } ?? "")")
             report.check(contents.violations.isEmpty, "session \(number): stdout carried non-protocol output: \(contents.violations.prefix(3))")
             tally.responses += contents.byID.values.reduce(0) { $0 + $1.count }
         }

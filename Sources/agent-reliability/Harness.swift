@@ -9,6 +9,7 @@ import Foundation
 import JSONRPC
 import Synchronization
 import TokenStore
+import WireFormats
 
 /// What every suite is given: the mode, the seed, and where the agent binary is.
 struct Harness {

@@ -3,6 +3,7 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import Synchronization
+import WireFormats
 
 /// Rotation race: 8 agent processes on one store hammer 100 keys with `getToken` (each keeping a few
 /// requests in flight, on random keys) while access tokens live 3 seconds, against a fake that rejects any

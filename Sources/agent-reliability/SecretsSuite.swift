@@ -6,6 +6,7 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import TokenStore
+import WireFormats
 
 /// Secrets: every method, every error path, upstream faults whose bodies echo the call's secrets, wrong and
 /// missing credentials, a secret file, SIGTERM and a crash (whose output must not be Swift's report, which
@@ -68,7 +69,7 @@ struct SecretsSuite {
         var accessTokens: Set<String> = []
         func expect(_ reply: JSONValue?, _ outcome: String, _ what: String) {
             expectations += 1
-            let shown = reply.map { String(Requests.text($0).prefix(300)) } ?? "no answer"
+            let shown = reply.map { String($0.compactText.prefix(300)) } ?? "no answer"
             report.check(reply?.outcome == outcome, "\(what): expected \(outcome), got \(shown)")
         }
         func session(_ name: String, arguments: [String] = [], environment: [String: String]? = nil, _ body: (Client) -> Void) throws {
@@ -289,7 +290,7 @@ struct SecretsSuite {
         // The scanner itself must find what it is for: a planted leak in each form, and a 16-byte fragment.
         let planted = secrets.first { $0.label == "refresh token" }?.value ?? ""
         let plants = [clientSecret, clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "",
-                      Data(clientSecret.utf8).base64EncodedString(), basic, Requests.text(.string(clientSecret)),
+                      Data(clientSecret.utf8).base64EncodedString(), basic, JSONValue.string(clientSecret).compactText,
                       String(planted.dropFirst(9).prefix(16)), accessTokens.first ?? ""]
         let found = plants.filter { !everything.scan(Array("<< \($0) >>".utf8), source: "plant").isEmpty }.count
         report.check(found == plants.count, "the scanner found only \(found) of \(plants.count) planted leaks")
@@ -318,11 +319,11 @@ struct SecretsSuite {
     /// A message as text, `result.accessToken` replaced: the one place an access token belongs.
     static func maskingAnswers(_ message: JSONValue) -> String {
         guard case .object(var members) = message, case .object(var result)? = members["result"], result["accessToken"] != nil else {
-            return Requests.text(message)
+            return message.compactText
         }
         result["accessToken"] = "(the answer)"
         members["result"] = .object(result)
-        return Requests.text(.object(members))
+        return JSONValue.object(members).compactText
     }
 
     static func hex(_ random: inout SeededGenerator) -> String {

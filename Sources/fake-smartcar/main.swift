@@ -12,6 +12,7 @@ import Darwin
 import AgentSupport
 import FakeSmartcar
 import Foundation
+import WireFormats
 
 let usage = """
     usage: fake-smartcar [--port N] [--client-id ID] [--client-secret SECRET] [--latency-ms MS]
@@ -20,10 +21,8 @@ let usage = """
 
     """
 
-func writeAll(_ text: String, to fd: Int32) { FileDescriptor.writeAll(fd, text) }
-
 func fail(_ message: String) -> Never {
-    writeAll("fake-smartcar: \(message)\n\(usage)", to: STDERR_FILENO)
+    FileDescriptor.writeAll(STDERR_FILENO, "fake-smartcar: \(message)\n\(usage)")
     exit(2)
 }
 
@@ -52,22 +51,15 @@ func parseOptions(_ arguments: [String]) -> FakeSmartcar.Options {
         case "--basic-challenge": options.basicChallengeOnInvalidClient = true
         case "--quiet": quiet = true
         case "-h", "--help":
-            writeAll(usage, to: STDOUT_FILENO)
+            FileDescriptor.writeAll(STDOUT_FILENO, usage)
             exit(0)
         default: fail("unknown argument \(flag)")
         }
     }
     if !quiet {
-        options.log = { line in writeAll("fake-smartcar: \(line)\n", to: STDERR_FILENO) }
+        options.log = { line in FileDescriptor.writeAll(STDERR_FILENO, "fake-smartcar: \(line)\n") }
     }
     return options
-}
-
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .withoutEscapingSlashes
-    return String(decoding: (try? encoder.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
 }
 
 /// Whether end of stdin means "the parent is gone" (not /dev/null or a file, which end at once).
@@ -96,7 +88,7 @@ func run() -> Never {
         fail("cannot start: \(error)")
     }
     let shutdown: @Sendable (String) -> Never = { reason in
-        writeAll("fake-smartcar: stopping (\(reason))\n", to: STDERR_FILENO)
+        FileDescriptor.writeAll(STDERR_FILENO, "fake-smartcar: stopping (\(reason))\n")
         fake.stop()
         _exit(0)
     }
@@ -112,8 +104,11 @@ func run() -> Never {
         watcher.name = "fake-smartcar stdin"
         watcher.start()
     }
-    writeAll("{\"origin\":\(jsonString(fake.origin.absoluteString)),\"clientID\":\(jsonString(options.clientID)),"
-             + "\"clientSecret\":\(jsonString(options.clientSecret))}\n", to: STDOUT_FILENO)
+    let ready: JSONValue = [
+        "origin": .string(fake.origin.absoluteString), "clientID": .string(options.clientID),
+        "clientSecret": .string(options.clientSecret),
+    ]
+    FileDescriptor.writeAll(STDOUT_FILENO, ready.compactText + "\n")
     var received: Int32 = 0
     while sigwait(&stopSignals, &received) != 0 {}
     shutdown(received == SIGTERM ? "SIGTERM" : "SIGINT")

@@ -23,15 +23,6 @@ CrashSignals.install()
 let protocolOutput = dup(STDOUT_FILENO)
 dup2(STDERR_FILENO, STDOUT_FILENO)
 
-func writeAll(_ text: String, to fd: Int32) {
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
-    }
-}
-
 /// The environment, read straight from `environ`: `ProcessInfo.processInfo.environment` costs about a
 /// millisecond of start-up.
 func processEnvironment() -> [String: String] {
@@ -49,15 +40,15 @@ let options: CommandLineOptions
 do {
     options = try CommandLineOptions(parsing: Array(CommandLine.arguments.dropFirst()))
 } catch {
-    writeAll("smartcar-auth-agent: \(error)\n", to: STDERR_FILENO)
+    FileDescriptor.writeAll(STDERR_FILENO, "smartcar-auth-agent: \(error)\n")
     _exit(2)
 }
 switch options.action {
 case .help:
-    writeAll(CommandLineOptions.helpText + "\n", to: protocolOutput)
+    FileDescriptor.writeAll(protocolOutput, HelpText.text + "\n")
     _exit(0)
 case .version:
-    writeAll("smartcar-auth-agent \(AgentVersion.current)\n", to: protocolOutput)
+    FileDescriptor.writeAll(protocolOutput, "smartcar-auth-agent \(AgentVersion.current)\n")
     _exit(0)
 case .run:
     break

@@ -5,6 +5,7 @@ import FakeSmartcar
 import Foundation
 @testable import JSONRPC
 import Testing
+import WireFormats
 
 /// Expects two token summaries to be the same but for `expiresIn`, which may differ by the seconds between them
 /// (a minute is allowed: this machine can be very busy).

@@ -3,8 +3,10 @@ import AgentSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
+@testable import smartcar_auth_agent
 import Synchronization
 import Testing
+import WireFormats
 
 /// The agent in this process, on an in-memory transport: requests are made from JSON text and read the way
 /// the connection reads them, replies and notifications are collected in memory. No child process, no pipe.

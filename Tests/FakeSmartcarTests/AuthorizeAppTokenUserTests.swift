@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FakeSmartcar
+import WireFormats
 
 @Suite struct AuthorizeTests {
     private func query(_ location: String?) throws -> [String: String] {

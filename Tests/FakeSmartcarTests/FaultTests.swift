@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FakeSmartcar
+import WireFormats
 
 /// Lines the fake logs, as an async sequence: how a test learns the server has reached a point
 /// (e.g. a request is stalled) without sleeping.

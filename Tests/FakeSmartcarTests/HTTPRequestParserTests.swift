@@ -50,10 +50,4 @@ import Testing
         let error = #expect(throws: HTTPParseError.self) { _ = try parser.next() }
         #expect(error?.status == 413)
     }
-
-    @Test func formCodingDecodesPlusAndPercentAndEncodesReservedCharacters() {
-        #expect(FormCoding.decode("a=x+y%2Bz&b=%E2%82%AC&c&d=%zz&a=last") == ["a": "last", "b": "€", "c": "", "d": "%zz"])
-        #expect(FormCoding.encode([("redirect_uri", "https://e.com/cb?x=1"), ("s", "a b+c")])
-                == "redirect_uri=https%3A%2F%2Fe.com%2Fcb%3Fx%3D1&s=a%20b%2Bc")
-    }
 }

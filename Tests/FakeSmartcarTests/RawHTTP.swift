@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import Synchronization
 @testable import FakeSmartcar
+import WireFormats
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String

@@ -9,6 +9,7 @@ import FoundationNetworking
 #endif
 import Testing
 @testable import FakeSmartcar
+import WireFormats
 
 @Suite struct ServerTests {
     /// One long-lived session, never invalidated (see SWIFT-LINUX-NOTES).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FakeSmartcar
+import WireFormats
 
 @Suite struct TokenEndpointTests {
     @Test func exchangesAnIssuedCodeOnceForATokenPair() async throws {

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
+import WireFormats
 #endif
 
 /// A handler for tests: `echo` answers its params (`echoLater` after a suspension, so from another thread),

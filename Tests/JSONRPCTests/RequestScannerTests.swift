@@ -2,6 +2,7 @@ import AgentTestSupport
 import Foundation
 @testable import JSONRPC
 import Testing
+import WireFormats
 
 /// `RequestScanner` reads the common envelope without `JSONDecoder`; whatever it declines is left to
 /// `Envelope`. It must accept the messages clients really send, and never accept one that `JSONDecoder`
@@ -129,29 +130,8 @@ import Testing
     }
 }
 
-@Suite struct JSONTextTests {
-    @Test func stringsRoundTripThroughJSONDecoder() throws {
-        var random = SeededGenerator(seed: 3)
-        let pieces = ["a", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", "\u{2028}", " "]
-        for _ in 0..<500 {
-            let text = (0..<Int(random.next() % 12)).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()
-            var out: [UInt8] = []
-            JSONText.append(text, to: &out)
-            #expect(try JSONDecoder().decode(String.self, from: Data(out)) == text)
-            #expect(!out.contains(0x0A) && !out.contains(0x00))
-        }
-        var slash: [UInt8] = []
-        JSONText.append("a/b", to: &slash)
-        #expect(String(decoding: slash, as: UTF8.self) == #""a/b""#)
-    }
-
-    @Test(arguments: [Int64.min, -1, 0, 7, 1_000_000, Int64.max])
-    func integers(_ n: Int64) {
-        var out: [UInt8] = []
-        JSONText.append(n, to: &out)
-        #expect(String(decoding: out, as: UTF8.self) == String(n))
-    }
-
+/// Responses as written by hand onto the wire.
+@Suite struct ResponseEnvelopeTests {
     @Test func responseEnvelopes() throws {
         let cases: [(Response, String)] = [
             (Response(id: .number(7), outcome: .encodedResult(Array("{}".utf8))), #"{"jsonrpc":"2.0","id":7,"result":{}}"#),

@@ -50,17 +50,3 @@ struct ConnectRedirectTests {
         }
     }
 }
-
-@Suite("Form encoding")
-struct FormEncodingTests {
-    @Test func quotePlusWithNothingSafe() {
-        #expect(FormEncoding.escape("aZ09_.-~ :/?#[]@!$&'()*+,;=%é") == "aZ09_.-~+%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25%C3%A9")
-        #expect(FormEncoding.encode([("a b", "c&d"), ("e", "")]) == "a+b=c%26d&e=")
-    }
-
-    @Test func decodeRoundTripsAndToleratesOddInput() {
-        let text = "aZ09_.-~ :/?#[]@!$&'()*+,;=%é"
-        #expect(FormEncoding.unescape(FormEncoding.escape(text)) == text)
-        #expect(FormEncoding.decode("a=1&&b&c=%zz%4&d=%4a") .map { "\($0.0)=\($0.1)" } == ["a=1", "b=", "c=%zz%4", "d=J"])
-    }
-}

@@ -3,11 +3,12 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AgentSupport
 import Foundation
 import FakeSmartcar
-import JSONRPC
 import Testing
 @testable import SmartcarOAuth
+import WireFormats
 
 /// The real `URLSessionTransport` against the real `FakeSmartcar` on a loopback port: wire formats,
 /// rotation, and every fault the fake can inject, mapped to the error table.
@@ -67,8 +68,10 @@ struct FakeSmartcarEndToEndTests {
         #expect(exchange.headers["content-type"] == "application/x-www-form-urlencoded")
         #expect(exchange.headers["accept"] == "application/json")
         #expect(exchange.headers["connection"] == "close", "POSTs never ride a reused connection")
-        #expect(exchange.headers["user-agent"]?.hasPrefix("smartcar-auth-agent/\(SmartcarClient.agentVersion) (Linux; ") == true)
-        #expect(exchange.body == "grant_type=authorization_code&code=\(FormEncoding.escape(code))&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
+        let userAgent = exchange.headers["user-agent"]
+        #expect(userAgent?.hasPrefix("smartcar-auth-agent/\(AgentVersion.current) (Linux; ") == true)
+        #expect(exchange.body == "grant_type=authorization_code&code=\(FormCoding.escape(code))"
+                + "&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
         #expect(exchange.form == ["grant_type": "authorization_code", "code": code, "redirect_uri": redirectURI])
 
         #expect(try await client.userID(accessToken: grant.accessToken) == "user-1")

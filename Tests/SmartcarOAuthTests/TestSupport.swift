@@ -1,6 +1,5 @@
 import AgentSupport
 import Foundation
-import JSONRPC
 import Synchronization
 import Testing
 @testable import SmartcarOAuth

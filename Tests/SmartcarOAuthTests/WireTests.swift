@@ -1,3 +1,4 @@
+import AgentSupport
 import Foundation
 import Testing
 @testable import SmartcarOAuth
@@ -86,7 +87,7 @@ struct WireTests {
         let agents = transport.requests.map { $0.headers["User-Agent"] ?? "" }
         let shape = try Regex(#"smartcar-auth-agent/(\d+\.\d+\.\d+) \(Linux; (x86_64|aarch64)\) Swift \d+\.\d+\+?"#)
         #expect(agents.allSatisfy { (try? shape.wholeMatch(in: $0)) != nil }, "\(agents)")
-        #expect(agents[0].hasPrefix("smartcar-auth-agent/\(SmartcarClient.agentVersion) "))
+        #expect(agents[0].hasPrefix("smartcar-auth-agent/\(AgentVersion.current) "))
         #expect(agents[1].hasPrefix("smartcar-auth-agent/9.8.7 "))
     }
 

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import AgentTestSupport
 import Foundation
-import TranscriptFormat
+import WireFormats
 
 /// A client talking to a real agent one request at a time, as the README's sandbox walkthrough does.
 /// Blocking: use it from `onThread`.
@@ -14,7 +14,7 @@ final class LiveSession {
     /// How many of the agent's messages are in `replies`.
     private var seen = 0
     /// Every reply, for collecting what the session showed.
-    private(set) var replies: [JSON] = []
+    private(set) var replies: [JSONValue] = []
 
     init(arguments: [String]) throws {
         agent = try AgentProcess(binary: Paths.agent, arguments: arguments)
@@ -22,17 +22,16 @@ final class LiveSession {
 
     /// Sends one request line and returns the response with its id (notifications before it are kept in
     /// `replies` too). One request at a time, so the session, and its recording, has one order.
-    func call(_ request: JSON) throws -> JSON {
+    func call(_ request: JSONValue) throws -> JSONValue {
         send(request)
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             let seen = self.seen
-            guard let frames = agent.wait(until: deadline, { $0.frames.count > seen ? $0.frames[seen...] : nil }) else {
+            guard let new = agent.wait(until: deadline, { $0.messages.count > seen ? $0.messages[seen...] : nil }) else {
                 throw Failure(description: "no answer to \(request.compactText); stderr: \(agent.stderrTail())")
             }
-            self.seen += frames.count
-            for frame in frames {
-                let reply = try JSONParser.parse(bytes: frame.body)
+            self.seen += new.count
+            for reply in new {
                 replies.append(reply)
                 if reply["id"] == request["id"] && reply["method"] == nil { return reply }
             }
@@ -40,7 +39,7 @@ final class LiveSession {
     }
 
     /// Sends a message without waiting for anything.
-    func send(_ message: JSON) {
+    func send(_ message: JSONValue) {
         agent.sendLine(message.compactText)
     }
 
@@ -67,7 +66,7 @@ enum Browser {
         try exchange(url, "GET \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n")
     }
 
-    /// POSTs a JSON body (to the fake's control API) and returns the answer's text.
+    /// POSTs a JSONValue body (to the fake's control API) and returns the answer's text.
     @discardableResult
     static func post(_ url: URL, body: String) throws -> String {
         try exchange(url, "POST \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
@@ -99,7 +98,7 @@ enum Browser {
     }
 }
 
-extension JSON {
+extension JSONValue {
     /// Every string inside the value.
     var allStrings: [String] {
         switch self {
@@ -112,6 +111,6 @@ extension JSON {
 }
 
 /// A request line.
-func request(_ id: Int, _ method: String, _ params: JSON = [:]) -> JSON {
+func request(_ id: Int, _ method: String, _ params: JSONValue = [:]) -> JSONValue {
     ["jsonrpc": "2.0", "id": .int(Int64(id)), "method": .string(method), "params": params]
 }

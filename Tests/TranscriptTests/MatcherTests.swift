@@ -1,17 +1,18 @@
 import Testing
-import TranscriptFormat
+import WireFormats
 @testable import TranscriptReplay
 
 /// The matching rules the README promises, one by one.
 @Suite struct MatcherTests {
-    func json(_ text: String) -> JSON { try! JSONParser.parse(text) }
+    func json(_ text: String) -> JSONValue { try! JSONParser.parse(text) }
 
-    func match(_ pattern: String, _ actual: String, _ bindings: inout [String: JSON], binding: Bool = true) -> Mismatch? {
+    func match(_ pattern: String, _ actual: String, _ bindings: inout [String: JSONValue],
+               binding: Bool = true) -> Mismatch? {
         Matcher.match(json(pattern), json(actual), binding: binding, bindings: &bindings)
     }
 
     @Test func aCaptureBindsOnFirstSightAndMustBeEqualAfter() {
-        var bindings: [String: JSON] = [:]
+        var bindings: [String: JSONValue] = [:]
         #expect(match(#"{"a": "{{token}}"}"#, #"{"a": "xyz"}"#, &bindings) == nil)
         #expect(bindings["token"] == "xyz")
         #expect(match(#"{"b": "{{token}}"}"#, #"{"b": "xyz"}"#, &bindings) == nil)
@@ -20,13 +21,13 @@ import TranscriptFormat
     }
 
     @Test func aMismatchBindsNothing() {
-        var bindings: [String: JSON] = [:]
+        var bindings: [String: JSONValue] = [:]
         #expect(match(#"{"a": "{{x}}", "b": 1}"#, #"{"a": "v", "b": 2}"#, &bindings) != nil)
         #expect(bindings.isEmpty)
     }
 
     @Test func objectsAreClosedUnlessTheyAllowMore() {
-        var bindings: [String: JSON] = [:]
+        var bindings: [String: JSONValue] = [:]
         #expect(match(#"{"a": 1}"#, #"{"b": 2, "a": 1}"#, &bindings)?.problem.hasPrefix(#"unexpected member "b""#) == true)
         #expect(match(#"{"a": 1, "...": true}"#, #"{"b": 2, "a": 1}"#, &bindings) == nil)
         #expect(match(#"{"a": 1, "c": 3}"#, #"{"a": 1}"#, &bindings)?.problem.hasPrefix(#"member "c" is missing"#) == true)
@@ -34,7 +35,7 @@ import TranscriptFormat
     }
 
     @Test func numbersCompareByValue() {
-        var bindings: [String: JSON] = [:]
+        var bindings: [String: JSONValue] = [:]
         #expect(match("1", "1.0", &bindings) == nil)
         #expect(match("1", "2", &bindings) != nil)
     }
@@ -45,23 +46,23 @@ import TranscriptFormat
         ("{{*time}}", #""2026-11-25T10:00:00.123+02:00""#, true), ("{{*time}}", #""yesterday""#, false),
     ])
     func wildcardsCheckTheirType(_ wildcard: String, _ actual: String, _ matches: Bool) {
-        var bindings: [String: JSON] = [:]
+        var bindings: [String: JSONValue] = [:]
         #expect((match("\"\(wildcard)\"", actual, &bindings) == nil) == matches)
     }
 
     @Test func holesInsideAStringCaptureTheirPart() {
-        var bindings: [String: JSON] = ["upstream": "http://127.0.0.1:9"]
+        var bindings: [String: JSONValue] = ["upstream": "http://127.0.0.1:9"]
         let pattern = #""{{upstream}}/oauth/authorize?client_id={{id}}&state={{state}}&again={{state}}""#
         #expect(match(pattern, #""http://127.0.0.1:9/oauth/authorize?client_id=c1&state=s.1&again=s.1""#, &bindings) == nil)
         #expect(bindings["id"] == "c1" && bindings["state"] == "s.1")
         // The second sight of a name inside one string must repeat the first.
-        var fresh: [String: JSON] = ["upstream": "http://127.0.0.1:9"]
+        var fresh: [String: JSONValue] = ["upstream": "http://127.0.0.1:9"]
         #expect(match(pattern, #""http://127.0.0.1:9/oauth/authorize?client_id=c1&state=s1&again=s2""#, &fresh) != nil)
         #expect(match(#""{{*}} seconds""#, #""retry in 5 seconds""#, &fresh) == nil)
     }
 
     @Test func requestPatternsNeverBind() {
-        var bindings: [String: JSON] = ["refresh_1": "r1"]
+        var bindings: [String: JSONValue] = ["refresh_1": "r1"]
         #expect(match(#"{"refresh_token": "{{refresh_1}}"}"#, #"{"refresh_token": "r1"}"#, &bindings, binding: false) == nil)
         #expect(match(#"{"refresh_token": "{{refresh_2}}"}"#, #"{"refresh_token": "r1"}"#, &bindings, binding: false) != nil)
         #expect(match(#"{"u": "x{{refresh_2}}"}"#, #"{"u": "xr1"}"#, &bindings, binding: false) != nil)
@@ -69,7 +70,7 @@ import TranscriptFormat
     }
 
     @Test func fillingUsesBoundValuesGeneratesTheRestAndRefusesWildcards() throws {
-        var bindings: [String: JSON] = ["n": 7]
+        var bindings: [String: JSONValue] = ["n": 7]
         let filled = try Filler.fill(json(#"{"a": "{{n}}", "b": "id-{{n}}", "c": "{{fresh}}", "d": "{{fresh}}"}"#), bindings: &bindings)
         #expect(filled["a"] == 7)
         #expect(filled["b"] == "id-7")

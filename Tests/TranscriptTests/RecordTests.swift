@@ -2,7 +2,7 @@ import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import Testing
-import TranscriptFormat
+import WireFormats
 import TranscriptReplay
 
 /// `--record`: a live session against the sandbox becomes a transcript that holds none of the session's

@@ -1,6 +1,7 @@
 import JSONRPC
 import SmartcarOAuth
 import TokenStore
+import WireFormats
 
 // Connect: building the URL, taking the redirect back, and exchanging its code for tokens.
 

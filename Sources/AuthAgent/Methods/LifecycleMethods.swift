@@ -1,5 +1,7 @@
+import AgentSupport
 import Foundation
 import JSONRPC
+import WireFormats
 
 // The session: `initialize`, `shutdown` then `exit`, `ping`, `status`, and the test clock.
 

@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import SmartcarOAuth
 import TokenStore
+import WireFormats
 
 // Tokens: handing them out (from memory on the reading thread when fresh), the application token, importing,
 // forgetting and listing keys.

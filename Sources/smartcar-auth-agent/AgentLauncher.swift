@@ -1,4 +1,5 @@
 import AgentSupport
+import AuthAgent
 import Foundation
 import SmartcarOAuth
 import TokenStore
@@ -6,27 +7,32 @@ import TokenStore
 /// Turns the command line and the environment into an `Agent.Setup`: configuration, store, clock.
 /// Start-up failures (an unreadable secret file, a store other users can read) are `CommandLineError`s
 /// whose text says what to do; missing credentials are not: the methods that need them say so.
-public enum AgentLauncher {
-    public static func setup(options: CommandLineOptions, environment: [String: String], logger: Logger) throws(CommandLineError) -> Agent.Setup {
+enum AgentLauncher {
+    static func setup(options: CommandLineOptions, environment: [String: String],
+                      logger: Logger) throws(CommandLineError) -> Agent.Setup {
         var configuration: SmartcarConfiguration
         do {
-            configuration = try SmartcarConfiguration.fromEnvironment(environment, secretFile: options.clientSecretFile)
+            configuration = try SmartcarConfiguration.fromEnvironment(environment,
+                                                                      secretFile: options.clientSecretFile)
         } catch {
             throw CommandLineError(error.message)
         }
         if let clientID = options.clientID { configuration.clientID = clientID }
         if let redirectURI = options.redirectURI { configuration.redirectURI = redirectURI }
         if let mode = options.mode {
-            guard let parsed = SmartcarMode(rawValue: mode) else { throw CommandLineError("--mode takes live, test or simulated, not '\(mode)'") }
+            guard let parsed = SmartcarMode(rawValue: mode) else {
+                throw CommandLineError("--mode takes live, test or simulated, not '\(mode)'")
+            }
             configuration.mode = parsed
         }
         configuration.requestTimeout = .milliseconds(Int64(options.requestTimeoutSeconds * 1000))
 
-        let location = options.store.map(StoreLocation.init(argument:)) ?? StoreLocation.defaultLocation(environment: environment)
+        let location = options.store.map(StoreLocation.init(argument:))
+            ?? StoreLocation.defaultLocation(environment: environment)
         let store: TokenStore
         do {
-            store = try TokenStore.open(location, strict: options.strictStore,
-                                        busyTimeout: .milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000)), logger: logger)
+            let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
+            store = try TokenStore.open(location, strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
         } catch {
             throw CommandLineError(error.description)
         }
@@ -37,15 +43,16 @@ public enum AgentLauncher {
         }
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
-            logger.notice("SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; methods that call Smartcar will answer configurationError")
+            logger.notice("SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; "
+                          + "methods that call Smartcar will answer configurationError")
         }
 
         let adjustable = options.allowClockControl ? AdjustableClock() : nil
         // Room for every refresh the limiter lets through, plus the calls it does not bound (exchanges,
         // application tokens, user ids).
-        let transport = URLSessionTransport(maxConnectionsPerHost: options.maxUpstreamConcurrency + 16)
+        let transport = URLSessionTransport(maxConnectionsPerHost: options.agent.maxUpstreamConcurrency + 16)
         return Agent.Setup(
             configuration: configuration, store: store, storeDescription: storeDescription, transport: transport,
-            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, options: options)
+            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent)
     }
 }

@@ -1,14 +1,26 @@
-/// `application/x-www-form-urlencoded` exactly as Python's `urllib.parse.urlencode` writes it (the Python
-/// SDK's Connect URLs and every token request body): `quote_plus` with `safe=''`, so only `A-Z a-z 0-9 _ . - ~`
-/// stay as they are, a space becomes `+` and every other UTF-8 byte becomes `%XX` (upper-case hex).
-public enum FormEncoding {
-    /// `name=value` pairs joined with `&`, in the order given (order matters for byte-exact URLs).
-    public static func encode(_ pairs: [(String, String)]) -> String {
-        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
+/// `application/x-www-form-urlencoded` and query strings: encoded by the agent (Connect URLs, token request
+/// bodies) and decoded by the fake Smartcar (and the other way round for Connect's redirect).
+///
+/// Encoding is Python's `urllib.parse.urlencode` (the Smartcar Python SDK's): `quote_plus` with `safe=''`, so
+/// only `A-Z a-z 0-9 _ . - ~` stay as they are, a space becomes `+` (or `%20`, see `Space`) and every other
+/// UTF-8 byte becomes `%XX` (upper-case hex). Decoding is the WHATWG URL standard's: `+` is a space (Foundation's
+/// `URLComponents` leaves it a plus sign), `%XX` a byte, a malformed escape is kept as written.
+package enum FormCoding {
+    /// How a space is written.
+    package enum Space: Sendable {
+        /// `+`, as forms and `quote_plus` write it.
+        case plus
+        /// `%20`, which reads as a space to form decoders and to `URLComponents` alike (the fake's redirects).
+        case percent
     }
 
-    /// One name or value, `quote_plus`-escaped.
-    public static func escape(_ text: String) -> String {
+    /// `name=value` pairs joined with `&`, in the order given (order matters for byte-exact URLs).
+    package static func encode(_ pairs: [(String, String)], space: Space = .plus) -> String {
+        pairs.map { "\(escape($0.0, space: space))=\(escape($0.1, space: space))" }.joined(separator: "&")
+    }
+
+    /// One name or value, escaped.
+    package static func escape(_ text: String, space: Space = .plus) -> String {
         var out = [UInt8]()
         out.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
@@ -17,7 +29,7 @@ public enum FormEncoding {
                  UInt8(ascii: "0")...UInt8(ascii: "9"),
                  UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "~"):
                 out.append(byte)
-            case UInt8(ascii: " "):
+            case UInt8(ascii: " ") where space == .plus:
                 out.append(UInt8(ascii: "+"))
             default:
                 out.append(UInt8(ascii: "%"))
@@ -28,9 +40,9 @@ public enum FormEncoding {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Splits a query string or form body into pairs, in order; `+` is a space, `%XX` is decoded, a malformed
-    /// escape is kept literally (as browsers do). Empty segments (`a=1&&b=2`) are skipped.
-    public static func decode(_ text: some StringProtocol) -> [(String, String)] {
+    /// Splits a query string or form body into pairs, in order. Empty segments (`a=1&&b=2`) are skipped; a
+    /// segment without `=` is a name with an empty value.
+    package static func decode(_ text: some StringProtocol) -> [(name: String, value: String)] {
         text.split(separator: "&", omittingEmptySubsequences: true).map { segment in
             if let equals = segment.firstIndex(of: "=") {
                 return (unescape(segment[..<equals]), unescape(segment[segment.index(after: equals)...]))
@@ -39,8 +51,13 @@ public enum FormEncoding {
         }
     }
 
+    /// Decoded pairs as a dictionary; for a repeated name the last value wins.
+    package static func decodeDictionary(_ text: some StringProtocol) -> [String: String] {
+        Dictionary(decode(text), uniquingKeysWith: { _, last in last })
+    }
+
     /// Reverses `escape` (also accepts lower-case hex and characters that were never escaped).
-    public static func unescape(_ text: some StringProtocol) -> String {
+    package static func unescape(_ text: some StringProtocol) -> String {
         let bytes = Array(text.utf8)
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)

@@ -1,5 +1,5 @@
-/// Writes `JSON` back as text, members in order.
-extension JSON {
+/// Writes a `JSONValue` back as text, members in order.
+extension JSONValue {
     /// No spaces at all: what goes on the wire.
     public var compactText: String {
         var out = ""
@@ -31,7 +31,7 @@ extension JSON {
         case .object(let members) where !members.isEmpty:
             out += "{\n"
             for (index, member) in members.enumerated() {
-                let key = JSON.quoted(member.key) + ": "
+                let key = JSONText.quoted(member.key) + ": "
                 out += padding + key
                 member.value.writePretty(to: &out, indent: indent + 2, column: indent + 2 + key.count, width: width)
                 out += index == members.count - 1 ? "\n" : ",\n"
@@ -74,7 +74,7 @@ extension JSON {
         case .int(let number): out += String(number)
         case .double(let number):
             out += number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-        case .string(let text): out += JSON.quoted(text)
+        case .string(let text): out += JSONText.quoted(text)
         case .array(let items):
             out += "["
             for (index, item) in items.enumerated() {
@@ -86,7 +86,7 @@ extension JSON {
             out += "{"
             for (index, member) in members.enumerated() {
                 if index > 0 { out += separator }
-                out += JSON.quoted(member.key) + colon
+                out += JSONText.quoted(member.key) + colon
                 member.value.write(to: &out, separator: separator, colon: colon)
             }
             out += "}"
@@ -99,24 +99,5 @@ extension JSON {
         case .array, .object: false
         default: true
         }
-    }
-
-    /// `text` as a JSON string literal (control characters escaped, `/` and non-ASCII left as they are).
-    public static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }

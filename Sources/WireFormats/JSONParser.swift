@@ -1,8 +1,8 @@
-/// Reads JSON text into `JSON`, keeping member order. With `comments`, a `#` outside a string starts a
+/// Reads JSONValue text into `JSONValue`, keeping member order. With `comments`, a `#` outside a string starts a
 /// comment that runs to the end of the line (how transcripts are annotated); without, the text must be
-/// plain JSON (what an agent writes).
+/// plain JSONValue (what an agent writes).
 public struct JSONParser {
-    /// Where and why the text is not JSON.
+    /// Where and why the text is not JSONValue.
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var line: Int
         public var column: Int
@@ -28,21 +28,22 @@ public struct JSONParser {
     }
 
     /// Parses exactly one value (surrounding whitespace and comments allowed).
-    public static func parse(_ text: String) throws(Failure) -> JSON {
+    public static func parse(_ text: String) throws(Failure) -> JSONValue {
         var parser = JSONParser(text)
         return try parser.single()
     }
 
     /// Parses exactly one value from bytes.
-    public static func parse(bytes: [UInt8]) throws(Failure) -> JSON {
+    public static func parse(bytes: [UInt8]) throws(Failure) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         return try parser.single()
     }
 
     /// Every top-level value of a text that holds several in a row, each with the line it starts on.
-    public static func sequence(_ text: String, comments: Bool = true) throws(Failure) -> [(value: JSON, line: Int)] {
+    public static func sequence(_ text: String,
+                                comments: Bool = true) throws(Failure) -> [(value: JSONValue, line: Int)] {
         var parser = JSONParser(text, comments: comments)
-        var values: [(JSON, Int)] = []
+        var values: [(JSONValue, Int)] = []
         while true {
             parser.skipSpace()
             if parser.position >= parser.bytes.count { return values }
@@ -51,7 +52,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func single() throws(Failure) -> JSON {
+    private mutating func single() throws(Failure) -> JSONValue {
         skipSpace()
         let value = try value(depth: 0)
         skipSpace()
@@ -61,7 +62,7 @@ public struct JSONParser {
 
     // MARK: Values
 
-    private mutating func value(depth: Int) throws(Failure) -> JSON {
+    private mutating func value(depth: Int) throws(Failure) -> JSONValue {
         guard depth < Self.maxDepth else { throw failure("nested too deeply") }
         guard let byte = peek() else { throw failure("unexpected end of text, expected a value") }
         switch byte {
@@ -76,9 +77,9 @@ public struct JSONParser {
         }
     }
 
-    private mutating func object(depth: Int) throws(Failure) -> JSON {
+    private mutating func object(depth: Int) throws(Failure) -> JSONValue {
         position += 1
-        var members: [JSON.Member] = []
+        var members = JSONObject()
         skipSpace()
         if peek() == UInt8(ascii: "}") { position += 1; return .object(members) }
         while true {
@@ -89,7 +90,7 @@ public struct JSONParser {
             guard peek() == UInt8(ascii: ":") else { throw failure("expected ':' after the member name \"\(key)\"") }
             position += 1
             skipSpace()
-            members.append(JSON.Member(key, try value(depth: depth + 1)))
+            members.append((key, try value(depth: depth + 1)))
             skipSpace()
             switch peek() {
             case UInt8(ascii: ","): position += 1
@@ -99,9 +100,9 @@ public struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws(Failure) -> JSON {
+    private mutating func array(depth: Int) throws(Failure) -> JSONValue {
         position += 1
-        var items: [JSON] = []
+        var items: [JSONValue] = []
         skipSpace()
         if peek() == UInt8(ascii: "]") { position += 1; return .array(items) }
         while true {
@@ -180,7 +181,7 @@ public struct JSONParser {
         return value
     }
 
-    private mutating func number() throws(Failure) -> JSON {
+    private mutating func number() throws(Failure) -> JSONValue {
         let start = position
         var isInteger = true
         if peek() == UInt8(ascii: "-") { position += 1 }
@@ -197,7 +198,7 @@ public struct JSONParser {
         return try makeNumber(start, isInteger)
     }
 
-    private func makeNumber(_ start: Int, _ isInteger: Bool) throws(Failure) -> JSON {
+    private func makeNumber(_ start: Int, _ isInteger: Bool) throws(Failure) -> JSONValue {
         let text = String(decoding: bytes[start..<position], as: UTF8.self)
         if isInteger, let integer = Int64(text) { return .int(integer) }
         guard let double = Double(text), double.isFinite else { throw failure("'\(text)' is not a number") }

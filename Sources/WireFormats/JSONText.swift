@@ -1,9 +1,13 @@
-/// Writes JSON by hand where `JSONEncoder` costs too much (the envelope, precomputed results): string
-/// literals, integers, request ids.
-public enum JSONText {
+/// Writes JSON by hand, byte by byte: where `JSONEncoder` costs too much (the JSON-RPC envelope, precomputed
+/// results), and the one string escaper of every JSON text this package writes (the printer, the fake's bodies).
+///
+/// The appends are `@inlinable`: JSON-RPC writes every response envelope with them, and inlining keeps that
+/// path as fast across the module boundary as it was when they lived in the same module.
+package enum JSONText {
     /// Appends `text` as a string literal, escaping only what JSON requires (`"`, `\` and control
     /// characters; `/` and non-ASCII are written as they are, as `JSONEncoder` with `.withoutEscapingSlashes`).
-    public static func append(_ text: String, to out: inout [UInt8]) {
+    @inlinable
+    package static func append(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in
@@ -32,20 +36,22 @@ public enum JSONText {
 
     /// Appends JSON text written in the source (a copy of its bytes; `append(contentsOf: "...".utf8)` goes
     /// through the generic collection path, several times slower).
-    public static func append(raw text: StaticString, to out: inout [UInt8]) {
+    @inlinable
+    package static func append(raw text: StaticString, to out: inout [UInt8]) {
         out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    static func append(_ id: RequestID, to out: inout [UInt8]) {
-        switch id {
-        case .number(let n): append(n, to: &out)
-        case .string(let s): append(s, to: &out)
-        case .null: out.append(contentsOf: "null".utf8)
-        }
+    /// `text` as a JSON string literal, escaped as `append(_:to:)` does.
+    package static func quoted(_ text: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 2)
+        append(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Appends the decimal digits of `n` (no allocation, unlike `String(n)`).
-    public static func append(_ n: Int64, to out: inout [UInt8]) {
+    @inlinable
+    package static func append(_ n: Int64, to out: inout [UInt8]) {
         if n < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = n.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
