@@ -44,8 +44,8 @@ let package = Package(
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
         .executableTarget(name: "agent-bench",
-                          dependencies: ["AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore", "WireFormats",
-                                         "smartcar-auth-agent"]),
+                          dependencies: ["AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore",
+                                         "WireFormats", "smartcar-auth-agent"]),
         // Transcripts (Protocol/transcripts, order-keeping JSON from WireFormats): `--record`, and the replay
         // harness that drives an agent binary with the fake Smartcar playing the recorded upstream.
         .target(name: "TranscriptRecording", dependencies: ["AgentSupport", "WireFormats", "JSONRPC", "SmartcarOAuth"]),

@@ -1,12 +1,13 @@
 import WireFormats
 
-/// JSON-RPC messages as a client writes them: compact JSON text, one line each.
+/// JSON-RPC messages as a client writes them: compact JSON text, one line each, every object's keys sorted
+/// (so `id` comes first: the fuzz suite cuts requests short and knows whether the id survived).
 package enum Requests {
     /// A request with `id` as one line of text (without its newline).
     package static func request(id: JSONValue, _ method: String, _ params: JSONValue? = nil) -> String {
-        var message: JSONValue = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
-        if let params { message = message.setting("params", params) }
-        return message.compactText
+        var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
+        message["params"] = params
+        return sortingKeys(.object(message)).compactText
     }
 
     package static func request(id: Int, _ method: String, _ params: JSONValue? = nil) -> String {
@@ -14,9 +15,20 @@ package enum Requests {
     }
 
     package static func notification(_ method: String, _ params: JSONValue? = nil) -> String {
-        var message: JSONValue = ["jsonrpc": "2.0", "method": .string(method)]
-        if let params { message = message.setting("params", params) }
-        return message.compactText
+        var message: [String: JSONValue] = ["jsonrpc": "2.0", "method": .string(method)]
+        message["params"] = params
+        return sortingKeys(.object(message)).compactText
+    }
+
+    private static func sortingKeys(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let members):
+            .object(JSONObject(members.sorted { $0.key < $1.key }.map { ($0.key, sortingKeys($0.value)) }))
+        case .array(let items):
+            .array(items.map(sortingKeys))
+        default:
+            value
+        }
     }
 
     /// `Content-Length` framing of `body`.

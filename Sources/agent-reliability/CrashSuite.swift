@@ -79,8 +79,9 @@ struct CrashSuite {
         let last = try harness.agent(["--store", store, "--strict-store"], fake: fake)
         for key in Self.keys {
             let reply = last.call(.string(key), "getToken", ["key": .string(key), "forceRefresh": true])
+            let shown = reply.map(\.compactText) ?? "no answer"
             report.check(reply?.isSuccess == true,
-                         "after \(tally.kills) kills, key \(key) no longer refreshes: \(reply.map(\.compactText) ?? "no answer")")
+                         "after \(tally.kills) kills, key \(key) no longer refreshes: \(shown)")
         }
         last.closeInput()
         report.check(last.exitStatus() == 0, "the last agent did not exit cleanly")

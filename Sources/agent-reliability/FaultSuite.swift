@@ -171,7 +171,8 @@ struct FaultSuite {
                     if call == .refresh && fault.name != "400 invalid_grant" {
                         let again = agent.call(.string("again-\(serial)"), "getToken", ["key": .string(key), "forceRefresh": true])
                         let shown = again.map(\.compactText) ?? "no answer"
-                        if report.check(again?.isSuccess == true, "\(label): afterwards the key no longer refreshes: \(shown)") {
+                        let refreshes = again?.isSuccess == true
+                        if report.check(refreshes, "\(label): afterwards the key no longer refreshes: \(shown)") {
                             recovered += 1
                         }
                     }
@@ -257,7 +258,7 @@ struct FaultSuite {
                 }
             }
             for copy in 0..<5 { ids.append(agent.request(.string("r\(round)-app-\(copy)"), "appToken", ["forceRefresh": true])) }
-            let answered = agent.waitUntil(.now + .seconds(120)) { contents in ids.allSatisfy { contents.count($0) > 0 } }
+            let answered = agent.waitUntil(.now + .seconds(120)) { inbox in ids.allSatisfy { inbox.count($0) > 0 } }
             guard answered else {
                 report.fail("mixed round \(round): not every request was answered within 120 s; stderr: \(agent.keepStderr())")
                 return
@@ -282,8 +283,9 @@ struct FaultSuite {
             // Faults gone: every key refreshes with the refresh token the agent kept.
             for key in keys {
                 let reply = agent.call(.string("check-\(round)-\(key)"), "getToken", ["key": .string(key), "forceRefresh": true])
+                let shown = reply.map(\.compactText) ?? "no answer"
                 report.check(reply?.isSuccess == true,
-                             "mixed round \(round): after the faults \(key) does not refresh: \(reply.map(\.compactText) ?? "no answer")")
+                             "mixed round \(round): after the faults \(key) does not refresh: \(shown)")
             }
         }
         let peak = agent.call("status", "status")?["result"]?["peakUpstreamConcurrency"]?.intValue ?? -1

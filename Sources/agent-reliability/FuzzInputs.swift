@@ -230,7 +230,8 @@ struct FuzzInputs {
         let value = Self.values.randomElement(using: &random)!
         if random.chance(0.15) {
             // params itself is not an object.
-            let bytes = framed(Requests.request(id: .string(id), method.name, random.chance(0.5) ? value : .array([.object(params)])))
+            let notAnObject: JSONValue = random.chance(0.5) ? value : .array([.object(params)])
+            let bytes = framed(Requests.request(id: .string(id), method.name, notAnObject))
             let owed: Owed = value.isObject ? .anyAnswer : method.required.isEmpty ? .anyAnswer : .anyError
             return FuzzInput(kind: "wrong param types", bytes: bytes, owed: [(.string(id), owed)])
         }
@@ -285,7 +286,8 @@ struct FuzzInputs {
         case 1:
             // A big but exact integer id: the answer must carry it exactly (no trip through Double).
             let exact = JSONValue.int(9_007_199_254_740_993 + 2 * Int64(serial))
-            return FuzzInput(kind: "huge numbers", bytes: framed(Requests.request(id: exact, "ping")), owed: [(exact, .result)])
+            let bytes = framed(Requests.request(id: exact, "ping"))
+            return FuzzInput(kind: "huge numbers", bytes: bytes, owed: [(exact, .result)])
         case 2:
             let body = #"{"id":"\#(id)","jsonrpc":"2.0","method":"getToken","params":{"key":"fuzz-key-0","minValidity":\#(number)}}"#
             return FuzzInput(kind: "huge numbers", bytes: framed(body), owed: [(.string(id), .anyAnswer)])
@@ -338,7 +340,9 @@ struct FuzzInputs {
         switch Int.random(in: 0..<10, using: &random) {
         case 0: return FuzzInput(kind: "batch", bytes: framed("[]"))
         case 1: return FuzzInput(kind: "batch", bytes: framed(["[1,2,3]", "[[]]", "[{}]", #"["x"]"#, "[null]", "[[1,[2]]]"].randomElement(using: &random)!))
-        case 2: return FuzzInput(kind: "batch", bytes: framed("[" + (0..<Int.random(in: 1...5, using: &random)).map { _ in Requests.notification("ping") }.joined(separator: ",") + "]"))
+        case 2:
+            let pings = (0..<Int.random(in: 1...5, using: &random)).map { _ in Requests.notification("ping") }
+            return FuzzInput(kind: "batch", bytes: framed("[" + pings.joined(separator: ",") + "]"))
         default:
             let count = random.chance(0.1) ? Int.random(in: 50...300, using: &random) : Int.random(in: 1...12, using: &random)
             let ids = (0..<count).map { "b-\(serial)-\($0)" }

@@ -117,7 +117,9 @@ struct FuzzSuite {
             }
             census.count(in: bytes)
             guard agent.send(bytes) else {
-                report.fail("session \(number): the agent stopped reading its input after \(sent) inputs (exit \(agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?")); stderr: \(agent.stderr.suffix(1500))")
+                let exitText = agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?"
+                report.fail("session \(number): the agent stopped reading its input after \(sent) inputs "
+                            + "(exit \(exitText)); stderr: \(agent.stderr.suffix(1500))")
                 return
             }
             var firstUnanswered = 0
@@ -132,7 +134,8 @@ struct FuzzSuite {
                     let before = previous[id].map { " (input before it: \(Self.escaped($0)))" } ?? ""
                     return "\(id.compactText) from \(origin[id] ?? "?")\(before)"
                 }
-                let state = agent.isRunning ? "still running (a hang)" : "exited with \(agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?")"
+                let exitText = agent.isRunning ? nil : agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?"
+                let state = exitText.map { "exited with \($0)" } ?? "still running (a hang)"
                 report.fail("session \(number): \(missing.count) owed ids unanswered within 60 s after \(sent) inputs; the agent is \(state). \(examples.joined(separator: "; ")). stderr: \(agent.keepStderr())")
                 agent.kill()
                 return
@@ -172,20 +175,31 @@ struct FuzzSuite {
                 let responses = contents.byID[id] ?? []
                 let occurrences = census.occurrences(id)
                 if occurrences > 1 {
-                    report.check((1...occurrences).contains(responses.count), "session \(number): \(id.compactText) (\(origin[id] ?? "?")) occurs \(occurrences) times in the input but was answered \(responses.count) times")
+                    report.check((1...occurrences).contains(responses.count),
+                                 "session \(number): \(id.compactText) (\(origin[id] ?? "?")) occurs \(occurrences) "
+                                 + "times in the input but was answered \(responses.count) times")
                 } else if responses.count != 1 {
-                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) was answered \(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) was answered "
+                                + "\(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 } else if !what.accepts(responses[0]) {
-                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) expected \(what), got \(responses[0].compactText.prefix(400)); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) expected \(what), "
+                                + "got \(responses[0].compactText.prefix(400)); "
+                                + "input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 }
             }
             for id in atMostOnce {
                 let times = contents.count(id)
-                report.check(times <= census.occurrences(id), "session \(number): \(id.compactText) occurs \(census.occurrences(id)) times in the input but was answered \(times) times: \(contents.byID[id].map { $0.map { $0.compactText.prefix(200) } } ?? []); input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                let answers = contents.byID[id].map { $0.map { $0.compactText.prefix(200) } } ?? []
+                report.check(times <= census.occurrences(id),
+                             "session \(number): \(id.compactText) occurs \(census.occurrences(id)) times in the "
+                             + "input but was answered \(times) times: \(answers); "
+                             + "input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 if times == 1 { tally.brokenButAnswered += 1 }
             }
             let internalErrors = contents.byID.values.joined().filter { $0.errorCode == -32603 }
-            report.check(internalErrors.isEmpty, "session \(number): \(internalErrors.count) internal errors, e.g. \(internalErrors.first.map { $0.compactText.prefix(300) } ?? "")")
+            let example = internalErrors.first.map { $0.compactText.prefix(300) } ?? ""
+            report.check(internalErrors.isEmpty,
+                         "session \(number): \(internalErrors.count) internal errors, e.g. \(example)")
             report.check(contents.violations.isEmpty, "session \(number): stdout carried non-protocol output: \(contents.violations.prefix(3))")
             tally.responses += contents.byID.values.reduce(0) { $0 + $1.count }
         }

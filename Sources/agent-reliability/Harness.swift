@@ -73,7 +73,8 @@ extension AgentProcess {
 
     /// Copies stderr to a file that outlives this run, for a failure message: its path and last lines.
     func keepStderr() -> String {
-        let kept = FileManager.default.temporaryDirectory.appendingPathComponent("agent-reliability-failure-\(pid).stderr").path
+        let kept = FileManager.default.temporaryDirectory
+            .appendingPathComponent("agent-reliability-failure-\(pid).stderr").path
         try? FileManager.default.removeItem(atPath: kept)
         try? FileManager.default.copyItem(atPath: stderrPath, toPath: kept)
         return "\(kept), ending:\n    " + stderrTail(lines: 12).replacingOccurrences(of: "\n", with: "\n    ")

@@ -27,7 +27,8 @@ final class LiveSession {
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             let seen = self.seen
-            guard let new = agent.wait(until: deadline, { $0.messages.count > seen ? $0.messages[seen...] : nil }) else {
+            let new = agent.wait(until: deadline) { $0.messages.count > seen ? $0.messages[seen...] : nil }
+            guard let new else {
                 throw Failure(description: "no answer to \(request.compactText); stderr: \(agent.stderrTail())")
             }
             self.seen += new.count
