@@ -121,7 +121,7 @@ struct SecretsSuite {
             fake.inject(.delay(.milliseconds(500)), on: .token)
             let cancelled = c.send("getToken", ["key": "car-a", "forceRefresh": true])
             c.agent.sendLine(Requests.notification("$/cancelRequest", ["id": cancelled]))
-            expect(c.agent.response(cancelled), "error -32800", "a cancelled getToken")
+            expect(c.agent.response(cancelled), "cancelled", "a cancelled getToken")
             expect(c.call("getToken", ["key": "car-a"]), "result", "getToken after a cancelled refresh")
             expect(c.call("shutdown"), "result", "shutdown")
             c.agent.sendLine(Requests.notification("exit"))
@@ -145,21 +145,25 @@ struct SecretsSuite {
             let denied = c.call("buildConnectURL")?["result"]?["state"]?.stringValue ?? ""
             expect(c.call("handleRedirect", ["url": .string("\(redirect)?error=access_denied&error_description=User+denied&state=\(denied)")]), "connectError", "a denied Connect")
             let pair = mint("user-i")
-            expect(c.call("storeToken", ["key": "car-i", "accessToken": .string(pair.accessToken), "refreshToken": .string(pair.refreshToken), "expiresAt": "tomorrow"]), "error -32602", "storeToken with a bad time")
-            expect(c.call("storeToken", ["key": "car-i", "accessToken": .string(pair.accessToken), "refreshToken": 5, "expiresAt": "2030-01-01T00:00:00Z"]), "error -32602", "storeToken with a wrong type")
-            expect(c.call("exchangeCode", ["code": .string(code("user-j")), "flags": "x"]), "error -32602", "exchangeCode with bad flags")
+            let badTime: JSONValue = ["key": "car-i", "accessToken": .string(pair.accessToken),
+                                      "refreshToken": .string(pair.refreshToken), "expiresAt": "tomorrow"]
+            expect(c.call("storeToken", badTime), "invalidParams", "storeToken with a bad time")
+            let wrongType: JSONValue = ["key": "car-i", "accessToken": .string(pair.accessToken), "refreshToken": 5,
+                                        "expiresAt": "2030-01-01T00:00:00Z"]
+            expect(c.call("storeToken", wrongType), "invalidParams", "storeToken with a wrong type")
+            expect(c.call("exchangeCode", ["code": .string(code("user-j")), "flags": "x"]), "invalidParams", "exchangeCode with bad flags")
             // Broken messages carrying secrets: the error answers them without quoting them, and the log too.
             let secretRT = mint("user-k").refreshToken
             c.agent.sendLine(#"{"jsonrpc":"2.0","id":"broken-1","method":"storeToken","params":{"key":"k","refreshToken":"\#(secretRT)","accessToken":"#)
-            expect(c.agent.response("broken-1"), "error -32700", "a broken message with a refresh token")
+            expect(c.agent.response("broken-1"), "parseError", "a broken message with a refresh token")
             c.agent.send(Array(#"{"jsonrpc":"2.0","id":"broken-2","method":"exchangeCode","params":{"code":"\#(code("user-l"))\#u{FF}"}}"#.utf8) + [0xFF, 0x0A])
-            expect(c.agent.response("broken-2"), "error -32700", "a message with bad UTF-8 and a code")
+            expect(c.agent.response("broken-2"), "parseError", "a message with bad UTF-8 and a code")
             c.agent.sendLine(#"{"jsonrpc":"2.0","id":"big-1","method":"storeToken","params":{"refreshToken":"\#(mint("user-m").refreshToken)","pad":"\#(String(repeating: "x", count: 3000))"}}"#)
-            expect(c.agent.response("big-1"), "error -32600", "a message over the size limit with a refresh token")
+            expect(c.agent.response("big-1"), "invalidRequest", "a message over the size limit with a refresh token")
             c.agent.send(Array("Content-Length: 12x\r\nAuthorization: Basic \(basic)\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":\"bad-length\",\"secret\":\"\(clientSecret)\"}\n".utf8))
             // Skipped up to the next message, then answered.
             expect(c.call("ping"), "result", "ping after broken input")
-            expect(c.agent.response("bad-length"), "error -32600", "a frame with a bad length and the client secret")
+            expect(c.agent.response("bad-length"), "invalidRequest", "a frame with a bad length and the client secret")
         }
 
         try session("faults") { c in
