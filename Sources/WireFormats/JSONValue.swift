@@ -77,10 +77,21 @@ extension JSONValue: Hashable {
         case (.string(let a), .string(let b)): return a == b
         case (.int(let a), .int(let b)): return a == b
         case (.int, .double), (.double, .int), (.double, .double): return lhs.numberValue == rhs.numberValue
-        case (.array(let a), .array(let b)): return a == b
+        case (.array(let a), .array(let b)): return arraysEqual(a, b)
         case (.object(let a), .object(let b)): return a == b
         default: return false
         }
+    }
+
+    /// Element by element. (Swift 6.3.1's optimizer crashes on `a == b` for `[JSONValue]` inside this `==`.)
+    private static func arraysEqual(_ a: [JSONValue], _ b: [JSONValue]) -> Bool {
+        guard a.count == b.count else { return false }
+        var index = 0
+        while index < a.count {
+            if !(a[index] == b[index]) { return false }
+            index += 1
+        }
+        return true
     }
 
     /// Numbers hash as `Double`, so `1` and `1.0` (which are equal) hash alike.
