@@ -7,10 +7,10 @@ import Foundation
 import Synchronization
 
 /// Severity of a log line; `--log-level` picks the lowest one written.
-public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
+package enum LogLevel: Int, Comparable, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error
 
-    public init?(name: String) {
+    package init?(name: String) {
         switch name.lowercased() {
         case "trace": self = .trace
         case "debug": self = .debug
@@ -22,50 +22,50 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
         }
     }
 
-    public var name: String { String(describing: self) }
+    package var name: String { String(describing: self) }
 
-    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+    package static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// Writes one line per message to stderr (never stdout: stdout is the protocol).
 ///
 /// Lines are written with a single `write(2)` each, so lines from concurrent tasks never interleave.
 /// Callers must never pass secrets; messages are built lazily so a disabled level costs nothing.
-public struct Logger: Sendable {
-    public let level: LogLevel
-    public let label: String
+package struct Logger: Sendable {
+    package let level: LogLevel
+    package let label: String
     private let sink: @Sendable (LogLevel, String) -> Void
 
     /// A logger writing to `fd` (stderr by default) at `level` and above.
-    public init(label: String = "smartcar-auth-agent", level: LogLevel = .info, fd: Int32 = STDERR_FILENO) {
+    package init(label: String = "smartcar-auth-agent", level: LogLevel = .info, fd: Int32 = STDERR_FILENO) {
         self.init(label: label, level: level) { lineLevel, line in
             Logger.writeLine("\(Logger.timestamp()) \(lineLevel.name.uppercased()) \(label): \(line)\n", to: fd)
         }
     }
 
     /// A logger handing each enabled line to `sink` (tests).
-    public init(label: String = "smartcar-auth-agent", level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void) {
+    package init(label: String = "smartcar-auth-agent", level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void) {
         self.level = level
         self.label = label
         self.sink = sink
     }
 
     /// A logger that drops everything.
-    public static let silent = Logger(level: .error) { _, _ in }
+    package static let silent = Logger(level: .error) { _, _ in }
 
-    public func isEnabled(_ lineLevel: LogLevel) -> Bool { lineLevel >= level }
+    package func isEnabled(_ lineLevel: LogLevel) -> Bool { lineLevel >= level }
 
-    public func log(_ lineLevel: LogLevel, _ message: @autoclosure () -> String) {
+    package func log(_ lineLevel: LogLevel, _ message: @autoclosure () -> String) {
         guard isEnabled(lineLevel) else { return }
         sink(lineLevel, message())
     }
 
-    public func trace(_ message: @autoclosure () -> String) { log(.trace, message()) }
-    public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
-    public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
-    public func notice(_ message: @autoclosure () -> String) { log(.notice, message()) }
-    public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
-    public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+    package func trace(_ message: @autoclosure () -> String) { log(.trace, message()) }
+    package func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+    package func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+    package func notice(_ message: @autoclosure () -> String) { log(.notice, message()) }
+    package func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+    package func error(_ message: @autoclosure () -> String) { log(.error, message()) }
 
     private static func timestamp() -> String {
         Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))

@@ -8,18 +8,18 @@ import WireFormats
 
 /// The agent: the protocol's methods (routed by `MethodTable`, grouped by concern in `Methods/`) on top of
 /// Smartcar OAuth and the token store, and the session's state. One instance per process.
-public final class Agent: Sendable {
+package final class Agent: Sendable {
     /// Everything the agent is built from; the executable fills it from the command line and the environment.
-    public struct Setup: Sendable {
-        public var configuration: SmartcarConfiguration
-        public var store: TokenStore
+    package struct Setup: Sendable {
+        package var configuration: SmartcarConfiguration
+        package var store: TokenStore
         /// Where the store lives, for `status` (a path or `memory`).
-        public var storeDescription: String
-        public var transport: any HTTPTransport
-        public var clock: any WallClock
+        package var storeDescription: String
+        package var transport: any HTTPTransport
+        package var clock: any WallClock
         /// Present only with `--allow-clock-control`: `$/advanceClock` moves it.
-        public var adjustableClock: AdjustableClock?
-        public var logger: Logger
+        package var adjustableClock: AdjustableClock?
+        package var logger: Logger
         package var settings: AgentSettings
 
         package init(configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String,
@@ -52,7 +52,7 @@ public final class Agent: Sendable {
     let startedAt = Date()
     private let lifecycle = Mutex(Lifecycle())
 
-    public init(_ setup: Setup) {
+    package init(_ setup: Setup) {
         self.setup = setup
         let smartcar = SmartcarClient(configuration: setup.configuration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         self.smartcar = smartcar
@@ -73,7 +73,7 @@ public final class Agent: Sendable {
     }
 
     /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.
-    public var exitCode: Int32? { lifecycle.withLock { $0.exitCode } }
+    package var exitCode: Int32? { lifecycle.withLock { $0.exitCode } }
 
     // MARK: Lifecycle
 
@@ -112,7 +112,7 @@ public final class Agent: Sendable {
 
     /// Runs the periodic chores: refreshing keys whose refresh token nears its end, and retrying writes that
     /// failed. Returns when the task is cancelled.
-    public func runMaintenance(every interval: Duration = .seconds(600)) async {
+    package func runMaintenance(every interval: Duration = .seconds(600)) async {
         while !Task.isCancelled {
             let window = setup.settings.refreshWindowDays * 86_400
             if window > 0 {

@@ -1,5 +1,5 @@
 /// The Smartcar endpoints the fake serves; control paths (`/_fake/...`) are not endpoints.
-public enum Endpoint: String, Sendable, Codable, CaseIterable {
+package enum Endpoint: String, Sendable, Codable, CaseIterable {
     /// `GET /oauth/authorize` (Connect, normally on connect.smartcar.com).
     case authorize
     /// `POST /oauth/token`: code exchange and refresh (auth.smartcar.com).
@@ -10,7 +10,7 @@ public enum Endpoint: String, Sendable, Codable, CaseIterable {
     case user
 
     /// The request path; every endpoint lives on the fake's single origin.
-    public var path: String {
+    package var path: String {
         switch self {
         case .authorize: "/oauth/authorize"
         case .token: "/oauth/token"

@@ -5,8 +5,8 @@ import Darwin
 #endif
 
 /// Why the server could not start.
-public struct FakeServerError: Error, CustomStringConvertible, Sendable {
-    public var operation: String
-    public var errno: Int32
-    public var description: String { "\(operation) failed: \(String(cString: strerror(errno)))" }
+package struct FakeServerError: Error, CustomStringConvertible, Sendable {
+    package var operation: String
+    package var errno: Int32
+    package var description: String { "\(operation) failed: \(String(cString: strerror(errno)))" }
 }

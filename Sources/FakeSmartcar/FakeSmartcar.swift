@@ -16,9 +16,9 @@ import Foundation
 ///
 /// `inject` queues failures (`Fault`); `/_fake/...` control paths (`ControlAPI.swift`) do the same for
 /// tests in other processes. Call `stop()` when done (it also stops when the last reference goes away).
-public final class FakeSmartcar: Sendable {
+package final class FakeSmartcar: Sendable {
     /// How the fake treats a refresh token that has already been exchanged.
-    public enum RefreshReuse: Sendable, Equatable {
+    package enum RefreshReuse: Sendable, Equatable {
         /// Dead at once: any reuse answers 400 `invalid_grant` (design for this).
         case rejected
         /// Reuse within this many seconds of the first use mints another pair (Smartcar documents a
@@ -26,46 +26,46 @@ public final class FakeSmartcar: Sendable {
         case grace(TimeInterval)
     }
 
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// The credentials the token endpoints accept.
-        public var clientID = "sandbox-client-id"
-        public var clientSecret = "sandbox-client-secret"
+        package var clientID = "sandbox-client-id"
+        package var clientSecret = "sandbox-client-secret"
         /// The `expires_in` (seconds) of user access tokens; `/v2.0/user` refuses them afterwards.
-        public var accessTokenLifetime = 7200
+        package var accessTokenLifetime = 7200
         /// Seconds a refresh token stays usable (Smartcar: 60 days).
-        public var refreshTokenLifetime: TimeInterval = 60 * 24 * 3600
+        package var refreshTokenLifetime: TimeInterval = 60 * 24 * 3600
         /// Seconds an authorization code stays exchangeable.
-        public var codeLifetime: TimeInterval = 600
+        package var codeLifetime: TimeInterval = 600
         /// The `expires_in` of application tokens (Smartcar: one hour).
-        public var appTokenLifetime = 3600
-        public var refreshReuse: RefreshReuse = .rejected
+        package var appTokenLifetime = 3600
+        package var refreshReuse: RefreshReuse = .rejected
         /// When true, every 401 `invalid_client` from `/oauth/token` carries `WWW-Authenticate: Basic
         /// realm="Smartcar"` (as RFC 6749 §5.2 asks for Basic-auth clients), not only the injected
         /// `Fault.invalidClientBasicRealm`: the answer that hangs URLSession on Linux without a session delegate.
-        public var basicChallengeOnInvalidClient = false
+        package var basicChallengeOnInvalidClient = false
         /// Added before every answer (not to control paths), e.g. for refresh-storm benchmarks.
-        public var latency: Duration = .zero
+        package var latency: Duration = .zero
         /// 0: any free port.
-        public var port: UInt16 = 0
+        package var port: UInt16 = 0
         /// Where `/oauth/authorize` redirects when the query has no `redirect_uri` (the app's default).
-        public var defaultRedirectURI = "http://localhost:8000/callback"
+        package var defaultRedirectURI = "http://localhost:8000/callback"
         /// The fake's notion of now for every expiry and grace window; inject a clock to test them without sleeping.
-        public var now: @Sendable () -> Date = { Date() }
+        package var now: @Sendable () -> Date = { Date() }
         /// Receives one line per Smartcar request (method, path, endpoint, outcome); never a secret.
         /// Called on the server's connection threads before the answer is sent; keep it quick.
-        public var log: (@Sendable (String) -> Void)?
+        package var log: (@Sendable (String) -> Void)?
 
-        public init() {}
+        package init() {}
     }
 
-    public let options: Options
+    package let options: Options
     /// The port it listens on (127.0.0.1).
-    public let port: UInt16
+    package let port: UInt16
     private let service: FakeService
     private let server: HTTPServer
 
     /// Binds 127.0.0.1 (`options.port`, or any free port) and starts serving on threads of its own.
-    public init(options: Options = .init()) throws(FakeServerError) {
+    package init(options: Options = .init()) throws(FakeServerError) {
         let service = FakeService(options: options)
         self.options = options
         self.service = service
@@ -77,48 +77,48 @@ public final class FakeSmartcar: Sendable {
     deinit { server.stop() }
 
     /// `http://127.0.0.1:PORT`: use it for every `*_ORIGIN`.
-    public var origin: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    package var origin: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     /// Closes the listener and every connection; stalled and delayed requests end unanswered.
     /// Returns when the server's threads are done. Idempotent.
-    public func stop() { server.stop() }
+    package func stop() { server.stop() }
 
     /// Mints a token pair for `userID` as if the user had gone through Connect and the code was exchanged.
-    public func mintTokens(userID: String = "user-1") -> (accessToken: String, refreshToken: String) {
+    package func mintTokens(userID: String = "user-1") -> (accessToken: String, refreshToken: String) {
         service.mintTokens(userID: userID)
     }
 
     /// Issues an authorization code (what Connect would put in the redirect). With a `redirectURI` the
     /// exchange must name the same one; without, any (or none) is accepted.
-    public func issueCode(redirectURI: String? = nil, userID: String = "user-1") -> String {
+    package func issueCode(redirectURI: String? = nil, userID: String = "user-1") -> String {
         service.issueCode(redirectURI: redirectURI, userID: userID)
     }
 
     /// Whether `refreshToken` would be accepted now (issued, not expired, unused or within the grace).
-    public func isLive(refreshToken: String) -> Bool { service.isLive(refreshToken: refreshToken) }
+    package func isLive(refreshToken: String) -> Bool { service.isLive(refreshToken: refreshToken) }
 
     /// Kills every access and refresh token of `userID`, as when the owner disconnects the app:
     /// refreshes then answer `invalid_grant`, `/v2.0/user` a 401. Returns how many tokens died.
     @discardableResult
-    public func revokeTokens(userID: String) -> Int { service.revokeTokens(userID: userID) }
+    package func revokeTokens(userID: String) -> Int { service.revokeTokens(userID: userID) }
 
     /// Queues `fault` for the next `times` requests to `endpoint` (nil: any Smartcar endpoint).
     /// Each request takes one use of the oldest queued fault that matches it.
-    public func inject(_ fault: Fault, on endpoint: Endpoint? = nil, times: Int = 1) {
+    package func inject(_ fault: Fault, on endpoint: Endpoint? = nil, times: Int = 1) {
         service.inject(fault, on: endpoint, times: times)
     }
 
     /// Every request to a non-control path, in arrival order.
-    public var requests: [RecordedRequest] { service.state.withLock { $0.log } }
+    package var requests: [RecordedRequest] { service.state.withLock { $0.log } }
 
     /// How many requests reached `endpoint` (faulted ones included).
-    public func count(_ endpoint: Endpoint) -> Int { service.state.withLock { $0.counts[endpoint] ?? 0 } }
+    package func count(_ endpoint: Endpoint) -> Int { service.state.withLock { $0.counts[endpoint] ?? 0 } }
 
     /// The most Smartcar requests (any path but control paths) the fake held at once: received and not yet
     /// answered, its `latency` included (a request stops counting just before its answer is sent). For
     /// benchmarks that check a client bounds its concurrency.
-    public var peakConcurrentRequests: Int { service.state.withLock { $0.peakInFlight } }
+    package var peakConcurrentRequests: Int { service.state.withLock { $0.peakInFlight } }
 
     /// Forgets recorded requests, counts, queued faults and the concurrency peak; issued codes and tokens stay valid.
-    public func reset() { service.reset() }
+    package func reset() { service.reset() }
 }

@@ -6,7 +6,7 @@
 /// - `{"kind":"invalidClientBasicRealm"}`, `{"kind":"htmlError","status":502}`
 /// - `{"kind":"stall"}`, `{"kind":"drop"}`, `{"kind":"dropAfterHandling"}`
 /// - `{"kind":"delay","seconds":1.5}`
-public enum Fault: Sendable, Codable, Equatable {
+package enum Fault: Sendable, Codable, Equatable {
     /// Any status with any body (JSON content type when the body looks like JSON, unless `headers` says).
     case status(Int, body: String, headers: [String: String] = [:])
     /// 429 with `Retry-After` (seconds or an HTTP date) and Smartcar's v2 `RATE_LIMIT` body.
@@ -32,7 +32,7 @@ public enum Fault: Sendable, Codable, Equatable {
 
     private enum CodingKeys: String, CodingKey { case kind, status, body, headers, retryAfter, seconds }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(Kind.self, forKey: .kind) {
         case .status:
@@ -60,7 +60,7 @@ public enum Fault: Sendable, Codable, Equatable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .status(let status, let body, let headers):

@@ -2,22 +2,22 @@ import Foundation
 import WireFormats
 
 /// One request as the fake received it, so tests can assert what a client actually sent.
-public struct RecordedRequest: Sendable, Codable, Equatable {
-    public var method: String
+package struct RecordedRequest: Sendable, Codable, Equatable {
+    package var method: String
     /// The path, still percent-encoded, without the query.
-    public var path: String
+    package var path: String
     /// Decoded query parameters (`+` is a space); for a repeated name the last value wins.
-    public var query: [String: String]
+    package var query: [String: String]
     /// Header fields, names lower-cased; repeated fields joined with ", ".
-    public var headers: [String: String]
+    package var headers: [String: String]
     /// The raw body as text (invalid UTF-8 replaced).
-    public var body: String
+    package var body: String
     /// The decoded body when it was sent as `application/x-www-form-urlencoded`, else empty.
-    public var form: [String: String]
+    package var form: [String: String]
     /// Which Smartcar endpoint the path names; nil for any other path.
-    public var endpoint: Endpoint?
+    package var endpoint: Endpoint?
     /// The `SC-Request-Id` the fake gave this request (also sent when the answer is a fault).
-    public var requestID: String
+    package var requestID: String
 
     init(_ request: HTTPServerRequest, endpoint: Endpoint?, requestID: String) {
         method = request.method

@@ -4,9 +4,9 @@ import Foundation
 /// upstream (the transcript harness serves each recorded interaction from here). The faults the fake
 /// knows (a stall, a dropped connection, a delay) are replies too; a 401 with a Basic challenge, an HTML
 /// 502 or a 429 with `Retry-After` are plain responses with those headers and bodies.
-public final class ScriptedServer: Sendable {
+package final class ScriptedServer: Sendable {
     /// What to do with one request.
-    public enum Reply: Sendable {
+    package enum Reply: Sendable {
         /// Answer after `delay` (the server adds `Content-Length` and `Connection`).
         case respond(status: Int, headers: [(name: String, value: String)], body: [UInt8], delay: Duration)
         /// Read the request and never answer, until the client hangs up or the server stops.
@@ -19,7 +19,7 @@ public final class ScriptedServer: Sendable {
 
     /// Binds 127.0.0.1 (any free port unless `port` says) and calls `handler` for every request, on the
     /// server's connection threads (one per connection): it must be thread-safe and must not block long.
-    public init(port: UInt16 = 0, handler: @escaping @Sendable (RecordedRequest) -> Reply) throws(FakeServerError) {
+    package init(port: UInt16 = 0, handler: @escaping @Sendable (RecordedRequest) -> Reply) throws(FakeServerError) {
         server = try HTTPServer(port: port) { request in
             let recorded = RecordedRequest(request, endpoint: Endpoint(path: request.path), requestID: "")
             switch handler(recorded) {
@@ -34,9 +34,9 @@ public final class ScriptedServer: Sendable {
     deinit { server.stop() }
 
     /// `http://127.0.0.1:PORT`.
-    public var origin: URL { URL(string: "http://127.0.0.1:\(server.port)")! }
+    package var origin: URL { URL(string: "http://127.0.0.1:\(server.port)")! }
 
     /// Closes the listener and every connection (stalled and delayed requests end unanswered) and returns
     /// when the server's threads are done. Idempotent.
-    public func stop() { server.stop() }
+    package func stop() { server.stop() }
 }

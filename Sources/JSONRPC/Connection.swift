@@ -10,7 +10,7 @@ import WireFormats
 /// one `write(2)`; every other request runs in its own task, so a slow one never holds up the others. Every
 /// request gets exactly one response, whether it succeeds, fails, is cancelled, or is still running when
 /// input ends. Reading pauses while too many requests are in flight or too much output is queued.
-public final class Connection: Sendable {
+package final class Connection: Sendable {
     /// A request between its arrival and its one response.
     private final class Pending: Sendable {
         let serial: Int
@@ -54,7 +54,7 @@ public final class Connection: Sendable {
     ///   - observer: sees every message received and sent (nil: none does).
     ///   - maxInFlight, maxQueuedOutputBytes: reading pauses while this many requests are in flight, or this
     ///     many bytes of output wait behind a write the client is slow to take.
-    public init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger, observer: (any MessageObserver)? = nil,
+    package init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger, observer: (any MessageObserver)? = nil,
                 maxInFlight: Int = 1024, maxQueuedOutputBytes: Int = 4 << 20) {
         self.logger = logger
         self.observer = observer
@@ -67,15 +67,15 @@ public final class Connection: Sendable {
     }
 
     /// Requests received and not yet answered.
-    public var inFlightCount: Int { state.withLock { $0.pending.count } }
+    package var inFlightCount: Int { state.withLock { $0.pending.count } }
     /// Responses sent so far.
-    public var requestsServed: Int { served.load(ordering: .relaxed) }
+    package var requestsServed: Int { served.load(ordering: .relaxed) }
 
     // MARK: Running
 
     /// Reads until end of input or `close()`, answering every request; returns once the last one is answered
     /// and written.
-    public func run(handler: some MessageHandler) async {
+    package func run(handler: some MessageHandler) async {
         let context = PeerContext(
             notify: { [self] method, params in sendNotification(method, params: params) },
             close: { [self] in close() },
@@ -102,7 +102,7 @@ public final class Connection: Sendable {
     }
 
     /// Stops reading. Requests already dispatched are still answered; then `run` returns.
-    public func close() {
+    package func close() {
         reader.stop()
     }
 

@@ -1,5 +1,5 @@
 /// How a message was framed on the wire. The connection answers in the style of the first message it read.
-public enum FramingStyle: Sendable, Equatable {
+enum FramingStyle: Sendable, Equatable {
     /// The LSP base protocol: `Content-Length: N`, a blank line, N bytes.
     case contentLength
     /// One JSON text per line, so a shell can talk with `printf`.
@@ -7,7 +7,7 @@ public enum FramingStyle: Sendable, Equatable {
 }
 
 /// What `FrameParser` makes of the bytes it is fed.
-public enum FrameEvent: Sendable, Equatable {
+enum FrameEvent: Sendable, Equatable {
     /// One complete message body: a JSON text, not yet parsed (it may still turn out to be invalid JSON).
     case message([UInt8], FramingStyle)
     /// Bytes that were skipped; the parser has resynchronised on the next message.
@@ -16,8 +16,8 @@ public enum FrameEvent: Sendable, Equatable {
 
 /// Why bytes were skipped, and the id of the request they held if it could still be read, so that
 /// "whenever the id can be recovered, the error goes to that id".
-public struct FramingProblem: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+struct FramingProblem: Sendable, Equatable, CustomStringConvertible {
+    enum Kind: Sendable, Equatable {
         case headerTooLarge
         case bodyTooLarge
         case missingContentLength
@@ -27,15 +27,15 @@ public struct FramingProblem: Sendable, Equatable, CustomStringConvertible {
         case unexpectedBytes
     }
 
-    public var kind: Kind
-    public var recoveredID: RequestID?
-    public var detail: String
+    var kind: Kind
+    var recoveredID: RequestID?
+    var detail: String
 
-    public init(kind: Kind, recoveredID: RequestID? = nil, detail: String) {
+    init(kind: Kind, recoveredID: RequestID? = nil, detail: String) {
         self.kind = kind
         self.recoveredID = recoveredID
         self.detail = detail
     }
 
-    public var description: String { detail }
+    var description: String { detail }
 }

@@ -12,9 +12,9 @@ import Darwin
 /// inside valid JSON (a raw CR is illegal in a string, and letters cannot stand bare), so wherever it appears
 /// it starts a new frame. That also recovers a body shorter than its declared length: it ends where the next
 /// header starts.
-public struct FrameParser: Sendable {
-    public let maxBodyBytes: Int
-    public let maxHeaderBytes: Int
+struct FrameParser: Sendable {
+    let maxBodyBytes: Int
+    let maxHeaderBytes: Int
 
     /// How much of skipped bytes is kept to recover a request id from.
     private static let keptForID = 4096
@@ -45,13 +45,13 @@ public struct FrameParser: Sendable {
     private var position = 0
     private var state = State.boundary
 
-    public init(maxBodyBytes: Int = 4 << 20, maxHeaderBytes: Int = 8 << 10) {
+    init(maxBodyBytes: Int = 4 << 20, maxHeaderBytes: Int = 8 << 10) {
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
     }
 
     /// Adds bytes and returns every event they complete.
-    public mutating func feed(_ bytes: some Collection<UInt8>) -> [FrameEvent] {
+    mutating func feed(_ bytes: some Collection<UInt8>) -> [FrameEvent] {
         buffer.append(contentsOf: bytes)
         var events: [FrameEvent] = []
         parse(into: &events)
@@ -60,7 +60,7 @@ public struct FrameParser: Sendable {
     }
 
     /// At end of input: reports a message cut off by the end (an unterminated last line is still a message).
-    public mutating func finish() -> [FrameEvent] {
+    mutating func finish() -> [FrameEvent] {
         var events: [FrameEvent] = []
         let pending = Array(buffer[position...])
         switch state {

@@ -3,9 +3,9 @@ import WireFormats
 
 /// A request (with an `id`) or notification (without) as read from the client. Its params are decoded on
 /// demand, straight from the message's bytes, into the struct the method expects.
-public struct IncomingMessage: Sendable {
-    public let id: RequestID?
-    public let method: String
+package struct IncomingMessage: Sendable {
+    package let id: RequestID?
+    package let method: String
     /// The whole message as received; `params(_:)` decodes from it.
     let raw: [UInt8]
     let hasParams: Bool
@@ -22,7 +22,7 @@ public struct IncomingMessage: Sendable {
 
     /// Decodes `params` as `P`; absent params decode from `{}`. A mismatch becomes -32602 with a message that
     /// names the field, e.g. `invalid params: 'minValidity' must be a number`.
-    public func params<P: Decodable>(_ type: P.Type) throws(ResponseError) -> P {
+    package func params<P: Decodable>(_ type: P.Type) throws(ResponseError) -> P {
         do {
             if hasParams { return try JSONDecoder().decode(ParamsOnly<P>.self, from: Data(raw)).params }
             return try JSONDecoder().decode(P.self, from: Data("{}".utf8))
@@ -34,7 +34,7 @@ public struct IncomingMessage: Sendable {
     }
 
     /// The params as a free-form JSON value (nil when absent).
-    public var rawParams: JSONValue? {
+    package var rawParams: JSONValue? {
         guard hasParams else { return nil }
         return try? JSONDecoder().decode(ParamsOnly<JSONValue>.self, from: Data(raw)).params
     }

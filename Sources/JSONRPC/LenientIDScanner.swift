@@ -1,8 +1,8 @@
 /// Finds the top-level `"id"` of a JSON object in bytes that may be broken (truncated, invalid UTF-8,
 /// followed by junk), so an error about an unreadable message can still be sent to the request's id.
 /// It reads only as far as it must and never throws; an `"id"` nested inside `params` is not taken.
-public enum LenientIDScanner {
-    public static func scan(_ bytes: some Collection<UInt8>) -> RequestID? {
+enum LenientIDScanner {
+    static func scan(_ bytes: some Collection<UInt8>) -> RequestID? {
         var index = bytes.startIndex
         func next() -> UInt8? {
             guard index != bytes.endIndex else { return nil }

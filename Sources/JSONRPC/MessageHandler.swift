@@ -2,7 +2,7 @@ import WireFormats
 
 /// What a server built on `Connection` implements: its methods. The connection owns framing, ids, batches,
 /// cancellation and the one-response-per-request rule; a handler never sees it, only a `PeerContext`.
-public protocol MessageHandler: Sendable {
+package protocol MessageHandler: Sendable {
     /// Answers a request at once when that takes no waiting (a value in memory), or returns nil to have it run
     /// by `handle(_:context:reply:)` in a task of its own. Called for every request, in arrival order, on the
     /// thread that reads input, before the next message is read: it must be quick and never block. This is the
@@ -19,7 +19,7 @@ public protocol MessageHandler: Sendable {
 }
 
 /// A request's answer given on the spot by `MessageHandler.immediateReply(to:)`.
-public enum ImmediateReply: Sendable {
+package enum ImmediateReply: Sendable {
     /// The result as the bytes of one JSON value, which the handler vouches for.
     case result(json: [UInt8])
     case error(ResponseError)
@@ -27,45 +27,45 @@ public enum ImmediateReply: Sendable {
 
 /// Sends the one response of a request. The result is encoded straight onto the wire (a `JSONValue` or any
 /// Encodable struct); an error goes out as it is, so it must never hold a secret.
-public struct Reply: Sendable {
-    public enum Outcome: Sendable {
+package struct Reply: Sendable {
+    package enum Outcome: Sendable {
         case result(any Encodable & Sendable)
         case error(ResponseError)
     }
 
     private let send: @Sendable (Outcome) -> Void
 
-    public init(_ send: @escaping @Sendable (Outcome) -> Void) { self.send = send }
+    package init(_ send: @escaping @Sendable (Outcome) -> Void) { self.send = send }
 
-    public func callAsFunction(_ result: some Encodable & Sendable) { send(.result(result)) }
-    public func callAsFunction(error: ResponseError) { send(.error(error)) }
+    package func callAsFunction(_ result: some Encodable & Sendable) { send(.result(result)) }
+    package func callAsFunction(error: ResponseError) { send(.error(error)) }
 }
 
 /// What a handler may do to the peer, without holding the connection: notify it, read the connection's
 /// figures, and end the session.
-public struct PeerContext: Sendable {
+package struct PeerContext: Sendable {
     /// Sends an agent → client notification, framed in the connection's style.
-    public let notify: @Sendable (_ method: String, _ params: JSONValue) -> Void
+    package let notify: @Sendable (_ method: String, _ params: JSONValue) -> Void
     /// Stops reading; requests already dispatched are still answered, then `Connection.run` returns.
-    public let close: @Sendable () -> Void
+    package let close: @Sendable () -> Void
     /// Answers every request in flight with -32800, cancels its task and closes (the `exit` notification).
-    public let cancelAll: @Sendable () -> Void
+    package let cancelAll: @Sendable () -> Void
     /// The connection's figures at the moment of the call.
-    public let statistics: @Sendable () -> Statistics
+    package let statistics: @Sendable () -> Statistics
 
-    public struct Statistics: Sendable {
+    package struct Statistics: Sendable {
         /// Responses sent so far.
-        public var requestsServed: Int
+        package var requestsServed: Int
         /// Requests received and not yet answered.
-        public var inFlight: Int
+        package var inFlight: Int
 
-        public init(requestsServed: Int, inFlight: Int) {
+        package init(requestsServed: Int, inFlight: Int) {
             self.requestsServed = requestsServed
             self.inFlight = inFlight
         }
     }
 
-    public init(notify: @escaping @Sendable (String, JSONValue) -> Void, close: @escaping @Sendable () -> Void,
+    package init(notify: @escaping @Sendable (String, JSONValue) -> Void, close: @escaping @Sendable () -> Void,
                 cancelAll: @escaping @Sendable () -> Void, statistics: @escaping @Sendable () -> Statistics) {
         self.notify = notify
         self.close = close

@@ -3,12 +3,12 @@ import WireFormats
 /// A JSON-RPC request id: a number, a string, or (discouraged by the spec, but legal) `null`.
 ///
 /// A message without an `id` member is a notification and has no `RequestID` at all.
-public enum RequestID: Hashable, Sendable, CustomStringConvertible {
+package enum RequestID: Hashable, Sendable, CustomStringConvertible {
     case number(Int64)
     case string(String)
     case null
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .number(let n): return String(n)
         case .string(let s): return "\"\(s)\""
@@ -16,7 +16,7 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var jsonValue: JSONValue {
+    package var jsonValue: JSONValue {
         switch self {
         case .number(let n): return .int(n)
         case .string(let s): return .string(s)
@@ -25,7 +25,7 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The id a JSON value denotes, or nil when the value cannot be an id (an object, a fraction, a boolean).
-    public init?(_ value: JSONValue) {
+    package init?(_ value: JSONValue) {
         switch value {
         case .null: self = .null
         case .string(let s): self = .string(s)
@@ -39,7 +39,7 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension RequestID: Codable {
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         // Integers first: the common case decodes without a (costly) failed attempt.
         let container = try decoder.singleValueContainer()
         if let n = try? container.decode(Int64.self) {
@@ -53,7 +53,7 @@ extension RequestID: Codable {
         self = id
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try jsonValue.encode(to: encoder)
     }
 }

@@ -120,7 +120,7 @@ extension IncomingMessage {
 
     /// The params read without a `JSONDecoder`, for a handler's immediate path, when they are absent or a
     /// flat object (see `FlatParams`); nil otherwise, and then `params(_:)` is the way to read them.
-    public var flatParams: FlatParams? {
+    package var flatParams: FlatParams? {
         guard hasParams else { return FlatParams.none }
         guard let paramsRange else { return nil }
         return raw.withUnsafeBufferPointer { FlatParams.read($0, paramsRange) }
@@ -130,8 +130,8 @@ extension IncomingMessage {
 /// Params that are a flat object: every member a string without escapes, a number, a boolean or null, and
 /// each name written once. A handler's immediate path reads these without a `JSONDecoder`; params of any
 /// other shape are not offered this way (`IncomingMessage.flatParams` is nil) and go through `params(_:)`.
-public struct FlatParams: Sendable {
-    public enum Value: Sendable, Equatable {
+package struct FlatParams: Sendable {
+    package enum Value: Sendable, Equatable {
         case string(String)
         /// A finite number, as `JSONDecoder` reads it into a `Double`.
         case number(Double)
@@ -147,7 +147,7 @@ public struct FlatParams: Sendable {
     private init(members: [(name: String, value: Value)]) { self.members = members }
 
     /// The member called `name`; nil when there is none.
-    public subscript(name: String) -> Value? {
+    package subscript(name: String) -> Value? {
         for member in members where member.name == name { return member.value }
         return nil
     }

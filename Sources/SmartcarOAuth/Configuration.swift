@@ -1,7 +1,7 @@
 import Foundation
 
 /// The Connect `mode`: real vehicles, Smartcar's test vehicles, or the vehicle simulator.
-public enum SmartcarMode: String, Sendable, Codable, CaseIterable {
+package enum SmartcarMode: String, Sendable, Codable, CaseIterable {
     case live, test, simulated
 }
 
@@ -10,29 +10,29 @@ public enum SmartcarMode: String, Sendable, Codable, CaseIterable {
 /// Missing credentials are not an error here: the agent must start (and answer `buildConnectURL`-free
 /// methods) without them, and each call that needs them fails with a `configurationError` naming the
 /// variable to set. `description` never shows the secret.
-public struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertible {
-    public var clientID: String?
-    public var clientSecret: String?
+package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertible {
+    package var clientID: String?
+    package var clientSecret: String?
     /// The app's redirect URI, used when a caller does not give one.
-    public var redirectURI: String?
-    public var mode: SmartcarMode
+    package var redirectURI: String?
+    package var mode: SmartcarMode
     /// Connect (the browser flow); `/oauth/authorize` is appended.
-    public var connectOrigin: URL
+    package var connectOrigin: URL
     /// Code exchange and refresh; `/oauth/token` is appended.
-    public var authOrigin: URL
+    package var authOrigin: URL
     /// Application tokens; `/oauth2/token` is appended.
-    public var iamOrigin: URL
+    package var iamOrigin: URL
     /// The API; `/v2.0/user` is appended.
-    public var apiOrigin: URL
+    package var apiOrigin: URL
     /// The whole budget of one call, retries and back-off included.
-    public var requestTimeout: Duration
+    package var requestTimeout: Duration
 
-    public static let defaultConnectOrigin = URL(string: "https://connect.smartcar.com")!
-    public static let defaultAuthOrigin = URL(string: "https://auth.smartcar.com")!
-    public static let defaultIAMOrigin = URL(string: "https://iam.smartcar.com")!
-    public static let defaultAPIOrigin = URL(string: "https://api.smartcar.com")!
+    package static let defaultConnectOrigin = URL(string: "https://connect.smartcar.com")!
+    package static let defaultAuthOrigin = URL(string: "https://auth.smartcar.com")!
+    package static let defaultIAMOrigin = URL(string: "https://iam.smartcar.com")!
+    package static let defaultAPIOrigin = URL(string: "https://api.smartcar.com")!
 
-    public init(clientID: String? = nil, clientSecret: String? = nil, redirectURI: String? = nil,
+    package init(clientID: String? = nil, clientSecret: String? = nil, redirectURI: String? = nil,
                 mode: SmartcarMode = .live,
                 connectOrigin: URL = Self.defaultConnectOrigin, authOrigin: URL = Self.defaultAuthOrigin,
                 iamOrigin: URL = Self.defaultIAMOrigin, apiOrigin: URL = Self.defaultAPIOrigin,
@@ -53,7 +53,7 @@ public struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertibl
     /// Empty variables count as unset. `secretFile` (from `--client-secret-file`) wins over the environment,
     /// so the secret need not sit in the process environment; its trailing newline is dropped.
     /// Throws `configurationError` for an unusable value (naming the variable or path, never a secret).
-    public static func fromEnvironment(_ env: [String: String], secretFile: String? = nil) throws(SmartcarError) -> SmartcarConfiguration {
+    package static func fromEnvironment(_ env: [String: String], secretFile: String? = nil) throws(SmartcarError) -> SmartcarConfiguration {
         func value(_ name: String) -> String? {
             guard let raw = env[name], !raw.isEmpty else { return nil }
             return raw
@@ -79,7 +79,7 @@ public struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertibl
 
     /// `scheme://host[:port]` with nothing after it (a lone trailing `/` is tolerated and dropped).
     /// The Python SDK takes a full token URL in `SMARTCAR_AUTH_ORIGIN`; we refuse one rather than guess.
-    public static func parseOrigin(_ text: String, variable: String) throws(SmartcarError) -> URL {
+    package static func parseOrigin(_ text: String, variable: String) throws(SmartcarError) -> URL {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
               let host = components.host, !host.isEmpty
         else {
@@ -123,7 +123,7 @@ public struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertibl
         return secret
     }
 
-    public var description: String {
+    package var description: String {
         "SmartcarConfiguration(clientID: \(clientID ?? "not set"), clientSecret: \(clientSecret == nil ? "not set" : "set"), "
             + "redirectURI: \(redirectURI ?? "not set"), mode: \(mode.rawValue), connect: \(connectOrigin.absoluteString), "
             + "auth: \(authOrigin.absoluteString), iam: \(iamOrigin.absoluteString), api: \(apiOrigin.absoluteString), "

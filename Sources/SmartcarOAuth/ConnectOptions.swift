@@ -1,28 +1,28 @@
 /// What a caller may ask of a Connect URL. Every field is optional; absent ones are left out of the URL
 /// (except `mode` and `redirectURI`, which fall back to the configuration).
-public struct ConnectOptions: Sendable, Codable, Equatable {
+package struct ConnectOptions: Sendable, Codable, Equatable {
     /// Permissions, joined by one space (`required:` prefixes pass through untouched).
-    public var scope: [String]?
+    package var scope: [String]?
     /// Overrides the configured redirect URI.
-    public var redirectURI: String?
+    package var redirectURI: String?
     /// Overrides the configured mode.
-    public var mode: SmartcarMode?
+    package var mode: SmartcarMode?
     /// `approval_prompt=force` when true, `auto` otherwise.
-    public var forcePrompt: Bool?
+    package var forcePrompt: Bool?
     /// The caller's own state. Not sent by `ConnectURL.build`, which sends the state it is given (the
     /// agent's CSRF state); the agent keeps this one to hand back when the redirect comes in.
-    public var state: String?
+    package var state: String?
     /// Skips brand selection (`make=TESLA`).
-    public var make: String?
+    package var make: String?
     /// `single_select=true|false`.
-    public var singleSelect: Bool?
+    package var singleSelect: Bool?
     /// `single_select_vin`; implies `single_select=true` whatever `singleSelect` says (as the Python SDK).
-    public var singleSelectVIN: String?
-    public var flags: FeatureFlags?
+    package var singleSelectVIN: String?
+    package var flags: FeatureFlags?
     /// The developer's own id for the vehicle owner.
-    public var user: String?
+    package var user: String?
 
-    public init(scope: [String]? = nil, redirectURI: String? = nil, mode: SmartcarMode? = nil, forcePrompt: Bool? = nil,
+    package init(scope: [String]? = nil, redirectURI: String? = nil, mode: SmartcarMode? = nil, forcePrompt: Bool? = nil,
                 state: String? = nil, make: String? = nil, singleSelect: Bool? = nil, singleSelectVIN: String? = nil,
                 flags: FeatureFlags? = nil, user: String? = nil) {
         self.scope = scope

@@ -4,7 +4,7 @@ import WireFormats
 /// Where Connect sent the user's browser back to: an authorization code, or an error.
 ///
 /// `description` hides the code (single-use, but a secret until exchanged).
-public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
+package enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
     case code(code: String, state: String?)
     /// `error` such as `access_denied`; `extra` holds `vin`, `make`, `model`, `year` when Connect sent them
     /// (with `vehicle_incompatible`).
@@ -15,7 +15,7 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses the full redirect URL (`https://app.example/callback?code=...&state=...`); the query is
     /// decoded like a form (`+` is a space). A URL without `code` or `error` is an `invalidParams` error.
-    public static func parse(_ url: String) throws(SmartcarError) -> ConnectRedirect {
+    package static func parse(_ url: String) throws(SmartcarError) -> ConnectRedirect {
         let trimmed = url.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty, let components = URLComponents(string: trimmed) else {
             throw .invalidArgument("the redirect URL is not a valid URL")
@@ -39,7 +39,7 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
         throw .invalidArgument("the redirect URL has neither a code nor an error parameter")
     }
 
-    public var state: String? {
+    package var state: String? {
         switch self {
         case .code(_, let state), .error(_, _, let state, _): state
         }
@@ -47,7 +47,7 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
 
     /// For an `.error` redirect, the `connectError` to report (`data.error`, `data.description`, and the
     /// vehicle fields); nil for a code.
-    public var connectError: SmartcarError? {
+    package var connectError: SmartcarError? {
         guard case .error(let error, let description, _, let extra) = self else { return nil }
         var details: [String: JSONValue] = ["error": .string(error)]
         if let description { details["description"] = .string(description) }
@@ -56,7 +56,7 @@ public enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
         return SmartcarError(.connectError, message, details: details)
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .code(_, let state): "ConnectRedirect.code(code: <redacted>, state: \(state ?? "nil"))"
         case .error(let error, let description, let state, let extra):

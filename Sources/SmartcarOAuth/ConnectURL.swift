@@ -7,8 +7,8 @@ import WireFormats
 /// approval_prompt, mode, redirect_uri, scope, state, make, single_select_vin, single_select, flags, user`,
 /// encoded like `urllib.parse.urlencode` (see `FormCoding`). Empty values are left out, as the SDK's
 /// truthiness checks do.
-public enum ConnectURL {
-    public static func build(_ options: ConnectOptions, state: String, configuration: SmartcarConfiguration) throws(SmartcarError) -> URL {
+package enum ConnectURL {
+    package static func build(_ options: ConnectOptions, state: String, configuration: SmartcarConfiguration) throws(SmartcarError) -> URL {
         let clientID = try configuration.requireClientID()
         var pairs: [(String, String)] = [
             ("response_type", "code"),

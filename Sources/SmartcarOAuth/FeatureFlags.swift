@@ -1,5 +1,5 @@
 /// One feature flag's value: Smartcar writes flags as `name:value`, booleans lower-case, numbers as written.
-public enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral,
+package enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, CustomStringConvertible
 {
     case string(String)
@@ -7,12 +7,12 @@ public enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral,
     case int(Int64)
     case double(Double)
 
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(floatLiteral value: Double) { self = .double(value) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(floatLiteral value: Double) { self = .double(value) }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let value = try? container.decode(Bool.self) { self = .bool(value) }
         else if let value = try? container.decode(Int64.self) { self = .int(value) }
@@ -21,7 +21,7 @@ public enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral,
         else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "a flag value must be a string, a boolean or a number") }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .string(let value): try container.encode(value)
@@ -32,7 +32,7 @@ public enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral,
     }
 
     /// The value as it appears after `name:` (`true`, `DE`, `10`, `1.5`).
-    public var description: String {
+    package var description: String {
         switch self {
         case .string(let value): value
         case .bool(let value): value ? "true" : "false"
@@ -48,8 +48,8 @@ public enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral,
 /// URLs byte for byte: a dictionary literal keeps the order it was written in. A JSON object carries no
 /// reliable order once decoded, so flags decoded from JSON (or built from a Swift dictionary) are sorted
 /// by name, which keeps URLs deterministic.
-public struct FeatureFlags: Sendable, Equatable, Codable, ExpressibleByDictionaryLiteral {
-    public var entries: [(name: String, value: FlagValue)] {
+package struct FeatureFlags: Sendable, Equatable, Codable, ExpressibleByDictionaryLiteral {
+    package var entries: [(name: String, value: FlagValue)] {
         get { storage.map { ($0.name, $0.value) } }
         set { storage = newValue.map { Entry(name: $0.name, value: $0.value) } }
     }
@@ -62,31 +62,31 @@ public struct FeatureFlags: Sendable, Equatable, Codable, ExpressibleByDictionar
     private var storage: [Entry]
 
     /// Flags in the order given.
-    public init(_ entries: [(String, FlagValue)]) {
+    package init(_ entries: [(String, FlagValue)]) {
         storage = entries.map { Entry(name: $0.0, value: $0.1) }
     }
 
     /// Flags sorted by name.
-    public init(_ dictionary: [String: FlagValue]) {
+    package init(_ dictionary: [String: FlagValue]) {
         self.init(dictionary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 
-    public init(dictionaryLiteral elements: (String, FlagValue)...) {
+    package init(dictionaryLiteral elements: (String, FlagValue)...) {
         self.init(elements)
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         self.init(try [String: FlagValue](from: decoder))
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         try Dictionary(storage.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }).encode(to: encoder)
     }
 
-    public var isEmpty: Bool { storage.isEmpty }
+    package var isEmpty: Bool { storage.isEmpty }
 
     /// `name:value` pairs joined by one space (`country:DE b:true`): the value of a `flags` parameter.
-    public var parameterValue: String {
+    package var parameterValue: String {
         storage.map { "\($0.name):\($0.value)" }.joined(separator: " ")
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The seam between `SmartcarClient` and the network: `URLSessionTransport` in production, recording or
 /// scripted stubs in tests (and a recorder wrapping the real one later).
-public protocol HTTPTransport: Sendable {
+package protocol HTTPTransport: Sendable {
     /// Sends one request and returns whatever HTTP answer came back, whatever its status.
     /// Must return or throw within `timeout` (throwing `TransportError` `.timedOut`), throws
     /// `TransportError` for network failures and `CancellationError` when the calling task is cancelled.
@@ -10,14 +10,14 @@ public protocol HTTPTransport: Sendable {
 }
 
 /// One HTTP request. `description` shows neither headers nor body: both carry credentials.
-public struct HTTPRequest: Sendable, Equatable, CustomStringConvertible {
-    public var method: String
-    public var url: URL
+package struct HTTPRequest: Sendable, Equatable, CustomStringConvertible {
+    package var method: String
+    package var url: URL
     /// Header fields by name as sent (`Authorization`, `Content-Type`, ...).
-    public var headers: [String: String]
-    public var body: Data?
+    package var headers: [String: String]
+    package var body: Data?
 
-    public init(method: String, url: URL, headers: [String: String] = [:], body: Data? = nil) {
+    package init(method: String, url: URL, headers: [String: String] = [:], body: Data? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -25,25 +25,25 @@ public struct HTTPRequest: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A header's value, whatever the case of its name.
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { $0.key.caseInsensitiveCompare(name) == .orderedSame }?.value
     }
 
-    public var description: String {
+    package var description: String {
         "\(method) \(url.scheme ?? "")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")\(url.path)"
     }
 }
 
 /// One HTTP answer, any status.
-public struct HTTPResponse: Sendable, Equatable {
-    public var status: Int
+package struct HTTPResponse: Sendable, Equatable {
+    package var status: Int
     /// Header fields, names lower-cased.
-    public var headers: [String: String]
-    public var body: Data
+    package var headers: [String: String]
+    package var body: Data
     /// True when the transport had to give up the body (a 401 auth challenge URLSession could only cancel).
-    public var bodyLost: Bool
+    package var bodyLost: Bool
 
-    public init(status: Int, headers: [String: String] = [:], body: Data = Data(), bodyLost: Bool = false) {
+    package init(status: Int, headers: [String: String] = [:], body: Data = Data(), bodyLost: Bool = false) {
         self.status = status
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.body = body
@@ -51,13 +51,13 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 
     /// A header's value by name, any case.
-    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+    package func header(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
 /// A network failure, classified by whether the request can have reached the server: that decides whether
 /// a single-use request (code exchange, refresh) may be sent again.
-public struct TransportError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable {
+package struct TransportError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable {
         /// No connection was made (refused, no route, DNS failure): the request certainly never left.
         case cannotConnect
         /// No answer within the time allowed; the server may have received and processed the request.
@@ -70,22 +70,22 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
         case other
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// A short technical reason (an error code name), never a URL with credentials, a header or a body.
-    public var detail: String
+    package var detail: String
 
-    public init(_ kind: Kind, detail: String = "") {
+    package init(_ kind: Kind, detail: String = "") {
         self.kind = kind
         self.detail = detail
     }
 
     /// Whether the server may have seen the request.
-    public var mayHaveReachedServer: Bool {
+    package var mayHaveReachedServer: Bool {
         switch kind {
         case .cannotConnect, .secureConnectionFailed: false
         case .timedOut, .connectionLost, .other: true
         }
     }
 
-    public var description: String { detail.isEmpty ? kind.rawValue : "\(kind.rawValue) (\(detail))" }
+    package var description: String { detail.isEmpty ? kind.rawValue : "\(kind.rawValue) (\(detail))" }
 }

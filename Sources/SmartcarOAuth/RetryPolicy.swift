@@ -3,17 +3,17 @@
 /// the server said when to come back (`Retry-After`). Never past the call's overall budget.
 ///
 /// `jitter` and `sleep` are injectable so tests are deterministic and never really wait.
-public struct RetryPolicy: Sendable {
+package struct RetryPolicy: Sendable {
     /// Attempts in all, the first included (1: never retry).
-    public var maxAttempts: Int
-    public var baseDelay: Duration
-    public var maxDelay: Duration
+    package var maxAttempts: Int
+    package var baseDelay: Duration
+    package var maxDelay: Duration
     /// Picks the actual pause in `0...cap`.
-    public var jitter: @Sendable (_ cap: Duration) -> Duration
+    package var jitter: @Sendable (_ cap: Duration) -> Duration
     /// Waits; must throw when the task is cancelled.
-    public var sleep: @Sendable (Duration) async throws -> Void
+    package var sleep: @Sendable (Duration) async throws -> Void
 
-    public init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5),
+    package init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5),
                 jitter: @escaping @Sendable (_ cap: Duration) -> Duration = RetryPolicy.fullJitter,
                 sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
         self.maxAttempts = max(1, maxAttempts)
@@ -23,15 +23,15 @@ public struct RetryPolicy: Sendable {
         self.sleep = sleep
     }
 
-    public static let `default` = RetryPolicy()
+    package static let `default` = RetryPolicy()
     /// One attempt, no retries.
-    public static let never = RetryPolicy(maxAttempts: 1)
+    package static let never = RetryPolicy(maxAttempts: 1)
 
     /// A uniformly random pause in `0...cap`.
-    public static let fullJitter: @Sendable (Duration) -> Duration = { cap in cap * Double.random(in: 0...1) }
+    package static let fullJitter: @Sendable (Duration) -> Duration = { cap in cap * Double.random(in: 0...1) }
 
     /// The pause after failed attempt number `attempt` (1-based), jittered and clamped to `0...cap`.
-    public func backoff(afterAttempt attempt: Int) -> Duration {
+    package func backoff(afterAttempt attempt: Int) -> Duration {
         var cap = baseDelay
         for _ in 1..<max(1, attempt) where cap < maxDelay { cap *= 2 }
         cap = min(cap, maxDelay)

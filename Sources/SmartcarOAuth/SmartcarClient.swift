@@ -9,15 +9,15 @@ import WireFormats
 /// A code exchange or a refresh is retried only when the request certainly never reached Smartcar (no
 /// connection) or Smartcar refused it with 429: codes are single-use and refresh tokens rotate, so a blind
 /// resend could spend them twice.
-public final class SmartcarClient: Sendable {
-    public let configuration: SmartcarConfiguration
+package final class SmartcarClient: Sendable {
+    package let configuration: SmartcarConfiguration
     let transport: any HTTPTransport
     let clock: any WallClock
     let logger: Logger
     let retry: RetryPolicy
     let userAgent: String
 
-    public init(configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
+    package init(configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
                 clock: any WallClock = SystemClock(), logger: Logger = .silent, retry: RetryPolicy = .default,
                 agentVersion: String = AgentVersion.current) {
         self.configuration = configuration
@@ -31,7 +31,7 @@ public final class SmartcarClient: Sendable {
     /// Exchanges an authorization code from a Connect redirect for a token pair.
     /// `redirectURI` must be the one the Connect URL carried; nil means the configured one (as `ConnectURL`
     /// does), and with neither the parameter is left out. `flags` go in the query (`?flags=a%3Ab`).
-    public func exchangeCode(_ code: String, redirectURI: String?, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
+    package func exchangeCode(_ code: String, redirectURI: String?, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
         guard !code.isEmpty else { throw .invalidArgument("the authorization code is empty") }
         let credentials = try configuration.requireCredentials()
         var form = [("grant_type", "authorization_code"), ("code", code)]
@@ -43,7 +43,7 @@ public final class SmartcarClient: Sendable {
 
     /// Trades a refresh token for a new pair. The old refresh token is spent once Smartcar has processed
     /// this (persist the new one before anything else); a rejected one means the user must connect again.
-    public func refresh(_ refreshToken: String, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
+    package func refresh(_ refreshToken: String, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
         guard !refreshToken.isEmpty else { throw .invalidArgument("the refresh token is empty") }
         let credentials = try configuration.requireCredentials()
         let form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
@@ -52,7 +52,7 @@ public final class SmartcarClient: Sendable {
 
     /// A new application token (client credentials grant, credentials in the form body as Smartcar's
     /// examples send them). Not cached here.
-    public func applicationToken() async throws(SmartcarError) -> ApplicationToken {
+    package func applicationToken() async throws(SmartcarError) -> ApplicationToken {
         let credentials = try configuration.requireCredentials()
         try SmartcarConfiguration.requireSafeOrigin(configuration.iamOrigin, variable: "SMARTCAR_IAM_ORIGIN")
         let body = FormCoding.encode([("grant_type", "client_credentials"), ("client_id", credentials.id),
@@ -71,7 +71,7 @@ public final class SmartcarClient: Sendable {
     }
 
     /// The Smartcar user id the access token belongs to (`GET /v2.0/user`), a stable key for the user's tokens.
-    public func userID(accessToken: String) async throws(SmartcarError) -> String {
+    package func userID(accessToken: String) async throws(SmartcarError) -> String {
         guard !accessToken.isEmpty else { throw .invalidArgument("the access token is empty") }
         try SmartcarConfiguration.requireSafeOrigin(configuration.apiOrigin, variable: "SMARTCAR_API_ORIGIN")
         let request = HTTPRequest(method: "GET", url: endpoint(configuration.apiOrigin, "/v2.0/user"),

@@ -6,8 +6,8 @@ import WireFormats
 ///
 /// Neither `message` nor `details` ever holds a secret (client secret, token, authorization code): upstream
 /// text is redacted before it lands here, and request bodies and headers are never copied in.
-public struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, CaseIterable {
+package struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable, CaseIterable {
         /// The client id, secret or redirect URI the call needs is missing or unusable.
         case configurationError
         /// Smartcar refused the client credentials.
@@ -29,19 +29,19 @@ public struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertible
         case cancelled
     }
 
-    public var kind: Kind
-    public var message: String
+    package var kind: Kind
+    package var message: String
     /// What Smartcar said and what we know (`status`, `error`, `code`, `description`, `requestId`,
     /// `resolution`, `suggestedUserMessage`, `docURL`, `retryAfter`, `retried`, `mayHaveReachedServer`).
-    public var details: [String: JSONValue]
+    package var details: [String: JSONValue]
 
-    public init(_ kind: Kind, _ message: String, details: [String: JSONValue] = [:]) {
+    package init(_ kind: Kind, _ message: String, details: [String: JSONValue] = [:]) {
         self.kind = kind
         self.message = message
         self.details = details
     }
 
-    public var description: String { "\(kind.rawValue): \(message)" }
+    package var description: String { "\(kind.rawValue): \(message)" }
 
     static func configuration(_ message: String) -> SmartcarError { SmartcarError(.configurationError, message) }
     static func invalidArgument(_ message: String) -> SmartcarError { SmartcarError(.invalidArgument, message) }

@@ -3,16 +3,16 @@ import WireFormats
 
 /// A user's token pair from a code exchange or a refresh, with absolute expiries computed on our clock
 /// (Smartcar sends only `expires_in`; refresh tokens last 60 days). `description` hides the tokens.
-public struct TokenGrant: Sendable, Equatable, CustomStringConvertible {
-    public var accessToken: String
-    public var tokenType: String
-    public var refreshToken: String
-    public var expiresAt: Date
-    public var refreshExpiresAt: Date
+package struct TokenGrant: Sendable, Equatable, CustomStringConvertible {
+    package var accessToken: String
+    package var tokenType: String
+    package var refreshToken: String
+    package var expiresAt: Date
+    package var refreshExpiresAt: Date
 
-    public static let refreshTokenLifetime: TimeInterval = 60 * 24 * 3600
+    package static let refreshTokenLifetime: TimeInterval = 60 * 24 * 3600
 
-    public init(accessToken: String, tokenType: String = "Bearer", refreshToken: String, expiresAt: Date, refreshExpiresAt: Date) {
+    package init(accessToken: String, tokenType: String = "Bearer", refreshToken: String, expiresAt: Date, refreshExpiresAt: Date) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.refreshToken = refreshToken
@@ -20,24 +20,24 @@ public struct TokenGrant: Sendable, Equatable, CustomStringConvertible {
         self.refreshExpiresAt = refreshExpiresAt
     }
 
-    public var description: String {
+    package var description: String {
         "TokenGrant(accessToken: <redacted>, tokenType: \(tokenType), refreshToken: <redacted>, expiresAt: \(expiresAt), refreshExpiresAt: \(refreshExpiresAt))"
     }
 }
 
 /// An application token (client credentials): one hour, no refresh token. `description` hides the token.
-public struct ApplicationToken: Sendable, Equatable, CustomStringConvertible {
-    public var accessToken: String
-    public var tokenType: String
-    public var expiresAt: Date
+package struct ApplicationToken: Sendable, Equatable, CustomStringConvertible {
+    package var accessToken: String
+    package var tokenType: String
+    package var expiresAt: Date
 
-    public init(accessToken: String, tokenType: String = "Bearer", expiresAt: Date) {
+    package init(accessToken: String, tokenType: String = "Bearer", expiresAt: Date) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.expiresAt = expiresAt
     }
 
-    public var description: String {
+    package var description: String {
         "ApplicationToken(accessToken: <redacted>, tokenType: \(tokenType), expiresAt: \(expiresAt))"
     }
 }

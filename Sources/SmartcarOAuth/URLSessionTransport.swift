@@ -19,9 +19,9 @@ import Synchronization
 /// refresh a silent resend would spend a single-use grant twice. A fresh connection per request makes a
 /// broken connection an immediate `.connectionLost` that the caller can judge; a GET is no exception, as
 /// a POST reuses whatever connection a GET left open.
-public final class URLSessionTransport: HTTPTransport {
+package final class URLSessionTransport: HTTPTransport {
     /// The process-wide instance; `SmartcarClient` uses it unless told otherwise.
-    public static let shared = URLSessionTransport()
+    package static let shared = URLSessionTransport()
 
     private let delegate = SessionDelegate()
     /// Made on the first request: setting up libcurl and OpenSSL is a good part of the agent's start-up,
@@ -32,7 +32,7 @@ public final class URLSessionTransport: HTTPTransport {
 
     /// - Parameter maxConnectionsPerHost: how many requests may be open to one Smartcar host at once.
     ///   URLSession's default is 6 and libcurl honours it: a refresh storm bounded at 32 then runs at 6.
-    public init(maxConnectionsPerHost: Int = 64) {
+    package init(maxConnectionsPerHost: Int = 64) {
         self.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
     }
 
@@ -51,7 +51,7 @@ public final class URLSessionTransport: HTTPTransport {
         }
     }
 
-    public func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
+    package func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
         var urlRequest = URLRequest(url: request.url)
         urlRequest.httpMethod = request.method
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }

@@ -1,7 +1,7 @@
 /// `smartcar-auth-agent/0.1.0 (Linux; x86_64) Swift 6.3`: the token endpoint requires a User-Agent, and
 /// this one follows the SDKs' shape (`Smartcar/6.19.1(Linux; x86_64) Python v3.11.7`).
-public enum UserAgent {
-    public static func value(agentVersion: String) -> String {
+package enum UserAgent {
+    package static func value(agentVersion: String) -> String {
         "smartcar-auth-agent/\(agentVersion) (\(operatingSystem); \(architecture)) Swift \(swiftVersion)"
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What `acquireLease` found.
-public enum LeaseOutcome: Sendable, Equatable {
+package enum LeaseOutcome: Sendable, Equatable {
     /// You hold the lease; the row as re-read inside the transaction (nil: no such key, nothing was leased).
     case acquired(StoredToken?)
     /// Another owner holds an unexpired lease until `until`; `current` is the row as it is now.
@@ -18,7 +18,7 @@ extension TokenStore {
     /// Throws `.busy` if another process kept the database locked beyond the busy timeout: retry.
     /// `holderIsGone` lets the caller declare a holder dead (its process no longer exists), so its lease is
     /// taken at once instead of after it expires.
-    public func acquireLease(_ key: String, owner: String, duration: TimeInterval, now: Date,
+    package func acquireLease(_ key: String, owner: String, duration: TimeInterval, now: Date,
                              holderIsGone: @escaping @Sendable (String) -> Bool = { _ in false }) async throws(StoreError) -> LeaseOutcome {
         let logger = self.logger
         return try await queue.write { connection throws(StoreError) in
@@ -40,7 +40,7 @@ extension TokenStore {
     /// refresh spent, so the freshly rotated one in `token` is the only live one and throwing it away
     /// would force the user through Connect again. Those cases are logged as warnings.
     @discardableResult
-    public func commitRefresh(_ token: StoredToken, owner: String, now: Date = Date()) async throws(StoreError) -> StoredToken {
+    package func commitRefresh(_ token: StoredToken, owner: String, now: Date = Date()) async throws(StoreError) -> StoredToken {
         let logger = self.logger
         return try await queue.write { connection throws(StoreError) in
             let key = token.key
@@ -62,7 +62,7 @@ extension TokenStore {
     /// Clears the lease if `owner` holds it (expired or not); answers whether it did. Another owner's
     /// lease is left alone.
     @discardableResult
-    public func releaseLease(_ key: String, owner: String) async throws(StoreError) -> Bool {
+    package func releaseLease(_ key: String, owner: String) async throws(StoreError) -> Bool {
         try await queue.write { connection throws(StoreError) in try TokenRows.clearLease(key, owner: owner, connection) }
     }
 }

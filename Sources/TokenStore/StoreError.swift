@@ -1,7 +1,7 @@
 /// Why the token store could not do what was asked. Messages name paths, keys and SQLite's own text,
 /// never a token value, so they can be logged and sent to clients as they are.
-public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Equatable, CaseIterable {
+package struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable, Equatable, CaseIterable {
         /// The file or its folder is readable or writable by other users, or owned by someone else.
         case permissions
         /// The file is not a usable token store (garbage, truncated, another program's database).
@@ -16,13 +16,13 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case io
     }
 
-    public var kind: Kind
-    public var message: String
+    package var kind: Kind
+    package var message: String
 
-    public init(_ kind: Kind, _ message: String) {
+    package init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
     }
 
-    public var description: String { "token store \(kind.rawValue) error: \(message)" }
+    package var description: String { "token store \(kind.rawValue) error: \(message)" }
 }

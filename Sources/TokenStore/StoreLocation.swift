@@ -6,20 +6,20 @@ import Darwin
 
 /// Where the tokens live: a SQLite file shared by every agent process of this user, or memory only
 /// (tests, `--store memory`: tokens die with the process).
-public enum StoreLocation: Sendable, Equatable {
+package enum StoreLocation: Sendable, Equatable {
     case file(String)
     case memory
 
     /// Reads a `--store` argument (or `$SMARTCAR_AUTH_STORE`): `memory` or `:memory:` mean memory,
     /// anything else is a file path.
-    public init(argument: String) {
+    package init(argument: String) {
         self = (argument == "memory" || argument == ":memory:") ? .memory : .file(argument)
     }
 
     /// `$SMARTCAR_AUTH_STORE`, else `$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3`, else
     /// `~/.local/state/smartcar-auth-agent/tokens.sqlite3` (`$HOME`, or the password database when unset).
     /// A relative `XDG_STATE_HOME` is ignored, as the XDG Base Directory specification requires.
-    public static func defaultLocation(environment: [String: String]) -> StoreLocation {
+    package static func defaultLocation(environment: [String: String]) -> StoreLocation {
         if let explicit = environment["SMARTCAR_AUTH_STORE"], !explicit.isEmpty {
             return StoreLocation(argument: explicit)
         }

@@ -5,20 +5,20 @@ import Foundation
 ///
 /// Dates are stored as Unix seconds in a SQLite REAL, which keeps them to about a microsecond; a value
 /// returned by the store is exactly what a later `load` returns.
-public struct StoredToken: Sendable, Equatable {
-    public var key: String
-    public var accessToken: String
-    public var refreshToken: String
-    public var expiresAt: Date
-    public var refreshExpiresAt: Date?
-    public var scope: String?
+package struct StoredToken: Sendable, Equatable {
+    package var key: String
+    package var accessToken: String
+    package var refreshToken: String
+    package var expiresAt: Date
+    package var refreshExpiresAt: Date?
+    package var scope: String?
     /// Bumped by every write of new tokens (`save`, `commitRefresh`); the store ignores the value it is given.
-    public var generation: Int64
-    public var lastRefreshedAt: Date?
+    package var generation: Int64
+    package var lastRefreshedAt: Date?
     /// Set when Smartcar rejected the stored refresh token: the user must go through Connect again.
-    public var needsReauth: Bool
+    package var needsReauth: Bool
 
-    public init(
+    package init(
         key: String,
         accessToken: String,
         refreshToken: String,
@@ -42,13 +42,13 @@ public struct StoredToken: Sendable, Equatable {
 }
 
 extension StoredToken: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    public var description: String {
+    package var description: String {
         "StoredToken(key: \(key), generation: \(generation), expiresAt: \(expiresAt), needsReauth: \(needsReauth), tokens: <redacted>)"
     }
 
-    public var debugDescription: String { description }
+    package var debugDescription: String { description }
 
-    public var customMirror: Mirror {
+    package var customMirror: Mirror {
         Mirror(self, children: [
             "key": key, "expiresAt": expiresAt, "refreshExpiresAt": refreshExpiresAt as Any, "scope": scope as Any,
             "generation": generation, "lastRefreshedAt": lastRefreshedAt as Any, "needsReauth": needsReauth,

@@ -9,9 +9,9 @@ import Foundation
 ///
 /// All SQLite work runs on the store's own serial queue; the async methods never block the cooperative
 /// pool. Methods are not cancellable: a write that has been handed to the store completes.
-public final class TokenStore: Sendable {
+package final class TokenStore: Sendable {
     /// Where this store lives (for messages such as the agent's start-up line).
-    public let location: StoreLocation
+    package let location: StoreLocation
     let queue: StoreQueue
     let logger: Logger
 
@@ -32,7 +32,7 @@ public final class TokenStore: Sendable {
     ///
     /// Blocking (file checks, a lock against other agents opening the same store, SQLite recovery; about
     /// 1–2 ms for a 100,000-key store): call it at start-up, e.g. from `main`, not from the cooperative pool.
-    public static func open(
+    package static func open(
         _ location: StoreLocation,
         strict: Bool = false,
         busyTimeout: Duration = .seconds(5),
@@ -50,17 +50,17 @@ public final class TokenStore: Sendable {
     }
 
     /// The row for `key`, or nil if the store never held it (or it was deleted).
-    public func load(_ key: String) async throws(StoreError) -> StoredToken? {
+    package func load(_ key: String) async throws(StoreError) -> StoredToken? {
         try await queue.read { connection throws(StoreError) in try TokenRows.load(key, connection)?.token }
     }
 
     /// Every row, ordered by key.
-    public func list() async throws(StoreError) -> [StoredToken] {
+    package func list() async throws(StoreError) -> [StoredToken] {
         try await queue.read { connection throws(StoreError) in try TokenRows.list(connection) }
     }
 
     /// How many keys the store holds.
-    public func count() async throws(StoreError) -> Int {
+    package func count() async throws(StoreError) -> Int {
         try await queue.read { connection throws(StoreError) in try TokenRows.count(connection) }
     }
 
@@ -68,7 +68,7 @@ public final class TokenStore: Sendable {
     /// `needsReauth` and any lease; durably committed when this returns. `token.generation` is ignored.
     /// Returns the row as written.
     @discardableResult
-    public func save(_ token: StoredToken) async throws(StoreError) -> StoredToken {
+    package func save(_ token: StoredToken) async throws(StoreError) -> StoredToken {
         try await queue.write { connection throws(StoreError) in
             try TokenRows.writeNewTokens(token, lastRefreshedAt: token.lastRefreshedAt, connection)
         }
@@ -76,7 +76,7 @@ public final class TokenStore: Sendable {
 
     /// Removes the row; answers whether there was one.
     @discardableResult
-    public func delete(_ key: String) async throws(StoreError) -> Bool {
+    package func delete(_ key: String) async throws(StoreError) -> Bool {
         try await queue.write { connection throws(StoreError) in try TokenRows.delete(key, connection) }
     }
 
@@ -84,7 +84,7 @@ public final class TokenStore: Sendable {
     /// `rejectedRefreshToken`: another process may have rotated it meanwhile, and the new one is fine.
     /// Answers whether it marked the row. Leaves any lease alone (release it with `releaseLease`).
     @discardableResult
-    public func markNeedsReauth(_ key: String, rejectedRefreshToken: String) async throws(StoreError) -> Bool {
+    package func markNeedsReauth(_ key: String, rejectedRefreshToken: String) async throws(StoreError) -> Bool {
         try await queue.write { connection throws(StoreError) in
             try TokenRows.markNeedsReauth(key, rejectedRefreshToken: rejectedRefreshToken, connection)
         }
@@ -92,7 +92,7 @@ public final class TokenStore: Sendable {
 
     /// Keys whose refresh token ends before `date`, soonest first, at most `limit` (for refreshing idle
     /// keys in the background before their refresh token dies). Rows needing Connect again are skipped.
-    public func keysWithRefreshExpiringBefore(_ date: Date, limit: Int) async throws(StoreError) -> [String] {
+    package func keysWithRefreshExpiringBefore(_ date: Date, limit: Int) async throws(StoreError) -> [String] {
         try await queue.read { connection throws(StoreError) in
             try TokenRows.keysWithRefreshExpiringBefore(date, limit: limit, connection)
         }
@@ -101,13 +101,13 @@ public final class TokenStore: Sendable {
     /// Inserts or replaces `tokens` in one transaction, keeping each `generation` and `needsReauth` as
     /// given. Only for building large stores fast in benchmarks and tests; the agent never calls it.
     /// Pass chunks (say 50,000 rows) for very large stores to bound memory.
-    public func bulkInsertForBenchmark(_ tokens: [StoredToken]) async throws(StoreError) {
+    package func bulkInsertForBenchmark(_ tokens: [StoredToken]) async throws(StoreError) {
         try await queue.write { connection throws(StoreError) in try TokenRows.insertAsGiven(tokens, connection) }
     }
 
     /// Finishes the work already handed to the store, then closes the database (checkpointing the WAL
     /// when this is the last connection). Later calls throw `.closed`.
-    public func close() async {
+    package func close() async {
         await queue.close()
     }
 }

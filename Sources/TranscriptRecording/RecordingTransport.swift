@@ -1,16 +1,16 @@
 import SmartcarOAuth
 
 /// Wraps the real transport and hands every exchange with Smartcar to the recorder (`--record`).
-public struct RecordingTransport: HTTPTransport {
+package struct RecordingTransport: HTTPTransport {
     private let base: any HTTPTransport
     private let recorder: SessionRecorder
 
-    public init(_ base: any HTTPTransport, recorder: SessionRecorder) {
+    package init(_ base: any HTTPTransport, recorder: SessionRecorder) {
         self.base = base
         self.recorder = recorder
     }
 
-    public func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
+    package func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
         let exchange = recorder.began(request)
         do {
             let response = try await base.send(request, timeout: timeout)

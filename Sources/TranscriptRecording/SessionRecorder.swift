@@ -19,10 +19,10 @@ import WireFormats
 /// The file is created 0600 and written step by step, so a session that crashes still leaves its
 /// transcript. Writes go through a serial queue of their own: the observer is called on the connection's
 /// threads and the transport on the cooperative pool, neither of which may block on the disk.
-public final class SessionRecorder: MessageObserver, Sendable {
+package final class SessionRecorder: MessageObserver, Sendable {
     /// A file that cannot be recorded to; the text says why.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     private let fd: Int32
@@ -42,7 +42,7 @@ public final class SessionRecorder: MessageObserver, Sendable {
     /// - Parameters:
     ///   - storePath: the store file, or nil for `--store memory`.
     ///   - arguments: flags a replay needs to behave the same (`--allow-clock-control`, timeouts).
-    public init(path: String, configuration: SmartcarConfiguration, storePath: String?, arguments: [String], agentVersion: String) throws(Failure) {
+    package init(path: String, configuration: SmartcarConfiguration, storePath: String?, arguments: [String], agentVersion: String) throws(Failure) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot write the recording \(path): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)
@@ -79,7 +79,7 @@ public final class SessionRecorder: MessageObserver, Sendable {
 
     /// A client message. When it came while requests to Smartcar were in flight, a `waitForUpstream` step
     /// goes first, so the replay sends it at the same point (an `exit` after the refresh left, not before).
-    public func received(_ body: [UInt8]) {
+    package func received(_ body: [UInt8]) {
         let wait = upstream.withLock { state -> Int? in
             guard !state.inFlight.isEmpty, state.count > state.waitedFor else { return nil }
             state.waitedFor = state.count
@@ -96,7 +96,7 @@ public final class SessionRecorder: MessageObserver, Sendable {
         }
     }
 
-    public func sent(_ body: [UInt8]) {
+    package func sent(_ body: [UInt8]) {
         record { redactor in
             guard let message = try? JSONParser.parse(bytes: body) else { return [] }
             return [["expect": redactor.agentMessage(message)]]
@@ -125,7 +125,7 @@ public final class SessionRecorder: MessageObserver, Sendable {
     /// Records the requests still unanswered as stalls (the session ended while Smartcar had them) and the
     /// end (input closed, the exit code), waits until every step is on disk and closes the file. Call it
     /// before the process exits.
-    public func finish(exitCode: Int32) {
+    package func finish(exitCode: Int32) {
         let unanswered = upstream.withLock { state in
             defer { state.inFlight = [:] }
             return state.inFlight.sorted { $0.key < $1.key }.map(\.value)

@@ -8,22 +8,22 @@ import WireFormats
 
 /// One scenario: a header (how to start the agent) and the steps to play, as read from a `.transcript`
 /// file (a sequence of JSON values, `#` comments; see Protocol/transcripts/README.md).
-public struct Transcript: Sendable {
+package struct Transcript: Sendable {
     /// How the agent is started: arguments and environment (templates: `{{upstream}}`, `{{store}}`…).
-    public struct Header: Sendable {
-        public var arguments: [String]
-        public var environment: [(name: String, value: String)]
+    package struct Header: Sendable {
+        package var arguments: [String]
+        package var environment: [(name: String, value: String)]
         /// Seconds each waiting step waits by default.
-        public var timeout: Double?
+        package var timeout: Double?
     }
 
     /// Messages are framed one per line, or with an LSP `Content-Length` header.
-    public enum Framing: String, Sendable {
+    package enum Framing: String, Sendable {
         case line
         case contentLength = "content-length"
     }
 
-    public enum Action: Sendable {
+    package enum Action: Sendable {
         case send(JSONValue, framing: Framing)
         case sendRaw([UInt8])
         case expect(JSONValue, framing: Framing?)
@@ -38,19 +38,19 @@ public struct Transcript: Sendable {
         case expectExit(Int32)
     }
 
-    public struct Step: Sendable {
-        public var line: Int
+    package struct Step: Sendable {
+        package var line: Int
         /// The agent process the step addresses (`A` unless the step says `"agent"`).
-        public var agent: String
-        public var action: Action
+        package var agent: String
+        package var action: Action
         /// Seconds this step may wait, overriding the header's `timeout`.
-        public var within: Double?
+        package var within: Double?
     }
 
     /// Where the transcript came from, for reports (`path:line`).
-    public var name: String
-    public var header: Header
-    public var steps: [Step]
+    package var name: String
+    package var header: Header
+    package var steps: [Step]
 
     /// The interactions of the upstream pool, in file order.
     var interactions: [(line: Int, request: JSONValue, response: JSONValue)] {
@@ -61,11 +61,11 @@ public struct Transcript: Sendable {
     }
 
     /// A transcript that cannot be played: bad JSON, an unknown step, a malformed placeholder.
-    public struct LoadError: Error, Sendable, CustomStringConvertible {
-        public var description: String
+    package struct LoadError: Error, Sendable, CustomStringConvertible {
+        package var description: String
     }
 
-    public static func load(path: String) throws(LoadError) -> Transcript {
+    package static func load(path: String) throws(LoadError) -> Transcript {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw LoadError(description: "\(path): cannot be read (\(error.localizedDescription))")
@@ -73,7 +73,7 @@ public struct Transcript: Sendable {
         return try parse(text, name: path)
     }
 
-    public static func parse(_ text: String, name: String) throws(LoadError) -> Transcript {
+    package static func parse(_ text: String, name: String) throws(LoadError) -> Transcript {
         let values: [(value: JSONValue, line: Int)]
         do { values = try JSONParser.sequence(text, comments: true) } catch {
             throw LoadError(description: "\(name): \(error)")

@@ -1,13 +1,13 @@
 /// Reads JSONValue text into `JSONValue`, keeping member order. With `comments`, a `#` outside a string starts a
 /// comment that runs to the end of the line (how transcripts are annotated); without, the text must be
 /// plain JSONValue (what an agent writes).
-public struct JSONParser {
+package struct JSONParser {
     /// Where and why the text is not JSONValue.
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        public var line: Int
-        public var column: Int
-        public var reason: String
-        public var description: String { "line \(line), column \(column): \(reason)" }
+    package struct Failure: Error, Sendable, CustomStringConvertible {
+        package var line: Int
+        package var column: Int
+        package var reason: String
+        package var description: String { "line \(line), column \(column): \(reason)" }
     }
 
     private let bytes: [UInt8]
@@ -18,29 +18,29 @@ public struct JSONParser {
     /// Nesting limit, so a hostile text cannot overflow the stack.
     private static let maxDepth = 256
 
-    public init(_ text: String, comments: Bool = false) {
+    package init(_ text: String, comments: Bool = false) {
         self.init(bytes: Array(text.utf8), comments: comments)
     }
 
-    public init(bytes: [UInt8], comments: Bool = false) {
+    package init(bytes: [UInt8], comments: Bool = false) {
         self.bytes = bytes
         self.comments = comments
     }
 
     /// Parses exactly one value (surrounding whitespace and comments allowed).
-    public static func parse(_ text: String) throws(Failure) -> JSONValue {
+    package static func parse(_ text: String) throws(Failure) -> JSONValue {
         var parser = JSONParser(text)
         return try parser.single()
     }
 
     /// Parses exactly one value from bytes.
-    public static func parse(bytes: [UInt8]) throws(Failure) -> JSONValue {
+    package static func parse(bytes: [UInt8]) throws(Failure) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         return try parser.single()
     }
 
     /// Every top-level value of a text that holds several in a row, each with the line it starts on.
-    public static func sequence(_ text: String,
+    package static func sequence(_ text: String,
                                 comments: Bool = true) throws(Failure) -> [(value: JSONValue, line: Int)] {
         var parser = JSONParser(text, comments: comments)
         var values: [(JSONValue, Int)] = []

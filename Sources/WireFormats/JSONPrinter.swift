@@ -1,14 +1,14 @@
 /// Writes a `JSONValue` back as text, members in order.
 extension JSONValue {
     /// No spaces at all: what goes on the wire.
-    public var compactText: String {
+    package var compactText: String {
         var out = ""
         write(to: &out, separator: ",", colon: ":")
         return out
     }
 
     /// One line with a space after each `,` and `:`: how a transcript step or a report shows a value.
-    public var inlineText: String {
+    package var inlineText: String {
         var out = ""
         write(to: &out, separator: ", ", colon: ": ")
         return out
@@ -16,7 +16,7 @@ extension JSONValue {
 
     /// One line when it fits in `width` columns, else members and elements one per line (indented by two),
     /// each of them again on one line if it fits.
-    public func prettyText(width: Int = 110) -> String {
+    package func prettyText(width: Int = 110) -> String {
         var out = ""
         writePretty(to: &out, indent: 0, column: 0, width: width)
         return out

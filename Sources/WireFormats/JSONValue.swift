@@ -3,7 +3,7 @@
 /// Objects keep their members in the order written (see `JSONObject`), so a transcript reads, diffs and
 /// prints back as its author wrote it. Equality is semantic: members compare as a set, and numbers by value
 /// (`1 == 1.0`).
-public enum JSONValue: Sendable {
+package enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -15,24 +15,24 @@ public enum JSONValue: Sendable {
     /// An object from a dictionary, members sorted by key (a dictionary has no order of its own to keep).
     /// Disfavoured, so that `.object(["b": 1, "a": 2])` stays a `JSONObject` literal, in the order written.
     @_disfavoredOverload
-    public static func object(_ dictionary: [String: JSONValue]) -> JSONValue {
+    package static func object(_ dictionary: [String: JSONValue]) -> JSONValue {
         .object(JSONObject(dictionary.sorted { $0.key < $1.key }))
     }
 
     /// The value of member `key` (the first one, if a key is repeated), or nil.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members[key]
     }
 
-    public var stringValue: String? { if case .string(let text) = self { return text }; return nil }
-    public var boolValue: Bool? { if case .bool(let flag) = self { return flag }; return nil }
-    public var arrayValue: [JSONValue]? { if case .array(let items) = self { return items }; return nil }
-    public var objectValue: JSONObject? { if case .object(let members) = self { return members }; return nil }
-    public var isNull: Bool { if case .null = self { return true }; return false }
+    package var stringValue: String? { if case .string(let text) = self { return text }; return nil }
+    package var boolValue: Bool? { if case .bool(let flag) = self { return flag }; return nil }
+    package var arrayValue: [JSONValue]? { if case .array(let items) = self { return items }; return nil }
+    package var objectValue: JSONObject? { if case .object(let members) = self { return members }; return nil }
+    package var isNull: Bool { if case .null = self { return true }; return false }
 
     /// The number as a `Double`, for an integer or a double.
-    public var numberValue: Double? {
+    package var numberValue: Double? {
         switch self {
         case .int(let number): Double(number)
         case .double(let number): number
@@ -41,7 +41,7 @@ public enum JSONValue: Sendable {
     }
 
     /// The number as an integer, when it has no fractional part.
-    public var intValue: Int64? {
+    package var intValue: Int64? {
         switch self {
         case .int(let number): return number
         case .double(let number) where number.rounded() == number && abs(number) < 9.0e15: return Int64(number)
@@ -50,14 +50,14 @@ public enum JSONValue: Sendable {
     }
 
     /// This object with member `key` set (replaced in place, or appended); any other value as it is.
-    public func setting(_ key: String, _ value: JSONValue) -> JSONValue {
+    package func setting(_ key: String, _ value: JSONValue) -> JSONValue {
         guard case .object(var members) = self else { return self }
         members[key] = value
         return .object(members)
     }
 
     /// The name of the value's type, for messages ("a string", "an object").
-    public var kindName: String {
+    package var kindName: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -70,7 +70,7 @@ public enum JSONValue: Sendable {
 }
 
 extension JSONValue: Hashable {
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
@@ -95,7 +95,7 @@ extension JSONValue: Hashable {
     }
 
     /// Numbers hash as `Double`, so `1` and `1.0` (which are equal) hash alike.
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         switch self {
         case .null: hasher.combine(0)
         case .bool(let flag): hasher.combine(1); hasher.combine(flag)
@@ -108,7 +108,7 @@ extension JSONValue: Hashable {
 }
 
 extension JSONValue: Codable {
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         // Every failed attempt costs a thrown DecodingError (about 10 µs with JSONDecoder), so the likeliest
         // kinds come first. A value still lands in the same case as with any other order.
         let container = try decoder.singleValueContainer()
@@ -124,7 +124,7 @@ extension JSONValue: Codable {
         }
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()
@@ -142,13 +142,13 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral
 {
     /// Members in the order written.
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+    package init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
     }
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(nilLiteral: ()) { self = .null }
-    public init(floatLiteral value: Double) { self = .double(value) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    package init(nilLiteral: ()) { self = .null }
+    package init(floatLiteral value: Double) { self = .double(value) }
 }

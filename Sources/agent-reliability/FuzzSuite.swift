@@ -1,6 +1,10 @@
 #if canImport(Glibc)
 import AgentTestSupport
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #endif
 import FakeSmartcar
 import Foundation

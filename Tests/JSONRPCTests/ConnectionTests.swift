@@ -1,7 +1,7 @@
 import AgentSupport
 import AgentTestSupport
 import Foundation
-import JSONRPC
+@testable import JSONRPC
 import Synchronization
 import Testing
 #if canImport(Glibc)

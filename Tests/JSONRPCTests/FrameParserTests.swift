@@ -1,4 +1,4 @@
-import JSONRPC
+@testable import JSONRPC
 import Testing
 
 /// Byte-level framing: every case feeds raw bytes and asserts the exact events.

@@ -39,7 +39,7 @@ protocol AgentNotification: Sendable {
 }
 
 extension Agent: MessageHandler {
-    public func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
+    package func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
         if isShuttingDown { return .error(responseError(for: Self.shuttingDown, from: Shutdown.self)) }
         guard let method = MethodTable.request(named: request.method, offeredBy: self) else {
             return .error(.methodNotFound(request.method))
@@ -47,7 +47,7 @@ extension Agent: MessageHandler {
         return method.immediateReply(to: request, agent: self)
     }
 
-    public func handle(_ request: IncomingMessage, context: PeerContext, reply: Reply) async {
+    package func handle(_ request: IncomingMessage, context: PeerContext, reply: Reply) async {
         guard let method = MethodTable.request(named: request.method, offeredBy: self) else {
             return reply(error: .methodNotFound(request.method))
         }
@@ -56,7 +56,7 @@ extension Agent: MessageHandler {
         await method.answer(request, agent: self, context: context, reply: reply)
     }
 
-    public func handle(notification: IncomingMessage, context: PeerContext) {
+    package func handle(notification: IncomingMessage, context: PeerContext) {
         MethodTable.notification(named: notification.method)?.handle(notification, agent: self, context: context)
             ?? setup.logger.debug("ignoring notification '\(notification.method)'")
     }
