@@ -26,52 +26,71 @@ let package = Package(
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
         .target(name: "FakeSmartcar", dependencies: ["AgentSupport", "WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.
-        .target(name: "AuthAgent",
-                dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats"]),
+        .target(
+            name: "AuthAgent",
+            dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats"]),
         .executableTarget(
             name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"],
             // Release builds link the Swift runtime and Foundation statically: loading and relocating them
             // as shared libraries was about half of the agent's start-up (spawn to first getToken 28 → 17 ms).
             // The modules were compiled against the shared Foundation, so the static one's own libraries are
             // named here; BuildSupport/static-link answers -lcurl without libcurl's development package.
-            linkerSettings: [.unsafeFlags(
-                ["-static-stdlib", "-L\(Context.packageDirectory)/BuildSupport/static-link", "-lCoreFoundation", "-l_CFURLSessionInterface",
-                 "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU", "-lcurl"],
-                .when(platforms: [.linux], configuration: .release))]),
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-static-stdlib", "-L\(Context.packageDirectory)/BuildSupport/static-link", "-lCoreFoundation",
+                        "-l_CFURLSessionInterface",
+                        "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU", "-lcurl",
+                    ],
+                    .when(platforms: [.linux], configuration: .release))
+            ]),
         // The fake Smartcar as a process of its own, for the Python and shell clients' tests.
         .executableTarget(name: "fake-smartcar", dependencies: ["AgentSupport", "FakeSmartcar", "WireFormats"]),
         // `swift run -c release agent-bench`: measures the release agent binary against a fake Smartcar
         // and, when the Smartcar Python SDK is installed, against a sidecar written on it. It spawns the
         // agent binary; depending on its target only makes SwiftPM build it first.
-        .executableTarget(name: "agent-bench",
-                          dependencies: ["AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore",
-                                         "WireFormats", "smartcar-auth-agent"]),
+        .executableTarget(
+            name: "agent-bench",
+            dependencies: [
+                "AgentSupport", "AgentTestSupport", "FakeSmartcar", "TokenStore",
+                "WireFormats", "smartcar-auth-agent",
+            ]),
         // Transcripts (Protocol/transcripts, order-keeping JSON from WireFormats): `--record`, and the replay
         // harness that drives an agent binary with the fake Smartcar playing the recorded upstream.
-        .target(name: "TranscriptRecording", dependencies: ["AgentSupport", "WireFormats", "JSONRPC", "SmartcarOAuth"]),
-        .target(name: "TranscriptReplay", dependencies: ["AgentTestSupport", "WireFormats", "FakeSmartcar", "CSQLite"]),
+        .target(
+            name: "TranscriptRecording", dependencies: ["AgentSupport", "WireFormats", "JSONRPC", "SmartcarOAuth"]),
+        .target(
+            name: "TranscriptReplay", dependencies: ["AgentTestSupport", "WireFormats", "FakeSmartcar", "CSQLite"]),
         // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds.
         .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "FakeSmartcar", "WireFormats"]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
-        .executableTarget(name: "agent-reliability",
-                          dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
+        .executableTarget(
+            name: "agent-reliability",
+            dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
 
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["AgentTestSupport", "JSONRPC", "WireFormats"]),
-        .testTarget(name: "SmartcarOAuthTests",
-                    dependencies: ["AgentTestSupport", "SmartcarOAuth", "FakeSmartcar", "WireFormats"]),
+        .testTarget(
+            name: "SmartcarOAuthTests",
+            dependencies: ["AgentTestSupport", "SmartcarOAuth", "FakeSmartcar", "WireFormats"]),
         .testTarget(name: "TokenStoreTests", dependencies: ["AgentTestSupport", "TokenStore"]),
         .testTarget(name: "FakeSmartcarTests", dependencies: ["AgentTestSupport", "FakeSmartcar", "WireFormats"]),
-        .testTarget(name: "TranscriptTests",
-                    dependencies: ["AgentTestSupport", "TranscriptReplay", "TranscriptRecording", "WireFormats",
-                                   "FakeSmartcar", "smartcar-auth-agent"],
-                    exclude: ["broken"]),
+        .testTarget(
+            name: "TranscriptTests",
+            dependencies: [
+                "AgentTestSupport", "TranscriptReplay", "TranscriptRecording", "WireFormats",
+                "FakeSmartcar", "smartcar-auth-agent",
+            ],
+            exclude: ["broken"]),
         // The agent's start-up: the option table, parsing, `--help`, the launcher (inside the executable's module).
         .testTarget(name: "StartupTests", dependencies: ["smartcar-auth-agent", "AuthAgent", "AgentSupport"]),
-        .testTarget(name: "AgentTests",
-                    dependencies: ["AgentTestSupport", "AuthAgent", "JSONRPC", "TokenStore", "WireFormats",
-                                   "FakeSmartcar", "smartcar-auth-agent"]),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "AgentTestSupport", "AuthAgent", "JSONRPC", "TokenStore", "WireFormats",
+                "FakeSmartcar", "smartcar-auth-agent",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

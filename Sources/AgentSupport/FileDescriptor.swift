@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Blocking writes that finish: `write(2)` may write less than asked or be interrupted by a signal, so every
@@ -26,8 +26,10 @@ package enum FileDescriptor {
 
     /// The retry loop itself, for a call other than `write` with the same contract (`send` on a socket):
     /// `operation` is given what is left and answers the count written, or -1 with `errno` set.
-    package static func writeAll(_ bytes: UnsafeRawBufferPointer,
-                                 with operation: (UnsafeRawPointer, Int) -> Int) -> Bool {
+    package static func writeAll(
+        _ bytes: UnsafeRawBufferPointer,
+        with operation: (UnsafeRawPointer, Int) -> Int
+    ) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = operation(bytes.baseAddress! + offset, bytes.count - offset)

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Severity of a log line; `--log-level` picks the lowest one written.
 package enum LogLevel: Int, Comparable, Sendable, CaseIterable {
@@ -44,7 +45,10 @@ package struct Logger: Sendable {
     }
 
     /// A logger handing each enabled line to `sink` (tests).
-    package init(label: String = "smartcar-auth-agent", level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void) {
+    package init(
+        label: String = "smartcar-auth-agent", level: LogLevel = .info,
+        sink: @escaping @Sendable (LogLevel, String) -> Void
+    ) {
         self.level = level
         self.label = label
         self.sink = sink

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentSupport
 import Dispatch
 import Foundation
@@ -10,9 +5,15 @@ import Synchronization
 import WireFormats
 
 #if canImport(Glibc)
-private let systemKill = Glibc.kill
+    import Glibc
 #elseif canImport(Darwin)
-private let systemKill = Darwin.kill
+    import Darwin
+#endif
+
+#if canImport(Glibc)
+    private let systemKill = Glibc.kill
+#elseif canImport(Darwin)
+    private let systemKill = Darwin.kill
 #endif
 
 /// The agent binary (or another program on the same pipes), spawned with `posix_spawn` as a client runs it.
@@ -72,11 +73,15 @@ package final class AgentProcess: Sendable {
     /// so the developer's own Smartcar variables never leak in. With `umask`, through
     /// `/bin/sh -c 'umask U; exec binary …'`. With `readsOutput` false nothing reads stdout: the caller does,
     /// from `outputFD`. `keepRawOutput` keeps every byte of stdout (see `rawOutput`).
-    package init(binary: String = BinaryLocator.agent, arguments: [String] = [], environment: [String: String] = [:],
-                 umask: String? = nil, stderrPath: String? = nil, readsOutput: Bool = true,
-                 keepRawOutput: Bool = false) throws {
-        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-                   "no_proxy": "127.0.0.1,localhost"]
+    package init(
+        binary: String = BinaryLocator.agent, arguments: [String] = [], environment: [String: String] = [:],
+        umask: String? = nil, stderrPath: String? = nil, readsOutput: Bool = true,
+        keepRawOutput: Bool = false
+    ) throws {
+        var env = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "no_proxy": "127.0.0.1,localhost",
+        ]
         env.merge(environment) { _, new in new }
         var executable = binary, argv = arguments
         if let umask {
@@ -164,7 +169,7 @@ package final class AgentProcess: Sendable {
     /// Resident memory in KiB from /proc (nil once the process is gone).
     package var residentKiB: Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return nil }
         return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
@@ -212,8 +217,10 @@ package final class AgentProcess: Sendable {
     }
 
     /// Sends a request and waits for its response, blocking (nil after `timeout`).
-    package func call(_ id: JSONValue, _ method: String, _ params: JSONValue? = nil,
-                      timeout: Duration = .seconds(60)) -> JSONValue? {
+    package func call(
+        _ id: JSONValue, _ method: String, _ params: JSONValue? = nil,
+        timeout: Duration = .seconds(60)
+    ) -> JSONValue? {
         send(id: id, method, params)
         return response(id, timeout: timeout)
     }
@@ -231,8 +238,10 @@ package final class AgentProcess: Sendable {
     // MARK: Waiting, async
 
     /// Waits until `ready` holds for the inbox, or throws after `timeout` (with the end of stderr).
-    package func waitFor(_ what: String, timeout: Duration = .seconds(30),
-                         _ ready: @escaping @Sendable (Inbox) -> Bool) async throws {
+    package func waitFor(
+        _ what: String, timeout: Duration = .seconds(30),
+        _ ready: @escaping @Sendable (Inbox) -> Bool
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         let token = shared.state.withLock { $0.newToken() }
         let shared = self.shared
@@ -255,8 +264,10 @@ package final class AgentProcess: Sendable {
     }
 
     /// Sends a request and waits for its response.
-    package func call(id: Int, _ method: String, _ params: JSONValue? = nil,
-                      timeout: Duration = .seconds(30)) async throws -> JSONValue {
+    package func call(
+        id: Int, _ method: String, _ params: JSONValue? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> JSONValue {
         send(id: .int(Int64(id)), method, params)
         return try await response(id: .int(Int64(id)), timeout: timeout)
     }
@@ -387,7 +398,8 @@ package final class AgentProcess: Sendable {
             repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
             // WIFEXITED / WEXITSTATUS are macros Swift does not import.
             let signal = status & 0x7f
-            let termination = result == pid
+            let termination =
+                result == pid
                 ? Termination(status: signal == 0 ? (status >> 8) & 0xff : signal, signalled: signal != 0)
                 : Termination(status: -1, signalled: false)
             update { $0.inbox.termination = termination }
@@ -398,8 +410,10 @@ package final class AgentProcess: Sendable {
     /// default SIGPIPE disposition and an empty signal mask whatever this process uses, and holds no other
     /// descriptor of this process (tests spawn from many threads at once; an inherited pipe end would keep
     /// another process's input open).
-    private static func spawn(_ executable: String, _ arguments: [String], _ environment: [String: String],
-                              stderr: String) throws -> (pid: pid_t, input: Int32, output: Int32) {
+    private static func spawn(
+        _ executable: String, _ arguments: [String], _ environment: [String: String],
+        stderr: String
+    ) throws -> (pid: pid_t, input: Int32, output: Int32) {
         ignoreSIGPIPE
         var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
         guard pipe(&toChild) == 0 else { throw Failure("pipe failed: \(String(cString: strerror(errno)))") }
@@ -425,11 +439,11 @@ package final class AgentProcess: Sendable {
         posix_spawnattr_setsigmask(&attributes, &empty)
         var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
         #if canImport(Darwin)
-        flags |= Int32(POSIX_SPAWN_CLOEXEC_DEFAULT)
+            flags |= Int32(POSIX_SPAWN_CLOEXEC_DEFAULT)
         #else
-        // Descriptors another thread opened without close-on-exec (Foundation's pipes do) are closed in the
-        // child; glibc ignores a close of one that has gone meanwhile.
-        for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+            // Descriptors another thread opened without close-on-exec (Foundation's pipes do) are closed in the
+            // child; glibc ignores a close of one that has gone meanwhile.
+            for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         #endif
         posix_spawnattr_setflags(&attributes, Int16(flags))
 
@@ -452,10 +466,10 @@ package final class AgentProcess: Sendable {
     private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     #if !canImport(Darwin)
-    /// This process's open descriptors, from /proc/self/fd.
-    private static func openDescriptors() -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
-    }
+        /// This process's open descriptors, from /proc/self/fd.
+        private static func openDescriptors() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        }
     #endif
 }
 
@@ -477,7 +491,7 @@ extension AgentProcess.Inbox {
 
     private mutating func fileResponse(_ response: JSONValue) {
         guard case .object(let members) = response, let id = members["id"],
-              members["result"] != nil || members["error"] != nil
+            members["result"] != nil || members["error"] != nil
         else {
             violations.append("not a response: \(response.compactText.prefix(300))")
             return

@@ -5,12 +5,13 @@ package enum BinaryLocator {
     /// The products folder (`.build/debug`, `.build/release`, …) of the running code.
     package static var productsFolder: URL {
         #if os(Linux)
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: me).deletingLastPathComponent()
+            let me =
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0]
+            return URL(fileURLWithPath: me).deletingLastPathComponent()
         #else
-        let bundle = Bundle.main.bundleURL
-        return bundle.pathExtension == "xctest" ? bundle.deletingLastPathComponent() : bundle
+            let bundle = Bundle.main.bundleURL
+            return bundle.pathExtension == "xctest" ? bundle.deletingLastPathComponent() : bundle
         #endif
     }
 

@@ -43,8 +43,10 @@ package enum Requests {
         return #"{"jsonrpc":"2.0","id":\#(id),"method":"getToken","params":{"key":\#(JSONText.quoted(key))\#(force)}}"#
     }
 
-    package static func storeToken(id: Int, key: String, accessToken: String, refreshToken: String,
-                                   expiresAt: String) -> String {
+    package static func storeToken(
+        id: Int, key: String, accessToken: String, refreshToken: String,
+        expiresAt: String
+    ) -> String {
         #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":\#(JSONText.quoted(key)),"#
             + #""accessToken":\#(JSONText.quoted(accessToken)),"refreshToken":\#(JSONText.quoted(refreshToken)),"#
             + #""expiresAt":\#(JSONText.quoted(expiresAt))}}"#

@@ -22,9 +22,11 @@ package final class Agent: Sendable {
         package var logger: Logger
         package var settings: AgentSettings
 
-        package init(configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String,
-                     transport: any HTTPTransport, clock: any WallClock, adjustableClock: AdjustableClock?,
-                     logger: Logger, settings: AgentSettings) {
+        package init(
+            configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String,
+            transport: any HTTPTransport, clock: any WallClock, adjustableClock: AdjustableClock?,
+            logger: Logger, settings: AgentSettings
+        ) {
             self.configuration = configuration
             self.store = store
             self.storeDescription = storeDescription
@@ -54,7 +56,8 @@ package final class Agent: Sendable {
 
     package init(_ setup: Setup) {
         self.setup = setup
-        let smartcar = SmartcarClient(configuration: setup.configuration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
+        let smartcar = SmartcarClient(
+            configuration: setup.configuration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         self.smartcar = smartcar
         let upstream = UpstreamLimiter(limit: setup.settings.maxUpstreamConcurrency)
         self.upstream = upstream
@@ -64,9 +67,11 @@ package final class Agent: Sendable {
         self.notifier = notifier
         var refreshConfiguration = setup.configuration
         // A refresh must end well inside its lease, or another process could spend the same refresh token.
-        refreshConfiguration.requestTimeout = min(setup.configuration.requestTimeout,
-                                                  .milliseconds(Int64(setup.settings.leaseSeconds * 750)))
-        let refreshClient = SmartcarClient(configuration: refreshConfiguration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
+        refreshConfiguration.requestTimeout = min(
+            setup.configuration.requestTimeout,
+            .milliseconds(Int64(setup.settings.leaseSeconds * 750)))
+        let refreshClient = SmartcarClient(
+            configuration: refreshConfiguration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         tokens = TokenManager(
             store: setup.store, smartcar: refreshClient, upstream: upstream, clock: setup.clock, logger: setup.logger,
             settings: .init(leaseDuration: setup.settings.leaseSeconds), onEvent: notifier.send)
@@ -116,8 +121,11 @@ package final class Agent: Sendable {
         while !Task.isCancelled {
             let window = setup.settings.refreshWindowDays * 86_400
             if window > 0 {
-                let refreshed = await tokens.refreshKeys(expiringBefore: setup.clock.now().addingTimeInterval(window), limit: 1000)
-                if refreshed > 0 { setup.logger.info("refreshed \(refreshed) keys whose refresh token was nearing its end") }
+                let refreshed = await tokens.refreshKeys(
+                    expiringBefore: setup.clock.now().addingTimeInterval(window), limit: 1000)
+                if refreshed > 0 {
+                    setup.logger.info("refreshed \(refreshed) keys whose refresh token was nearing its end")
+                }
             }
             let pending = await tokens.writeAllUnsaved()
             try? await Task.sleep(for: pending > 0 ? .seconds(1) : interval)

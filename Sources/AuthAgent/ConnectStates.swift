@@ -45,7 +45,8 @@ final class ConnectStates: Sendable {
     func remember(_ state: String, redirectURI: String?, key: String?) {
         let now = clock.now()
         registry.withLock { registry in
-            registry.issued[state] = Issued(redirectURI: redirectURI, key: key, expiresAt: now.addingTimeInterval(lifetime))
+            registry.issued[state] = Issued(
+                redirectURI: redirectURI, key: key, expiresAt: now.addingTimeInterval(lifetime))
             registry.spent[state] = nil
             registry.order.append(state)
             Self.prune(&registry, now: now, capacity: capacity)
@@ -70,7 +71,9 @@ final class ConnectStates: Sendable {
         guard registry.order.count > capacity else { return }
         var kept: [String] = []
         for state in registry.order {
-            if let issued = registry.issued[state], issued.expiresAt > now { kept.append(state) } else {
+            if let issued = registry.issued[state], issued.expiresAt > now {
+                kept.append(state)
+            } else {
                 registry.issued[state] = nil
             }
         }

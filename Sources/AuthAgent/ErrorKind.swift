@@ -65,7 +65,9 @@ extension Agent {
     func responseError(for error: any Error, from method: any AgentMethod.Type) -> ResponseError {
         let response = responseError(for: error)
         if let kind = response.data?["kind"]?.stringValue.flatMap(ErrorKind.init(rawValue:)) {
-            assert(ErrorKind.common.contains(kind) || method.errors.contains(kind), "\(method.name) answered undeclared \(kind)")
+            assert(
+                ErrorKind.common.contains(kind) || method.errors.contains(kind),
+                "\(method.name) answered undeclared \(kind)")
         }
         return response
     }

@@ -13,9 +13,12 @@ final class Notifier: Sendable {
         guard let notify = target.withLock({ $0 }) else { return }
         switch event {
         case .changed(let key, let reason, let expiresAt):
-            notify(MethodTable.Outgoing.tokenChanged.rawValue, [
-                "key": .string(key), "reason": .string(reason), "expiresAt": expiresAt.map { .string(RFC3339.string($0)) } ?? .null,
-            ])
+            notify(
+                MethodTable.Outgoing.tokenChanged.rawValue,
+                [
+                    "key": .string(key), "reason": .string(reason),
+                    "expiresAt": expiresAt.map { .string(RFC3339.string($0)) } ?? .null,
+                ])
         case .reauthRequired(let key, let reason):
             notify(MethodTable.Outgoing.reauthRequired.rawValue, ["key": .string(key), "reason": .string(reason)])
         }

@@ -46,8 +46,10 @@ actor TokenManager {
     /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
     private var unsaved: [String: StoredToken] = [:]
 
-    init(store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
-         settings: Settings = .init(), onEvent: @escaping @Sendable (Event) -> Void) {
+    init(
+        store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
+        settings: Settings = .init(), onEvent: @escaping @Sendable (Event) -> Void
+    ) {
         self.store = store
         self.smartcar = smartcar
         self.upstream = upstream
@@ -96,7 +98,9 @@ actor TokenManager {
 
     /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
     /// nobody else already did.
-    private func refreshUnderLease(_ key: String, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
+    private func refreshUnderLease(
+        _ key: String, seen: StoredToken, minValidity: TimeInterval
+    ) async throws -> StoredToken {
         await upstream.acquire()
         do {
             let token = try await waitForLeaseAndRefresh(key, seen: seen, minValidity: minValidity)
@@ -108,14 +112,21 @@ actor TokenManager {
         }
     }
 
-    private func waitForLeaseAndRefresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
+    private func waitForLeaseAndRefresh(
+        _ key: String, seen: StoredToken, minValidity: TimeInterval
+    ) async throws -> StoredToken {
         var pause = settings.leasePollInterval.lowerBound
         while true {
-            let outcome = try await storage { try await store.acquireLease(key, owner: owner, duration: settings.leaseDuration, now: clock.now(), holderIsGone: LeaseOwner.isGone) }
+            let outcome = try await storage {
+                try await store.acquireLease(
+                    key, owner: owner, duration: settings.leaseDuration, now: clock.now(),
+                    holderIsGone: LeaseOwner.isGone)
+            }
             switch outcome {
             case .heldByOther(let until, let current):
                 if let current, isFresher(current, than: seen, minValidity: minValidity) { return current }
-                logger.debug("key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
+                logger.debug(
+                    "key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
                 try await Task.sleep(for: .seconds(pause))
                 pause = min(pause * 2, settings.leasePollInterval.upperBound)
             case .acquired(let row):
@@ -124,7 +135,9 @@ actor TokenManager {
         }
     }
 
-    private func refreshHoldingLease(_ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval) async throws -> StoredToken {
+    private func refreshHoldingLease(
+        _ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval
+    ) async throws -> StoredToken {
         guard let row else { throw AgentError.unknownKey(key) }
         if row.needsReauth {
             _ = try? await store.releaseLease(key, owner: owner)
@@ -156,7 +169,8 @@ actor TokenManager {
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
             unsaved[key] = refreshed
-            logger.error("key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
+            logger.error(
+                "key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
             throw AgentError.storage(error)
         }
     }
@@ -166,7 +180,9 @@ actor TokenManager {
     private func refreshRejected(_ key: String, row: StoredToken, error: SmartcarError) async throws -> StoredToken {
         let marked = try await storage { try await store.markNeedsReauth(key, rejectedRefreshToken: row.refreshToken) }
         _ = try? await store.releaseLease(key, owner: owner)
-        if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth { return current }
+        if !marked, let current = try await storage({ try await store.load(key) }), !current.needsReauth {
+            return current
+        }
         logger.warning("key \(key): Smartcar rejected the refresh token; the user must connect again")
         onEvent(.reauthRequired(key: key, reason: "refresh token rejected"))
         throw AgentError.reauthRequired(key, reason: "Smartcar rejected the refresh token", upstream: error)

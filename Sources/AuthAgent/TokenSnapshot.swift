@@ -35,9 +35,13 @@ final class TokenSnapshot: Sendable {
         let accessTokenEnd = Int32(strings.count)
         JSONText.append(RFC3339.string(token.expiresAt), to: &strings)
         let expiresAtEnd = Int32(strings.count)
-        if let refreshExpiresAt = token.refreshExpiresAt { JSONText.append(RFC3339.string(refreshExpiresAt), to: &strings) }
+        if let refreshExpiresAt = token.refreshExpiresAt {
+            JSONText.append(RFC3339.string(refreshExpiresAt), to: &strings)
+        }
         // Copied to a buffer of its exact size: the slack of a reserved array is megabytes at 100,000 keys.
-        let entry = Entry(expiresAt: token.expiresAt, strings: Array(strings[...]), accessTokenEnd: accessTokenEnd, expiresAtEnd: expiresAtEnd)
+        let entry = Entry(
+            expiresAt: token.expiresAt, strings: Array(strings[...]), accessTokenEnd: accessTokenEnd,
+            expiresAtEnd: expiresAtEnd)
         entries.withLock { $0[token.key] = entry }
     }
 

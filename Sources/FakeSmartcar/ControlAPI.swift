@@ -65,7 +65,8 @@ extension FakeService {
                 return try Self.controlJSON(state.withLock { $0.log })
             case "counts":
                 let counts = state.withLock { $0.counts }
-                return try Self.controlJSON(Dictionary(uniqueKeysWithValues: Endpoint.allCases.map { ($0.rawValue, counts[$0] ?? 0) }))
+                return try Self.controlJSON(
+                    Dictionary(uniqueKeysWithValues: Endpoint.allCases.map { ($0.rawValue, counts[$0] ?? 0) }))
             case "fault":
                 let body = try Self.decode(ControlAPI.FaultRequest.self, request.body)
                 let times = body.times ?? 1
@@ -75,8 +76,10 @@ extension FakeService {
             case "mint":
                 let userID = try Self.decode(ControlAPI.MintRequest.self, request.body).userID ?? "user-1"
                 let pair = mintTokens(userID: userID)
-                return try Self.controlJSON(ControlAPI.MintResponse(accessToken: pair.accessToken,
-                                                                    refreshToken: pair.refreshToken, userID: userID))
+                return try Self.controlJSON(
+                    ControlAPI.MintResponse(
+                        accessToken: pair.accessToken,
+                        refreshToken: pair.refreshToken, userID: userID))
             case "code":
                 let body = try Self.decode(ControlAPI.CodeRequest.self, request.body)
                 let code = issueCode(redirectURI: body.redirectURI, userID: body.userID ?? "user-1")
@@ -103,8 +106,9 @@ extension FakeService {
     private static func controlJSON(_ value: some Encodable) throws -> HTTPServerResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return HTTPServerResponse(status: 200, headers: [("Content-Type", "application/json")],
-                                  body: Array(try encoder.encode(value)))
+        return HTTPServerResponse(
+            status: 200, headers: [("Content-Type", "application/json")],
+            body: Array(try encoder.encode(value)))
     }
 
     private static func controlError(_ status: Int, _ message: String) -> HTTPServerResponse {
@@ -112,13 +116,14 @@ extension FakeService {
     }
 
     private static func describe(_ error: DecodingError) -> String {
-        let (context, what): (DecodingError.Context, String) = switch error {
-        case .typeMismatch(_, let context): (context, "wrong type")
-        case .valueNotFound(_, let context): (context, "missing value")
-        case .keyNotFound(let key, let context): (context, "missing key \(key.stringValue)")
-        case .dataCorrupted(let context): (context, context.debugDescription)
-        @unknown default: (DecodingError.Context(codingPath: [], debugDescription: ""), "undecodable")
-        }
+        let (context, what): (DecodingError.Context, String) =
+            switch error {
+            case .typeMismatch(_, let context): (context, "wrong type")
+            case .valueNotFound(_, let context): (context, "missing value")
+            case .keyNotFound(let key, let context): (context, "missing key \(key.stringValue)")
+            case .dataCorrupted(let context): (context, context.debugDescription)
+            @unknown default: (DecodingError.Context(codingPath: [], debugDescription: ""), "undecodable")
+            }
         let path = context.codingPath.map(\.stringValue).joined(separator: ".")
         return path.isEmpty ? what : "\(what) at \(path)"
     }

@@ -69,8 +69,9 @@ package final class FakeSmartcar: Sendable {
         let service = FakeService(options: options)
         self.options = options
         self.service = service
-        server = try HTTPServer(port: options.port, handler: { request in service.handle(request) },
-                                finished: { request in service.finished(request) })
+        server = try HTTPServer(
+            port: options.port, handler: { request in service.handle(request) },
+            finished: { request in service.finished(request) })
         port = server.port
     }
 

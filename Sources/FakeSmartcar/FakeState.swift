@@ -40,7 +40,9 @@ struct FakeState: Sendable {
 
     /// Takes one use of the oldest injected fault that applies to `endpoint`.
     mutating func takeFault(for endpoint: Endpoint) -> Fault? {
-        guard let index = faults.firstIndex(where: { $0.endpoint == nil || $0.endpoint == endpoint }) else { return nil }
+        guard let index = faults.firstIndex(where: { $0.endpoint == nil || $0.endpoint == endpoint }) else {
+            return nil
+        }
         let fault = faults[index].fault
         faults[index].remaining -= 1
         if faults[index].remaining <= 0 { faults.remove(at: index) }
@@ -57,7 +59,9 @@ struct FakeState: Sendable {
     }
 
     /// A fresh access/refresh pair for `userID`.
-    mutating func mintPair(userID: String, now: Date, options: FakeSmartcar.Options) -> (accessToken: String, refreshToken: String) {
+    mutating func mintPair(
+        userID: String, now: Date, options: FakeSmartcar.Options
+    ) -> (accessToken: String, refreshToken: String) {
         let access = FakeState.randomToken(prefix: "fake-at-")
         let refresh = FakeState.randomToken(prefix: "fake-rt-")
         accessTokens[access] = AccessGrant(userID: userID, expiresAt: now + TimeInterval(options.accessTokenLifetime))

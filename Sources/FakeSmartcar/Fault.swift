@@ -36,9 +36,10 @@ package enum Fault: Sendable, Codable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(Kind.self, forKey: .kind) {
         case .status:
-            self = .status(try container.decode(Int.self, forKey: .status),
-                           body: try container.decodeIfPresent(String.self, forKey: .body) ?? "",
-                           headers: try container.decodeIfPresent([String: String].self, forKey: .headers) ?? [:])
+            self = .status(
+                try container.decode(Int.self, forKey: .status),
+                body: try container.decodeIfPresent(String.self, forKey: .body) ?? "",
+                headers: try container.decodeIfPresent([String: String].self, forKey: .headers) ?? [:])
         case .rateLimited:
             if let number = try? container.decode(Int.self, forKey: .retryAfter) {
                 self = .rateLimited(retryAfter: String(number))
@@ -53,8 +54,9 @@ package enum Fault: Sendable, Codable, Equatable {
         case .delay:
             let seconds = try container.decode(Double.self, forKey: .seconds)
             guard seconds >= 0, seconds.isFinite else {
-                throw DecodingError.dataCorruptedError(forKey: .seconds, in: container,
-                                                       debugDescription: "delay must be a finite number >= 0")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .seconds, in: container,
+                    debugDescription: "delay must be a finite number >= 0")
             }
             self = .delay(.milliseconds(Int64((seconds * 1000).rounded())))
         }
@@ -91,23 +93,32 @@ package enum Fault: Sendable, Codable, Equatable {
             var fields = headers.map { (name: $0.key, value: $0.value) }
             if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) {
                 let looksLikeJSON = body.drop(while: \.isWhitespace).first.map { "{[".contains($0) } ?? false
-                fields.append(("Content-Type", looksLikeJSON ? "application/json; charset=utf-8" : "text/plain; charset=utf-8"))
+                fields.append(
+                    ("Content-Type", looksLikeJSON ? "application/json; charset=utf-8" : "text/plain; charset=utf-8"))
             }
             return HTTPServerResponse(status: status, headers: fields, body: Array(body.utf8))
         case .rateLimited(let retryAfter):
-            return .json(429, SmartcarErrors.v2(
-                type: "RATE_LIMIT", code: "SMARTCAR_API", status: 429,
-                description: "You have reached the throttling rate limit for this vehicle. Please see the retry-after header for when to retry the request.",
-                docURL: "https://smartcar.com/docs/errors/api-errors/rate-limit-errors#smartcar-api",
-                resolution: "RETRY_LATER", requestID: requestID,
-                suggestedUserMessage: "Your vehicle is temporarily unable to connect. Please be patient while we're working to resolve this issue."),
+            return .json(
+                429,
+                SmartcarErrors.v2(
+                    type: "RATE_LIMIT", code: "SMARTCAR_API", status: 429,
+                    description:
+                        "You have reached the throttling rate limit for this vehicle. Please see the retry-after header for when to retry the request.",
+                    docURL: "https://smartcar.com/docs/errors/api-errors/rate-limit-errors#smartcar-api",
+                    resolution: "RETRY_LATER", requestID: requestID,
+                    suggestedUserMessage:
+                        "Your vehicle is temporarily unable to connect. Please be patient while we're working to resolve this issue."
+                ),
                 headers: [("Retry-After", retryAfter)])
         case .invalidClientBasicRealm:
             return FakeService.invalidClient(challenge: true)
         case .htmlError(let status):
             let title = "\(status) \(HTTPServerResponse.reasonPhrase(status))"
-            return HTTPServerResponse(status: status, contentType: "text/html",
-                                      body: "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+            return HTTPServerResponse(
+                status: status, contentType: "text/html",
+                body:
+                    "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+            )
         case .stall, .drop, .dropAfterHandling, .delay:
             return nil
         }

@@ -47,10 +47,13 @@ struct HTTPServerResponse: Sendable {
 
     /// A JSON answer the way Smartcar sends one: compact, members in the order built (including explicit
     /// `null`s, which synthesised `Codable` would drop), so the fake imitates Smartcar's bodies field for field.
-    static func json(_ status: Int, _ body: JSONValue,
-                     headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
-        HTTPServerResponse(status: status, contentType: "application/json; charset=utf-8", body: body.compactText,
-                           headers: headers)
+    static func json(
+        _ status: Int, _ body: JSONValue,
+        headers: [(name: String, value: String)] = []
+    ) -> HTTPServerResponse {
+        HTTPServerResponse(
+            status: status, contentType: "application/json; charset=utf-8", body: body.compactText,
+            headers: headers)
     }
 
     /// The bytes on the wire, head and body in one buffer (one `send` per answer).

@@ -63,7 +63,8 @@ struct HTTPRequestParser {
         }
         guard let (body, consumed) = complete else {
             if !current.continueAnnounced,
-               current.request.header("expect")?.lowercased() == "100-continue" {
+                current.request.header("expect")?.lowercased() == "100-continue"
+            {
                 current.continueAnnounced = true
                 head = current
                 return .expectContinue
@@ -114,13 +115,17 @@ struct HTTPRequestParser {
         var headers: [(name: String, value: String)] = []
         for line in lines {
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
-                  !line.first!.isWhitespace, !line[..<colon].contains(where: \.isWhitespace)
+                !line.first!.isWhitespace, !line[..<colon].contains(where: \.isWhitespace)
             else { throw HTTPParseError(status: 400, reason: "malformed header line") }
-            headers.append((line[..<colon].lowercased(),
-                            line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            headers.append(
+                (
+                    line[..<colon].lowercased(),
+                    line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                ))
         }
-        let request = HTTPServerRequest(method: String(requestLine[0]), path: path, rawQuery: query,
-                                        version: String(requestLine[2]), headers: headers, body: [])
+        let request = HTTPServerRequest(
+            method: String(requestLine[0]), path: path, rawQuery: query,
+            version: String(requestLine[2]), headers: headers, body: [])
         return Head(request: request, body: try bodyFraming(request))
     }
 
@@ -134,7 +139,7 @@ struct HTTPRequestParser {
         guard let field = request.header("content-length") else { return .length(0) }
         let values = Set(field.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         guard values.count == 1, let value = values.first, !value.isEmpty,
-              value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber), let length = Int(value)
+            value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber), let length = Int(value)
         else { throw HTTPParseError(status: 400, reason: "invalid content-length") }
         guard length <= maxBodyBytes else {
             throw HTTPParseError(status: 413, reason: "body larger than \(maxBodyBytes) bytes")
@@ -152,7 +157,8 @@ struct HTTPRequestParser {
                 if buffer.count - position > 1024 { throw HTTPParseError(status: 400, reason: "malformed chunk size") }
                 return nil
             }
-            let sizeText = String(decoding: buffer[position..<lineEnd], as: UTF8.self)
+            let sizeText =
+                String(decoding: buffer[position..<lineEnd], as: UTF8.self)
                 .split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             guard !sizeText.isEmpty, sizeText.count <= 8, let size = Int(sizeText, radix: 16) else {
                 throw HTTPParseError(status: 400, reason: "malformed chunk size")

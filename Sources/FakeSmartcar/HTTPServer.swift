@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentSupport
 import Dispatch
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What the server should do with one request.
 enum HTTPReply: Sendable {
@@ -44,7 +45,9 @@ final class HTTPServer: Sendable {
     private let stopSignal = StopSignal()
     private let threads = DispatchGroup()
 
-    init(port requestedPort: UInt16, handler: @escaping Handler, finished: @escaping Finished = { _ in }) throws(FakeServerError) {
+    init(
+        port requestedPort: UInt16, handler: @escaping Handler, finished: @escaping Finished = { _ in }
+    ) throws(FakeServerError) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw FakeServerError(operation: "socket", errno: errno) }
         var yes: Int32 = 1
@@ -59,7 +62,8 @@ final class HTTPServer: Sendable {
             }
         }
         guard bound == 0, listen(fd, 128) == 0 else {
-            let error = FakeServerError(operation: bound == 0 ? "listen" : "bind 127.0.0.1:\(requestedPort)", errno: errno)
+            let error = FakeServerError(
+                operation: bound == 0 ? "listen" : "bind 127.0.0.1:\(requestedPort)", errno: errno)
             close(fd)
             throw error
         }
@@ -168,8 +172,9 @@ final class HTTPServer: Sendable {
                     }
                 }
             } catch {
-                let response = HTTPServerResponse(status: error.status, contentType: "text/plain; charset=utf-8",
-                                                  body: "\(error.reason)\n")
+                let response = HTTPServerResponse(
+                    status: error.status, contentType: "text/plain; charset=utf-8",
+                    body: "\(error.reason)\n")
                 if sendAll(fd, response.serialized(keepAlive: false)) { lingeringClose(fd, &chunk) }
                 return
             }

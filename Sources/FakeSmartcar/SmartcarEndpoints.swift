@@ -5,16 +5,19 @@ import WireFormats
 extension FakeService {
     func route(_ request: HTTPServerRequest, endpoint: Endpoint?, requestID: String) -> HTTPServerResponse {
         guard let endpoint else {
-            return .json(404, SmartcarErrors.v2(
-                type: "RESOURCE_NOT_FOUND", code: "PATH", status: 404,
-                description: "The requested resource does not exist.",
-                docURL: "https://smartcar.com/docs/errors/api-errors/resource-not-found-errors#path",
-                resolution: nil, requestID: requestID, suggestedUserMessage: nil))
+            return .json(
+                404,
+                SmartcarErrors.v2(
+                    type: "RESOURCE_NOT_FOUND", code: "PATH", status: 404,
+                    description: "The requested resource does not exist.",
+                    docURL: "https://smartcar.com/docs/errors/api-errors/resource-not-found-errors#path",
+                    resolution: nil, requestID: requestID, suggestedUserMessage: nil))
         }
         let method = endpoint == .authorize || endpoint == .user ? "GET" : "POST"
         guard request.method == method else {
-            return HTTPServerResponse(status: 405, contentType: "text/plain; charset=utf-8",
-                                      body: "Use \(method) for \(endpoint.path).\n", headers: [("Allow", method)])
+            return HTTPServerResponse(
+                status: 405, contentType: "text/plain; charset=utf-8",
+                body: "Use \(method) for \(endpoint.path).\n", headers: [("Allow", method)])
         }
         switch endpoint {
         case .authorize: return authorize(request)
@@ -28,7 +31,7 @@ extension FakeService {
 
     private func token(_ request: HTTPServerRequest) -> HTTPServerResponse {
         guard let credentials = request.basicCredentials,
-              credentials.id == options.clientID, credentials.secret == options.clientSecret
+            credentials.id == options.clientID, credentials.secret == options.clientSecret
         else { return Self.invalidClient(challenge: options.basicChallengeOnInvalidClient) }
         guard request.isFormEncoded else {
             return Self.oauthError(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
@@ -52,7 +55,8 @@ extension FakeService {
                 return Self.oauthError(400, "invalid_grant", "Invalid or expired authorization code.")
             }
             if let bound = issued.redirectURI, form["redirect_uri"] != bound {
-                return Self.oauthError(400, "invalid_grant", "Unauthorized redirect_uri: \(form["redirect_uri"] ?? "(none)")")
+                return Self.oauthError(
+                    400, "invalid_grant", "Unauthorized redirect_uri: \(form["redirect_uri"] ?? "(none)")")
             }
             state.codes[code]?.used = true
             return tokenPairResponse(state.mintPair(userID: issued.userID, now: now, options: options))
@@ -66,19 +70,23 @@ extension FakeService {
         let now = options.now()
         let rejected = Self.oauthError(400, "invalid_grant", "Invalid or expired refresh token.")
         return state.withLock { state in
-            guard let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse) else { return rejected }
+            guard let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse) else {
+                return rejected
+            }
             if grant.usedAt == nil { state.refreshTokens[token]?.usedAt = now }
             return tokenPairResponse(state.mintPair(userID: grant.userID, now: now, options: options))
         }
     }
 
     private func tokenPairResponse(_ pair: (accessToken: String, refreshToken: String)) -> HTTPServerResponse {
-        .json(200, .object([
-            "access_token": .string(pair.accessToken),
-            "token_type": .string("Bearer"),
-            "expires_in": .int(Int64(options.accessTokenLifetime)),
-            "refresh_token": .string(pair.refreshToken),
-        ]), headers: Self.noStore)
+        .json(
+            200,
+            .object([
+                "access_token": .string(pair.accessToken),
+                "token_type": .string("Bearer"),
+                "expires_in": .int(Int64(options.accessTokenLifetime)),
+                "refresh_token": .string(pair.refreshToken),
+            ]), headers: Self.noStore)
     }
 
     // MARK: - POST /oauth2/token
@@ -94,18 +102,21 @@ extension FakeService {
         case let other: return Self.oauthError(400, "unsupported_grant_type", "Unsupported grant_type: \(other).")
         }
         // The documented form is credentials in the body; RFC 6749 §2.3.1 Basic auth is accepted too.
-        let credentials = form["client_id"].map { (id: $0, secret: form["client_secret"] ?? "") } ?? request.basicCredentials
+        let credentials =
+            form["client_id"].map { (id: $0, secret: form["client_secret"] ?? "") } ?? request.basicCredentials
         guard let credentials, credentials.id == options.clientID, credentials.secret == options.clientSecret else {
             return Self.invalidClient(challenge: false)
         }
         let token = FakeState.randomToken(prefix: "fake-app-")
         let expiresAt = options.now() + TimeInterval(options.appTokenLifetime)
         state.withLock { $0.appTokens[token] = expiresAt }
-        return .json(200, .object([
-            "access_token": .string(token),
-            "token_type": .string("Bearer"),
-            "expires_in": .int(Int64(options.appTokenLifetime)),
-        ]), headers: Self.noStore)
+        return .json(
+            200,
+            .object([
+                "access_token": .string(token),
+                "token_type": .string("Bearer"),
+                "expires_in": .int(Int64(options.appTokenLifetime)),
+            ]), headers: Self.noStore)
     }
 
     // MARK: - GET /v2.0/user
@@ -116,11 +127,13 @@ extension FakeService {
             state.withLock { state in state.accessTokens[token].flatMap { $0.expiresAt > now ? $0.userID : nil } }
         }
         guard let userID else {
-            return .json(401, SmartcarErrors.v2(
-                type: "AUTHENTICATION", code: nil, status: 401, description: "The provided token is invalid.",
-                docURL: "https://smartcar.com/docs/errors/api-errors/authentication-errors#null",
-                resolution: "REAUTHENTICATE", requestID: requestID,
-                suggestedUserMessage: "Please reconnect your vehicle to continue."))
+            return .json(
+                401,
+                SmartcarErrors.v2(
+                    type: "AUTHENTICATION", code: nil, status: 401, description: "The provided token is invalid.",
+                    docURL: "https://smartcar.com/docs/errors/api-errors/authentication-errors#null",
+                    resolution: "REAUTHENTICATE", requestID: requestID,
+                    suggestedUserMessage: "Please reconnect your vehicle to continue."))
         }
         return .json(200, .object(["id": .string(userID)]))
     }
@@ -135,7 +148,8 @@ extension FakeService {
             return Self.page(400, "Invalid request", "response_type must be code.")
         }
         guard query["client_id"] == options.clientID else {
-            return Self.page(400, "Invalid client", "Unknown client_id; this fake accepts only its configured client ID.")
+            return Self.page(
+                400, "Invalid client", "Unknown client_id; this fake accepts only its configured client ID.")
         }
         let redirectURI = query["redirect_uri"] ?? options.defaultRedirectURI
         var parameters: [(String, String)]
@@ -146,13 +160,17 @@ extension FakeService {
                 parameters += [("vin", "5YJSA1E14FF101307"), ("make", "TESLA"), ("model", "Model S"), ("year", "2015")]
             }
         } else {
-            parameters = [("code", issueCode(redirectURI: query["redirect_uri"], userID: query["fake_user"] ?? "user-1"))]
+            parameters = [
+                ("code", issueCode(redirectURI: query["redirect_uri"], userID: query["fake_user"] ?? "user-1"))
+            ]
         }
         if let state = query["state"] { parameters.append(("state", state)) }
         let location = Self.appendingQuery(FormCoding.encode(parameters, space: .percent), to: redirectURI)
         let outcome = refusal.map { "refused (\($0))" } ?? "approved automatically"
-        return Self.page(302, "Redirecting", "Fake Smartcar Connect: access \(outcome). Continue to <a href=\"\(Self.escapeHTML(location))\">the application</a>.",
-                         headers: [("Location", location), ("Cache-Control", "no-store")])
+        return Self.page(
+            302, "Redirecting",
+            "Fake Smartcar Connect: access \(outcome). Continue to <a href=\"\(Self.escapeHTML(location))\">the application</a>.",
+            headers: [("Location", location), ("Cache-Control", "no-store")])
     }
 
     private static func connectErrorDescription(_ error: String) -> String {
@@ -191,10 +209,13 @@ extension FakeService {
         .json(status, SmartcarErrors.oauth(error, description), headers: noStore)
     }
 
-    private static func page(_ status: Int, _ title: String, _ html: String,
-                             headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
-        HTTPServerResponse(status: status, contentType: "text/html; charset=utf-8",
-                           body: "<!doctype html><title>\(title)</title><p>\(html)</p>\n", headers: headers)
+    private static func page(
+        _ status: Int, _ title: String, _ html: String,
+        headers: [(name: String, value: String)] = []
+    ) -> HTTPServerResponse {
+        HTTPServerResponse(
+            status: status, contentType: "text/html; charset=utf-8",
+            body: "<!doctype html><title>\(title)</title><p>\(html)</p>\n", headers: headers)
     }
 
     private static func escapeHTML(_ text: String) -> String {
@@ -207,7 +228,7 @@ extension HTTPServerRequest {
     /// The `client_id:client_secret` pair of an `Authorization: Basic` header.
     var basicCredentials: (id: String, secret: String)? {
         guard let encoded = credentials(scheme: "basic"), let data = Data(base64Encoded: encoded),
-              let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+            let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
         else { return nil }
         return (String(pair[..<colon]), String(pair[pair.index(after: colon)...]))
     }

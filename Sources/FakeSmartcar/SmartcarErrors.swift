@@ -8,8 +8,10 @@ enum SmartcarErrors {
     }
 
     /// API v2 style, e.g. `{"type":"RATE_LIMIT","code":"SMARTCAR_API",...,"resolution":{"type":"RETRY_LATER"}}`.
-    static func v2(type: String, code: String?, status: Int, description: String, docURL: String,
-                   resolution: String?, requestID: String, suggestedUserMessage: String?) -> JSONValue {
+    static func v2(
+        type: String, code: String?, status: Int, description: String, docURL: String,
+        resolution: String?, requestID: String, suggestedUserMessage: String?
+    ) -> JSONValue {
         .object([
             "type": .string(type),
             "code": code.map(JSONValue.string) ?? .null,

@@ -54,8 +54,11 @@ package final class Connection: Sendable {
     ///   - observer: sees every message received and sent (nil: none does).
     ///   - maxInFlight, maxQueuedOutputBytes: reading pauses while this many requests are in flight, or this
     ///     many bytes of output wait behind a write the client is slow to take.
-    package init(inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger, observer: (any MessageObserver)? = nil,
-                maxInFlight: Int = 1024, maxQueuedOutputBytes: Int = 4 << 20) {
+    package init(
+        inputFD: Int32, outputFD: Int32, maxMessageBytes: Int = 4 << 20, logger: Logger,
+        observer: (any MessageObserver)? = nil,
+        maxInFlight: Int = 1024, maxQueuedOutputBytes: Int = 4 << 20
+    ) {
         self.logger = logger
         self.observer = observer
         self.maxInFlight = maxInFlight
@@ -146,11 +149,16 @@ package final class Connection: Sendable {
         writer.write(immediate.bytes)
     }
 
-    private func receive(_ bytes: [UInt8], handler: some MessageHandler, context: PeerContext, immediate: inout ImmediateAnswers) {
+    private func receive(
+        _ bytes: [UInt8], handler: some MessageHandler, context: PeerContext, immediate: inout ImmediateAnswers
+    ) {
         // No JSON text ends with `[`, and JSONDecoder (Swift 6.3.1) traps instead of throwing when the array that
         // passes its nesting limit opens on the last byte: such a message is answered without being decoded.
         if bytes.last == UInt8(ascii: "[") {
-            send(Response.error(.parseError("parse error: the message is not valid JSON"), id: LenientIDScanner.scan(bytes)).body)
+            send(
+                Response.error(
+                    .parseError("parse error: the message is not valid JSON"), id: LenientIDScanner.scan(bytes)
+                ).body)
             return
         }
         if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
@@ -172,7 +180,9 @@ package final class Connection: Sendable {
 
     private func receiveBatch(_ data: Data, handler: some MessageHandler, context: PeerContext) {
         guard let elements = try? JSONDecoder().decode([JSONValue].self, from: data) else {
-            send(Response.error(.parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(data)).body)
+            send(
+                Response.error(.parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(data))
+                    .body)
             return
         }
         guard !elements.isEmpty else {
@@ -186,7 +196,9 @@ package final class Connection: Sendable {
         var messages: [(IncomingMessage, RequestID, Int)] = []
         for element in elements {
             guard case .object = element, let raw = WireEncoding.encodeValue(element) else {
-                collector.fill(collector.reserve(), with: Response.error(.invalidRequest("a batch element must be an object"), id: nil).body)
+                collector.fill(
+                    collector.reserve(),
+                    with: Response.error(.invalidRequest("a batch element must be an object"), id: nil).body)
                 continue
             }
             let slot = collector.reserve()
@@ -267,8 +279,10 @@ package final class Connection: Sendable {
 
     /// Runs `message` in its own task; its one response goes to `deliver`. The task starts on the calling
     /// thread and leaves it at its first suspension, so no thread hop is paid before the handler's own.
-    private func start(_ message: IncomingMessage, id: RequestID, handler: some MessageHandler, context: PeerContext,
-                       deliver: @escaping @Sendable ([UInt8]) -> Void) {
+    private func start(
+        _ message: IncomingMessage, id: RequestID, handler: some MessageHandler, context: PeerContext,
+        deliver: @escaping @Sendable ([UInt8]) -> Void
+    ) {
         let pending = state.withLock { state in
             state.nextSerial += 1
             let pending = Pending(serial: state.nextSerial, id: id, deliver: deliver)
@@ -279,9 +293,11 @@ package final class Connection: Sendable {
         let serial = pending.serial
         let method = message.method
         let task = Task.immediate { [self, logger] in
-            await handler.handle(message, context: context, reply: Reply { [self] outcome in
-                answer(serial, with: Response(id: id, outcome: outcome.responseOutcome))
-            })
+            await handler.handle(
+                message, context: context,
+                reply: Reply { [self] outcome in
+                    answer(serial, with: Response(id: id, outcome: outcome.responseOutcome))
+                })
             // Still pending: neither answered nor cancelled (a handler's bug); the client must not wait forever.
             if state.withLock({ $0.pending[serial] != nil }) {
                 logger.error("\(method): the handler returned without replying")
@@ -343,7 +359,9 @@ package final class Connection: Sendable {
         writer.write(WireEncoding.frame(body, style: style))
     }
 
-    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
 }
 
 /// The answers given at once to the requests of one read, framed and gathered for one write.

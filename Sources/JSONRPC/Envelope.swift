@@ -36,7 +36,8 @@ struct Envelope: Decodable {
         }
         if container.contains(.params) {
             hasParams = true
-            paramsAreStructured = (try? container.nestedContainer(keyedBy: Keys.self, forKey: .params)) != nil
+            paramsAreStructured =
+                (try? container.nestedContainer(keyedBy: Keys.self, forKey: .params)) != nil
                 || (try? container.nestedUnkeyedContainer(forKey: .params)) != nil
         }
         isResponse = method == nil && !methodIsInvalid && (container.contains(.result) || container.contains(.error))
@@ -50,7 +51,9 @@ struct Envelope: Decodable {
         guard let method else {
             throw .invalid(methodIsInvalid ? "'method' must be a string" : "missing 'method'", id: replyID ?? .null)
         }
-        guard paramsAreStructured else { throw .invalid("'params' must be an object or an array", id: replyID ?? .null) }
+        guard paramsAreStructured else {
+            throw .invalid("'params' must be an object or an array", id: replyID ?? .null)
+        }
         return IncomingMessage(id: id, method: method, raw: raw, hasParams: hasParams)
     }
 }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Cuts a byte stream into message bodies: LSP `Content-Length` frames and newline-delimited JSON, mixed
@@ -70,20 +70,33 @@ struct FrameParser: Sendable {
             events.append(.message(pending, .newlineDelimited))
         case .header(let block):
             if block.bytes > 0 || !pending.isEmpty {
-                events.append(.problem(.init(kind: .truncatedAtEndOfInput, detail: "input ended inside a header block")))
+                events.append(
+                    .problem(.init(kind: .truncatedAtEndOfInput, detail: "input ended inside a header block")))
             }
         case .body(let length, _):
-            events.append(.problem(.init(
-                kind: .truncatedAtEndOfInput, recoveredID: LenientIDScanner.scan(pending),
-                detail: "input ended \(pending.count) bytes into a message of \(length) bytes")))
+            events.append(
+                .problem(
+                    .init(
+                        kind: .truncatedAtEndOfInput, recoveredID: LenientIDScanner.scan(pending),
+                        detail: "input ended \(pending.count) bytes into a message of \(length) bytes")))
         case .discardBody(_, let kept, let kind, let detail):
-            events.append(.problem(.init(kind: kind, recoveredID: LenientIDScanner.scan(kept), detail: detail + " (input ended inside it)")))
+            events.append(
+                .problem(
+                    .init(
+                        kind: kind, recoveredID: LenientIDScanner.scan(kept),
+                        detail: detail + " (input ended inside it)")))
         case .discardLine(let kept, let detail):
-            events.append(.problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
+            events.append(
+                .problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
         case .discardHeader:
-            events.append(.problem(.init(kind: .headerTooLarge, detail: "header block larger than \(maxHeaderBytes) bytes")))
+            events.append(
+                .problem(.init(kind: .headerTooLarge, detail: "header block larger than \(maxHeaderBytes) bytes")))
         case .resync(let kept, let kind, let detail):
-            events.append(.problem(.init(kind: kind, recoveredID: LenientIDScanner.scan(kept + pending.prefix(Self.keptForID)), detail: detail)))
+            events.append(
+                .problem(
+                    .init(
+                        kind: kind, recoveredID: LenientIDScanner.scan(kept + pending.prefix(Self.keptForID)),
+                        detail: detail)))
         }
         buffer = []
         position = 0
@@ -100,7 +113,9 @@ struct FrameParser: Sendable {
                 while position < buffer.count, Self.isWhitespace(buffer[position]) { position += 1 }
                 guard position < buffer.count else { return }
                 let first = buffer[position]
-                state = first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? .line(scanned: 0) : .header(HeaderBlock())
+                state =
+                    first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
+                    ? .line(scanned: 0) : .header(HeaderBlock())
 
             case .line(let scanned):
                 guard let newline = firstNewline(from: position + scanned) else {
@@ -120,8 +135,11 @@ struct FrameParser: Sendable {
                 if end - position > maxBodyBytes {
                     // The whole overlong line arrived in one read: skipped like one that arrives piecemeal.
                     let kept = Array(buffer[position...].prefix(Self.keptForID))
-                    events.append(.problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept),
-                                                 detail: "a line longer than \(maxBodyBytes) bytes")))
+                    events.append(
+                        .problem(
+                            .init(
+                                kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept),
+                                detail: "a line longer than \(maxBodyBytes) bytes")))
                 } else {
                     events.append(.message(Array(buffer[position..<end]), .newlineDelimited))
                 }
@@ -135,7 +153,9 @@ struct FrameParser: Sendable {
 
             case .header(var block):
                 guard let newline = firstNewline(from: position) else {
-                    if block.bytes + (buffer.count - position) > maxHeaderBytes { state = .discardHeader(block); continue }
+                    if block.bytes + (buffer.count - position) > maxHeaderBytes {
+                        state = .discardHeader(block); continue
+                    }
                     return
                 }
                 block.bytes += newline + 1 - position
@@ -156,7 +176,8 @@ struct FrameParser: Sendable {
                     // it is still found.
                     let kept = Array(line.prefix(Self.keptForID))
                     position = newline
-                    state = .resync(kept: kept, kind: .unexpectedBytes, detail: "skipped bytes that are neither a header nor JSON")
+                    state = .resync(
+                        kept: kept, kind: .unexpectedBytes, detail: "skipped bytes that are neither a header nor JSON")
                     continue
                 }
                 Self.read(headerLine: line, into: &block)
@@ -186,7 +207,9 @@ struct FrameParser: Sendable {
 
             case .discardBody(let remaining, var kept, let kind, let detail):
                 let take = min(remaining, buffer.count - position)
-                if kept.count < Self.keptForID { kept += buffer[position..<(position + min(take, Self.keptForID - kept.count))] }
+                if kept.count < Self.keptForID {
+                    kept += buffer[position..<(position + min(take, Self.keptForID - kept.count))]
+                }
                 position += take
                 guard take == remaining else {
                     state = .discardBody(remaining: remaining - take, kept: kept, kind: kind, detail: detail)
@@ -201,7 +224,8 @@ struct FrameParser: Sendable {
                     return
                 }
                 position = newline + 1
-                events.append(.problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
+                events.append(
+                    .problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
                 state = .boundary
 
             case .discardHeader(var block):
@@ -236,7 +260,9 @@ struct FrameParser: Sendable {
                     index += 1
                 }
                 let end = resumeAt ?? waitFrom ?? buffer.count
-                if kept.count < Self.keptForID { kept += buffer[position..<min(end, position + Self.keptForID - kept.count)] }
+                if kept.count < Self.keptForID {
+                    kept += buffer[position..<min(end, position + Self.keptForID - kept.count)]
+                }
                 position = end
                 guard resumeAt != nil else {
                     state = .resync(kept: kept, kind: kind, detail: detail)
@@ -254,11 +280,13 @@ struct FrameParser: Sendable {
         if block.conflicting {
             state = .resync(kept: [], kind: .conflictingContentLength, detail: "conflicting Content-Length headers")
         } else if let value = block.invalidValue {
-            state = .resync(kept: [], kind: .invalidContentLength, detail: "Content-Length '\(value.prefix(40))' is not a length")
+            state = .resync(
+                kept: [], kind: .invalidContentLength, detail: "Content-Length '\(value.prefix(40))' is not a length")
         } else if let length = block.contentLength {
             if length > maxBodyBytes {
-                state = .discardBody(remaining: length, kept: [], kind: .bodyTooLarge,
-                                     detail: "a message of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes")
+                state = .discardBody(
+                    remaining: length, kept: [], kind: .bodyTooLarge,
+                    detail: "a message of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes")
             } else {
                 state = .body(length: length, scanned: 0)
             }
@@ -281,8 +309,9 @@ struct FrameParser: Sendable {
         let name = String(decoding: line[..<colon], as: UTF8.self).trimmingWhitespace().lowercased()
         guard name == "content-length" else { return }
         let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingWhitespace()
-        guard !value.isEmpty, value.count <= 18, value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              let length = Int(value)
+        guard !value.isEmpty, value.count <= 18,
+            value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let length = Int(value)
         else {
             block.invalidValue = value
             return
@@ -319,7 +348,9 @@ struct FrameParser: Sendable {
     private func firstNewline(from start: Int) -> Int? {
         guard start < buffer.count else { return nil }
         return buffer.withUnsafeBufferPointer { bytes in
-            memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start).map { bytes.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+            memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start).map {
+                bytes.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self))
+            }
         }
     }
 
@@ -346,7 +377,9 @@ struct FrameParser: Sendable {
 
     // MARK: Helpers
 
-    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
 
     private static func trimmedLine(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
         line.last == 0x0D ? line.dropLast() : line

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Reads a file descriptor on a thread of its own with blocking `read(2)` (which must never run on the
 /// cooperative pool, as wide as the core count), cuts the bytes into frames and hands the events of each
@@ -38,7 +39,10 @@ final class InputReader: Sendable {
 
     /// Starts the thread (or, when already stopped, just calls `ended`). `ended` runs exactly once.
     /// `mustWait` is asked before each read; `gate` holds the thread while it is true.
-    func start(mustWait: @escaping @Sendable () -> Bool, deliver: @escaping @Sendable ([FrameEvent]) -> Void, ended: @escaping @Sendable () -> Void) {
+    func start(
+        mustWait: @escaping @Sendable () -> Bool, deliver: @escaping @Sendable ([FrameEvent]) -> Void,
+        ended: @escaping @Sendable () -> Void
+    ) {
         let stopped = state.withLock { state in
             state.ended = ended
             return state.stopped

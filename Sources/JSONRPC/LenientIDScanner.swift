@@ -28,7 +28,10 @@ enum LenientIDScanner {
                     case UInt8(ascii: "u"):
                         var hex: [UInt8] = []
                         for _ in 0..<4 { guard let h = next() else { return nil }; hex.append(h) }
-                        guard let scalar = UInt32(String(decoding: hex, as: UTF8.self), radix: 16).flatMap(Unicode.Scalar.init) else { return nil }
+                        guard
+                            let scalar = UInt32(String(decoding: hex, as: UTF8.self), radix: 16).flatMap(
+                                Unicode.Scalar.init)
+                        else { return nil }
                         out.append(contentsOf: Array(String(Character(scalar)).utf8))
                     default: out.append(escaped)
                     }
@@ -45,7 +48,9 @@ enum LenientIDScanner {
                 return readString().map { .string(String(decoding: $0, as: UTF8.self)) }
             }
             var digits: [UInt8] = []
-            while let b = peek(), b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) { digits.append(b); _ = next() }
+            while let b = peek(), b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) {
+                digits.append(b); _ = next()
+            }
             // A number cut off by the end of the bytes might be missing digits: not trusted.
             guard !digits.isEmpty, let end = peek() else { return nil }
             guard end != UInt8(ascii: "."), end != UInt8(ascii: "e"), end != UInt8(ascii: "E") else { return nil }

@@ -65,8 +65,10 @@ package struct PeerContext: Sendable {
         }
     }
 
-    package init(notify: @escaping @Sendable (String, JSONValue) -> Void, close: @escaping @Sendable () -> Void,
-                cancelAll: @escaping @Sendable () -> Void, statistics: @escaping @Sendable () -> Statistics) {
+    package init(
+        notify: @escaping @Sendable (String, JSONValue) -> Void, close: @escaping @Sendable () -> Void,
+        cancelAll: @escaping @Sendable () -> Void, statistics: @escaping @Sendable () -> Statistics
+    ) {
         self.notify = notify
         self.close = close
         self.cancelAll = cancelAll

@@ -48,7 +48,8 @@ extension RequestID: Codable {
         }
         let value = try JSONValue(from: decoder)
         guard let id = RequestID(value) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "an id must be a string, an integer or null"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "an id must be a string, an integer or null"))
         }
         self = id
     }

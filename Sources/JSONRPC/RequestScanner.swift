@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads the envelope of the common message, a well-formed request or notification, in one validating pass
@@ -33,7 +33,9 @@ enum RequestScanner {
             repeat {
                 cursor.skipWhitespace()
                 let keyStart = cursor.i + 1
-                guard cursor.current == UInt8(ascii: "\""), cursor.skipString(), !cursor.lastStringHadEscape else { return nil }
+                guard cursor.current == UInt8(ascii: "\""), cursor.skipString(), !cursor.lastStringHadEscape else {
+                    return nil
+                }
                 let key = Member(p, keyStart..<(cursor.i - 1))
                 guard cursor.consume(UInt8(ascii: ":")) else { return nil }
                 cursor.skipWhitespace()
@@ -51,7 +53,9 @@ enum RequestScanner {
                     id = read
                 case .method:
                     guard method == nil, plainString else { return nil }
-                    method = String(decoding: UnsafeBufferPointer(rebasing: p[(value.lowerBound + 1)..<(value.upperBound - 1)]), as: UTF8.self)
+                    method = String(
+                        decoding: UnsafeBufferPointer(rebasing: p[(value.lowerBound + 1)..<(value.upperBound - 1)]),
+                        as: UTF8.self)
                 case .params:
                     guard params == nil, kind == .object || kind == .array else { return nil }
                     params = value
@@ -70,26 +74,38 @@ enum RequestScanner {
         case jsonrpc, id, method, params, other
 
         init(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
-            if RequestScanner.bytes(p, range, equal: "id") { self = .id }
-            else if RequestScanner.bytes(p, range, equal: "method") { self = .method }
-            else if RequestScanner.bytes(p, range, equal: "params") { self = .params }
-            else if RequestScanner.bytes(p, range, equal: "jsonrpc") { self = .jsonrpc }
-            else { self = .other }
+            if RequestScanner.bytes(p, range, equal: "id") {
+                self = .id
+            } else if RequestScanner.bytes(p, range, equal: "method") {
+                self = .method
+            } else if RequestScanner.bytes(p, range, equal: "params") {
+                self = .params
+            } else if RequestScanner.bytes(p, range, equal: "jsonrpc") {
+                self = .jsonrpc
+            } else {
+                self = .other
+            }
         }
     }
 
     /// Whether `p[range]` spells `text` (a plain byte comparison; the generic `elementsEqual` costs far more).
     static func bytes(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, equal text: StaticString) -> Bool {
-        range.count == text.utf8CodeUnitCount && memcmp(p.baseAddress! + range.lowerBound, text.utf8Start, range.count) == 0
+        range.count == text.utf8CodeUnitCount
+            && memcmp(p.baseAddress! + range.lowerBound, text.utf8Start, range.count) == 0
     }
 
     /// An integer that fits in 64 bits (no fraction or exponent), a plain string, or null.
-    private static func readID(_ kind: JSONCursor.Kind, plainString: Bool, _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> RequestID? {
+    private static func readID(
+        _ kind: JSONCursor.Kind, plainString: Bool, _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>
+    ) -> RequestID? {
         switch kind {
         case .null: return .null
         case .string:
             guard plainString else { return nil }
-            return .string(String(decoding: UnsafeBufferPointer(rebasing: p[(range.lowerBound + 1)..<(range.upperBound - 1)]), as: UTF8.self))
+            return .string(
+                String(
+                    decoding: UnsafeBufferPointer(rebasing: p[(range.lowerBound + 1)..<(range.upperBound - 1)]),
+                    as: UTF8.self))
         case .number:
             var value: Int64 = 0
             var index = range.lowerBound
@@ -114,8 +130,9 @@ extension IncomingMessage {
     /// would have to answer with an error.
     package init?(reading bytes: [UInt8]) {
         guard let request = bytes.withUnsafeBufferPointer({ RequestScanner.scan($0) }) else { return nil }
-        self.init(id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil,
-                  paramsRange: request.params)
+        self.init(
+            id: request.id, method: request.method, raw: bytes, hasParams: request.params != nil,
+            paramsRange: request.params)
     }
 
     /// The params read without a `JSONDecoder`, for a handler's immediate path, when they are absent or a
@@ -161,7 +178,9 @@ package struct FlatParams: Sendable {
         repeat {
             cursor.skipWhitespace()
             let nameStart = cursor.i
-            guard cursor.current == UInt8(ascii: "\""), cursor.skipString(), !cursor.lastStringHadEscape else { return nil }
+            guard cursor.current == UInt8(ascii: "\""), cursor.skipString(), !cursor.lastStringHadEscape else {
+                return nil
+            }
             let name = text(p, (nameStart + 1)..<(cursor.i - 1))
             guard cursor.consume(UInt8(ascii: ":")) else { return nil }
             cursor.skipWhitespace()
@@ -329,7 +348,7 @@ struct JSONCursor {
         guard i + 1 < p.count else { return false }
         switch p[i + 1] {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             i += 2
             return true
         case UInt8(ascii: "u"):
@@ -339,7 +358,7 @@ struct JSONCursor {
             guard (0xD800..<0xDC00).contains(unit) else { return true }
             // A high surrogate must be followed by an escaped low one.
             guard i + 1 < p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
-                  let low = hex4(at: i + 2), (0xDC00..<0xE000).contains(low)
+                let low = hex4(at: i + 2), (0xDC00..<0xE000).contains(low)
             else { return false }
             i += 6
             return true

@@ -14,7 +14,9 @@ struct Response: Sendable {
     var id: RequestID
     var outcome: Outcome
 
-    static func error(_ error: ResponseError, id: RequestID?) -> Response { Response(id: id ?? .null, outcome: .error(error)) }
+    static func error(_ error: ResponseError, id: RequestID?) -> Response {
+        Response(id: id ?? .null, outcome: .error(error))
+    }
 
     var body: [UInt8] {
         var out: [UInt8] = []
@@ -29,7 +31,10 @@ struct Response: Sendable {
         switch outcome {
         case .result(let value):
             guard let json = WireEncoding.encodeValue(value) else {
-                JSONText.append(raw: #","error":{"code":-32603,"message":"internal error: unencodable reply","data":{"kind":"internalError"}}}"#, to: &out)
+                JSONText.append(
+                    raw:
+                        #","error":{"code":-32603,"message":"internal error: unencodable reply","data":{"kind":"internalError"}}}"#,
+                    to: &out)
                 return
             }
             JSONText.append(raw: #","result":"#, to: &out)

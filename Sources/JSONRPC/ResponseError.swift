@@ -32,8 +32,12 @@ extension ResponseError {
     package static func methodNotFound(_ method: String) -> ResponseError {
         .init(Code.methodNotFound, "methodNotFound", "unknown method '\(method)'")
     }
-    package static func invalidParams(_ message: String) -> ResponseError { .init(Code.invalidParams, "invalidParams", message) }
-    package static func internalError(_ message: String) -> ResponseError { .init(Code.internalError, "internalError", message) }
+    package static func invalidParams(_ message: String) -> ResponseError {
+        .init(Code.invalidParams, "invalidParams", message)
+    }
+    package static func internalError(_ message: String) -> ResponseError {
+        .init(Code.internalError, "internalError", message)
+    }
     package static let cancelled = ResponseError(Code.requestCancelled, "cancelled", "request cancelled")
 
     private init(_ code: Int, _ kind: String, _ message: String) {

@@ -32,11 +32,13 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
     package static let defaultIAMOrigin = URL(string: "https://iam.smartcar.com")!
     package static let defaultAPIOrigin = URL(string: "https://api.smartcar.com")!
 
-    package init(clientID: String? = nil, clientSecret: String? = nil, redirectURI: String? = nil,
-                mode: SmartcarMode = .live,
-                connectOrigin: URL = Self.defaultConnectOrigin, authOrigin: URL = Self.defaultAuthOrigin,
-                iamOrigin: URL = Self.defaultIAMOrigin, apiOrigin: URL = Self.defaultAPIOrigin,
-                requestTimeout: Duration = .seconds(30)) {
+    package init(
+        clientID: String? = nil, clientSecret: String? = nil, redirectURI: String? = nil,
+        mode: SmartcarMode = .live,
+        connectOrigin: URL = Self.defaultConnectOrigin, authOrigin: URL = Self.defaultAuthOrigin,
+        iamOrigin: URL = Self.defaultIAMOrigin, apiOrigin: URL = Self.defaultAPIOrigin,
+        requestTimeout: Duration = .seconds(30)
+    ) {
         self.clientID = clientID
         self.clientSecret = clientSecret
         self.redirectURI = redirectURI
@@ -53,14 +55,17 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
     /// Empty variables count as unset. `secretFile` (from `--client-secret-file`) wins over the environment,
     /// so the secret need not sit in the process environment; its trailing newline is dropped.
     /// Throws `configurationError` for an unusable value (naming the variable or path, never a secret).
-    package static func fromEnvironment(_ env: [String: String], secretFile: String? = nil) throws(SmartcarError) -> SmartcarConfiguration {
+    package static func fromEnvironment(
+        _ env: [String: String], secretFile: String? = nil
+    ) throws(SmartcarError) -> SmartcarConfiguration {
         func value(_ name: String) -> String? {
             guard let raw = env[name], !raw.isEmpty else { return nil }
             return raw
         }
-        var configuration = SmartcarConfiguration(clientID: value("SMARTCAR_CLIENT_ID"),
-                                                  clientSecret: value("SMARTCAR_CLIENT_SECRET"),
-                                                  redirectURI: value("SMARTCAR_REDIRECT_URI"))
+        var configuration = SmartcarConfiguration(
+            clientID: value("SMARTCAR_CLIENT_ID"),
+            clientSecret: value("SMARTCAR_CLIENT_SECRET"),
+            redirectURI: value("SMARTCAR_REDIRECT_URI"))
         if let secretFile {
             configuration.clientSecret = try readSecretFile(secretFile)
         }
@@ -70,10 +75,18 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
             }
             configuration.mode = parsed
         }
-        if let origin = value("SMARTCAR_CONNECT_ORIGIN") { configuration.connectOrigin = try parseOrigin(origin, variable: "SMARTCAR_CONNECT_ORIGIN") }
-        if let origin = value("SMARTCAR_AUTH_ORIGIN") { configuration.authOrigin = try parseOrigin(origin, variable: "SMARTCAR_AUTH_ORIGIN") }
-        if let origin = value("SMARTCAR_IAM_ORIGIN") { configuration.iamOrigin = try parseOrigin(origin, variable: "SMARTCAR_IAM_ORIGIN") }
-        if let origin = value("SMARTCAR_API_ORIGIN") { configuration.apiOrigin = try parseOrigin(origin, variable: "SMARTCAR_API_ORIGIN") }
+        if let origin = value("SMARTCAR_CONNECT_ORIGIN") {
+            configuration.connectOrigin = try parseOrigin(origin, variable: "SMARTCAR_CONNECT_ORIGIN")
+        }
+        if let origin = value("SMARTCAR_AUTH_ORIGIN") {
+            configuration.authOrigin = try parseOrigin(origin, variable: "SMARTCAR_AUTH_ORIGIN")
+        }
+        if let origin = value("SMARTCAR_IAM_ORIGIN") {
+            configuration.iamOrigin = try parseOrigin(origin, variable: "SMARTCAR_IAM_ORIGIN")
+        }
+        if let origin = value("SMARTCAR_API_ORIGIN") {
+            configuration.apiOrigin = try parseOrigin(origin, variable: "SMARTCAR_API_ORIGIN")
+        }
         return configuration
     }
 
@@ -81,9 +94,10 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
     /// The Python SDK takes a full token URL in `SMARTCAR_AUTH_ORIGIN`; we refuse one rather than guess.
     package static func parseOrigin(_ text: String, variable: String) throws(SmartcarError) -> URL {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-              let host = components.host, !host.isEmpty
+            let host = components.host, !host.isEmpty
         else {
-            throw .configuration("\(variable) must be an origin like https://auth.smartcar.com (scheme, host and optional port)")
+            throw .configuration(
+                "\(variable) must be an origin like https://auth.smartcar.com (scheme, host and optional port)")
         }
         guard scheme == "https" || scheme == "http" else {
             throw .configuration("\(variable) must use https (or http for a loopback test server), not \(scheme)")
@@ -92,7 +106,9 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
             throw .configuration("\(variable) must not contain a user name or password")
         }
         guard components.percentEncodedPath.isEmpty || components.percentEncodedPath == "/" else {
-            throw .configuration("\(variable) must be an origin without a path (got path '\(components.percentEncodedPath)'); the agent appends the endpoint path itself")
+            throw .configuration(
+                "\(variable) must be an origin without a path (got path '\(components.percentEncodedPath)'); the agent appends the endpoint path itself"
+            )
         }
         guard components.percentEncodedQuery == nil, components.percentEncodedFragment == nil else {
             throw .configuration("\(variable) must be an origin without a query or fragment")
@@ -144,7 +160,8 @@ extension SmartcarConfiguration {
     func requireCredentials() throws(SmartcarError) -> (id: String, secret: String) {
         let id = try requireClientID()
         guard let clientSecret, !clientSecret.isEmpty else {
-            throw .configuration("SMARTCAR_CLIENT_SECRET is not set (set it in the agent's environment or pass --client-secret-file)")
+            throw .configuration(
+                "SMARTCAR_CLIENT_SECRET is not set (set it in the agent's environment or pass --client-secret-file)")
         }
         return (id, clientSecret)
     }
@@ -155,6 +172,8 @@ extension SmartcarConfiguration {
         let scheme = origin.scheme?.lowercased()
         if scheme == "https" { return }
         if scheme == "http", let host = origin.host, LoopbackHost.isLoopback(host) { return }
-        throw .configuration("refusing to send credentials to \(origin.absoluteString): \(variable) must be https (plain http is allowed only for 127.0.0.0/8, ::1 or localhost)")
+        throw .configuration(
+            "refusing to send credentials to \(origin.absoluteString): \(variable) must be https (plain http is allowed only for 127.0.0.0/8, ::1 or localhost)"
+        )
     }
 }

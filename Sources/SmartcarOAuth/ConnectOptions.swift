@@ -22,9 +22,11 @@ package struct ConnectOptions: Sendable, Codable, Equatable {
     /// The developer's own id for the vehicle owner.
     package var user: String?
 
-    package init(scope: [String]? = nil, redirectURI: String? = nil, mode: SmartcarMode? = nil, forcePrompt: Bool? = nil,
-                state: String? = nil, make: String? = nil, singleSelect: Bool? = nil, singleSelectVIN: String? = nil,
-                flags: FeatureFlags? = nil, user: String? = nil) {
+    package init(
+        scope: [String]? = nil, redirectURI: String? = nil, mode: SmartcarMode? = nil, forcePrompt: Bool? = nil,
+        state: String? = nil, make: String? = nil, singleSelect: Bool? = nil, singleSelectVIN: String? = nil,
+        flags: FeatureFlags? = nil, user: String? = nil
+    ) {
         self.scope = scope
         self.redirectURI = redirectURI
         self.mode = mode

@@ -21,7 +21,8 @@ package enum ConnectRedirect: Sendable, Equatable, CustomStringConvertible {
             throw .invalidArgument("the redirect URL is not a valid URL")
         }
         guard let query = components.percentEncodedQuery, !query.isEmpty else {
-            throw .invalidArgument("the redirect URL has no query: expected ?code=...&state=... or ?error=... from Smartcar Connect")
+            throw .invalidArgument(
+                "the redirect URL has no query: expected ?code=...&state=... or ?error=... from Smartcar Connect")
         }
         var parameters: [String: String] = [:]
         for (name, value) in FormCoding.decode(query) where parameters[name] == nil {

@@ -8,7 +8,9 @@ import WireFormats
 /// encoded like `urllib.parse.urlencode` (see `FormCoding`). Empty values are left out, as the SDK's
 /// truthiness checks do.
 package enum ConnectURL {
-    package static func build(_ options: ConnectOptions, state: String, configuration: SmartcarConfiguration) throws(SmartcarError) -> URL {
+    package static func build(
+        _ options: ConnectOptions, state: String, configuration: SmartcarConfiguration
+    ) throws(SmartcarError) -> URL {
         let clientID = try configuration.requireClientID()
         var pairs: [(String, String)] = [
             ("response_type", "code"),

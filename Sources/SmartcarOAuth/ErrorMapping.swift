@@ -3,7 +3,9 @@ import WireFormats
 
 /// Turns the last failed attempt into the error the agent reports (kinds from the contract's error table).
 extension SmartcarClient {
-    func mapFailure(_ failure: AttemptFailure, _ operation: SmartcarCall, attempts: Int, redactor: Redactor) -> SmartcarError {
+    func mapFailure(
+        _ failure: AttemptFailure, _ operation: SmartcarCall, attempts: Int, redactor: Redactor
+    ) -> SmartcarError {
         var error: SmartcarError
         switch failure {
         case .transport(let transportError): error = mapTransportError(transportError, operation)
@@ -16,7 +18,9 @@ extension SmartcarClient {
     /// A 200 whose body is not a usable answer. For a single-use request Smartcar did process it.
     func malformedAnswer(_ response: HTTPResponse, _ operation: SmartcarCall, reason: String) -> SmartcarError {
         var message = "Smartcar answered the \(operation.name) with \(response.status) but \(reason)"
-        var details: [String: JSONValue] = ["status": .int(Int64(response.status)), "description": .string("malformed response: \(reason)")]
+        var details: [String: JSONValue] = [
+            "status": .int(Int64(response.status)), "description": .string("malformed response: \(reason)"),
+        ]
         if let requestID = response.header("sc-request-id") { details["requestId"] = .string(requestID) }
         if let note = operation.mayHaveReachedServerNote {
             message += "; \(note)"
@@ -31,7 +35,8 @@ extension SmartcarClient {
         case .cannotConnect: message = "could not connect to Smartcar for the \(operation.name) (\(error.detail))"
         case .timedOut: message = "Smartcar did not answer the \(operation.name) within \(configuration.requestTimeout)"
         case .connectionLost: message = "the connection to Smartcar broke before the \(operation.name) was answered"
-        case .secureConnectionFailed: message = "the TLS connection to Smartcar failed for the \(operation.name) (\(error.detail))"
+        case .secureConnectionFailed:
+            message = "the TLS connection to Smartcar failed for the \(operation.name) (\(error.detail))"
         case .other: message = "the \(operation.name) failed on the network (\(error.detail))"
         }
         var details: [String: JSONValue] = ["network": .string(error.kind.rawValue)]
@@ -69,16 +74,28 @@ extension SmartcarClient {
             return SmartcarError(.upstreamUnavailable, message, details: details)
         }
         if body.error == "invalid_client", (400...499).contains(status) {
-            return SmartcarError(.invalidClient, "Smartcar refused the client credentials (\(what)); check SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET", details: details)
+            return SmartcarError(
+                .invalidClient,
+                "Smartcar refused the client credentials (\(what)); check SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET",
+                details: details)
         }
-        if operation == .exchange, status == 400 || status == 401, body.error == "invalid_grant" || body.error == "invalid_request" {
-            return SmartcarError(.invalidGrant, "Smartcar refused the authorization code (\(what)); ask the user to connect again", details: details)
+        if operation == .exchange, status == 400 || status == 401,
+            body.error == "invalid_grant" || body.error == "invalid_request"
+        {
+            return SmartcarError(
+                .invalidGrant, "Smartcar refused the authorization code (\(what)); ask the user to connect again",
+                details: details)
         }
         if operation == .refresh, status == 400 || status == 401, body.error == "invalid_grant" {
-            return SmartcarError(.reauthRequired, "Smartcar refused the refresh token (\(what)); the user must connect again", details: details)
+            return SmartcarError(
+                .reauthRequired, "Smartcar refused the refresh token (\(what)); the user must connect again",
+                details: details)
         }
         if (300...399).contains(status) {
-            return SmartcarError(.upstreamError, "Smartcar answered the \(operation.name) with a redirect (\(status)), which the agent does not follow", details: details)
+            return SmartcarError(
+                .upstreamError,
+                "Smartcar answered the \(operation.name) with a redirect (\(status)), which the agent does not follow",
+                details: details)
         }
         return SmartcarError(.upstreamError, "Smartcar refused the \(operation.name) (\(what))", details: details)
     }

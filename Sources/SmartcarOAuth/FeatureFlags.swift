@@ -14,11 +14,18 @@ package enum FlagValue: Sendable, Equatable, Codable, ExpressibleByStringLiteral
 
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Int64.self) { self = .int(value) }
-        else if let value = try? container.decode(Double.self) { self = .double(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "a flag value must be a string, a boolean or a number") }
+        if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "a flag value must be a string, a boolean or a number")
+        }
     }
 
     package func encode(to encoder: any Encoder) throws {

@@ -45,7 +45,8 @@ package struct HTTPResponse: Sendable, Equatable {
 
     package init(status: Int, headers: [String: String] = [:], body: Data = Data(), bodyLost: Bool = false) {
         self.status = status
-        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+        self.headers = Dictionary(
+            headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.body = body
         self.bodyLost = bodyLost
     }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Whether a host name names this machine: `localhost`, 127.0.0.0/8 or `::1`. The only hosts plain http

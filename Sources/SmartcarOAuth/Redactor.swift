@@ -17,9 +17,11 @@ struct Redactor: Sendable {
     func clean(_ text: String) -> String {
         var result = text
         for secret in secrets { result = result.replacingOccurrences(of: secret, with: Self.placeholder) }
-        result = String(String.UnicodeScalarView(result.unicodeScalars.map {
-            $0.properties.generalCategory == .control ? " " : $0
-        }))
+        result = String(
+            String.UnicodeScalarView(
+                result.unicodeScalars.map {
+                    $0.properties.generalCategory == .control ? " " : $0
+                }))
         if result.count > Self.maxLength { result = String(result.prefix(Self.maxLength)) + "…" }
         return result
     }

@@ -13,9 +13,11 @@ package struct RetryPolicy: Sendable {
     /// Waits; must throw when the task is cancelled.
     package var sleep: @Sendable (Duration) async throws -> Void
 
-    package init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5),
-                jitter: @escaping @Sendable (_ cap: Duration) -> Duration = RetryPolicy.fullJitter,
-                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
+    package init(
+        maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5),
+        jitter: @escaping @Sendable (_ cap: Duration) -> Duration = RetryPolicy.fullJitter,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
         self.maxAttempts = max(1, maxAttempts)
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay

@@ -21,7 +21,8 @@ enum SmartcarCall: Sendable {
     var mayHaveReachedServerNote: String? {
         switch self {
         case .exchange: "the authorization code may have been used; ask the user to connect again if a retry fails"
-        case .refresh: "the refresh may have reached Smartcar and rotated the refresh token; a retry with the same token may be refused"
+        case .refresh:
+            "the refresh may have reached Smartcar and rotated the refresh token; a retry with the same token may be refused"
         case .applicationToken, .user: nil
         }
     }

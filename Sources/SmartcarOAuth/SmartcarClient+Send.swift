@@ -9,7 +9,9 @@ enum AttemptFailure: Sendable {
 extension SmartcarClient {
     /// Sends `request` until it succeeds (2xx), fails for good, or the call's budget runs out, retrying only
     /// what `operation` allows; returns the 2xx answer or throws the mapped error of the last attempt.
-    func send(_ request: HTTPRequest, _ operation: SmartcarCall, redactor: Redactor) async throws(SmartcarError) -> HTTPResponse {
+    func send(
+        _ request: HTTPRequest, _ operation: SmartcarCall, redactor: Redactor
+    ) async throws(SmartcarError) -> HTTPResponse {
         let monotonic = ContinuousClock()
         let started = monotonic.now
         let deadline = started + configuration.requestTimeout
@@ -19,7 +21,9 @@ extension SmartcarClient {
             let failure: AttemptFailure
             do {
                 let response = try await transport.send(request, timeout: deadline - monotonic.now)
-                logger.debug("\(request) (\(operation.name)) -> \(response.status) in \(monotonic.now - started), attempt \(attempt)")
+                logger.debug(
+                    "\(request) (\(operation.name)) -> \(response.status) in \(monotonic.now - started), attempt \(attempt)"
+                )
                 if (200..<300).contains(response.status) { return response }
                 failure = .status(response)
             } catch let error as TransportError {
@@ -32,14 +36,17 @@ extension SmartcarClient {
             }
             if Task.isCancelled { throw .cancelled }
 
-            guard attempt < retry.maxAttempts, let pause = retryPause(after: failure, operation, attempt: attempt) else {
+            guard attempt < retry.maxAttempts, let pause = retryPause(after: failure, operation, attempt: attempt)
+            else {
                 throw mapFailure(failure, operation, attempts: attempt, redactor: redactor)
             }
             guard pause < deadline - monotonic.now else {
                 logger.info("\(operation.name): not retrying, the pause (\(pause)) would outlast the request budget")
                 throw mapFailure(failure, operation, attempts: attempt, redactor: redactor)
             }
-            logger.info("\(operation.name): \(failure.summary), retrying in \(pause) (attempt \(attempt + 1) of \(retry.maxAttempts))")
+            logger.info(
+                "\(operation.name): \(failure.summary), retrying in \(pause) (attempt \(attempt + 1) of \(retry.maxAttempts))"
+            )
             do { try await retry.sleep(pause) } catch { throw .cancelled }
             guard deadline > monotonic.now else {
                 throw mapFailure(failure, operation, attempts: attempt, redactor: redactor)

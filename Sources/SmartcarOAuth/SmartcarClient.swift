@@ -17,9 +17,11 @@ package final class SmartcarClient: Sendable {
     let retry: RetryPolicy
     let userAgent: String
 
-    package init(configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
-                clock: any WallClock = SystemClock(), logger: Logger = .silent, retry: RetryPolicy = .default,
-                agentVersion: String = AgentVersion.current) {
+    package init(
+        configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
+        clock: any WallClock = SystemClock(), logger: Logger = .silent, retry: RetryPolicy = .default,
+        agentVersion: String = AgentVersion.current
+    ) {
         self.configuration = configuration
         self.transport = transport
         self.clock = clock
@@ -31,11 +33,15 @@ package final class SmartcarClient: Sendable {
     /// Exchanges an authorization code from a Connect redirect for a token pair.
     /// `redirectURI` must be the one the Connect URL carried; nil means the configured one (as `ConnectURL`
     /// does), and with neither the parameter is left out. `flags` go in the query (`?flags=a%3Ab`).
-    package func exchangeCode(_ code: String, redirectURI: String?, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
+    package func exchangeCode(
+        _ code: String, redirectURI: String?, flags: FeatureFlags? = nil
+    ) async throws(SmartcarError) -> TokenGrant {
         guard !code.isEmpty else { throw .invalidArgument("the authorization code is empty") }
         let credentials = try configuration.requireCredentials()
         var form = [("grant_type", "authorization_code"), ("code", code)]
-        if let redirectURI = redirectURI.flatMap({ $0.isEmpty ? nil : $0 }) ?? configuration.redirectURI.flatMap({ $0.isEmpty ? nil : $0 }) {
+        if let redirectURI = redirectURI.flatMap({ $0.isEmpty ? nil : $0 })
+            ?? configuration.redirectURI.flatMap({ $0.isEmpty ? nil : $0 })
+        {
             form.append(("redirect_uri", redirectURI))
         }
         return try await userTokenRequest(.exchange, form: form, flags: flags, credentials: credentials, secret: code)
@@ -47,7 +53,8 @@ package final class SmartcarClient: Sendable {
         guard !refreshToken.isEmpty else { throw .invalidArgument("the refresh token is empty") }
         let credentials = try configuration.requireCredentials()
         let form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
-        return try await userTokenRequest(.refresh, form: form, flags: flags, credentials: credentials, secret: refreshToken)
+        return try await userTokenRequest(
+            .refresh, form: form, flags: flags, credentials: credentials, secret: refreshToken)
     }
 
     /// A new application token (client credentials grant, credentials in the form body as Smartcar's
@@ -55,16 +62,20 @@ package final class SmartcarClient: Sendable {
     package func applicationToken() async throws(SmartcarError) -> ApplicationToken {
         let credentials = try configuration.requireCredentials()
         try SmartcarConfiguration.requireSafeOrigin(configuration.iamOrigin, variable: "SMARTCAR_IAM_ORIGIN")
-        let body = FormCoding.encode([("grant_type", "client_credentials"), ("client_id", credentials.id),
-                                        ("client_secret", credentials.secret)])
-        let request = HTTPRequest(method: "POST", url: endpoint(configuration.iamOrigin, "/oauth2/token"),
-                                  headers: formHeaders(), body: Data(body.utf8))
+        let body = FormCoding.encode([
+            ("grant_type", "client_credentials"), ("client_id", credentials.id),
+            ("client_secret", credentials.secret),
+        ])
+        let request = HTTPRequest(
+            method: "POST", url: endpoint(configuration.iamOrigin, "/oauth2/token"),
+            headers: formHeaders(), body: Data(body.utf8))
         let redactor = Redactor([credentials.secret])
         let response = try await send(request, .applicationToken, redactor: redactor)
         let now = clock.now()
         switch TokenResponseBody.parse(response.body, defaultExpiresIn: 3600) {
         case .success(let token):
-            return ApplicationToken(accessToken: token.accessToken, tokenType: token.tokenType, expiresAt: now + token.expiresIn)
+            return ApplicationToken(
+                accessToken: token.accessToken, tokenType: token.tokenType, expiresAt: now + token.expiresIn)
         case .failure(let malformed):
             throw malformedAnswer(response, .applicationToken, reason: malformed.reason)
         }
@@ -74,20 +85,25 @@ package final class SmartcarClient: Sendable {
     package func userID(accessToken: String) async throws(SmartcarError) -> String {
         guard !accessToken.isEmpty else { throw .invalidArgument("the access token is empty") }
         try SmartcarConfiguration.requireSafeOrigin(configuration.apiOrigin, variable: "SMARTCAR_API_ORIGIN")
-        let request = HTTPRequest(method: "GET", url: endpoint(configuration.apiOrigin, "/v2.0/user"),
-                                  headers: ["Authorization": "Bearer \(accessToken)", "Accept": "application/json",
-                                            "User-Agent": userAgent])
+        let request = HTTPRequest(
+            method: "GET", url: endpoint(configuration.apiOrigin, "/v2.0/user"),
+            headers: [
+                "Authorization": "Bearer \(accessToken)", "Accept": "application/json",
+                "User-Agent": userAgent,
+            ])
         let response = try await send(request, .user, redactor: Redactor([accessToken, configuration.clientSecret]))
         guard case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: response.body),
-              let id = members["id"]?.stringValue, !id.isEmpty
+            let id = members["id"]?.stringValue, !id.isEmpty
         else { throw malformedAnswer(response, .user, reason: "no user id") }
         return id
     }
 
     // MARK: - Requests
 
-    private func userTokenRequest(_ operation: SmartcarCall, form: [(String, String)], flags: FeatureFlags?,
-                                  credentials: (id: String, secret: String), secret: String) async throws(SmartcarError) -> TokenGrant {
+    private func userTokenRequest(
+        _ operation: SmartcarCall, form: [(String, String)], flags: FeatureFlags?,
+        credentials: (id: String, secret: String), secret: String
+    ) async throws(SmartcarError) -> TokenGrant {
         try SmartcarConfiguration.requireSafeOrigin(configuration.authOrigin, variable: "SMARTCAR_AUTH_ORIGIN")
         var url = endpoint(configuration.authOrigin, "/oauth/token")
         if let flags, !flags.isEmpty {
@@ -105,8 +121,9 @@ package final class SmartcarClient: Sendable {
             guard let refreshToken = token.refreshToken else {
                 throw malformedAnswer(response, operation, reason: "no refresh_token")
             }
-            return TokenGrant(accessToken: token.accessToken, tokenType: token.tokenType, refreshToken: refreshToken,
-                              expiresAt: now + token.expiresIn, refreshExpiresAt: now + TokenGrant.refreshTokenLifetime)
+            return TokenGrant(
+                accessToken: token.accessToken, tokenType: token.tokenType, refreshToken: refreshToken,
+                expiresAt: now + token.expiresIn, refreshExpiresAt: now + TokenGrant.refreshTokenLifetime)
         case .failure(let malformed):
             throw malformedAnswer(response, operation, reason: malformed.reason)
         }

@@ -12,7 +12,9 @@ package struct TokenGrant: Sendable, Equatable, CustomStringConvertible {
 
     package static let refreshTokenLifetime: TimeInterval = 60 * 24 * 3600
 
-    package init(accessToken: String, tokenType: String = "Bearer", refreshToken: String, expiresAt: Date, refreshExpiresAt: Date) {
+    package init(
+        accessToken: String, tokenType: String = "Bearer", refreshToken: String, expiresAt: Date, refreshExpiresAt: Date
+    ) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.refreshToken = refreshToken
@@ -68,7 +70,9 @@ struct TokenResponseBody {
         }
         let tokenType = members["token_type"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "Bearer"
         let refreshToken = members["refresh_token"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        return .success(TokenResponseBody(accessToken: accessToken, tokenType: tokenType, expiresIn: expiresIn, refreshToken: refreshToken))
+        return .success(
+            TokenResponseBody(
+                accessToken: accessToken, tokenType: tokenType, expiresIn: expiresIn, refreshToken: refreshToken))
     }
 
     struct MalformedBody: Error { var reason: String }

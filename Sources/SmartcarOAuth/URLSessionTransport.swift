@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The real transport: one long-lived ephemeral `URLSession` (never invalidated) for the whole process.
 ///
@@ -66,7 +67,8 @@ package final class URLSessionTransport: HTTPTransport {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
                 let delegate = self.delegate
                 let task = session.dataTask(with: urlRequest) { data, response, error in
-                    call.finish(Self.outcome(data: data, response: response, error: error, delegate: delegate, call: call))
+                    call.finish(
+                        Self.outcome(data: data, response: response, error: error, delegate: delegate, call: call))
                 }
                 let timer = Task {
                     do { try await Task.sleep(for: timeout) } catch { return }
@@ -79,8 +81,10 @@ package final class URLSessionTransport: HTTPTransport {
         }
     }
 
-    private static func outcome(data: Data?, response: URLResponse?, error: (any Error)?, delegate: SessionDelegate,
-                                call: PendingCall) -> Result<HTTPResponse, any Error> {
+    private static func outcome(
+        data: Data?, response: URLResponse?, error: (any Error)?, delegate: SessionDelegate,
+        call: PendingCall
+    ) -> Result<HTTPResponse, any Error> {
         let challenged = call.taskIdentifier.flatMap { delegate.takeChallengedResponse(taskIdentifier: $0) }
         if let error {
             if let challenged, (error as? URLError)?.code == .cancelled { return .success(challenged) }
@@ -101,7 +105,9 @@ package final class URLSessionTransport: HTTPTransport {
     }
 
     private static func classify(_ error: any Error) -> TransportError {
-        guard let urlError = error as? URLError else { return TransportError(.other, detail: String(describing: type(of: error))) }
+        guard let urlError = error as? URLError else {
+            return TransportError(.other, detail: String(describing: type(of: error)))
+        }
         let detail = "URLError \(urlError.code.rawValue)"
         switch urlError.code {
         case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet:
@@ -111,8 +117,8 @@ package final class URLSessionTransport: HTTPTransport {
         case .networkConnectionLost, .badServerResponse, .zeroByteResource, .cannotParseResponse:
             return TransportError(.connectionLost, detail: detail)
         case .secureConnectionFailed, .serverCertificateHasBadDate, .serverCertificateUntrusted,
-             .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
-             .clientCertificateRequired:
+            .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
+            .clientCertificateRequired:
             return TransportError(.secureConnectionFailed, detail: detail)
         default:
             return TransportError(.other, detail: detail)
@@ -136,8 +142,10 @@ private final class PendingCall: Sendable {
 
     /// Registers the parts; false (and the continuation resumed with the outcome) when the call finished
     /// before the request started.
-    func start(_ continuation: CheckedContinuation<HTTPResponse, any Error>, task: URLSessionDataTask,
-               timer: Task<Void, Never>) -> Bool {
+    func start(
+        _ continuation: CheckedContinuation<HTTPResponse, any Error>, task: URLSessionDataTask,
+        timer: Task<Void, Never>
+    ) -> Bool {
         let early = state.withLock { state -> Result<HTTPResponse, any Error>? in
             if state.finished { return state.early ?? .failure(CancellationError()) }
             state.continuation = continuation
@@ -154,7 +162,8 @@ private final class PendingCall: Sendable {
     var taskIdentifier: Int? { state.withLock { $0.task?.taskIdentifier } }
 
     func finish(_ result: Result<HTTPResponse, any Error>) {
-        let parts = state.withLock { state -> (CheckedContinuation<HTTPResponse, any Error>?, URLSessionDataTask?, Task<Void, Never>?)? in
+        let parts = state.withLock {
+            state -> (CheckedContinuation<HTTPResponse, any Error>?, URLSessionDataTask?, Task<Void, Never>?)? in
             if state.finished { return nil }
             state.finished = true
             if state.continuation == nil { state.early = result }
@@ -182,21 +191,26 @@ private final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecke
         NSURLAuthenticationMethodHTMLForm, NSURLAuthenticationMethodNTLM, NSURLAuthenticationMethodNegotiate,
     ]
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
         guard Self.httpAuthenticationMethods.contains(challenge.protectionSpace.authenticationMethod) else {
             completionHandler(.performDefaultHandling, nil)  // TLS trust and client certificates: not ours to refuse
             return
         }
         if let response = challenge.failureResponse as? HTTPURLResponse {
-            let kept = HTTPResponse(status: response.statusCode, headers: URLSessionTransport.headers(of: response), bodyLost: true)
+            let kept = HTTPResponse(
+                status: response.statusCode, headers: URLSessionTransport.headers(of: response), bodyLost: true)
             challenged.withLock { $0[task.taskIdentifier] = kept }
         }
         completionHandler(.cancelAuthenticationChallenge, nil)
     }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
         completionHandler(nil)
     }
 

@@ -68,14 +68,18 @@ struct UpstreamErrorBody: Sendable, Equatable {
     }
 
     private static func jsonObject(_ body: Data) -> JSONObject? {
-        guard !body.isEmpty, case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: body) else { return nil }
+        guard !body.isEmpty, case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: body) else {
+            return nil
+        }
         return members
     }
 
     private static func nonJSONNote(_ response: HTTPResponse) -> String {
         if response.bodyLost { return "the response body was not available" }
         if response.body.isEmpty { return "empty response" }
-        if (try? JSONDecoder().decode(JSONValue.self, from: response.body)) != nil { return "unrecognised JSON response" }
+        if (try? JSONDecoder().decode(JSONValue.self, from: response.body)) != nil {
+            return "unrecognised JSON response"
+        }
         let mediaType = response.header("content-type")?.split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             .flatMap { $0.allSatisfy { $0.isLetter || $0.isNumber || "/.+-".contains($0) } ? $0 : nil }

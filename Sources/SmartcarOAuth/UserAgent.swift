@@ -7,40 +7,40 @@ package enum UserAgent {
 
     static var operatingSystem: String {
         #if os(Linux)
-        "Linux"
+            "Linux"
         #elseif os(macOS)
-        "macOS"
+            "macOS"
         #else
-        "unknown"
+            "unknown"
         #endif
     }
 
     static var architecture: String {
         #if arch(x86_64)
-        "x86_64"
+            "x86_64"
         #elseif arch(arm64) && os(Linux)
-        "aarch64"
+            "aarch64"
         #elseif arch(arm64)
-        "arm64"
+            "arm64"
         #else
-        "unknown"
+            "unknown"
         #endif
     }
 
     /// The compiler's language version, major.minor (the patch level is not visible at compile time).
     static var swiftVersion: String {
         #if compiler(>=6.5)
-        "6.5+"
+            "6.5+"
         #elseif compiler(>=6.4)
-        "6.4"
+            "6.4"
         #elseif compiler(>=6.3)
-        "6.3"
+            "6.3"
         #elseif compiler(>=6.2)
-        "6.2"
+            "6.2"
         #elseif compiler(>=6.1)
-        "6.1"
+            "6.1"
         #else
-        "6.0"
+            "6.0"
         #endif
     }
 }

@@ -18,8 +18,10 @@ extension TokenStore {
     /// Throws `.busy` if another process kept the database locked beyond the busy timeout: retry.
     /// `holderIsGone` lets the caller declare a holder dead (its process no longer exists), so its lease is
     /// taken at once instead of after it expires.
-    package func acquireLease(_ key: String, owner: String, duration: TimeInterval, now: Date,
-                             holderIsGone: @escaping @Sendable (String) -> Bool = { _ in false }) async throws(StoreError) -> LeaseOutcome {
+    package func acquireLease(
+        _ key: String, owner: String, duration: TimeInterval, now: Date,
+        holderIsGone: @escaping @Sendable (String) -> Bool = { _ in false }
+    ) async throws(StoreError) -> LeaseOutcome {
         let logger = self.logger
         return try await queue.write { connection throws(StoreError) in
             guard let row = try TokenRows.load(key, connection) else { return .acquired(nil) }
@@ -40,20 +42,30 @@ extension TokenStore {
     /// refresh spent, so the freshly rotated one in `token` is the only live one and throwing it away
     /// would force the user through Connect again. Those cases are logged as warnings.
     @discardableResult
-    package func commitRefresh(_ token: StoredToken, owner: String, now: Date = Date()) async throws(StoreError) -> StoredToken {
+    package func commitRefresh(
+        _ token: StoredToken, owner: String, now: Date = Date()
+    ) async throws(StoreError) -> StoredToken {
         let logger = self.logger
         return try await queue.write { connection throws(StoreError) in
             let key = token.key
             if let row = try TokenRows.load(key, connection) {
                 if let holder = row.leaseOwner, holder != owner, let until = row.leaseExpiresAt, until > now {
-                    logger.warning("key '\(key)': refresh by '\(owner)' committed while '\(holder)' holds the lease; keeping the rotated tokens, the old refresh token is dead")
+                    logger.warning(
+                        "key '\(key)': refresh by '\(owner)' committed while '\(holder)' holds the lease; keeping the rotated tokens, the old refresh token is dead"
+                    )
                 } else if row.leaseOwner != owner {
-                    logger.warning("key '\(key)': refresh by '\(owner)' committed without holding the lease (it expired and was taken or released); keeping the rotated tokens")
+                    logger.warning(
+                        "key '\(key)': refresh by '\(owner)' committed without holding the lease (it expired and was taken or released); keeping the rotated tokens"
+                    )
                 } else if let until = row.leaseExpiresAt, until <= now {
-                    logger.warning("key '\(key)': refresh by '\(owner)' committed after its lease expired; keeping the rotated tokens")
+                    logger.warning(
+                        "key '\(key)': refresh by '\(owner)' committed after its lease expired; keeping the rotated tokens"
+                    )
                 }
             } else {
-                logger.warning("key '\(key)': refresh by '\(owner)' committed after the key was deleted; re-creating it with the rotated tokens")
+                logger.warning(
+                    "key '\(key)': refresh by '\(owner)' committed after the key was deleted; re-creating it with the rotated tokens"
+                )
             }
             return try TokenRows.writeNewTokens(token, lastRefreshedAt: token.lastRefreshedAt ?? now, connection)
         }
@@ -63,6 +75,7 @@ extension TokenStore {
     /// lease is left alone.
     @discardableResult
     package func releaseLease(_ key: String, owner: String) async throws(StoreError) -> Bool {
-        try await queue.write { connection throws(StoreError) in try TokenRows.clearLease(key, owner: owner, connection) }
+        try await queue.write { connection throws(StoreError) in try TokenRows.clearLease(key, owner: owner, connection)
+        }
     }
 }

@@ -59,7 +59,9 @@ final class SQLiteConnection {
         let rc = sqlite3_exec(db, sql, nil, nil, &errorMessage)
         defer { sqlite3_free(errorMessage) }
         if rc != SQLITE_OK {
-            throw SQLiteError(code: sqlite3_extended_errcode(db), message: errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc)))
+            throw SQLiteError(
+                code: sqlite3_extended_errcode(db),
+                message: errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc)))
         }
     }
 

@@ -31,7 +31,7 @@ enum Schema {
             ) WITHOUT ROWID
             """,
             "CREATE INDEX tokens_by_refresh_expiry ON tokens (refresh_expires_at)",
-        ],
+        ]
     ]
 
     static var currentVersion: Int { migrations.count }
@@ -42,13 +42,16 @@ enum Schema {
         let tables: [String]
         do {
             tables = try connection.firstColumn(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+            )
         } catch {
             throw error.storeError("\(path) cannot be read as a SQLite database")
         }
         if tables.isEmpty { return 0 }
         guard tables.contains("schema_version") else {
-            throw StoreError(.corrupt, "\(path) is a SQLite database but not a token store (tables: \(tables.joined(separator: ", ")))")
+            throw StoreError(
+                .corrupt,
+                "\(path) is a SQLite database but not a token store (tables: \(tables.joined(separator: ", ")))")
         }
         let rows: [String]
         do {
@@ -60,7 +63,10 @@ enum Schema {
             throw StoreError(.corrupt, "\(path) has no valid schema version")
         }
         guard version <= currentVersion else {
-            throw StoreError(.futureSchema, "\(path) has schema version \(version), newer than version \(currentVersion) that this smartcar-auth-agent knows; it was written by a newer agent")
+            throw StoreError(
+                .futureSchema,
+                "\(path) has schema version \(version), newer than version \(currentVersion) that this smartcar-auth-agent knows; it was written by a newer agent"
+            )
         }
         return version
     }
@@ -78,12 +84,15 @@ enum Schema {
             let from = try version(of: connection, path: path)
             for step in migrations[from...] {
                 for sql in step {
-                    do { try connection.execute(sql) } catch { throw error.storeError("could not migrate \(path) from schema version \(from)") }
+                    do { try connection.execute(sql) } catch {
+                        throw error.storeError("could not migrate \(path) from schema version \(from)")
+                    }
                 }
             }
             do {
                 try connection.execute(
-                    "INSERT INTO schema_version (id, version) VALUES (1, \(currentVersion)) ON CONFLICT (id) DO UPDATE SET version = excluded.version")
+                    "INSERT INTO schema_version (id, version) VALUES (1, \(currentVersion)) ON CONFLICT (id) DO UPDATE SET version = excluded.version"
+                )
                 try connection.execute("COMMIT")
             } catch {
                 throw error.storeError("could not commit the migration of \(path)")

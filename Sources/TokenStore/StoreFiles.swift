@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The file-system side of the store: a private folder and files whatever the umask, refusal of files
@@ -31,21 +32,29 @@ enum StoreFiles {
     /// Checks that `path`, if it exists, belongs to this user and that group and others can neither read nor
     /// write it. Returns whether it exists.
     @discardableResult
-    static func checkPrivate(_ path: String, what: String = "token store", fix: String = "chmod 600") throws(StoreError) -> Bool {
+    static func checkPrivate(
+        _ path: String, what: String = "token store", fix: String = "chmod 600"
+    ) throws(StoreError) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0 else {
             if errno == ENOENT { return false }
             throw StoreError(.io, "could not inspect \(what) \(path): \(errorText())")
         }
         if info.st_uid != geteuid() {
-            throw StoreError(.permissions, "refusing to use \(what) \(path): it is owned by uid \(info.st_uid), not by this user (uid \(geteuid()))")
+            throw StoreError(
+                .permissions,
+                "refusing to use \(what) \(path): it is owned by uid \(info.st_uid), not by this user (uid \(geteuid()))"
+            )
         }
         let mode = UInt32(info.st_mode) & 0o7777
         let readable = mode & 0o044 != 0
         let writable = mode & 0o022 != 0
         if readable || writable {
             let access = readable && writable ? "readable and writable" : readable ? "readable" : "writable"
-            throw StoreError(.permissions, "refusing to use \(what) \(path): it is \(access) by group/others (mode \(octal(mode))); run \(fix) \(path)")
+            throw StoreError(
+                .permissions,
+                "refusing to use \(what) \(path): it is \(access) by group/others (mode \(octal(mode))); run \(fix) \(path)"
+            )
         }
         return true
     }
@@ -111,7 +120,10 @@ enum StoreFiles {
         // where SQLite would replay it.
         for suffix in sidecarSuffixes + [""] where exists(path + suffix) {
             guard rename(path + suffix, target + suffix) == 0 else {
-                throw StoreError(.io, "could not move the unusable token store \(path + suffix) aside to \(target + suffix): \(errorText())")
+                throw StoreError(
+                    .io,
+                    "could not move the unusable token store \(path + suffix) aside to \(target + suffix): \(errorText())"
+                )
             }
         }
         syncFolder(of: path)
@@ -135,7 +147,9 @@ enum StoreFiles {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+        return String(
+            format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
+            parts.tm_min, parts.tm_sec)
     }
 
     static func octal(_ mode: UInt32) -> String {

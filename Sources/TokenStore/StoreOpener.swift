@@ -1,10 +1,11 @@
 import AgentSupport
 import CSQLite
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The blocking part of `TokenStore.open`: folder and file checks, SQLite settings, validation,
@@ -36,7 +37,9 @@ struct StoreOpener {
             throw error.storeError("could not create the in-memory token store")
         }
         try Schema.migrate(connection, path: ":memory:")
-        do { try TokenRows.prepareAll(connection) } catch { throw error.storeError("could not prepare the in-memory token store") }
+        do { try TokenRows.prepareAll(connection) } catch {
+            throw error.storeError("could not prepare the in-memory token store")
+        }
         return connection
     }
 
@@ -55,7 +58,9 @@ struct StoreOpener {
                 throw StoreError(error.kind, "\(error.message); left untouched because the store was opened strictly")
             }
             let aside = try StoreFiles.moveAside(path, now: Date())
-            logger.error("token store \(path) is unusable (\(error.message)); moved it aside to \(aside) and started an empty store: its tokens are gone unless recovered from that file, users must go through Connect again")
+            logger.error(
+                "token store \(path) is unusable (\(error.message)); moved it aside to \(aside) and started an empty store: its tokens are gone unless recovered from that file, users must go through Connect again"
+            )
             return try openValidated(path)
         }
     }
@@ -79,7 +84,9 @@ struct StoreOpener {
             try configure(connection, path: path)
             try Schema.migrate(connection, path: path)
             do { try TokenRows.prepareAll(connection) } catch {
-                throw error.isBusy ? error.storeError("could not prepare \(path)") : StoreError(.corrupt, "\(path) does not have the expected tables: \(error.message)")
+                throw error.isBusy
+                    ? error.storeError("could not prepare \(path)")
+                    : StoreError(.corrupt, "\(path) does not have the expected tables: \(error.message)")
             }
         } catch {
             connection.close()
@@ -94,7 +101,9 @@ struct StoreOpener {
         var info = stat()
         guard stat(path, &info) == 0, Int(info.st_size) <= Self.quickCheckLimitBytes else { return }
         let result: [String]
-        do { result = try connection.firstColumn("PRAGMA quick_check(1)") } catch { throw error.storeError("\(path) failed its integrity check") }
+        do { result = try connection.firstColumn("PRAGMA quick_check(1)") } catch {
+            throw error.storeError("\(path) failed its integrity check")
+        }
         guard result == ["ok"] else {
             throw StoreError(.corrupt, "\(path) failed its integrity check: \(result.first ?? "no answer")")
         }
@@ -106,7 +115,9 @@ struct StoreOpener {
         do {
             let mode = try connection.firstColumn("PRAGMA journal_mode = WAL")
             if mode != ["wal"] {
-                logger.warning("token store \(path) could not switch to WAL (journal mode is \(mode.first ?? "unknown")); writers will block readers")
+                logger.warning(
+                    "token store \(path) could not switch to WAL (journal mode is \(mode.first ?? "unknown")); writers will block readers"
+                )
             }
             try connection.execute("PRAGMA synchronous = FULL")
         } catch {

@@ -39,7 +39,9 @@ final class StoreQueue: @unchecked Sendable {
     }
 
     /// Runs `body` on the queue outside any explicit transaction (each statement reads a consistent snapshot).
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
         let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
             queue.async {
                 guard self.connection.isOpen else { return continuation.resume(returning: .failure(Self.closedError)) }
@@ -51,7 +53,9 @@ final class StoreQueue: @unchecked Sendable {
 
     /// Runs `body` inside a write transaction (`BEGIN IMMEDIATE`, possibly shared with other writes) and
     /// returns its result once that transaction has committed durably.
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
+    func write<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
         let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
             let job = WriteJob(
                 perform: { connection in

@@ -49,9 +49,11 @@ extension StoredToken: CustomStringConvertible, CustomDebugStringConvertible, Cu
     package var debugDescription: String { description }
 
     package var customMirror: Mirror {
-        Mirror(self, children: [
-            "key": key, "expiresAt": expiresAt, "refreshExpiresAt": refreshExpiresAt as Any, "scope": scope as Any,
-            "generation": generation, "lastRefreshedAt": lastRefreshedAt as Any, "needsReauth": needsReauth,
-        ])
+        Mirror(
+            self,
+            children: [
+                "key": key, "expiresAt": expiresAt, "refreshExpiresAt": refreshExpiresAt as Any, "scope": scope as Any,
+                "generation": generation, "lastRefreshedAt": lastRefreshedAt as Any, "needsReauth": needsReauth,
+            ])
     }
 }

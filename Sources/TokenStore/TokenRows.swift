@@ -48,7 +48,10 @@ enum TokenRows {
     /// Prepares every statement once at open: a file whose tables lack a column we use fails here,
     /// at open, instead of on the first refresh.
     static func prepareAll(_ connection: SQLiteConnection) throws(SQLiteError) {
-        for sql in [selectOne, selectAll, countAll, upsert, insertAsGiven, deleteOne, setLease, clearLease, markNeedsReauth, refreshExpiringBefore] {
+        for sql in [
+            selectOne, selectAll, countAll, upsert, insertAsGiven, deleteOne, setLease, clearLease, markNeedsReauth,
+            refreshExpiringBefore,
+        ] {
             _ = try connection.prepared(sql)
         }
     }
@@ -81,7 +84,9 @@ enum TokenRows {
     }
 
     /// Writes new tokens for `token.key` (see `upsert`) and returns the row as stored.
-    static func writeNewTokens(_ token: StoredToken, lastRefreshedAt: Date?, _ connection: SQLiteConnection) throws(StoreError) -> StoredToken {
+    static func writeNewTokens(
+        _ token: StoredToken, lastRefreshedAt: Date?, _ connection: SQLiteConnection
+    ) throws(StoreError) -> StoredToken {
         try sqlite("could not save key '\(token.key)'") { () throws(SQLiteError) in
             let statement = try connection.prepared(upsert)
             defer { statement.reset() }
@@ -146,15 +151,20 @@ enum TokenRows {
         }
     }
 
-    static func markNeedsReauth(_ key: String, rejectedRefreshToken: String, _ connection: SQLiteConnection) throws(StoreError) -> Bool {
-        try changesRows("could not mark key '\(key)' as needing Connect again", markNeedsReauth, connection) { statement in
+    static func markNeedsReauth(
+        _ key: String, rejectedRefreshToken: String, _ connection: SQLiteConnection
+    ) throws(StoreError) -> Bool {
+        try changesRows("could not mark key '\(key)' as needing Connect again", markNeedsReauth, connection) {
+            statement in
             statement.bind(1, key)
             statement.bind(2, rejectedRefreshToken)
             statement.bind(3, Date().timeIntervalSince1970)
         }
     }
 
-    static func keysWithRefreshExpiringBefore(_ date: Date, limit: Int, _ connection: SQLiteConnection) throws(StoreError) -> [String] {
+    static func keysWithRefreshExpiringBefore(
+        _ date: Date, limit: Int, _ connection: SQLiteConnection
+    ) throws(StoreError) -> [String] {
         try sqlite("could not list keys whose refresh token expires soon") { () throws(SQLiteError) in
             let statement = try connection.prepared(refreshExpiringBefore)
             defer { statement.reset() }
@@ -196,7 +206,9 @@ enum TokenRows {
         }
     }
 
-    private static func sqlite<T>(_ action: @autoclosure () -> String, _ body: () throws(SQLiteError) -> T) throws(StoreError) -> T {
+    private static func sqlite<T>(
+        _ action: @autoclosure () -> String, _ body: () throws(SQLiteError) -> T
+    ) throws(StoreError) -> T {
         do {
             return try body()
         } catch {

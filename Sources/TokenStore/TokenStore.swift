@@ -38,7 +38,8 @@ package final class TokenStore: Sendable {
         busyTimeout: Duration = .seconds(5),
         logger: Logger = .silent
     ) throws(StoreError) -> TokenStore {
-        let milliseconds = busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds =
+            busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
         let opener = StoreOpener(strict: strict, busyTimeoutMilliseconds: Int32(clamping: milliseconds), logger: logger)
         let connection = try opener.open(location)
         let label: String

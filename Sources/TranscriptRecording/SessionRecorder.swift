@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentSupport
 import Dispatch
 import Foundation
@@ -10,6 +5,12 @@ import JSONRPC
 import SmartcarOAuth
 import Synchronization
 import WireFormats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `--record FILE`: writes the live session as a transcript (Protocol/transcripts/README.md) that
 /// replays as it is: a header that starts the agent against `{{upstream}}`, then every client message
@@ -42,16 +43,22 @@ package final class SessionRecorder: MessageObserver, Sendable {
     /// - Parameters:
     ///   - storePath: the store file, or nil for `--store memory`.
     ///   - arguments: flags a replay needs to behave the same (`--allow-clock-control`, timeouts).
-    package init(path: String, configuration: SmartcarConfiguration, storePath: String?, arguments: [String], agentVersion: String) throws(Failure) {
+    package init(
+        path: String, configuration: SmartcarConfiguration, storePath: String?, arguments: [String],
+        agentVersion: String
+    ) throws(Failure) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot write the recording \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw Failure(description: "cannot write the recording \(path): \(String(cString: strerror(errno)))")
+        }
         fchmod(fd, 0o600)
         self.fd = fd
         let redactor = SessionRedactor(configuration: configuration, storePath: storePath)
         self.redactor = Mutex(redactor)
         let header = Self.header(configuration: configuration, storePath: storePath, arguments: arguments)
         let time = Date().formatted(.iso8601)
-        enqueue("""
+        enqueue(
+            """
             # Recorded by smartcar-auth-agent \(agentVersion) with --record at \(time).
             # Secrets are placeholders ({{client_secret}}, {{access_1}}, {{refresh_1}}, {{code_1}}, {{state_1}}, {{vin_1}}...);
             # replay with: replay-transcripts --agent PATH-TO-smartcar-auth-agent THIS-FILE
@@ -118,7 +125,14 @@ package final class SessionRecorder: MessageObserver, Sendable {
     func exchanged(_ exchange: Int, _ outcome: Result<HTTPResponse, any Error>) {
         guard let request = upstream.withLock({ $0.inFlight.removeValue(forKey: exchange) }) else { return }
         record { redactor in
-            [["upstream": ["request": redactor.request(request), "response": redactor.response(outcome, path: request.url.path)]]]
+            [
+                [
+                    "upstream": [
+                        "request": redactor.request(request),
+                        "response": redactor.response(outcome, path: request.url.path),
+                    ]
+                ]
+            ]
         }
     }
 
@@ -131,7 +145,8 @@ package final class SessionRecorder: MessageObserver, Sendable {
             return state.inFlight.sorted { $0.key < $1.key }.map(\.value)
         }
         for request in unanswered {
-            record { redactor in [["upstream": ["request": redactor.request(request), "response": ["fault": "stall"]]]] }
+            record { redactor in [["upstream": ["request": redactor.request(request), "response": ["fault": "stall"]]]]
+            }
         }
         enqueue("{\"closeInput\": true}\n{\"expectExit\": \(exitCode)}\n")
         queue.sync {

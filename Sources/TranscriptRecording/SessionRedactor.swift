@@ -13,7 +13,9 @@ struct SessionRedactor {
     init(configuration: SmartcarConfiguration, storePath: String?) {
         placeholders.fix(configuration.clientSecret, as: "client_secret")
         placeholders.fix(configuration.clientID, as: "client_id")
-        for origin in [configuration.connectOrigin, configuration.authOrigin, configuration.iamOrigin, configuration.apiOrigin] {
+        for origin in [
+            configuration.connectOrigin, configuration.authOrigin, configuration.iamOrigin, configuration.apiOrigin,
+        ] {
             placeholders.fix(origin.absoluteString, as: "upstream")
         }
         placeholders.fix(storePath, as: "store")
@@ -30,7 +32,8 @@ struct SessionRedactor {
             switch key {
             case "accessToken": return .string(redactor.placeholders.placeholder(for: text, kind: "access"))
             case "refreshToken": return .string(redactor.placeholders.placeholder(for: text, kind: "refresh"))
-            case "code" where method == "exchangeCode": return .string(redactor.placeholders.placeholder(for: text, kind: "code"))
+            case "code" where method == "exchangeCode":
+                return .string(redactor.placeholders.placeholder(for: text, kind: "code"))
             case "state": return .string(redactor.placeholders.placeholder(for: text, kind: "state"))
             case "singleSelectVIN": return .string(redactor.placeholders.placeholder(for: text, kind: "vin"))
             default: return nil
@@ -41,18 +44,23 @@ struct SessionRedactor {
     /// A message from the agent: tokens and states it hands out, and the times it computes from its clock.
     /// Members are put in a fixed order (the agent's encoder has none), so two recordings of one session diff cleanly.
     mutating func agentMessage(_ message: JSONValue) -> JSONValue {
-        Self.canonicalOrder(walk(message) { redactor, key, value in
-            switch (key, value) {
-            case ("accessToken", .string(let text)): return .string(redactor.placeholders.placeholder(for: text, kind: "access"))
-            case ("state", .string(let text)) where !["valid", "expired", "reauthRequired"].contains(text):
-                return .string(redactor.placeholders.placeholder(for: text, kind: "state"))
-            case ("vin", .string(let text)): return .string(redactor.placeholders.placeholder(for: text, kind: "vin"))
-            case ("expiresAt", .string), ("refreshExpiresAt", .string), ("lastRefreshedAt", .string), ("now", .string): return "{{*time}}"
-            case ("expiresIn", _), ("inFlight", _): return "{{*int}}"
-            case ("uptimeSeconds", _): return "{{*number}}"
-            default: return nil
-            }
-        })
+        Self.canonicalOrder(
+            walk(message) { redactor, key, value in
+                switch (key, value) {
+                case ("accessToken", .string(let text)):
+                    return .string(redactor.placeholders.placeholder(for: text, kind: "access"))
+                case ("state", .string(let text)) where !["valid", "expired", "reauthRequired"].contains(text):
+                    return .string(redactor.placeholders.placeholder(for: text, kind: "state"))
+                case ("vin", .string(let text)):
+                    return .string(redactor.placeholders.placeholder(for: text, kind: "vin"))
+                case ("expiresAt", .string), ("refreshExpiresAt", .string), ("lastRefreshedAt", .string),
+                    ("now", .string):
+                    return "{{*time}}"
+                case ("expiresIn", _), ("inFlight", _): return "{{*int}}"
+                case ("uptimeSeconds", _): return "{{*number}}"
+                default: return nil
+                }
+            })
     }
 
     /// `jsonrpc`, `id`, `method`, then the rest; `code`, `message`, `data` in an error; `kind` first in its
@@ -70,7 +78,9 @@ struct SessionRedactor {
             default: first = []
             }
             let rank = { (name: String) in first.firstIndex(of: name) ?? first.count }
-            let ordered = members.sorted { rank($0.key) != rank($1.key) ? rank($0.key) < rank($1.key) : $0.key < $1.key }
+            let ordered = members.sorted {
+                rank($0.key) != rank($1.key) ? rank($0.key) < rank($1.key) : $0.key < $1.key
+            }
             return .object(JSONObject(ordered.map { ($0.key, canonicalOrder($0.value, key: $0.key)) }))
         default:
             return value
@@ -83,7 +93,9 @@ struct SessionRedactor {
     /// credentials as `basicAuth` or a bearer placeholder, and the form.
     mutating func request(_ request: HTTPRequest) -> JSONValue {
         var members: JSONObject = ["method": .string(request.method), "path": .string(request.url.path)]
-        if let query = URLComponents(url: request.url, resolvingAgainstBaseURL: false)?.percentEncodedQuery, !query.isEmpty {
+        if let query = URLComponents(url: request.url, resolvingAgainstBaseURL: false)?.percentEncodedQuery,
+            !query.isEmpty
+        {
             members["query"] = .object(JSONObject(FormCoding.decode(query).map { ($0.name, .string(text($0.value))) }))
         }
         var headers: JSONObject = [:]
@@ -94,7 +106,8 @@ struct SessionRedactor {
             if parts.count == 2, parts[0].lowercased() == "bearer" {
                 headers["authorization"] = .string("Bearer " + placeholders.placeholder(for: parts[1], kind: "access"))
             } else if parts.count == 2, parts[0].lowercased() == "basic", let data = Data(base64Encoded: parts[1]),
-                      let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":") {
+                let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+            {
                 let user = String(pair[..<colon]), password = String(pair[pair.index(after: colon)...])
                 credentials = .object([
                     "user": .string(placeholders.placeholder(for: user, kind: "client_id")),
@@ -108,14 +121,17 @@ struct SessionRedactor {
         if let credentials { members["basicAuth"] = credentials }
         let body = request.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
         if request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true {
-            members["form"] = .object(JSONObject(FormCoding.decode(body).map { name, value in
-                switch name {
-                case "code": (name, .string(placeholders.placeholder(for: value, kind: "code")))
-                case "refresh_token": (name, .string(placeholders.placeholder(for: value, kind: "refresh")))
-                case "client_secret": (name, .string(placeholders.placeholder(for: value, kind: "client_secret")))
-                default: (name, .string(text(value)))
-                }
-            }))
+            members["form"] = .object(
+                JSONObject(
+                    FormCoding.decode(body).map { name, value in
+                        switch name {
+                        case "code": (name, .string(placeholders.placeholder(for: value, kind: "code")))
+                        case "refresh_token": (name, .string(placeholders.placeholder(for: value, kind: "refresh")))
+                        case "client_secret":
+                            (name, .string(placeholders.placeholder(for: value, kind: "client_secret")))
+                        default: (name, .string(text(value)))
+                        }
+                    }))
         } else if !body.isEmpty {
             members["body"] = .string(text(body))
         }
@@ -145,7 +161,8 @@ struct SessionRedactor {
                 case "access_token": return .string(redactor.placeholders.placeholder(for: token, kind: tokenKind))
                 case "refresh_token": return .string(redactor.placeholders.placeholder(for: token, kind: "refresh"))
                 // The Smartcar user id (`GET /v2.0/user`) names a person: not a secret, but not for a public file.
-                case "id" where path == "/v2.0/user": return .string(redactor.placeholders.placeholder(for: token, kind: "user"))
+                case "id" where path == "/v2.0/user":
+                    return .string(redactor.placeholders.placeholder(for: token, kind: "user"))
                 default: return nil
                 }
             }
@@ -180,8 +197,10 @@ struct SessionRedactor {
 
     /// Rebuilds `value`; `rule` may replace the value of a member (given its key), and every string it
     /// leaves alone goes through `text`.
-    private mutating func walk(_ value: JSONValue, key: String? = nil,
-                               _ rule: (inout SessionRedactor, String, JSONValue) -> JSONValue?) -> JSONValue {
+    private mutating func walk(
+        _ value: JSONValue, key: String? = nil,
+        _ rule: (inout SessionRedactor, String, JSONValue) -> JSONValue?
+    ) -> JSONValue {
         if let key, let replaced = rule(&self, key, value) { return replaced }
         switch value {
         case .string(let string): return .string(text(string))

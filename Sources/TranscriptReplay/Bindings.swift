@@ -21,7 +21,9 @@ final class Bindings: Sendable {
     }
 
     func fillString(_ text: String, path: String) -> Result<String, Filler.Failure> {
-        with { values in Result { () throws(Filler.Failure) -> String in try Filler.fillString(text, path: path, bindings: &values) } }
+        with { values in
+            Result { () throws(Filler.Failure) -> String in try Filler.fillString(text, path: path, bindings: &values) }
+        }
     }
 
     /// Matches `actual` against `pattern` (see `Matcher`), binding the captures on success.

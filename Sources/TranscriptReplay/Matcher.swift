@@ -20,8 +20,10 @@ struct Matcher {
     /// nil when `actual` matches; the captures it bound are then added to `bindings` (left unchanged on a mismatch).
     /// With `binding` false (upstream request patterns), a capture must already be bound: an interaction
     /// that names `{{refresh_2}}` cannot serve a request before `refresh_2` exists.
-    static func match(_ pattern: JSONValue, _ actual: JSONValue, path: String = "$", binding: Bool = true,
-                      bindings: inout [String: JSONValue]) -> Mismatch? {
+    static func match(
+        _ pattern: JSONValue, _ actual: JSONValue, path: String = "$", binding: Bool = true,
+        bindings: inout [String: JSONValue]
+    ) -> Mismatch? {
         var working = bindings
         let matcher = Matcher(binding: binding)
         if let mismatch = matcher.value(pattern, actual, path, &working) { return mismatch }
@@ -33,8 +35,10 @@ struct Matcher {
 
     private init(binding: Bool) { self.binding = binding }
 
-    private func value(_ pattern: JSONValue, _ actual: JSONValue, _ path: String,
-                       _ bindings: inout [String: JSONValue]) -> Mismatch? {
+    private func value(
+        _ pattern: JSONValue, _ actual: JSONValue, _ path: String,
+        _ bindings: inout [String: JSONValue]
+    ) -> Mismatch? {
         switch pattern {
         case .string(let text):
             return string(text, actual, path, &bindings)
@@ -48,11 +52,14 @@ struct Matcher {
                     let problem = "member \(JSONText.quoted(member.key)) is missing (expected \(expected))"
                     return Mismatch(path: path, problem: problem)
                 }
-                if let mismatch = value(member.value, found.value, Self.child(path, member.key), &bindings) { return mismatch }
+                if let mismatch = value(member.value, found.value, Self.child(path, member.key), &bindings) {
+                    return mismatch
+                }
             }
             if !members.contains(where: { $0.key == Self.openMember }) {
                 for extra in actualMembers where !members.contains(where: { $0.key == extra.key }) {
-                    let problem = "unexpected member \(JSONText.quoted(extra.key)): \(Self.show(extra.value))"
+                    let problem =
+                        "unexpected member \(JSONText.quoted(extra.key)): \(Self.show(extra.value))"
                         + " (add it, or \"...\": true to allow others)"
                     return Mismatch(path: path, problem: problem)
                 }
@@ -64,21 +71,30 @@ struct Matcher {
             }
             for (index, item) in items.enumerated() {
                 guard index < actualItems.count else {
-                    return Mismatch(path: "\(path)[\(index)]", problem: "missing: the array has \(actualItems.count) elements, expected \(items.count)")
+                    return Mismatch(
+                        path: "\(path)[\(index)]",
+                        problem: "missing: the array has \(actualItems.count) elements, expected \(items.count)")
                 }
                 if let mismatch = value(item, actualItems[index], "\(path)[\(index)]", &bindings) { return mismatch }
             }
             if actualItems.count > items.count {
-                return Mismatch(path: "\(path)[\(items.count)]", problem: "unexpected element \(Self.show(actualItems[items.count])): the array has \(actualItems.count) elements, expected \(items.count)")
+                return Mismatch(
+                    path: "\(path)[\(items.count)]",
+                    problem:
+                        "unexpected element \(Self.show(actualItems[items.count])): the array has \(actualItems.count) elements, expected \(items.count)"
+                )
             }
             return nil
         default:
-            return pattern == actual ? nil : Mismatch(path: path, problem: "expected \(pattern.inlineText), got \(Self.show(actual))")
+            return pattern == actual
+                ? nil : Mismatch(path: path, problem: "expected \(pattern.inlineText), got \(Self.show(actual))")
         }
     }
 
-    private func string(_ text: String, _ actual: JSONValue, _ path: String,
-                        _ bindings: inout [String: JSONValue]) -> Mismatch? {
+    private func string(
+        _ text: String, _ actual: JSONValue, _ path: String,
+        _ bindings: inout [String: JSONValue]
+    ) -> Mismatch? {
         guard let template = try? Template(text), !template.isPlain else {
             guard actual != .string(text) else { return nil }
             return Mismatch(path: path, problem: "expected \(JSONText.quoted(text)), got \(Self.show(actual))")
@@ -86,12 +102,18 @@ struct Matcher {
         let expected = Self.describe(template, bindings)
         switch template.wholeHole {
         case .wildcard(let wildcard)?:
-            return wildcard.accepts(actual) ? nil : Mismatch(path: path, problem: "expected \(expected), got \(Self.show(actual))")
+            return wildcard.accepts(actual)
+                ? nil : Mismatch(path: path, problem: "expected \(expected), got \(Self.show(actual))")
         case .capture(let name)?:
             if let bound = bindings[name] {
-                return bound == actual ? nil : Mismatch(path: path, problem: "expected \(expected), got \(Self.show(actual))")
+                return bound == actual
+                    ? nil : Mismatch(path: path, problem: "expected \(expected), got \(Self.show(actual))")
             }
-            guard binding else { return Mismatch(path: path, problem: "expected \(expected), which a request pattern cannot bind, got \(Self.show(actual))") }
+            guard binding else {
+                return Mismatch(
+                    path: path,
+                    problem: "expected \(expected), which a request pattern cannot bind, got \(Self.show(actual))")
+            }
             bindings[name] = actual
             return nil
         case nil:
@@ -99,7 +121,9 @@ struct Matcher {
                 return Mismatch(path: path, problem: "expected a string like \(expected), got \(Self.show(actual))")
             }
             guard binding || template.captureNames.allSatisfy({ bindings[$0] != nil }) else {
-                return Mismatch(path: path, problem: "expected \(expected), which a request pattern cannot bind, got \(Self.show(actual))")
+                return Mismatch(
+                    path: path,
+                    problem: "expected \(expected), which a request pattern cannot bind, got \(Self.show(actual))")
             }
             guard let captured = Self.matchText(template, actualText, bindings) else {
                 return Mismatch(path: path, problem: "expected \(expected), got \(Self.show(actual))")
@@ -110,8 +134,10 @@ struct Matcher {
     }
 
     /// Matches a template with holes inside a longer string; returns the captures it binds, or nil.
-    static func matchText(_ template: Template, _ text: String,
-                          _ bindings: [String: JSONValue]) -> [(String, String)]? {
+    static func matchText(
+        _ template: Template, _ text: String,
+        _ bindings: [String: JSONValue]
+    ) -> [(String, String)]? {
         var pattern = "^"
         var groups: [String: Int] = [:]
         var order: [String] = []
@@ -134,7 +160,9 @@ struct Matcher {
             }
         }
         pattern += "$"
-        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]) else { return nil }
+        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]) else {
+            return nil
+        }
         let range = NSRange(text.startIndex..., in: text)
         guard let result = regex.firstMatch(in: text, range: range) else { return nil }
         return order.map { name in
@@ -169,8 +197,10 @@ enum Filler {
         var description: String
     }
 
-    static func fill(_ pattern: JSONValue, path: String = "$",
-                     bindings: inout [String: JSONValue]) throws(Failure) -> JSONValue {
+    static func fill(
+        _ pattern: JSONValue, path: String = "$",
+        bindings: inout [String: JSONValue]
+    ) throws(Failure) -> JSONValue {
         switch pattern {
         case .string(let text):
             let template: Template
@@ -181,7 +211,8 @@ enum Filler {
             var filled: JSONObject = [:]
             for member in members {
                 guard member.key != Matcher.openMember else {
-                    throw Failure(description: "at \(path): \"...\" only makes sense in what is matched, not in what is sent")
+                    throw Failure(
+                        description: "at \(path): \"...\" only makes sense in what is matched, not in what is sent")
                 }
                 let value = try fill(member.value, path: Matcher.child(path, member.key), bindings: &bindings)
                 filled.append((member.key, value))
@@ -189,7 +220,9 @@ enum Filler {
             return .object(filled)
         case .array(let items):
             var filled: [JSONValue] = []
-            for (index, item) in items.enumerated() { filled.append(try fill(item, path: "\(path)[\(index)]", bindings: &bindings)) }
+            for (index, item) in items.enumerated() {
+                filled.append(try fill(item, path: "\(path)[\(index)]", bindings: &bindings))
+            }
             return .array(filled)
         default:
             return pattern
@@ -197,22 +230,29 @@ enum Filler {
     }
 
     /// Fills a string that must stay a string (arguments, environment values, header values).
-    static func fillString(_ text: String, path: String,
-                           bindings: inout [String: JSONValue]) throws(Failure) -> String {
+    static func fillString(
+        _ text: String, path: String,
+        bindings: inout [String: JSONValue]
+    ) throws(Failure) -> String {
         let template: Template
         do { template = try Template(text) } catch { throw Failure(description: "at \(path): \(error)") }
         return try fillText(template, path: path, bindings: &bindings)
     }
 
-    private static func fillText(_ template: Template, path: String,
-                                 bindings: inout [String: JSONValue]) throws(Failure) -> String {
+    private static func fillText(
+        _ template: Template, path: String,
+        bindings: inout [String: JSONValue]
+    ) throws(Failure) -> String {
         var out = ""
         for part in template.parts {
             switch part {
             case .literal(let literal): out += literal
             case .hole(.capture(let name)): out += text(of: value(of: name, &bindings))
             case .hole(.wildcard(let wildcard)):
-                throw Failure(description: "at \(path): the wildcard {{\(wildcard.rawValue)}} matches values but cannot be sent; use a capture name")
+                throw Failure(
+                    description:
+                        "at \(path): the wildcard {{\(wildcard.rawValue)}} matches values but cannot be sent; use a capture name"
+                )
             }
         }
         return out

@@ -58,6 +58,7 @@ package enum Replay {
         let started = Date()
         let runner = Runner(transcript, options: options)
         let failures = runner.run()
-        return ReplayResult(name: transcript.name, failures: failures, seconds: Date().timeIntervalSince(started), log: runner.log)
+        return ReplayResult(
+            name: transcript.name, failures: failures, seconds: Date().timeIntervalSince(started), log: runner.log)
     }
 }

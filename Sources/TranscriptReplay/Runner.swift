@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentTestSupport
 import Dispatch
 import FakeSmartcar
 import Foundation
 import WireFormats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Plays one transcript: starts the scripted upstream and the agent, performs the steps in order, then
 /// checks that nothing was left over (a message no step expected, an upstream interaction never used).
@@ -120,7 +121,9 @@ final class Runner {
                 continue
             }
             if line == nil, !exitChecked.contains(name), exit.signalled || exit.status != 0 {
-                failures.append("agent \(name) \(exit.signalled ? "was killed by signal" : "exited with code") \(exit.status) (an expectExit step says so when that is expected)")
+                failures.append(
+                    "agent \(name) \(exit.signalled ? "was killed by signal" : "exited with code") \(exit.status) (an expectExit step says so when that is expected)"
+                )
             }
         }
         if line == nil {
@@ -130,7 +133,9 @@ final class Runner {
                 for message in left.prefix(5) {
                     failures.append("agent \(name) sent a message no step expected: \(Matcher.show(message.value))")
                 }
-                if left.count > 5 { failures.append("agent \(name) sent \(left.count - 5) more messages no step expected") }
+                if left.count > 5 {
+                    failures.append("agent \(name) sent \(left.count - 5) more messages no step expected")
+                }
                 for junk in state.junk.prefix(5) {
                     failures.append("agent \(name) wrote something other than a protocol message to stdout: \(junk)")
                 }
@@ -156,7 +161,9 @@ final class Runner {
         let deadline = DispatchTime.now() + (step.within ?? transcript.header.timeout ?? options.timeout)
         if case .start(let arguments, let environment) = step.action {
             guard agents[step.agent] == nil else { return "start: an agent named \(step.agent) is already running" }
-            var merged = transcript.header.environment.filter { variable in !(environment ?? []).contains { $0.name == variable.name } }
+            var merged = transcript.header.environment.filter { variable in
+                !(environment ?? []).contains { $0.name == variable.name }
+            }
             merged += environment ?? []
             do {
                 try startAgent(step.agent, arguments: arguments ?? transcript.header.arguments, environment: merged)
@@ -168,7 +175,8 @@ final class Runner {
         switch step.action {
         case .waitForUpstream(let count):
             let received = pool.waitForRequests(count, until: deadline)
-            return received >= count ? nil : "waitForUpstream: \(received) of \(count) requests reached the upstream in time"
+            return received >= count
+                ? nil : "waitForUpstream: \(received) of \(count) requests reached the upstream in time"
         case .assertStore(let pattern):
             return assertStore(pattern)
         case .lockStore(let lock):
@@ -196,9 +204,14 @@ final class Runner {
             return nil
         case .expectExit(let code):
             exitChecked.insert(agent.name)
-            guard let exit = agent.waitForExit(until: deadline) else { return "expectExit: agent \(agent.name) was still running after the deadline" }
-            if exit.signalled { return "expectExit: agent \(agent.name) was killed by signal \(exit.status), expected exit code \(code)" }
-            return exit.status == code ? nil : "expectExit: agent \(agent.name) exited with code \(exit.status), expected \(code)"
+            guard let exit = agent.waitForExit(until: deadline) else {
+                return "expectExit: agent \(agent.name) was still running after the deadline"
+            }
+            if exit.signalled {
+                return "expectExit: agent \(agent.name) was killed by signal \(exit.status), expected exit code \(code)"
+            }
+            return exit.status == code
+                ? nil : "expectExit: agent \(agent.name) exited with code \(exit.status), expected \(code)"
         case .upstream, .waitForUpstream, .assertStore, .lockStore, .start:
             return nil
         }
@@ -213,7 +226,8 @@ final class Runner {
         if filled["method"] != nil, let id = filled["id"] {
             sentIDs[agent.name, default: [:]][id.compactText, default: 0] += 1
         }
-        return agent.write(Self.frame(filled.compactText, framing)) ? nil : "send: agent \(agent.name)'s input is closed (it exited?)"
+        return agent.write(Self.frame(filled.compactText, framing))
+            ? nil : "send: agent \(agent.name)'s input is closed (it exited?)"
     }
 
     static func frame(_ body: String, _ framing: Transcript.Framing) -> [UInt8] {
@@ -229,15 +243,22 @@ final class Runner {
         let request: JSONValue = [
             "jsonrpc": "2.0", "id": id, "method": "$/advanceClock", "params": ["seconds": .double(seconds)],
         ]
-        guard agent.write(Self.frame(request.compactText, .line)) else { return "advanceClock: agent \(agent.name)'s input is closed" }
+        guard agent.write(Self.frame(request.compactText, .line)) else {
+            return "advanceClock: agent \(agent.name)'s input is closed"
+        }
         let answer = agent.wait(until: deadline) { state -> JSONValue? in
-            guard let index = state.messages.firstIndex(where: { !$0.consumed && $0.value["id"] == id && $0.value["method"] == nil }) else { return nil }
+            guard
+                let index = state.messages.firstIndex(where: {
+                    !$0.consumed && $0.value["id"] == id && $0.value["method"] == nil
+                })
+            else { return nil }
             state.messages[index].consumed = true
             return state.messages[index].value
         }
         guard let answer else { return "advanceClock: agent \(agent.name) did not answer $/advanceClock in time" }
         guard answer["result"] != nil else {
-            return "advanceClock: agent \(agent.name) refused $/advanceClock (start it with --allow-clock-control): \(Matcher.show(answer))"
+            return
+                "advanceClock: agent \(agent.name) refused $/advanceClock (start it with --allow-clock-control): \(Matcher.show(answer))"
         }
         return nil
     }
@@ -250,17 +271,22 @@ final class Runner {
         case mismatch(JSONValue, Mismatch)
     }
 
-    private func expect(_ expected: JSONValue, framing: Transcript.Framing?, from agent: ReplayedAgent,
-                        until deadline: DispatchTime) -> String? {
+    private func expect(
+        _ expected: JSONValue, framing: Transcript.Framing?, from agent: ReplayedAgent,
+        until deadline: DispatchTime
+    ) -> String? {
         let what: String
         let found: Found?
         switch expected {
         case .array(let elements):
             what = "the batch reply"
             found = agent.wait(until: deadline) { state in
-                guard let index = state.messages.firstIndex(where: { !$0.consumed && $0.value.arrayValue != nil }) else { return nil }
+                guard let index = state.messages.firstIndex(where: { !$0.consumed && $0.value.arrayValue != nil })
+                else { return nil }
                 let actual = state.messages[index].value
-                if let mismatch = bindings.with({ Self.matchBatch(elements, actual.arrayValue!, &$0) }) { return .mismatch(actual, mismatch) }
+                if let mismatch = bindings.with({ Self.matchBatch(elements, actual.arrayValue!, &$0) }) {
+                    return .mismatch(actual, mismatch)
+                }
                 state.messages[index].consumed = true
                 return .matched(state.messages[index].framing)
             }
@@ -280,14 +306,16 @@ final class Runner {
                     }
                 }
                 // An answer that does not match fails at once, unless more answers to this id are still owed.
-                guard let first = candidates.first(where: { !state.messages[$0].consumed }), candidates.count >= owed else { return nil }
+                guard let first = candidates.first(where: { !state.messages[$0].consumed }), candidates.count >= owed
+                else { return nil }
                 let actual = state.messages[first].value
                 return .mismatch(actual, mismatchOf(expected, actual))
             }
         default:
             what = "the notification \(expected["method"]?.inlineText ?? "")"
             found = agent.wait(until: deadline) { state in
-                for index in state.messages.indices where !state.messages[index].consumed && Self.isNotification(state.messages[index].value) {
+                for index in state.messages.indices
+                where !state.messages[index].consumed && Self.isNotification(state.messages[index].value) {
                     if bindings.match(expected, state.messages[index].value) == nil {
                         state.messages[index].consumed = true
                         return .matched(state.messages[index].framing)
@@ -299,7 +327,8 @@ final class Runner {
         switch found {
         case .matched(let actualFraming)?:
             if let framing, framing != actualFraming {
-                return "expect (agent \(agent.name)): \(what) came with \(actualFraming.rawValue) framing, expected \(framing.rawValue)"
+                return
+                    "expect (agent \(agent.name)): \(what) came with \(actualFraming.rawValue) framing, expected \(framing.rawValue)"
             }
             return nil
         case .mismatch(let actual, let mismatch)?:
@@ -318,17 +347,23 @@ final class Runner {
         let state = agent.snapshot
         var lines: [String]
         if state.ended, let exit = state.exit {
-            lines = ["expect (agent \(agent.name)): the agent \(exit.signalled ? "was killed by signal" : "exited with code") \(exit.status) without sending \(what)"]
+            lines = [
+                "expect (agent \(agent.name)): the agent \(exit.signalled ? "was killed by signal" : "exited with code") \(exit.status) without sending \(what)"
+            ]
         } else {
             lines = ["expect (agent \(agent.name)): \(what) did not arrive in time"]
         }
         lines.append("expected: \(expected.inlineText)")
         let waiting = state.messages.filter { !$0.consumed }
-        if Self.isNotification(expected), let closest = waiting.first(where: { $0.value["method"] == expected["method"] }) {
+        if Self.isNotification(expected),
+            let closest = waiting.first(where: { $0.value["method"] == expected["method"] })
+        {
             lines.append("closest:  \(closest.value.inlineText)")
             lines.append(mismatchOf(expected, closest.value).description)
         } else if !waiting.isEmpty {
-            lines.append("received and not yet expected: " + waiting.prefix(5).map { Matcher.show($0.value) }.joined(separator: "\n  "))
+            lines.append(
+                "received and not yet expected: "
+                    + waiting.prefix(5).map { Matcher.show($0.value) }.joined(separator: "\n  "))
         }
         return lines.joined(separator: "\n")
     }
@@ -342,8 +377,10 @@ final class Runner {
 
     /// A batch reply matches when each expected element matches the actual element with its id (the
     /// order inside a batch is free).
-    private static func matchBatch(_ expected: [JSONValue], _ actual: [JSONValue],
-                                   _ bindings: inout [String: JSONValue]) -> Mismatch? {
+    private static func matchBatch(
+        _ expected: [JSONValue], _ actual: [JSONValue],
+        _ bindings: inout [String: JSONValue]
+    ) -> Mismatch? {
         guard expected.count == actual.count else {
             return Mismatch(path: "$", problem: "the batch has \(actual.count) responses, expected \(expected.count)")
         }
@@ -354,15 +391,18 @@ final class Runner {
             guard !sameID.isEmpty else {
                 return Mismatch(path: "$", problem: "no response in the batch has id \(element["id"]!.inlineText)")
             }
-            guard let index = sameID.first(where: { index in
-                var attempt = working
-                guard Matcher.match(element, remaining[index], bindings: &attempt) == nil else { return false }
-                working = attempt
-                return true
-            }) else {
+            guard
+                let index = sameID.first(where: { index in
+                    var attempt = working
+                    guard Matcher.match(element, remaining[index], bindings: &attempt) == nil else { return false }
+                    working = attempt
+                    return true
+                })
+            else {
                 var copy = working
                 let mismatch = Matcher.match(element, remaining[sameID[0]], bindings: &copy)!
-                return Mismatch(path: "$[id \(element["id"]!.inlineText)]" + mismatch.path.dropFirst(), problem: mismatch.problem)
+                return Mismatch(
+                    path: "$[id \(element["id"]!.inlineText)]" + mismatch.path.dropFirst(), problem: mismatch.problem)
             }
             remaining.remove(at: index)
         }
@@ -404,7 +444,8 @@ final class Runner {
         guard let mismatch = bindings.match(.object(members), row, path: "store[\(JSONText.quoted(key))]") else {
             return nil
         }
-        return "assertStore: \(mismatch)\nstored: \(row.setting("accessToken", "…").setting("refreshToken", "…").inlineText)"
+        return
+            "assertStore: \(mismatch)\nstored: \(row.setting("accessToken", "…").setting("refreshToken", "…").inlineText)"
     }
 
     private func lockStore(_ lock: Bool) -> String? {

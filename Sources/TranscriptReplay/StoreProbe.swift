@@ -14,7 +14,9 @@ final class StoreProbe {
     private var locked = false
 
     init(path: String) throws(Failure) {
-        guard FileManager.default.fileExists(atPath: path) else { throw Failure(description: "there is no store file at \(path)") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Failure(description: "there is no store file at \(path)")
+        }
         var handle: OpaquePointer?
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -31,8 +33,11 @@ final class StoreProbe {
     /// `needsReauth`), or nil when the store has no such key.
     func row(_ key: String) throws(Failure) -> JSONValue? {
         var statement: OpaquePointer?
-        let sql = "SELECT key, access_token, refresh_token, expires_at, generation, needs_reauth FROM tokens WHERE key = ?"
-        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw lastError("cannot read the store") }
+        let sql =
+            "SELECT key, access_token, refresh_token, expires_at, generation, needs_reauth FROM tokens WHERE key = ?"
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw lastError("cannot read the store")
+        }
         defer { sqlite3_finalize(statement) }
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
         sqlite3_bind_text(statement, 1, key, -1, transient)
@@ -57,7 +62,9 @@ final class StoreProbe {
     /// Takes SQLite's exclusive lock on the store and keeps it until `unlock()`: every write of the agent
     /// then waits out its busy timeout and fails, as on a disk that stopped taking writes.
     func lock() throws(Failure) {
-        guard sqlite3_exec(db, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK else { throw lastError("cannot lock the store") }
+        guard sqlite3_exec(db, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK else {
+            throw lastError("cannot lock the store")
+        }
         locked = true
     }
 

@@ -49,25 +49,33 @@ struct Template: Sendable, Equatable {
         if inside.hasPrefix("*") {
             guard let wildcard = Wildcard(rawValue: inside) else {
                 let known = Wildcard.allCases.map { "{{\($0.rawValue)}}" }.joined(separator: ", ")
-                throw Failure(description: "unknown wildcard {{\(inside)}} in \(JSONText.quoted(text)); "
-                              + "use one of \(known)")
+                throw Failure(
+                    description: "unknown wildcard {{\(inside)}} in \(JSONText.quoted(text)); "
+                        + "use one of \(known)")
             }
             return .wildcard(wildcard)
         }
         guard isName(inside) else {
-            throw Failure(description: "{{\(inside)}} is not a capture name (letters, digits, '_', '-' and '.', "
-                              + "starting with a letter) in \(JSONText.quoted(text))")
+            throw Failure(
+                description: "{{\(inside)}} is not a capture name (letters, digits, '_', '-' and '.', "
+                    + "starting with a letter) in \(JSONText.quoted(text))")
         }
         return .capture(inside)
     }
 
     static func isName(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first, CharacterSet.letters.contains(first) else { return false }
-        return text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0) }
+        return text.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0)
+        }
     }
 
     /// True when the text has no hole.
-    var isPlain: Bool { parts.allSatisfy { if case .literal = $0 { return true }; return false } }
+    var isPlain: Bool {
+        parts.allSatisfy {
+            if case .literal = $0 { return true }; return false
+        }
+    }
 
     /// The hole when the whole text is exactly one hole (it then stands for a whole JSON value).
     var wholeHole: Hole? {
@@ -88,7 +96,9 @@ struct Template: Sendable, Equatable {
 
     /// Every capture name, in order of appearance.
     var captureNames: [String] {
-        parts.compactMap { if case .hole(.capture(let name)) = $0 { return name }; return nil }
+        parts.compactMap {
+            if case .hole(.capture(let name)) = $0 { return name }; return nil
+        }
     }
 }
 
@@ -117,7 +127,8 @@ extension Template.Wildcard {
         }
     }
 
-    static let timePattern = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})"
+    static let timePattern =
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})"
 
     static func isTime(_ text: String) -> Bool {
         text.range(of: "^" + timePattern + "$", options: .regularExpression) != nil

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import WireFormats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One scenario: a header (how to start the agent) and the steps to play, as read from a `.transcript`
 /// file (a sequence of JSON values, `#` comments; see Protocol/transcripts/README.md).
@@ -78,7 +79,9 @@ package struct Transcript: Sendable {
         do { values = try JSONParser.sequence(text, comments: true) } catch {
             throw LoadError(description: "\(name): \(error)")
         }
-        guard let first = values.first else { throw LoadError(description: "\(name): empty; the first value must be the header") }
+        guard let first = values.first else {
+            throw LoadError(description: "\(name): empty; the first value must be the header")
+        }
         let reader = StepReader(name: name)
         let header = try reader.header(first.value, line: first.line)
         var steps: [Step] = []
@@ -92,12 +95,15 @@ package struct Transcript: Sendable {
 private struct StepReader {
     let name: String
 
-    static let verbs = ["send", "sendRaw", "expect", "upstream", "advanceClock", "waitForUpstream", "assertStore", "lockStore",
-                        "start", "closeInput", "signal", "expectExit"]
+    static let verbs = [
+        "send", "sendRaw", "expect", "upstream", "advanceClock", "waitForUpstream", "assertStore", "lockStore",
+        "start", "closeInput", "signal", "expectExit",
+    ]
 
     func header(_ value: JSONValue, line: Int) throws(Transcript.LoadError) -> Transcript.Header {
         guard case .object(let members) = value, !members.contains(where: { Self.verbs.contains($0.key) }) else {
-            throw error(line, "the first value must be the header, e.g. {\"args\": [\"--store\", \"memory\"], \"env\": {...}}")
+            throw error(
+                line, "the first value must be the header, e.g. {\"args\": [\"--store\", \"memory\"], \"env\": {...}}")
         }
         try allow(members, ["args", "env", "timeout"], line, "the header")
         return Transcript.Header(
@@ -107,14 +113,22 @@ private struct StepReader {
     }
 
     func step(_ value: JSONValue, line: Int) throws(Transcript.LoadError) -> Transcript.Step {
-        guard case .object(let members) = value else { throw error(line, "a step must be an object, not \(value.kindName)") }
+        guard case .object(let members) = value else {
+            throw error(line, "a step must be an object, not \(value.kindName)")
+        }
         let verbs = members.filter { Self.verbs.contains($0.key) }
         guard verbs.count == 1, let verb = verbs.first else {
-            throw error(line, verbs.isEmpty ? "a step needs one of \(Self.verbs.joined(separator: ", "))" : "a step has one verb, not \(verbs.map(\.key).joined(separator: " and "))")
+            throw error(
+                line,
+                verbs.isEmpty
+                    ? "a step needs one of \(Self.verbs.joined(separator: ", "))"
+                    : "a step has one verb, not \(verbs.map(\.key).joined(separator: " and "))")
         }
         let agent: String
         if let named = value["agent"] {
-            guard let text = named.stringValue, Template.isName(text) else { throw error(line, "\"agent\" must be a name such as \"B\"") }
+            guard let text = named.stringValue, Template.isName(text) else {
+                throw error(line, "\"agent\" must be a name such as \"B\"")
+            }
             agent = text
         } else {
             agent = "A"
@@ -124,7 +138,9 @@ private struct StepReader {
         switch verb.key {
         case "send":
             try allow(members, ["send", "agent", "framing"], line, "a send step")
-            guard case .object = verb.value else { throw error(line, "send takes a message object (use sendRaw for anything else)") }
+            guard case .object = verb.value else {
+                throw error(line, "send takes a message object (use sendRaw for anything else)")
+            }
             try checkTemplates(verb.value, line)
             action = .send(verb.value, framing: try framing(value["framing"], line) ?? .line)
         case "sendRaw":
@@ -141,32 +157,44 @@ private struct StepReader {
             action = .upstream(request: request, response: response)
         case "advanceClock":
             try allow(members, ["advanceClock", "agent", "within"], line, "an advanceClock step")
-            guard let seconds = verb.value.numberValue else { throw error(line, "advanceClock takes a number of seconds") }
+            guard let seconds = verb.value.numberValue else {
+                throw error(line, "advanceClock takes a number of seconds")
+            }
             action = .advanceClock(seconds)
         case "waitForUpstream":
             try allow(members, ["waitForUpstream", "within"], line, "a waitForUpstream step")
-            guard let count = verb.value.intValue, count > 0 else { throw error(line, "waitForUpstream takes a number of requests (1 or more)") }
+            guard let count = verb.value.intValue, count > 0 else {
+                throw error(line, "waitForUpstream takes a number of requests (1 or more)")
+            }
             action = .waitForUpstream(Int(count))
         case "assertStore":
             try allow(members, ["assertStore"], line, "an assertStore step")
             guard case .object = verb.value, verb.value["key"]?.stringValue != nil else {
                 throw error(line, "assertStore takes an object with at least a \"key\"")
             }
-            let allowed = ["key", "exists", "generation", "needsReauth", "accessToken", "refreshToken", "expiresAt",
-                           "..."]
+            let allowed = [
+                "key", "exists", "generation", "needsReauth", "accessToken", "refreshToken", "expiresAt",
+                "...",
+            ]
             try allow(verb.value.objectValue ?? [:], allowed, line, "assertStore")
             try checkTemplates(verb.value, line)
             action = .assertStore(verb.value)
         case "lockStore":
             try allow(members, ["lockStore"], line, "a lockStore step")
-            guard let flag = verb.value.boolValue else { throw error(line, "lockStore takes true (take the lock) or false (release it)") }
+            guard let flag = verb.value.boolValue else {
+                throw error(line, "lockStore takes true (take the lock) or false (release it)")
+            }
             action = .lockStore(flag)
         case "start":
             try allow(members, ["start", "args", "env"], line, "a start step")
-            guard let name = verb.value.stringValue, Template.isName(name) else { throw error(line, "start takes the new agent's name, e.g. \"B\"") }
+            guard let name = verb.value.stringValue, Template.isName(name) else {
+                throw error(line, "start takes the new agent's name, e.g. \"B\"")
+            }
             return Transcript.Step(
                 line: line, agent: name,
-                action: .start(arguments: try strings(value["args"], line, "args"), environment: try environment(value["env"], line)),
+                action: .start(
+                    arguments: try strings(value["args"], line, "args"),
+                    environment: try environment(value["env"], line)),
                 within: nil)
         case "closeInput":
             try allow(members, ["closeInput", "agent"], line, "a closeInput step")
@@ -181,7 +209,9 @@ private struct StepReader {
             }
         case "expectExit":
             try allow(members, ["expectExit", "agent", "within"], line, "an expectExit step")
-            guard let code = verb.value.intValue, (0...255).contains(code) else { throw error(line, "expectExit takes an exit code from 0 to 255") }
+            guard let code = verb.value.intValue, (0...255).contains(code) else {
+                throw error(line, "expectExit takes an exit code from 0 to 255")
+            }
             action = .expectExit(Int32(code))
         default:
             throw error(line, "unknown step \(verb.key)")
@@ -199,7 +229,10 @@ private struct StepReader {
                     throw error(line, "an expected response's id must be written out, not a placeholder")
                 }
             } else if value["method"]?.stringValue == nil {
-                throw error(line, "expect takes a response (with an \"id\"), a notification (with a \"method\" and no \"id\") or a batch (an array)")
+                throw error(
+                    line,
+                    "expect takes a response (with an \"id\"), a notification (with a \"method\" and no \"id\") or a batch (an array)"
+                )
             }
         case .array(let items):
             guard !items.isEmpty, items.allSatisfy({ $0["id"] != nil }) else {
@@ -215,22 +248,36 @@ private struct StepReader {
             throw error(line, "upstream takes {\"request\": {...}, \"response\": {...}}")
         }
         try allow(members, ["request", "response"], line, "upstream")
-        guard case .object(let requestMembers) = request, request["method"]?.stringValue != nil, request["path"]?.stringValue != nil else {
+        guard case .object(let requestMembers) = request, request["method"]?.stringValue != nil,
+            request["path"]?.stringValue != nil
+        else {
             throw error(line, "an upstream request needs at least \"method\" and \"path\"")
         }
-        try allow(requestMembers, ["method", "path", "query", "headers", "basicAuth", "form", "json", "body"], line, "an upstream request")
-        guard case .object(let responseMembers) = response else { throw error(line, "an upstream response must be an object") }
+        try allow(
+            requestMembers, ["method", "path", "query", "headers", "basicAuth", "form", "json", "body"], line,
+            "an upstream request")
+        guard case .object(let responseMembers) = response else {
+            throw error(line, "an upstream response must be an object")
+        }
         if let fault = response["fault"] {
             try allow(responseMembers, ["fault"], line, "a fault response")
-            guard ["drop", "stall"].contains(fault.stringValue ?? "") else { throw error(line, "fault is \"drop\" or \"stall\"") }
+            guard ["drop", "stall"].contains(fault.stringValue ?? "") else {
+                throw error(line, "fault is \"drop\" or \"stall\"")
+            }
         } else {
             try allow(responseMembers, ["status", "headers", "json", "body", "delay"], line, "an upstream response")
             guard let status = response["status"]?.intValue, (100...599).contains(status) else {
                 throw error(line, "an upstream response needs a \"status\" (or a \"fault\")")
             }
-            if response["json"] != nil && response["body"] != nil { throw error(line, "an upstream response has \"json\" or \"body\", not both") }
-            if let body = response["body"], body.stringValue == nil { throw error(line, "\"body\" is a string (use \"json\" for JSON)") }
-            if let headers = response["headers"], !(headers.objectValue?.allSatisfy { $0.value.stringValue != nil } ?? false) {
+            if response["json"] != nil && response["body"] != nil {
+                throw error(line, "an upstream response has \"json\" or \"body\", not both")
+            }
+            if let body = response["body"], body.stringValue == nil {
+                throw error(line, "\"body\" is a string (use \"json\" for JSON)")
+            }
+            if let headers = response["headers"],
+                !(headers.objectValue?.allSatisfy { $0.value.stringValue != nil } ?? false)
+            {
                 throw error(line, "response \"headers\" is an object of strings")
             }
             _ = try seconds(response["delay"], line, "delay")
@@ -246,10 +293,13 @@ private struct StepReader {
         for part in parts {
             if let text = part.stringValue {
                 bytes += Array(text.utf8)
-            } else if let repeated = part["repeat"]?.stringValue, let times = part["times"]?.intValue, (0...(64 << 20)).contains(times) {
+            } else if let repeated = part["repeat"]?.stringValue, let times = part["times"]?.intValue,
+                (0...(64 << 20)).contains(times)
+            {
                 bytes += Array(repeating: Array(repeated.utf8), count: Int(times)).flatMap { $0 }
             } else {
-                throw error(line, "sendRaw takes a string, or an array of strings and {\"repeat\": \"x\", \"times\": N}")
+                throw error(
+                    line, "sendRaw takes a string, or an array of strings and {\"repeat\": \"x\", \"times\": N}")
             }
         }
         return bytes
@@ -282,8 +332,10 @@ private struct StepReader {
         return items.compactMap(\.stringValue)
     }
 
-    private func environment(_ value: JSONValue?,
-                             _ line: Int) throws(Transcript.LoadError) -> [(name: String, value: String)]? {
+    private func environment(
+        _ value: JSONValue?,
+        _ line: Int
+    ) throws(Transcript.LoadError) -> [(name: String, value: String)]? {
         guard let value else { return nil }
         guard let members = value.objectValue, members.allSatisfy({ $0.value.stringValue != nil }) else {
             throw error(line, "\"env\" is an object of strings")
@@ -294,12 +346,16 @@ private struct StepReader {
 
     private func seconds(_ value: JSONValue?, _ line: Int, _ what: String) throws(Transcript.LoadError) -> Double? {
         guard let value else { return nil }
-        guard let seconds = value.numberValue, seconds >= 0, seconds <= 600 else { throw error(line, "\"\(what)\" is a number of seconds (0 to 600)") }
+        guard let seconds = value.numberValue, seconds >= 0, seconds <= 600 else {
+            throw error(line, "\"\(what)\" is a number of seconds (0 to 600)")
+        }
         return seconds
     }
 
-    private func allow(_ members: JSONObject, _ allowed: [String], _ line: Int,
-                       _ what: String) throws(Transcript.LoadError) {
+    private func allow(
+        _ members: JSONObject, _ allowed: [String], _ line: Int,
+        _ what: String
+    ) throws(Transcript.LoadError) {
         if let unknown = members.first(where: { !allowed.contains($0.key) }) {
             let list = allowed.joined(separator: ", ")
             throw error(line, "unknown member \(JSONText.quoted(unknown.key)) in \(what) (allowed: \(list))")

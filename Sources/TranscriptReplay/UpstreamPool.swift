@@ -31,7 +31,11 @@ final class UpstreamPool: Sendable {
     private let changed = DispatchSemaphore(value: 0)
 
     init(_ interactions: [(line: Int, request: JSONValue, response: JSONValue)], bindings: Bindings) {
-        state = Mutex(State(interactions: interactions.map { Interaction(line: $0.line, request: $0.request, response: $0.response) }))
+        state = Mutex(
+            State(
+                interactions: interactions.map {
+                    Interaction(line: $0.line, request: $0.request, response: $0.response)
+                }))
         self.bindings = bindings
     }
 
@@ -63,7 +67,9 @@ final class UpstreamPool: Sendable {
         let body: JSONValue = [
             "error": "unexpected_request", "error_description": "the transcript has no interaction for this request",
         ]
-        return .respond(status: 500, headers: [("Content-Type", "application/json")], body: Array(body.compactText.utf8), delay: .zero)
+        return .respond(
+            status: 500, headers: [("Content-Type", "application/json")], body: Array(body.compactText.utf8),
+            delay: .zero)
     }
 
     /// Waits until `count` requests have arrived in all; returns how many did.
@@ -114,16 +120,28 @@ final class UpstreamPool: Sendable {
                 for header in member.value.objectValue ?? [:] {
                     let name = header.key.lowercased()
                     guard let value = actual["headers"]?[name] else {
-                        return Mismatch(path: "request.headers", problem: "header \(name) is missing (expected \(Matcher.show(header.value)))")
+                        return Mismatch(
+                            path: "request.headers",
+                            problem: "header \(name) is missing (expected \(Matcher.show(header.value)))")
                     }
-                    if let mismatch = Matcher.match(header.value, value, path: "request.headers.\(name)", binding: false, bindings: &working) { return mismatch }
+                    if let mismatch = Matcher.match(
+                        header.value, value, path: "request.headers.\(name)", binding: false, bindings: &working)
+                    {
+                        return mismatch
+                    }
                 }
                 continue
             }
             guard let value = actual[member.key] else {
-                return Mismatch(path: "request", problem: "the request has no \(member.key) (expected \(Matcher.show(member.value)))")
+                return Mismatch(
+                    path: "request",
+                    problem: "the request has no \(member.key) (expected \(Matcher.show(member.value)))")
             }
-            if let mismatch = Matcher.match(member.value, value, path: "request.\(member.key)", binding: false, bindings: &working) { return mismatch }
+            if let mismatch = Matcher.match(
+                member.value, value, path: "request.\(member.key)", binding: false, bindings: &working)
+            {
+                return mismatch
+            }
         }
         bindings = working
         return nil
@@ -141,7 +159,9 @@ final class UpstreamPool: Sendable {
             }
         }
         if let used = state.interactions.first(where: { $0.usedBy != nil && sameEndpoint($0) && wouldMatch($0) }) {
-            lines.append("it matches the interaction at line \(used.line), which already served request \(used.usedBy!): each interaction serves one request (is a call doubled?)")
+            lines.append(
+                "it matches the interaction at line \(used.line), which already served request \(used.usedBy!): each interaction serves one request (is a call doubled?)"
+            )
         }
         let candidates = state.interactions.filter { $0.usedBy == nil }
         if let closest = candidates.first(where: sameEndpoint) ?? candidates.first {
@@ -149,9 +169,13 @@ final class UpstreamPool: Sendable {
                 var copy = values
                 return Self.match(closest.request, actual, &copy)
             }
-            lines.append("closest unused interaction, line \(closest.line): \(mismatch.map(\.description) ?? "matches now")")
+            lines.append(
+                "closest unused interaction, line \(closest.line): \(mismatch.map(\.description) ?? "matches now")")
         } else {
-            lines.append(state.interactions.isEmpty ? "the transcript has no upstream interaction" : "every interaction of the transcript was already used")
+            lines.append(
+                state.interactions.isEmpty
+                    ? "the transcript has no upstream interaction"
+                    : "every interaction of the transcript was already used")
         }
         return lines.joined(separator: "\n")
     }
@@ -177,7 +201,9 @@ final class UpstreamPool: Sendable {
             case .success(let filled): body = Array(filled.compactText.utf8)
             case .failure(let failure): return .failure(failure)
             }
-            if !headers.contains(where: { $0.name.lowercased() == "content-type" }) { headers.append(("Content-Type", "application/json")) }
+            if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+                headers.append(("Content-Type", "application/json"))
+            }
         } else if let text = response["body"]?.stringValue {
             switch bindings.fillString(text, path: "response.body") {
             case .success(let filled): body = Array(filled.utf8)
@@ -185,8 +211,10 @@ final class UpstreamPool: Sendable {
             }
         }
         let delay = response["delay"]?.numberValue ?? 0
-        return .success(.respond(status: Int(response["status"]?.intValue ?? 200), headers: headers, body: body,
-                                 delay: .milliseconds(Int64((delay * 1000).rounded()))))
+        return .success(
+            .respond(
+                status: Int(response["status"]?.intValue ?? 200), headers: headers, body: body,
+                delay: .milliseconds(Int64((delay * 1000).rounded()))))
     }
 
     // MARK: Helpers
@@ -199,7 +227,8 @@ final class UpstreamPool: Sendable {
         guard let header else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic", let data = Data(base64Encoded: String(parts[1])),
-              let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":") else { return nil }
+            let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        else { return nil }
         return (String(pair[..<colon]), String(pair[pair.index(after: colon)...]))
     }
 

@@ -40,8 +40,10 @@ package struct JSONParser {
     }
 
     /// Every top-level value of a text that holds several in a row, each with the line it starts on.
-    package static func sequence(_ text: String,
-                                comments: Bool = true) throws(Failure) -> [(value: JSONValue, line: Int)] {
+    package static func sequence(
+        _ text: String,
+        comments: Bool = true
+    ) throws(Failure) -> [(value: JSONValue, line: Int)] {
         var parser = JSONParser(text, comments: comments)
         var values: [(JSONValue, Int)] = []
         while true {
@@ -159,7 +161,8 @@ package struct JSONParser {
         case UInt8(ascii: "u"):
             let high = try hex4()
             if (0xD800..<0xDC00).contains(high) {
-                guard peek() == UInt8(ascii: "\\"), position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "u") else {
+                guard peek() == UInt8(ascii: "\\"), position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "u")
+                else {
                     return "\u{FFFD}"
                 }
                 position += 2
@@ -174,7 +177,9 @@ package struct JSONParser {
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {
-        guard position + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16) else {
+        guard position + 4 <= bytes.count,
+            let value = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16)
+        else {
             throw failure("\\u must be followed by four hex digits")
         }
         position += 4
@@ -207,7 +212,8 @@ package struct JSONParser {
 
     private mutating func literal(_ word: String) throws(Failure) {
         let expected = Array(word.utf8)
-        guard position + expected.count <= bytes.count, Array(bytes[position..<position + expected.count]) == expected else {
+        guard position + expected.count <= bytes.count, Array(bytes[position..<position + expected.count]) == expected
+        else {
             throw failure("expected '\(word)'")
         }
         position += expected.count

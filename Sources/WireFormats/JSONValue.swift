@@ -112,14 +112,21 @@ extension JSONValue: Codable {
         // Every failed attempt costs a thrown DecodingError (about 10 µs with JSONDecoder), so the likeliest
         // kinds come first. A value still lands in the same case as with any other order.
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let text = try? container.decode(String.self) { self = .string(text) }
-        else if let members = try? container.decode(JSONObject.self) { self = .object(members) }
-        else if let number = try? container.decode(Int64.self) { self = .int(number) }
-        else if let items = try? container.decode([JSONValue].self) { self = .array(items) }
-        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
-        else if let number = try? container.decode(Double.self) { self = .double(number) }
-        else {
+        if container.decodeNil() {
+            self = .null
+        } else if let text = try? container.decode(String.self) {
+            self = .string(text)
+        } else if let members = try? container.decode(JSONObject.self) {
+            self = .object(members)
+        } else if let number = try? container.decode(Int64.self) {
+            self = .int(number)
+        } else if let items = try? container.decode([JSONValue].self) {
+            self = .array(items)
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let number = try? container.decode(Double.self) {
+            self = .double(number)
+        } else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a JSON value")
         }
     }

@@ -50,23 +50,30 @@ extension Bench.Fixtures {
 
     /// Builds every store the chosen sections use; a 1,000,000-key one takes most of the time (about 10 s).
     static func build(options: BenchOptions, folder: String, fast: FakeSmartcar, peer: Bool) throws -> Bench.Fixtures {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let now = Date()
         let agentOne = folder + "/one.sqlite3", peerOne = folder + "/one.json"
         try StoreFixtures.buildAgentStore(at: agentOne, count: 1) { StoreFixtures.syntheticToken($0, now: now) }
-        if peer { try StoreFixtures.buildPeerStore(at: peerOne, count: 1) { StoreFixtures.syntheticToken($0, now: now) } }
+        if peer {
+            try StoreFixtures.buildPeerStore(at: peerOne, count: 1) { StoreFixtures.syntheticToken($0, now: now) }
+        }
 
         var agentStores: [Int: String] = [:], peerStores: [Int: String] = [:]
         for size in sizes(for: options) {
             progress("building a \(Report.grouped(Double(size)))-key store")
             let path = folder + "/keys-\(size).sqlite3"
             let minted = live(fast, now: now)
-            try StoreFixtures.buildAgentStore(at: path, count: size) { $0 == 0 ? minted : StoreFixtures.syntheticToken($0, now: now) }
+            try StoreFixtures.buildAgentStore(at: path, count: size) {
+                $0 == 0 ? minted : StoreFixtures.syntheticToken($0, now: now)
+            }
             agentStores[size] = path
             if peer && size <= Bench.largestPeerStore {
                 let peerPath = folder + "/keys-\(size).json"
                 let peerMinted = live(fast, now: now)
-                try StoreFixtures.buildPeerStore(at: peerPath, count: size) { $0 == 0 ? peerMinted : StoreFixtures.syntheticToken($0, now: now) }
+                try StoreFixtures.buildPeerStore(at: peerPath, count: size) {
+                    $0 == 0 ? peerMinted : StoreFixtures.syntheticToken($0, now: now)
+                }
                 peerStores[size] = peerPath
             }
         }

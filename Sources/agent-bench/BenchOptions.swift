@@ -76,7 +76,9 @@ struct BenchOptions: Sendable {
         func number(_ flag: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
             let text = try value(flag)
             guard let n = Int(text), range.contains(n) else {
-                throw UsageError(description: "\(flag) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+                throw UsageError(
+                    description:
+                        "\(flag) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
             }
             return n
         }
@@ -97,7 +99,10 @@ struct BenchOptions: Sendable {
                 let names = try value(argument).split(separator: ",").map(String.init)
                 let unknown = names.filter { Section(rawValue: $0) == nil }
                 guard unknown.isEmpty, !names.isEmpty else {
-                    throw UsageError(description: "--only takes sections among \(Section.allCases.map(\.rawValue).joined(separator: ",")), not '\(unknown.joined(separator: ","))'")
+                    throw UsageError(
+                        description:
+                            "--only takes sections among \(Section.allCases.map(\.rawValue).joined(separator: ",")), not '\(unknown.joined(separator: ","))'"
+                    )
                 }
                 options.sections = Section.allCases.filter { names.contains($0.rawValue) }
             case "--storm-keys":
@@ -109,7 +114,8 @@ struct BenchOptions: Sendable {
                 let text = try value(argument)
                 let sizes = text.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 2 && $0 <= 10_000_000 }
                 guard !sizes.isEmpty, sizes.count == text.split(separator: ",").count else {
-                    throw UsageError(description: "--store-sizes takes sizes from 2 to 10000000 separated by commas, not '\(text)'")
+                    throw UsageError(
+                        description: "--store-sizes takes sizes from 2 to 10000000 separated by commas, not '\(text)'")
                 }
                 options.storeSizes = Array(Set(sizes)).sorted()
                 storeSizesGiven = true

@@ -16,8 +16,10 @@ enum Clients {
 
     /// Sequential round trips of lines `range`: write one, read its reply. Answers microseconds per line.
     /// Each reply is checked after the clock is read.
-    static func roundTrips(_ child: MeasuredProcess, _ batch: RequestBatch, _ range: Range<Int>,
-                           marker: [UInt8]) throws -> [Double] {
+    static func roundTrips(
+        _ child: MeasuredProcess, _ batch: RequestBatch, _ range: Range<Int>,
+        marker: [UInt8]
+    ) throws -> [Double] {
         var samples: [Double] = []
         samples.reserveCapacity(range.count)
         try batch.bytes.withUnsafeBytes { all in
@@ -25,10 +27,13 @@ enum Clients {
                 let line = UnsafeRawBufferPointer(rebasing: all[batch.offsets[index]..<batch.offsets[index + 1]])
                 let started = Monotonic.now()
                 try child.write(line)
-                guard let reply = child.output.nextLine() else { throw Failure(description: "\(child.name) closed its output\(child.stderrTail)") }
+                guard let reply = child.output.nextLine() else {
+                    throw Failure(description: "\(child.name) closed its output\(child.stderrTail)")
+                }
                 let ended = Monotonic.now()
                 if !MessageReader.contains(reply, marker) {
-                    throw Failure(description: "\(child.name) answered: \(String(decoding: reply.prefix(300), as: UTF8.self))")
+                    throw Failure(
+                        description: "\(child.name) answered: \(String(decoding: reply.prefix(300), as: UTF8.self))")
                 }
                 samples.append(Monotonic.microseconds(from: started, to: ended))
             }
@@ -41,8 +46,10 @@ enum Clients {
     ///
     /// One thread is enough and cannot deadlock: at most `window` requests are unread by the child, far
     /// below a pipe's 64 KiB for the windows used here, so a write never blocks for long.
-    static func pipelined(_ child: MeasuredProcess, _ batch: RequestBatch, window: Int,
-                          marker: [UInt8]) throws -> Double {
+    static func pipelined(
+        _ child: MeasuredProcess, _ batch: RequestBatch, window: Int,
+        marker: [UInt8]
+    ) throws -> Double {
         let total = batch.count
         var sent = 0, received = 0, unmatched = 0
         let started = Monotonic.now()
@@ -55,7 +62,8 @@ enum Clients {
             try send(upTo: min(total, window))
             while received < total {
                 guard let chunk = child.output.countLines(marker: marker) else {
-                    throw Failure(description: "\(child.name) closed its output after \(received) replies\(child.stderrTail)")
+                    throw Failure(
+                        description: "\(child.name) closed its output after \(received) replies\(child.stderrTail)")
                 }
                 received += chunk.lines
                 unmatched += chunk.unmatched
@@ -63,15 +71,19 @@ enum Clients {
             }
         }
         let ended = Monotonic.now()
-        if unmatched > 0 { throw Failure(description: "\(child.name): \(unmatched) of \(total) pipelined replies were not results") }
+        if unmatched > 0 {
+            throw Failure(description: "\(child.name): \(unmatched) of \(total) pipelined replies were not results")
+        }
         return Double(total) / (Double(ended - started) / 1e9)
     }
 
     /// Every line of `batch` written at once from a thread of its own while this thread reads the replies:
     /// `batch.count` requests in flight. Answers the time from the first write to the last reply, and the
     /// replies (copied during the run, split afterwards).
-    static func burst(_ child: MeasuredProcess,
-                      _ batch: RequestBatch) throws -> (milliseconds: Double, replies: [String]) {
+    static func burst(
+        _ child: MeasuredProcess,
+        _ batch: RequestBatch
+    ) throws -> (milliseconds: Double, replies: [String]) {
         let fd = child.input
         let bytes = batch.bytes
         let written = DispatchSemaphore(value: 0)
@@ -87,7 +99,10 @@ enum Clients {
         while received < batch.count {
             guard let line = child.output.nextLine() else {
                 written.wait()
-                throw Failure(description: "\(child.name) closed its output after \(received) of \(batch.count) replies\(child.stderrTail)")
+                throw Failure(
+                    description:
+                        "\(child.name) closed its output after \(received) of \(batch.count) replies\(child.stderrTail)"
+                )
             }
             raw.append(contentsOf: line)
             raw.append(0x0A)
@@ -95,7 +110,9 @@ enum Clients {
         }
         let ended = Monotonic.now()
         written.wait()
-        let replies = raw.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+        let replies = raw.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().map {
+            String(decoding: $0, as: UTF8.self)
+        }
         return (Monotonic.milliseconds(from: started, to: ended), replies)
     }
 }

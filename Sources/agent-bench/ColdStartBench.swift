@@ -6,22 +6,39 @@ import Foundation
 /// only that key, once with 100,000 keys. Each start is a new process; the first one is not counted.
 extension Bench {
     func runColdStart(into report: inout Report) throws {
-        let cases: [(label: String, id: String, agentStore: String, peerStore: String?, key: String, targetMilliseconds: Double)] = [
-            ("store of 1 key", "oneKey", fixtures.agentOne, sidecars.hasPeer ? fixtures.peerOne : nil, Bench.cachedKey, 20),
-            ("store of 100,000 keys", "hundredThousandKeys", fixtures.agentStores[Bench.largeStoreForStartup]!,
-             fixtures.peerStores[Bench.largeStoreForStartup], StoreFixtures.key(50_000), 100),
-        ]
+        let cases:
+            [(
+                label: String, id: String, agentStore: String, peerStore: String?, key: String,
+                targetMilliseconds: Double
+            )] = [
+                (
+                    "store of 1 key", "oneKey", fixtures.agentOne, sidecars.hasPeer ? fixtures.peerOne : nil,
+                    Bench.cachedKey, 20
+                ),
+                (
+                    "store of 100,000 keys", "hundredThousandKeys", fixtures.agentStores[Bench.largeStoreForStartup]!,
+                    fixtures.peerStores[Bench.largeStoreForStartup], StoreFixtures.key(50_000), 100
+                ),
+            ]
         for item in cases {
-            progress("cold start, \(item.label): \(options.coldStarts) agent starts, \(sidecars.hasPeer ? options.peerColdStarts : 0) peer starts")
-            let agent = try coldStarts(sidecars.agent(store: item.agentStore, fake: fast), key: item.key, runs: options.coldStarts)
+            progress(
+                "cold start, \(item.label): \(options.coldStarts) agent starts, \(sidecars.hasPeer ? options.peerColdStarts : 0) peer starts"
+            )
+            let agent = try coldStarts(
+                sidecars.agent(store: item.agentStore, fake: fast), key: item.key, runs: options.coldStarts)
             let peer = try item.peerStore.flatMap { store in
-                try sidecars.peer(store: store, fake: fast).map { try coldStarts($0, key: item.key, runs: options.peerColdStarts) }
+                try sidecars.peer(store: store, fake: fast).map {
+                    try coldStarts($0, key: item.key, runs: options.peerColdStarts)
+                }
             }
-            report.add(Row(id: "coldStart.\(item.id)", measure: "cold start, spawn → first cached getToken, \(item.label) (ms, median)",
-                           unit: "ms", agent: agent.median, peer: peer?.median, peerNote: peerNote,
-                           ratio: peer.flatMap { ratio(agent.median, $0.median, "peer") },
-                           target: "< \(Int(item.targetMilliseconds)) ms",
-                           verdict: agent.median < item.targetMilliseconds ? .met : .missed))
+            report.add(
+                Row(
+                    id: "coldStart.\(item.id)",
+                    measure: "cold start, spawn → first cached getToken, \(item.label) (ms, median)",
+                    unit: "ms", agent: agent.median, peer: peer?.median, peerNote: peerNote,
+                    ratio: peer.flatMap { ratio(agent.median, $0.median, "peer") },
+                    target: "< \(Int(item.targetMilliseconds)) ms",
+                    verdict: agent.median < item.targetMilliseconds ? .met : .missed))
         }
     }
 
@@ -37,7 +54,9 @@ extension Bench {
                 throw Clients.Failure(description: "\(recipe.name) exited before answering\(child.stderrTail)")
             }
             let ended = Monotonic.now()
-            guard Replies.isResult(reply) else { throw Clients.Failure(description: "\(recipe.name) answered: \(reply.prefix(300))") }
+            guard Replies.isResult(reply) else {
+                throw Clients.Failure(description: "\(recipe.name) answered: \(reply.prefix(300))")
+            }
             child.finish()
             if run > 0 { samples.append(Monotonic.milliseconds(from: started, to: ended)) }
         }

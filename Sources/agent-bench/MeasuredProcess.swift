@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentSupport
 import AgentTestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A process the bench measures: started by `AgentProcess`, its replies read here on the calling thread by
 /// a `MessageReader` (no reading thread between the bench's clock and a reply). Its stderr goes to a file
@@ -17,12 +18,15 @@ final class MeasuredProcess {
     private let stderrPath: String?
 
     /// Spawns `executable` (a path; `arguments` exclude argv[0]) with `environment` (plus PATH and no_proxy).
-    init(name: String, executable: String, arguments: [String], environment: [String: String],
-         stderrPath: String? = nil) throws {
+    init(
+        name: String, executable: String, arguments: [String], environment: [String: String],
+        stderrPath: String? = nil
+    ) throws {
         self.name = name
         self.stderrPath = stderrPath
-        process = try AgentProcess(binary: executable, arguments: arguments, environment: environment,
-                                   stderrPath: stderrPath ?? "/dev/null", readsOutput: false)
+        process = try AgentProcess(
+            binary: executable, arguments: arguments, environment: environment,
+            stderrPath: stderrPath ?? "/dev/null", readsOutput: false)
         output = MessageReader(fd: process.outputFD, capacity: 4 << 20)
     }
 

@@ -67,22 +67,28 @@ struct Report: Codable, Sendable {
     func table() -> String {
         let header = ["measure", "agent", "peer", "floor", "ratio", "target", "verdict"]
         let body = rows.map { row in
-            [row.measure,
-             Report.format(row.agent, row.unit) ?? "—",
-             Report.format(row.peer, row.unit) ?? row.peerNote ?? "—",
-             Report.format(row.floor, row.unit) ?? "",
-             row.ratio ?? "", row.target ?? "", row.verdict?.rawValue ?? ""]
+            [
+                row.measure,
+                Report.format(row.agent, row.unit) ?? "—",
+                Report.format(row.peer, row.unit) ?? row.peerNote ?? "—",
+                Report.format(row.floor, row.unit) ?? "",
+                row.ratio ?? "", row.target ?? "", row.verdict?.rawValue ?? "",
+            ]
         }
         let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            "| " + cells.enumerated().map { column, cell in
-                let pad = String(repeating: " ", count: widths[column] - cell.count)
-                return column == 0 || column >= 4 ? cell + pad : pad + cell
-            }.joined(separator: " | ") + " |"
+            "| "
+                + cells.enumerated().map { column, cell in
+                    let pad = String(repeating: " ", count: widths[column] - cell.count)
+                    return column == 0 || column >= 4 ? cell + pad : pad + cell
+                }.joined(separator: " | ") + " |"
         }
-        let rule = "|" + widths.enumerated().map { column, width in
-            column == 0 || column >= 4 ? String(repeating: "-", count: width + 2) : String(repeating: "-", count: width + 1) + ":"
-        }.joined(separator: "|") + "|"
+        let rule =
+            "|"
+            + widths.enumerated().map { column, width in
+                column == 0 || column >= 4
+                    ? String(repeating: "-", count: width + 2) : String(repeating: "-", count: width + 1) + ":"
+            }.joined(separator: "|") + "|"
         return ([line(header), rule] + body.map(line)).joined(separator: "\n")
     }
 
@@ -112,7 +118,8 @@ struct Report: Codable, Sendable {
     func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try encoder.encode(JSONShape(report: self))
     }
 

@@ -20,7 +20,9 @@ extension Bench {
             }
             if run >= 2 { samples.append(Monotonic.milliseconds(from: started, to: ended)) }
         }
-        report.add(Row(id: "shellClient.token", measure: "shell client `smartcar-auth token KEY`, end to end (ms, median)",
-                       unit: "ms", agent: Statistics(samples).median, peerNote: "n/a"))
+        report.add(
+            Row(
+                id: "shellClient.token", measure: "shell client `smartcar-auth token KEY`, end to end (ms, median)",
+                unit: "ms", agent: Statistics(samples).median, peerNote: "n/a"))
     }
 }

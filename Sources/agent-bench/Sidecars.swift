@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentTestSupport
 import FakeSmartcar
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// How to start each process the bench measures: the agent, the peer (the Python SDK sidecar a user would
 /// write instead) and the floor (`cat`, a minimal echo over the same pipes). Every child gets a minimal
@@ -18,8 +19,9 @@ struct Sidecars {
         let environment: [String: String]
 
         func start(stderrPath: String? = nil) throws -> MeasuredProcess {
-            try MeasuredProcess(name: name, executable: executable, arguments: arguments, environment: environment,
-                                stderrPath: stderrPath)
+            try MeasuredProcess(
+                name: name, executable: executable, arguments: arguments, environment: environment,
+                stderrPath: stderrPath)
         }
     }
 
@@ -47,15 +49,22 @@ struct Sidecars {
         let products = BinaryLocator.productsFolder.path
         agentPath = options.agentPath ?? BinaryLocator.agent
         guard access(agentPath, X_OK) == 0 else {
-            throw SetupError(description: "no agent binary at \(agentPath): run `swift build -c release` first (or pass --agent PATH)")
+            throw SetupError(
+                description:
+                    "no agent binary at \(agentPath): run `swift build -c release` first (or pass --agent PATH)")
         }
         let version = Sidecars.capture(agentPath, ["--version"], Sidecars.baseEnvironment)
         agentVersion = version.output.split(separator: "\n").first.map(String.init) ?? "unknown version"
-        guard let repository = Sidecars.findRepository(from: [FileManager.default.currentDirectoryPath, products]) else {
-            throw SetupError(description: "cannot find the repository (Package.swift and clients/shell/smartcar-auth): run the bench from it")
+        guard let repository = Sidecars.findRepository(from: [FileManager.default.currentDirectoryPath, products])
+        else {
+            throw SetupError(
+                description:
+                    "cannot find the repository (Package.swift and clients/shell/smartcar-auth): run the bench from it")
         }
         self.repository = repository
-        guard let cat = Sidecars.which("cat") else { throw SetupError(description: "no cat on PATH for the pipe floor") }
+        guard let cat = Sidecars.which("cat") else {
+            throw SetupError(description: "no cat on PATH for the pipe floor")
+        }
         self.cat = cat
 
         let (peer, reason) = Sidecars.locatePeer(options: options, repository: repository)
@@ -67,9 +76,10 @@ struct Sidecars {
 
     /// The agent on `store` (a path or `memory`), configured for `fake`.
     func agent(store: String, fake: FakeSmartcar, extraArguments: [String] = []) -> Recipe {
-        Recipe(name: "agent", executable: agentPath,
-               arguments: ["--store", store, "--log-level", "error"] + extraArguments,
-               environment: Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new })
+        Recipe(
+            name: "agent", executable: agentPath,
+            arguments: ["--store", store, "--log-level", "error"] + extraArguments,
+            environment: Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new })
     }
 
     /// The peer on its JSON file `store`; nil when the peer is skipped. Its SDK takes the full token URL.
@@ -92,15 +102,20 @@ struct Sidecars {
         var environment = Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new }
         environment["SMARTCAR_AUTH_AGENT"] = agentPath
         environment["SMARTCAR_AUTH_AGENT_ARGS"] = "--store \(store) --log-level error"
-        return Recipe(name: "smartcar-auth", executable: repository + "/clients/shell/smartcar-auth",
-                      arguments: arguments, environment: environment)
+        return Recipe(
+            name: "smartcar-auth", executable: repository + "/clients/shell/smartcar-auth",
+            arguments: arguments, environment: environment)
     }
 
     // MARK: Locating things
 
-    private static func locatePeer(options: BenchOptions, repository: String) -> ((python: String, script: String)?, String?) {
+    private static func locatePeer(
+        options: BenchOptions, repository: String
+    ) -> ((python: String, script: String)?, String?) {
         guard options.usePeer else { return (nil, "--no-peer") }
-        let script = options.peerScript ?? ((repository as NSString).deletingLastPathComponent + "/shared/bench/python_sdk_sidecar.py")
+        let script =
+            options.peerScript
+            ?? ((repository as NSString).deletingLastPathComponent + "/shared/bench/python_sdk_sidecar.py")
         guard FileManager.default.fileExists(atPath: script) else {
             return (nil, "no peer script at \(script) (pass --peer PATH)")
         }
@@ -119,7 +134,8 @@ struct Sidecars {
             var folder = URL(fileURLWithPath: start).standardizedFileURL.path
             while true {
                 if FileManager.default.fileExists(atPath: folder + "/Package.swift"),
-                   FileManager.default.fileExists(atPath: folder + "/clients/shell/smartcar-auth") {
+                    FileManager.default.fileExists(atPath: folder + "/clients/shell/smartcar-auth")
+                {
                     return folder
                 }
                 let parent = (folder as NSString).deletingLastPathComponent
@@ -136,9 +152,13 @@ struct Sidecars {
     }
 
     /// Runs a short command to its end and answers its exit status and stdout.
-    static func capture(_ executable: String, _ arguments: [String], _ environment: [String: String]) -> (status: Int32, output: String) {
-        guard let child = try? MeasuredProcess(name: executable, executable: executable, arguments: arguments,
-                                               environment: environment)
+    static func capture(
+        _ executable: String, _ arguments: [String], _ environment: [String: String]
+    ) -> (status: Int32, output: String) {
+        guard
+            let child = try? MeasuredProcess(
+                name: executable, executable: executable, arguments: arguments,
+                environment: environment)
         else {
             return (-1, "")
         }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentTestSupport
 import Foundation
 import TokenStore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// How the store's size weighs on a refresh, on memory and on disk:
 /// - the durable cost of one refresh as the agent pays it (lease transaction + commit transaction, each
@@ -16,15 +17,21 @@ import TokenStore
 extension Bench {
     func runStoreScale(into report: inout Report) throws {
         let sizes = options.storeSizes
-        progress("persist one refresh through the TokenStore API, stores of \(sizes.map { Report.grouped(Double($0)) }.joined(separator: ", ")) keys, interleaved: \(options.persistSamples) refreshes each")
+        progress(
+            "persist one refresh through the TokenStore API, stores of \(sizes.map { Report.grouped(Double($0)) }.joined(separator: ", ")) keys, interleaved: \(options.persistSamples) refreshes each"
+        )
         let (persist, fsyncFloor) = try persistCosts(sizes: sizes)
         let smallest = sizes.min()!, largest = sizes.max()!
         let medians = sizes.map { persist[$0]!.median }
         for size in sizes {
             let median = persist[size]!.median
-            var row = Row(id: "persist.\(size)", measure: "persist one refresh (lease + commit, TokenStore API), \(Report.grouped(Double(size))) keys (ms, median; floor = 2 fsyncs)",
-                          unit: "ms", agent: median, floor: fsyncFloor.median,
-                          ratio: size == smallest ? nil : ratio(median, persist[smallest]!.median, "\(Report.grouped(Double(smallest)))-key"))
+            var row = Row(
+                id: "persist.\(size)",
+                measure:
+                    "persist one refresh (lease + commit, TokenStore API), \(Report.grouped(Double(size))) keys (ms, median; floor = 2 fsyncs)",
+                unit: "ms", agent: median, floor: fsyncFloor.median,
+                ratio: size == smallest
+                    ? nil : ratio(median, persist[smallest]!.median, "\(Report.grouped(Double(smallest)))-key"))
             if size == largest {
                 row.target = "flat: largest ≤ 2× smallest median"
                 row.verdict = medians.max()! <= 2 * medians.min()! ? .met : .missed
@@ -33,14 +40,21 @@ extension Bench {
         }
 
         for size in sizes {
-            progress("forced refresh through the agent\(fixtures.peerStores[size] != nil ? " and the peer" : ""), \(Report.grouped(Double(size))) keys: \(options.refreshSamples) refreshes")
+            progress(
+                "forced refresh through the agent\(fixtures.peerStores[size] != nil ? " and the peer" : ""), \(Report.grouped(Double(size))) keys: \(options.refreshSamples) refreshes"
+            )
             let agent = try forcedRefreshes(sidecars.agent(store: fixtures.agentStores[size]!, fake: fast))
             let peer = try fixtures.peerStores[size].flatMap { store in
                 try sidecars.peer(store: store, fake: fast).map { try forcedRefreshes($0) }
             }
-            report.add(Row(id: "forcedRefresh.\(size)", measure: "forced getToken refresh end to end (fake answers at once), \(Report.grouped(Double(size))) keys (ms, median)",
-                           unit: "ms", agent: agent.median, peer: peer?.median,
-                           peerNote: sidecars.hasPeer ? "not run" : "skipped", ratio: peer.flatMap { ratio(agent.median, $0.median, "peer") }))
+            report.add(
+                Row(
+                    id: "forcedRefresh.\(size)",
+                    measure:
+                        "forced getToken refresh end to end (fake answers at once), \(Report.grouped(Double(size))) keys (ms, median)",
+                    unit: "ms", agent: agent.median, peer: peer?.median,
+                    peerNote: sidecars.hasPeer ? "not run" : "skipped",
+                    ratio: peer.flatMap { ratio(agent.median, $0.median, "peer") }))
         }
 
         try addMemoryRows(into: &report)
@@ -48,9 +62,13 @@ extension Bench {
         for size in sizes {
             let agentBytes = Double(StoreFixtures.diskBytes(fixtures.agentStores[size]!)) / Double(size)
             let peerBytes = fixtures.peerStores[size].map { Double(StoreFixtures.diskBytes($0)) / Double(size) }
-            report.add(Row(id: "disk.\(size)", measure: "store on disk per key, \(Report.grouped(Double(size))) keys (bytes; file + WAL)",
-                           unit: "B/key", agent: agentBytes, peer: peerBytes, peerNote: sidecars.hasPeer ? "not run" : "skipped",
-                           ratio: peerBytes.flatMap { ratio(agentBytes, $0, "peer") }))
+            report.add(
+                Row(
+                    id: "disk.\(size)",
+                    measure: "store on disk per key, \(Report.grouped(Double(size))) keys (bytes; file + WAL)",
+                    unit: "B/key", agent: agentBytes, peer: peerBytes,
+                    peerNote: sidecars.hasPeer ? "not run" : "skipped",
+                    ratio: peerBytes.flatMap { ratio(agentBytes, $0, "peer") }))
         }
     }
 
@@ -81,9 +99,12 @@ extension Bench {
                         }
                     } else {
                         let store = stores.first { $0.0 == size }!.1
-                        try await Bench.refreshOnce(store, key: StoreFixtures.key(Int.random(in: 1..<size, using: &generator)), tag: index)
+                        try await Bench.refreshOnce(
+                            store, key: StoreFixtures.key(Int.random(in: 1..<size, using: &generator)), tag: index)
                     }
-                    if index >= warmup { timings[size, default: []].append(Monotonic.milliseconds(from: started, to: Monotonic.now())) }
+                    if index >= warmup {
+                        timings[size, default: []].append(Monotonic.milliseconds(from: started, to: Monotonic.now()))
+                    }
                 }
             }
             for (_, store) in stores { await store.close() }
@@ -94,7 +115,10 @@ extension Bench {
 
     /// What the agent writes for one refresh: take the key's lease, then commit the rotated tokens.
     private static func refreshOnce(_ store: TokenStore, key: String, tag: Int) async throws {
-        guard case .acquired(let row?) = try await store.acquireLease(key, owner: "agent-bench", duration: 20, now: Date()) else {
+        guard
+            case .acquired(let row?) = try await store.acquireLease(
+                key, owner: "agent-bench", duration: 20, now: Date())
+        else {
             throw Clients.Failure(description: "could not lease \(key)")
         }
         var refreshed = row
@@ -115,7 +139,9 @@ extension Bench {
             let started = Monotonic.now()
             let reply = try child.call(Requests.getToken(id: 2 + index, key: Bench.cachedKey, forceRefresh: true))
             let ended = Monotonic.now()
-            guard Replies.isResult(reply) else { throw Clients.Failure(description: "\(recipe.name) failed a forced refresh: \(reply.prefix(300))") }
+            guard Replies.isResult(reply) else {
+                throw Clients.Failure(description: "\(recipe.name) failed a forced refresh: \(reply.prefix(300))")
+            }
             if index > 0 { samples.append(Monotonic.milliseconds(from: started, to: ended)) }
         }
         return Statistics(samples)
@@ -126,7 +152,8 @@ extension Bench {
     private func addMemoryRows(into report: inout Report) throws {
         let keys = options.rssKeys
         progress("memory: the agent caching \(Report.grouped(Double(keys))) keys")
-        let agent = try sidecars.agent(store: fixtures.agentStores[Bench.largeStoreForStartup]!, fake: fast).start(stderrPath: logPath("agent-memory"))
+        let agent = try sidecars.agent(store: fixtures.agentStores[Bench.largeStoreForStartup]!, fake: fast).start(
+            stderrPath: logPath("agent-memory"))
         defer { agent.finish() }
         _ = try agent.call(Requests.getToken(id: 1, key: Bench.cachedKey))
         let before = agent.residentKiB() ?? 0
@@ -137,7 +164,8 @@ extension Bench {
 
         var peerPerKey: Double?, peerTotal: Double?
         if let big = fixtures.peerStores[Bench.largeStoreForStartup], let large = sidecars.peer(store: big, fake: fast),
-           let small = sidecars.peer(store: fixtures.peerOne, fake: fast) {
+            let small = sidecars.peer(store: fixtures.peerOne, fake: fast)
+        {
             func resident(_ recipe: Sidecars.Recipe) throws -> Int {
                 let child = try recipe.start(stderrPath: logPath("peer-memory"))
                 defer { child.finish() }
@@ -148,13 +176,18 @@ extension Bench {
             peerPerKey = Double(loaded - empty) * 1024 / Double(keys)
             peerTotal = Double(loaded) / 1024
         }
-        report.add(Row(id: "memory.perCachedKey", measure: "memory (RSS) per cached key, \(Report.grouped(Double(keys))) keys cached (bytes)",
-                       unit: "B/key", agent: agentPerKey, peer: peerPerKey, peerNote: peerNote,
-                       ratio: peerPerKey.flatMap { ratio(agentPerKey, $0, "peer") }, target: "< 1 KiB",
-                       verdict: agentPerKey < 1024 ? .met : .missed))
-        report.add(Row(id: "memory.total", measure: "memory (RSS) in all, \(Report.grouped(Double(keys))) keys cached (MiB)",
-                       unit: "MiB", agent: Double(after) / 1024, peer: peerTotal, peerNote: peerNote,
-                       ratio: peerTotal.flatMap { ratio(Double(after) / 1024, $0, "peer") }))
+        report.add(
+            Row(
+                id: "memory.perCachedKey",
+                measure: "memory (RSS) per cached key, \(Report.grouped(Double(keys))) keys cached (bytes)",
+                unit: "B/key", agent: agentPerKey, peer: peerPerKey, peerNote: peerNote,
+                ratio: peerPerKey.flatMap { ratio(agentPerKey, $0, "peer") }, target: "< 1 KiB",
+                verdict: agentPerKey < 1024 ? .met : .missed))
+        report.add(
+            Row(
+                id: "memory.total", measure: "memory (RSS) in all, \(Report.grouped(Double(keys))) keys cached (MiB)",
+                unit: "MiB", agent: Double(after) / 1024, peer: peerTotal, peerNote: peerNote,
+                ratio: peerTotal.flatMap { ratio(Double(after) / 1024, $0, "peer") }))
     }
 }
 

@@ -16,11 +16,16 @@ extension Bench {
     }
 
     func runTransport(into report: inout Report) throws {
-        var subjects = [Subject(child: try sidecars.floor.start(), marker: Replies.methodMarker),
-                        Subject(child: try sidecars.agent(store: fixtures.agentOne, fake: fast).start(stderrPath: logPath("agent-transport")),
-                                marker: Replies.resultMarker)]
+        var subjects = [
+            Subject(child: try sidecars.floor.start(), marker: Replies.methodMarker),
+            Subject(
+                child: try sidecars.agent(store: fixtures.agentOne, fake: fast).start(
+                    stderrPath: logPath("agent-transport")),
+                marker: Replies.resultMarker),
+        ]
         if let peer = sidecars.peer(store: fixtures.peerOne, fake: fast) {
-            subjects.append(Subject(child: try peer.start(stderrPath: logPath("peer-transport")), marker: Replies.resultMarker))
+            subjects.append(
+                Subject(child: try peer.start(stderrPath: logPath("peer-transport")), marker: Replies.resultMarker))
         }
         defer { subjects.forEach { $0.child.finish() } }
 
@@ -37,7 +42,8 @@ extension Bench {
             let range = (warmup + round * perRound)..<(warmup + (round + 1) * perRound)
             for offset in subjects.indices {
                 let subject = subjects[(round + offset) % subjects.count]
-                samples[subject.child.name, default: []] += try Clients.roundTrips(subject.child, sequential, range, marker: subject.marker)
+                samples[subject.child.name, default: []] += try Clients.roundTrips(
+                    subject.child, sequential, range, marker: subject.marker)
             }
         }
         addRoundTripRows(samples.mapValues(Statistics.init), into: &report)
@@ -62,27 +68,34 @@ extension Bench {
         let agent = stats["agent"]!, floor = stats["floor"]!, peer = stats["peer"]
         let n = Report.grouped(Double(agent.count))
         for (id, label, p) in [("median", "median", 50.0), ("p99", "p99", 99.0), ("p999", "p99.9", 99.9)] {
-            report.add(Row(id: "roundTrip.\(id)", measure: "cached getToken round trip, \(label) (µs, \(n) sequential)", unit: "µs",
-                           agent: agent.percentile(p), peer: peer?.percentile(p), floor: floor.percentile(p),
-                           peerNote: peerNote, ratio: ratio(agent.percentile(p), floor.percentile(p), "floor")))
+            report.add(
+                Row(
+                    id: "roundTrip.\(id)", measure: "cached getToken round trip, \(label) (µs, \(n) sequential)",
+                    unit: "µs",
+                    agent: agent.percentile(p), peer: peer?.percentile(p), floor: floor.percentile(p),
+                    peerNote: peerNote, ratio: ratio(agent.percentile(p), floor.percentile(p), "floor")))
         }
         let agentOverhead = agent.median - floor.median
         let peerOverhead = peer.map { $0.median - floor.median }
         let limit = (peerOverhead ?? Bench.referencePeerOverheadMicroseconds) / 3
-        let target = peerOverhead == nil
+        let target =
+            peerOverhead == nil
             ? String(format: "≤ %.2f (⅓ of the issue's 14 µs peer)", limit)
             : String(format: "≤ ⅓ of peer's (%.2f)", limit)
-        report.add(Row(id: "roundTrip.overheadOverFloor", measure: "  overhead over the floor, median (µs)", unit: "µs",
-                       agent: agentOverhead, peer: peerOverhead, peerNote: peerNote,
-                       ratio: peerOverhead.flatMap { ratio(agentOverhead, $0, "peer's") }, target: target,
-                       verdict: agentOverhead <= limit ? .met : .missed))
+        report.add(
+            Row(
+                id: "roundTrip.overheadOverFloor", measure: "  overhead over the floor, median (µs)", unit: "µs",
+                agent: agentOverhead, peer: peerOverhead, peerNote: peerNote,
+                ratio: peerOverhead.flatMap { ratio(agentOverhead, $0, "peer's") }, target: target,
+                verdict: agentOverhead <= limit ? .met : .missed))
     }
 
     private func addThroughputRow(window: Int, _ rates: [String: Double], into report: inout Report) {
         let agent = rates["agent"]!, peer = rates["peer"]
-        var row = Row(id: "pipelined.\(window)", measure: "pipelined cached getToken, \(window) in flight (req/s)", unit: "req/s",
-                      agent: agent, peer: peer, floor: rates["floor"], peerNote: peerNote,
-                      ratio: peer.flatMap { ratio(agent, $0, "peer") })
+        var row = Row(
+            id: "pipelined.\(window)", measure: "pipelined cached getToken, \(window) in flight (req/s)", unit: "req/s",
+            agent: agent, peer: peer, floor: rates["floor"], peerNote: peerNote,
+            ratio: peer.flatMap { ratio(agent, $0, "peer") })
         if window == 256 {
             let needed = 2 * (peer ?? Bench.referencePeerThroughput)
             row.target = peer == nil ? "≥ \(Report.grouped(needed)) (2× the issue's peer)" : "≥ 2× peer"

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentTestSupport
 import FakeSmartcar
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 // `swift run -c release agent-bench`: starts the release agent binary (built beside this executable) against
 // fake Smartcars in this process, measures it (and the Python SDK peer when it is installed), prints one
@@ -54,18 +55,25 @@ do {
     slowOptions.latency = .milliseconds(options.latencyMilliseconds)
     let slow = try FakeSmartcar(options: slowOptions)
     progress("agent \(sidecars.agentPath) (\(sidecars.agentVersion)); fakes on ports \(fast.port) and \(slow.port)")
-    let fixtures = try Bench.Fixtures.build(options: options, folder: work + "/stores", fast: fast, peer: sidecars.hasPeer)
+    let fixtures = try Bench.Fixtures.build(
+        options: options, folder: work + "/stores", fast: fast, peer: sidecars.hasPeer)
     bench = Bench(options: options, sidecars: sidecars, fast: fast, slow: slow, fixtures: fixtures)
     var name = utsname()
     uname(&name)
     let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     report = Report(
-        generatedAt: Date().formatted(Date.ISO8601FormatStyle()), agentPath: sidecars.agentPath, agentVersion: sidecars.agentVersion,
-        machine: .init(cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernel, loadAverageAtStart: loadAverage(), loadAverageAtEnd: []),
-        peer: .init(ran: sidecars.hasPeer, python: sidecars.peer?.python, script: sidecars.peer?.script, skipped: sidecars.peerSkipReason),
-        settings: .init(quick: options.quick, stormKeys: options.stormKeys, stormConcurrency: options.stormConcurrency,
-                        latencyMilliseconds: options.latencyMilliseconds, singleFlightCallers: options.singleFlightCallers,
-                        storeSizes: options.storeSizes))
+        generatedAt: Date().formatted(Date.ISO8601FormatStyle()), agentPath: sidecars.agentPath,
+        agentVersion: sidecars.agentVersion,
+        machine: .init(
+            cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernel, loadAverageAtStart: loadAverage(),
+            loadAverageAtEnd: []),
+        peer: .init(
+            ran: sidecars.hasPeer, python: sidecars.peer?.python, script: sidecars.peer?.script,
+            skipped: sidecars.peerSkipReason),
+        settings: .init(
+            quick: options.quick, stormKeys: options.stormKeys, stormConcurrency: options.stormConcurrency,
+            latencyMilliseconds: options.latencyMilliseconds, singleFlightCallers: options.singleFlightCallers,
+            storeSizes: options.storeSizes))
 } catch {
     progress("\(error)")
     try? FileManager.default.removeItem(atPath: work)
@@ -88,8 +96,10 @@ for section in options.sections {
         progress("section \(section.rawValue) failed: \(error) (logs kept in \(work))")
         keepWork = true
         let summary = "\(error)".split(separator: "\n").first.map(String.init) ?? ""
-        report.add(Row(id: "\(section.rawValue).failed", measure: "\(section.rawValue) did not finish: \(summary.prefix(100))",
-                       unit: "", target: "finishes", verdict: .fail))
+        report.add(
+            Row(
+                id: "\(section.rawValue).failed", measure: "\(section.rawValue) did not finish: \(summary.prefix(100))",
+                unit: "", target: "finishes", verdict: .fail))
     }
 }
 bench.fast.stop()
@@ -97,12 +107,16 @@ bench.slow.stop()
 report.machine.loadAverageAtEnd = loadAverage()
 report.durationSeconds = (Double(Monotonic.now() - startedAt) / 1e9 * 10).rounded() / 10
 
-let peerLine = bench.sidecars.peer.map { "peer: Python SDK sidecar (\($0.python))" } ?? "peer: skipped (\(bench.sidecars.peerSkipReason ?? ""))"
+let peerLine =
+    bench.sidecars.peer.map { "peer: Python SDK sidecar (\($0.python))" }
+    ?? "peer: skipped (\(bench.sidecars.peerSkipReason ?? ""))"
 let header = """
     agent-bench: \(bench.sidecars.agentVersion), \(report.machine.cores) cores, load \(report.machine.loadAverageAtStart.map { String($0) }.joined(separator: " ")) at start, \(report.durationSeconds) s
     \(peerLine); floor: cat over the same pipes, same client
     """
-let table = header + "\n\n" + report.table() + "\n\n" + (report.invariantsHeld ? "Hard invariants held." : "A HARD INVARIANT FAILED (see FAIL above).") + "\n"
+let table =
+    header + "\n\n" + report.table() + "\n\n"
+    + (report.invariantsHeld ? "Hard invariants held." : "A HARD INVARIANT FAILED (see FAIL above).") + "\n"
 let toStdout = options.jsonPath != "-"
 if toStdout {
     FileHandle.standardOutput.write(Data(table.utf8))

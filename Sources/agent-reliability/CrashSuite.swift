@@ -1,16 +1,17 @@
-#if canImport(Glibc)
-import AgentTestSupport
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-#endif
 import FakeSmartcar
 import Foundation
 import JSONRPC
 import TokenStore
 import WireFormats
+
+#if canImport(Glibc)
+    import AgentTestSupport
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
+#endif
 
 /// Crash: SIGKILL at random instants while refreshes, code exchanges and `storeToken` writes are in flight,
 /// then a look at the store. Each key is driven by one chain of requests (the next is sent when the previous
@@ -65,7 +66,12 @@ struct CrashSuite {
         let seeding = try harness.agent(["--store", store], fake: fake)
         for key in Self.keys {
             let minted = fake.mintTokens(userID: key)
-            let reply = seeding.call(.string(key), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])
+            let reply = seeding.call(
+                .string(key), "storeToken",
+                [
+                    "key": .string(key), "accessToken": .string(minted.accessToken),
+                    "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z",
+                ])
             guard reply?.isSuccess == true else {
                 report.fail("seeding \(key): \(reply.map(\.compactText) ?? "no answer")")
                 return
@@ -84,30 +90,39 @@ struct CrashSuite {
         for key in Self.keys {
             let reply = last.call(.string(key), "getToken", ["key": .string(key), "forceRefresh": true])
             let shown = reply.map(\.compactText) ?? "no answer"
-            report.check(reply?.isSuccess == true,
-                         "after \(tally.kills) kills, key \(key) no longer refreshes: \(shown)")
+            report.check(
+                reply?.isSuccess == true,
+                "after \(tally.kills) kills, key \(key) no longer refreshes: \(shown)")
         }
         last.closeInput()
         report.check(last.exitStatus() == 0, "the last agent did not exit cleanly")
 
         let refused = upstream.count("token", "400")
-        report.check(refused == 0, "Smartcar refused \(refused) token requests (invalid_grant: a refresh token was reused or lost)")
+        report.check(
+            refused == 0,
+            "Smartcar refused \(refused) token requests (invalid_grant: a refresh token was reused or lost)")
         report.figure("kills survived", tally.kills)
         report.counts("in flight at the kills", tally.inFlightAtKill)
         report.counts("operations acknowledged", tally.operations)
         report.figure("tokens checked", "\(tally.acknowledged) acknowledged, \(Self.keys.count) keys after every kill")
         report.figure("tokens lost", tally.lost)
         report.figure("committed, kill before answer", tally.committedBeforeAnswer)
-        report.figure("rescued by the reuse grace", "\(tally.rescuedByGrace) (kill between Smartcar's rotation and the commit)")
+        report.figure(
+            "rescued by the reuse grace", "\(tally.rescuedByGrace) (kill between Smartcar's rotation and the commit)")
         report.figure("upstream refreshes and exchanges", upstream.count("token", "200"))
         report.figure("invalid_grant at the fake", refused)
     }
 
-    private func round(_ round: Int, store: String, fake: FakeSmartcar, random: inout SeededGenerator, tally: inout Tally, report: Report) async throws {
+    private func round(
+        _ round: Int, store: String, fake: FakeSmartcar, random: inout SeededGenerator, tally: inout Tally,
+        report: Report
+    ) async throws {
         let before = try await Harness.storedRows(store)
         var chains: [String: Chain] = [:]
         for key in Self.keys {
-            guard let row = before[key] else { report.fail("round \(round): key \(key) is missing from the store"); return }
+            guard let row = before[key] else {
+                report.fail("round \(round): key \(key) is missing from the store"); return
+            }
             chains[key] = Chain(generation: row.generation, accessToken: row.accessToken, seen: [row.accessToken])
         }
         let agent = try harness.agent(["--store", store, "--strict-store"], fake: fake)
@@ -127,7 +142,12 @@ struct CrashSuite {
                 minted = pair.accessToken
                 // Sometimes already expired, so that the next getToken refreshes.
                 let expiresAt = Date().addingTimeInterval(random.chance(0.5) ? 3600 : -60).formatted(.iso8601)
-                agent.request(id, "storeToken", ["key": .string(key), "accessToken": .string(pair.accessToken), "refreshToken": .string(pair.refreshToken), "expiresAt": .string(expiresAt)])
+                agent.request(
+                    id, "storeToken",
+                    [
+                        "key": .string(key), "accessToken": .string(pair.accessToken),
+                        "refreshToken": .string(pair.refreshToken), "expiresAt": .string(expiresAt),
+                    ])
             case .exchangeCode:
                 let code = fake.issueCode(redirectURI: FakeSmartcar.redirectURI, userID: key)
                 agent.request(id, "exchangeCode", ["code": .string(code), "key": .string(key)])
@@ -142,14 +162,17 @@ struct CrashSuite {
         var answered = 0
         while answered < target {
             guard agent.waitUntil(.now + .seconds(30), { $0.messages.count > cursor }) else {
-                report.fail("round \(round): no answer within 30 s (\(answered) of \(target) so far); stderr: \(agent.keepStderr())")
+                report.fail(
+                    "round \(round): no answer within 30 s (\(answered) of \(target) so far); stderr: \(agent.keepStderr())"
+                )
                 agent.kill()
                 return
             }
             let new = agent.inbox.messages[cursor...]
             cursor += new.count
             for message in new {
-                guard let key = acknowledge(message, chains: &chains, round: round, tally: &tally, report: report) else { continue }
+                guard let key = acknowledge(message, chains: &chains, round: round, tally: &tally, report: report)
+                else { continue }
                 answered += 1
                 start(key, &random)
             }
@@ -167,7 +190,9 @@ struct CrashSuite {
             _ = acknowledge(message, chains: &chains, round: round, tally: &tally, report: report)
         }
         report.check(agent.inbox.violations.isEmpty, "round \(round): non-protocol output on stdout")
-        for case let inFlight? in chains.values.map(\.inFlight) { tally.inFlightAtKill["\(inFlight.operation)", default: 0] += 1 }
+        for case let inFlight? in chains.values.map(\.inFlight) {
+            tally.inFlightAtKill["\(inFlight.operation)", default: 0] += 1
+        }
 
         // The refresh tokens Smartcar has seen used (for the grace count), then a clean slate for the next round.
         let used = Set(fake.requests.filter { $0.endpoint == .token }.compactMap { $0.form["refresh_token"] })
@@ -184,28 +209,49 @@ struct CrashSuite {
             let chain = chains[key]!
             guard let row = after[key] else { report.fail("round \(round): key \(key) vanished"); continue }
             if row.generation == chain.generation {
-                if !report.check(row.accessToken == chain.accessToken, "round \(round): key \(key) at generation \(row.generation) holds another access token than the one acknowledged") { tally.lost += 1 }
+                if !report.check(
+                    row.accessToken == chain.accessToken,
+                    "round \(round): key \(key) at generation \(row.generation) holds another access token than the one acknowledged"
+                ) {
+                    tally.lost += 1
+                }
             } else if row.generation == chain.generation + 1, let inFlight = chain.inFlight {
                 // A write that committed before its answer got out: a new token, never one handed out before.
-                report.check(!chain.seen.contains(row.accessToken), "round \(round): key \(key) went back to an older access token")
-                if let minted = inFlight.accessToken { report.check(row.accessToken == minted, "round \(round): key \(key) holds neither the acknowledged nor the stored-in-flight token") }
+                report.check(
+                    !chain.seen.contains(row.accessToken),
+                    "round \(round): key \(key) went back to an older access token")
+                if let minted = inFlight.accessToken {
+                    report.check(
+                        row.accessToken == minted,
+                        "round \(round): key \(key) holds neither the acknowledged nor the stored-in-flight token")
+                }
                 tally.committedBeforeAnswer += 1
             } else if row.generation < chain.generation {
-                report.fail("round \(round): key \(key) lost an acknowledged token: the store is at generation \(row.generation), the agent had acknowledged \(chain.generation)")
+                report.fail(
+                    "round \(round): key \(key) lost an acknowledged token: the store is at generation \(row.generation), the agent had acknowledged \(chain.generation)"
+                )
                 tally.lost += 1
             } else {
-                report.fail("round \(round): key \(key) jumped from acknowledged generation \(chain.generation) to \(row.generation) with \(chain.inFlight == nil ? "nothing" : "one request") in flight")
+                report.fail(
+                    "round \(round): key \(key) jumped from acknowledged generation \(chain.generation) to \(row.generation) with \(chain.inFlight == nil ? "nothing" : "one request") in flight"
+                )
             }
             report.check(!row.needsReauth, "round \(round): key \(key) needs Connect again")
-            report.check(fake.isLive(refreshToken: row.refreshToken), "round \(round): key \(key)'s stored refresh token is dead at the fake (lost)")
+            report.check(
+                fake.isLive(refreshToken: row.refreshToken),
+                "round \(round): key \(key)'s stored refresh token is dead at the fake (lost)")
             if used.contains(row.refreshToken) { tally.rescuedByGrace += 1 }
         }
     }
 
     /// Applies one answer to its key's chain; returns the key, or nil for anything that is not an answer to
     /// a request in flight.
-    private func acknowledge(_ message: JSONValue, chains: inout [String: Chain], round: Int, tally: inout Tally, report: Report) -> String? {
-        guard let id = message["id"], let key = chains.first(where: { $0.value.inFlight?.id == id })?.key else { return nil }
+    private func acknowledge(
+        _ message: JSONValue, chains: inout [String: Chain], round: Int, tally: inout Tally, report: Report
+    ) -> String? {
+        guard let id = message["id"], let key = chains.first(where: { $0.value.inFlight?.id == id })?.key else {
+            return nil
+        }
         let operation = chains[key]!.inFlight!.operation
         chains[key]!.inFlight = nil
         guard let token = message["result"]?["accessToken"]?.stringValue else {

@@ -48,15 +48,24 @@ struct FaultSuite {
     }
 
     static let faults: [NamedFault] = [
-        NamedFault(name: "500 JSON", fault: .status(500, body: #"{"error":"server_error","error_description":"Internal error"}"#)),
+        NamedFault(
+            name: "500 JSON",
+            fault: .status(500, body: #"{"error":"server_error","error_description":"Internal error"}"#)),
         NamedFault(name: "503 Retry-After 0", fault: .status(503, body: "", headers: ["Retry-After": "0"])),
         NamedFault(name: "502 HTML", fault: .htmlError(502)),
-        NamedFault(name: "400 invalid_request", fault: .status(400, body: #"{"error":"invalid_request","error_description":"Missing parameter"}"#)),
-        NamedFault(name: "400 invalid_grant", fault: .status(400, body: #"{"error":"invalid_grant","error_description":"Invalid or expired"}"#)),
-        NamedFault(name: "401 invalid_client", fault: .status(401, body: #"{"error":"invalid_client","error_description":"Invalid client credentials."}"#)),
+        NamedFault(
+            name: "400 invalid_request",
+            fault: .status(400, body: #"{"error":"invalid_request","error_description":"Missing parameter"}"#)),
+        NamedFault(
+            name: "400 invalid_grant",
+            fault: .status(400, body: #"{"error":"invalid_grant","error_description":"Invalid or expired"}"#)),
+        NamedFault(
+            name: "401 invalid_client",
+            fault: .status(401, body: #"{"error":"invalid_client","error_description":"Invalid client credentials."}"#)),
         NamedFault(name: "401 Basic realm", fault: .invalidClientBasicRealm),
         NamedFault(name: "418 text", fault: .status(418, body: "I'm a teapot")),
-        NamedFault(name: "302 redirect", fault: .status(302, body: "", headers: ["Location": "http://127.0.0.1:9/elsewhere"])),
+        NamedFault(
+            name: "302 redirect", fault: .status(302, body: "", headers: ["Location": "http://127.0.0.1:9/elsewhere"])),
         NamedFault(name: "200 malformed", fault: .status(200, body: "{}")),
         NamedFault(name: "429 Retry-After 1", fault: .rateLimited(retryAfter: "1")),
         NamedFault(name: "429 Retry-After 60", fault: .rateLimited(retryAfter: "60")),
@@ -79,7 +88,9 @@ struct FaultSuite {
 
     static func expected(_ fault: NamedFault, call: Call, persistent: Bool) -> Expected {
         let single = call.isSingleUse
-        func failure(_ kinds: Set<String>, _ attempts: ClosedRange<Int> = 1...1, reached: Bool? = nil, retryAfter: Int64? = nil) -> Expected {
+        func failure(
+            _ kinds: Set<String>, _ attempts: ClosedRange<Int> = 1...1, reached: Bool? = nil, retryAfter: Int64? = nil
+        ) -> Expected {
             Expected(kinds: kinds, attempts: attempts, mayHaveReachedServer: reached, retryAfter: retryAfter)
         }
         func retriedUntilGivenUp(_ kind: String) -> Expected {
@@ -94,7 +105,8 @@ struct FaultSuite {
             return failure([call == .refresh ? "reauthRequired" : call == .exchange ? "invalidGrant" : "upstreamError"])
         case "401 invalid_client": return failure(["invalidClient"])
         // The user lookup sends no client credentials; its bare 401 (the challenge's body is lost) is not about them.
-        case "401 Basic realm": return failure(call == .userLookup ? ["upstreamError", "upstreamUnavailable"] : ["invalidClient"])
+        case "401 Basic realm":
+            return failure(call == .userLookup ? ["upstreamError", "upstreamUnavailable"] : ["invalidClient"])
         case "418 text", "302 redirect": return failure(["upstreamError"])
         case "200 malformed": return failure(["upstreamError"], reached: single ? true : nil)
         case "429 Retry-After 1":
@@ -121,7 +133,9 @@ struct FaultSuite {
 
     // MARK: Each fault alone
 
-    private func alone(fake: FakeSmartcar, upstream: UpstreamTally, injected: inout [String: Int], report: Report) throws {
+    private func alone(
+        fake: FakeSmartcar, upstream: UpstreamTally, injected: inout [String: Int], report: Report
+    ) throws {
         let agent = try harness.agent(["--store", "memory", "--request-timeout", String(Self.budget)], fake: fake)
         var serial = 0
         var cases = 0, slowest = 0.0, recovered = 0
@@ -139,13 +153,23 @@ struct FaultSuite {
                     switch call {
                     case .refresh:
                         let minted = fake.mintTokens(userID: key)
-                        guard agent.call(.string("seed-\(serial)"), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])?.isSuccess == true else {
+                        guard
+                            agent.call(
+                                .string("seed-\(serial)"), "storeToken",
+                                [
+                                    "key": .string(key), "accessToken": .string(minted.accessToken),
+                                    "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z",
+                                ])?.isSuccess == true
+                        else {
                             report.fail("\(label): could not seed the key")
                             continue
                         }
                         params = ["key": .string(key), "forceRefresh": true]
                     case .exchange:
-                        params = ["code": .string(fake.issueCode(redirectURI: FakeSmartcar.redirectURI, userID: key)), "key": .string(key)]
+                        params = [
+                            "code": .string(fake.issueCode(redirectURI: FakeSmartcar.redirectURI, userID: key)),
+                            "key": .string(key),
+                        ]
                     case .userLookup:
                         params = ["code": .string(fake.issueCode(redirectURI: FakeSmartcar.redirectURI, userID: key))]
                     case .appToken:
@@ -164,12 +188,15 @@ struct FaultSuite {
                     fake.reset()  // leftover uses of a persistent fault
                     guard let reply else { report.fail("\(label): no answer within 30 s"); continue }
                     outcomes[reply.outcome, default: 0] += 1
-                    check(reply, against: Self.expected(fault, call: call, persistent: persistent), attempts: attempts, seconds: seconds, label: label, report: report)
+                    check(
+                        reply, against: Self.expected(fault, call: call, persistent: persistent), attempts: attempts,
+                        seconds: seconds, label: label, report: report)
 
                     // No refresh token lost: with the faults gone the key refreshes (unless Smartcar, for all the
                     // agent knows, refused its refresh token).
                     if call == .refresh && fault.name != "400 invalid_grant" {
-                        let again = agent.call(.string("again-\(serial)"), "getToken", ["key": .string(key), "forceRefresh": true])
+                        let again = agent.call(
+                            .string("again-\(serial)"), "getToken", ["key": .string(key), "forceRefresh": true])
                         let shown = again.map(\.compactText) ?? "no answer"
                         let refreshes = again?.isSuccess == true
                         if report.check(refreshes, "\(label): afterwards the key no longer refreshes: \(shown)") {
@@ -182,37 +209,57 @@ struct FaultSuite {
         agent.closeInput()
         report.check(agent.exitStatus() == 0, "the agent of the single faults did not exit cleanly")
         let refused = upstream.count("token", "400")
-        report.check(refused == 0, "Smartcar really refused \(refused) token requests (not injected): a refresh token or code was reused")
+        report.check(
+            refused == 0,
+            "Smartcar really refused \(refused) token requests (not injected): a refresh token or code was reused")
         // The tally every suite counts invalid_grant with must see the 400s that were injected.
-        report.check(upstream.count("token", "400 fault") > 0, "the upstream tally saw none of the injected 400s: it cannot count invalid_grant")
+        report.check(
+            upstream.count("token", "400 fault") > 0,
+            "the upstream tally saw none of the injected 400s: it cannot count invalid_grant")
         report.figure("single-fault cases", "\(cases) (\(Self.faults.count) faults × 4 calls, once and persistent)")
         report.counts("single-fault outcomes", outcomes)
         report.figure("keys refreshing afterwards", "\(recovered) of \(recovered) checked")
         report.figure("slowest single-fault call", String(format: "%.2f s (budget %.1f s)", slowest, Self.budget))
     }
 
-    private func check(_ reply: JSONValue, against expected: Expected, attempts: Int, seconds: Double, label: String, report: Report) {
+    private func check(
+        _ reply: JSONValue, against expected: Expected, attempts: Int, seconds: Double, label: String, report: Report
+    ) {
         let shown = reply.compactText.prefix(500)
         if let kinds = expected.kinds {
-            report.check(reply.errorKind.map(kinds.contains) == true, "\(label): expected \(kinds.sorted().joined(separator: " or ")), got \(shown)")
+            report.check(
+                reply.errorKind.map(kinds.contains) == true,
+                "\(label): expected \(kinds.sorted().joined(separator: " or ")), got \(shown)")
             let data = reply["error"]?["data"]
             if let reached = expected.mayHaveReachedServer {
-                report.check(data?["mayHaveReachedServer"]?.boolValue == reached, "\(label): data.mayHaveReachedServer should be \(reached): \(shown)")
+                report.check(
+                    data?["mayHaveReachedServer"]?.boolValue == reached,
+                    "\(label): data.mayHaveReachedServer should be \(reached): \(shown)")
             }
             if let retryAfter = expected.retryAfter {
-                report.check(data?["retryAfter"]?.intValue == retryAfter, "\(label): data.retryAfter should be \(retryAfter): \(shown)")
+                report.check(
+                    data?["retryAfter"]?.intValue == retryAfter,
+                    "\(label): data.retryAfter should be \(retryAfter): \(shown)")
             }
             if attempts > 1 {
-                report.check(data?["retried"]?.intValue == Int64(attempts - 1), "\(label): data.retried should be \(attempts - 1): \(shown)")
+                report.check(
+                    data?["retried"]?.intValue == Int64(attempts - 1),
+                    "\(label): data.retried should be \(attempts - 1): \(shown)")
             }
             report.check(!(reply["error"]?["message"]?.stringValue ?? "").isEmpty, "\(label): the error has no message")
         } else {
             report.check(reply.isSuccess, "\(label): expected success, got \(shown)")
         }
-        report.check(expected.attempts.contains(attempts), "\(label): \(attempts) upstream attempts, expected \(expected.attempts)")
-        report.check(seconds <= Self.budget + Self.slack, "\(label): took \(String(format: "%.2f", seconds)) s, the budget is \(Self.budget) s")
+        report.check(
+            expected.attempts.contains(attempts),
+            "\(label): \(attempts) upstream attempts, expected \(expected.attempts)")
+        report.check(
+            seconds <= Self.budget + Self.slack,
+            "\(label): took \(String(format: "%.2f", seconds)) s, the budget is \(Self.budget) s")
         if label.hasPrefix("429 Retry-After 1 once") {
-            report.check(seconds >= 0.95, "\(label): answered after \(String(format: "%.2f", seconds)) s, before Retry-After allowed a retry")
+            report.check(
+                seconds >= 0.95,
+                "\(label): answered after \(String(format: "%.2f", seconds)) s, before Retry-After allowed a retry")
         }
     }
 
@@ -220,20 +267,33 @@ struct FaultSuite {
 
     /// The faults mixed under load: those after which the agent cannot tell a lie from Smartcar's word
     /// (`invalid_grant`) are left out; a 4xx is a 422 so that every 400 at the token endpoint is a real refusal.
-    static let mixable: [NamedFault] = faults.filter { !$0.name.hasPrefix("400") }
+    static let mixable: [NamedFault] =
+        faults.filter { !$0.name.hasPrefix("400") }
         + [NamedFault(name: "422 unprocessable", fault: .status(422, body: #"{"error":"invalid_request"}"#))]
 
-    private func mixed(fake: FakeSmartcar, upstream: UpstreamTally, injected: inout [String: Int], report: Report) throws {
+    private func mixed(
+        fake: FakeSmartcar, upstream: UpstreamTally, injected: inout [String: Int], report: Report
+    ) throws {
         let rounds = harness.long ? 40 : 4
         let keys = (0..<30).map { "mixed-\($0)" }
         let concurrency = 4
         var random = SeededGenerator(seed: harness.seed ^ 0xFA17)
         let folder = try TemporaryFolder("agent-reliability")
-        let agent = try harness.agent(["--store", folder.file("tokens.sqlite3"), "--request-timeout", String(Self.budget),
-                                       "--max-upstream-concurrency", String(concurrency)], fake: fake)
+        let agent = try harness.agent(
+            [
+                "--store", folder.file("tokens.sqlite3"), "--request-timeout", String(Self.budget),
+                "--max-upstream-concurrency", String(concurrency),
+            ], fake: fake)
         for key in keys {
             let minted = fake.mintTokens(userID: key)
-            guard agent.call(.string("seed-\(key)"), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])?.isSuccess == true else {
+            guard
+                agent.call(
+                    .string("seed-\(key)"), "storeToken",
+                    [
+                        "key": .string(key), "accessToken": .string(minted.accessToken),
+                        "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z",
+                    ])?.isSuccess == true
+            else {
                 report.fail("mixed: could not seed \(key)")
                 return
             }
@@ -247,20 +307,28 @@ struct FaultSuite {
             for _ in 0..<Int.random(in: 5...15, using: &random) {
                 let fault = Self.mixable.randomElement(using: &random)!
                 let times = Int.random(in: 1...3, using: &random)
-                fake.inject(fault.fault, on: [Endpoint.token, .token, .appToken, nil].randomElement(using: &random)!, times: times)
+                fake.inject(
+                    fault.fault, on: [Endpoint.token, .token, .appToken, nil].randomElement(using: &random)!,
+                    times: times)
                 injected[fault.name, default: 0] += times
             }
             let before = fake.count(.token) + fake.count(.appToken)
             var ids: [JSONValue] = []
             for key in keys {
                 for copy in 0..<Int.random(in: 1...3, using: &random) {
-                    ids.append(agent.request(.string("r\(round)-\(key)-\(copy)"), "getToken", ["key": .string(key), "forceRefresh": true]))
+                    ids.append(
+                        agent.request(
+                            .string("r\(round)-\(key)-\(copy)"), "getToken",
+                            ["key": .string(key), "forceRefresh": true]))
                 }
             }
-            for copy in 0..<5 { ids.append(agent.request(.string("r\(round)-app-\(copy)"), "appToken", ["forceRefresh": true])) }
+            for copy in 0..<5 {
+                ids.append(agent.request(.string("r\(round)-app-\(copy)"), "appToken", ["forceRefresh": true]))
+            }
             let answered = agent.waitUntil(.now + .seconds(120)) { inbox in ids.allSatisfy { inbox.count($0) > 0 } }
             guard answered else {
-                report.fail("mixed round \(round): not every request was answered within 120 s; stderr: \(agent.keepStderr())")
+                report.fail(
+                    "mixed round \(round): not every request was answered within 120 s; stderr: \(agent.keepStderr())")
                 return
             }
             let roundCalls = fake.count(.token) + fake.count(.appToken) - before
@@ -268,35 +336,46 @@ struct FaultSuite {
             calls += roundCalls
             worstRatio = max(worstRatio, Double(roundCalls) / Double(ids.count))
             // No retry storm: at most one refresh per request in flight, each tried at most 3 times.
-            report.check(roundCalls <= 3 * ids.count, "mixed round \(round): \(roundCalls) upstream calls for \(ids.count) requests")
+            report.check(
+                roundCalls <= 3 * ids.count,
+                "mixed round \(round): \(roundCalls) upstream calls for \(ids.count) requests")
             do {
                 let contents = agent.inbox
                 for id in ids {
                     let reply = contents.first(id)!
                     outcomes[reply.outcome, default: 0] += 1
                     if reply.errorKind == "reauthRequired" { reauth += 1 }
-                    report.check(allowed.contains(reply.outcome),
-                                 "mixed round \(round): \(id.compactText) answered \(reply.compactText.prefix(400))")
+                    report.check(
+                        allowed.contains(reply.outcome),
+                        "mixed round \(round): \(id.compactText) answered \(reply.compactText.prefix(400))")
                 }
             }
             fake.reset()
             // Faults gone: every key refreshes with the refresh token the agent kept.
             for key in keys {
-                let reply = agent.call(.string("check-\(round)-\(key)"), "getToken", ["key": .string(key), "forceRefresh": true])
+                let reply = agent.call(
+                    .string("check-\(round)-\(key)"), "getToken", ["key": .string(key), "forceRefresh": true])
                 let shown = reply.map(\.compactText) ?? "no answer"
-                report.check(reply?.isSuccess == true,
-                             "mixed round \(round): after the faults \(key) does not refresh: \(shown)")
+                report.check(
+                    reply?.isSuccess == true,
+                    "mixed round \(round): after the faults \(key) does not refresh: \(shown)")
             }
         }
         let peak = agent.call("status", "status")?["result"]?["peakUpstreamConcurrency"]?.intValue ?? -1
-        report.check((1...Int64(concurrency)).contains(peak), "mixed: peak upstream concurrency \(peak), limit \(concurrency)")
+        report.check(
+            (1...Int64(concurrency)).contains(peak), "mixed: peak upstream concurrency \(peak), limit \(concurrency)")
         agent.closeInput()
         report.check(agent.exitStatus() == 0, "the agent of the mixed faults did not exit cleanly")
         let refused = upstream.count("token", "400") + upstream.count("token", "400 fault") - refusedBefore
-        report.check(refused == 0, "mixed: Smartcar refused \(refused) refresh tokens (invalid_grant: one was reused or lost)")
-        report.figure("mixed rounds", "\(rounds) × \(keys.count) keys, upstream concurrency ≤ \(concurrency) (peak \(peak))")
+        report.check(
+            refused == 0, "mixed: Smartcar refused \(refused) refresh tokens (invalid_grant: one was reused or lost)")
+        report.figure(
+            "mixed rounds", "\(rounds) × \(keys.count) keys, upstream concurrency ≤ \(concurrency) (peak \(peak))")
         report.counts("mixed outcomes", outcomes)
-        report.figure("upstream calls vs bound", "\(calls) for \(requests) requests (bound 3 per request; worst round \(String(format: "%.2f", worstRatio)) per request)")
+        report.figure(
+            "upstream calls vs bound",
+            "\(calls) for \(requests) requests (bound 3 per request; worst round \(String(format: "%.2f", worstRatio)) per request)"
+        )
         report.figure("reauthRequired under faults", reauth)
         report.figure("invalid_grant at the fake", refused)
     }

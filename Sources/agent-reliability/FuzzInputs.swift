@@ -88,7 +88,9 @@ struct FuzzInputs {
     /// everything after it, so it can only come last; the agent answers it -32600 when input ends.
     mutating func endlessBody(_ id: String) -> FuzzInput {
         let body = Requests.request(id: .string(id), "ping")
-        return FuzzInput(kind: "endless body", bytes: Array("Content-Length: 999999999999999\r\n\r\n\(body)".utf8), owed: [(.string(id), .error(-32600))])
+        return FuzzInput(
+            kind: "endless body", bytes: Array("Content-Length: 999999999999999\r\n\r\n\(body)".utf8),
+            owed: [(.string(id), .error(-32600))])
     }
 
     // MARK: Valid requests, the material of everything else
@@ -109,20 +111,42 @@ struct FuzzInputs {
         Method(name: "ping", params: [], required: []),
         Method(name: "status", params: [], required: []),
         Method(name: "listTokens", params: [], required: []),
-        Method(name: "getToken", params: [("key", .string, "fuzz-key-0"), ("minValidity", .number, 60), ("forceRefresh", .bool, false)], required: ["key"]),
-        Method(name: "buildConnectURL", params: [
-            ("scope", .strings, ["read_odometer", "required:read_vin"]), ("redirectURI", .string, "http://localhost:8000/callback"),
-            ("mode", .string, "test"), ("forcePrompt", .bool, true), ("state", .string, "fuzz-state"), ("make", .string, "TESLA"),
-            ("singleSelect", .bool, true), ("singleSelectVIN", .string, "5YJSA1E14FF101307"), ("flags", .object, ["country": "DE", "beta": true]),
-            ("user", .string, "fuzz-user"), ("key", .string, "fuzz-connect"),
-        ], required: []),
-        Method(name: "handleRedirect", params: [("url", .string, "http://localhost:8000/callback?code=fuzz-code&state=fuzz-state"), ("key", .string, "fuzz-redirect")], required: ["url"]),
-        Method(name: "exchangeCode", params: [("code", .string, "fuzz-not-a-code"), ("key", .string, "fuzz-exchange"), ("redirectURI", .string, "http://localhost:8000/callback"), ("flags", .object, ["x": 1])], required: ["code"]),
+        Method(
+            name: "getToken",
+            params: [("key", .string, "fuzz-key-0"), ("minValidity", .number, 60), ("forceRefresh", .bool, false)],
+            required: ["key"]),
+        Method(
+            name: "buildConnectURL",
+            params: [
+                ("scope", .strings, ["read_odometer", "required:read_vin"]),
+                ("redirectURI", .string, "http://localhost:8000/callback"),
+                ("mode", .string, "test"), ("forcePrompt", .bool, true), ("state", .string, "fuzz-state"),
+                ("make", .string, "TESLA"),
+                ("singleSelect", .bool, true), ("singleSelectVIN", .string, "5YJSA1E14FF101307"),
+                ("flags", .object, ["country": "DE", "beta": true]),
+                ("user", .string, "fuzz-user"), ("key", .string, "fuzz-connect"),
+            ], required: []),
+        Method(
+            name: "handleRedirect",
+            params: [
+                ("url", .string, "http://localhost:8000/callback?code=fuzz-code&state=fuzz-state"),
+                ("key", .string, "fuzz-redirect"),
+            ], required: ["url"]),
+        Method(
+            name: "exchangeCode",
+            params: [
+                ("code", .string, "fuzz-not-a-code"), ("key", .string, "fuzz-exchange"),
+                ("redirectURI", .string, "http://localhost:8000/callback"), ("flags", .object, ["x": 1]),
+            ], required: ["code"]),
         Method(name: "appToken", params: [("forceRefresh", .bool, false)], required: []),
-        Method(name: "storeToken", params: [
-            ("key", .string, "fuzz-key-1"), ("accessToken", .string, "fuzz-access"), ("refreshToken", .string, "fuzz-refresh"),
-            ("expiresAt", .string, "2030-01-01T00:00:00Z"), ("refreshExpiresAt", .string, "2030-03-01T00:00:00Z"), ("scope", .string, "read_odometer"),
-        ], required: ["key", "accessToken", "refreshToken", "expiresAt"]),
+        Method(
+            name: "storeToken",
+            params: [
+                ("key", .string, "fuzz-key-1"), ("accessToken", .string, "fuzz-access"),
+                ("refreshToken", .string, "fuzz-refresh"),
+                ("expiresAt", .string, "2030-01-01T00:00:00Z"), ("refreshExpiresAt", .string, "2030-03-01T00:00:00Z"),
+                ("scope", .string, "read_odometer"),
+            ], required: ["key", "accessToken", "refreshToken", "expiresAt"]),
         Method(name: "forgetToken", params: [("key", .string, "fuzz-forgotten")], required: ["key"]),
         Method(name: "noSuchMethod", params: [], required: []),
     ]
@@ -136,7 +160,9 @@ struct FuzzInputs {
         for param in method.params where method.required.contains(param.name) || random.chance(0.5) {
             params[param.name] = param.sample
         }
-        if method.name == "getToken" || method.name == "storeToken" { params["key"] = .string(Self.storedKeys.randomElement(using: &random)!) }
+        if method.name == "getToken" || method.name == "storeToken" {
+            params["key"] = .string(Self.storedKeys.randomElement(using: &random)!)
+        }
         return Requests.request(id: id, method.name, params.isEmpty && random.chance(0.5) ? nil : .object(params))
     }
 
@@ -146,7 +172,8 @@ struct FuzzInputs {
 
     private mutating func validRequest() -> FuzzInput {
         let id = id("v")
-        return FuzzInput(kind: "valid request", bytes: framed(randomRequest(id: .string(id))), owed: [(.string(id), .anyAnswer)])
+        return FuzzInput(
+            kind: "valid request", bytes: framed(randomRequest(id: .string(id))), owed: [(.string(id), .anyAnswer)])
     }
 
     // MARK: Broken input
@@ -154,10 +181,13 @@ struct FuzzInputs {
     private mutating func randomBytes() -> FuzzInput {
         let count = Int.random(in: 1...512, using: &random)
         // Bias towards the bytes that matter to the framing and to JSON.
-        let special: [UInt8] = Array("{}[]\":,\\\r\n 0123456789eE-+.tfn".utf8) + [0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xE2, 0xED, 0xF4, 0xFF]
+        let special: [UInt8] =
+            Array("{}[]\":,\\\r\n 0123456789eE-+.tfn".utf8) + [0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xE2, 0xED, 0xF4, 0xFF]
         var bytes: [UInt8]
         repeat {
-            bytes = (0..<count).map { _ in random.chance(0.5) ? special.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random) }
+            bytes = (0..<count).map { _ in
+                random.chance(0.5) ? special.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
+            }
         } while Self.declaresOversizedBody(bytes, limit: maxMessageBytes)
         return FuzzInput(kind: "random bytes", bytes: bytes)
     }
@@ -169,7 +199,9 @@ struct FuzzInputs {
             var bytes = original
             for _ in 0..<Int.random(in: 1...4, using: &random) { mutate(&bytes) }
             if !Self.declaresOversizedBody(bytes, limit: maxMessageBytes) {
-                return FuzzInput(kind: "mutated frame", bytes: bytes, atMostOnce: Self.occursOnce(id, in: bytes) ? [.string(id)] : [])
+                return FuzzInput(
+                    kind: "mutated frame", bytes: bytes, atMostOnce: Self.occursOnce(id, in: bytes) ? [.string(id)] : []
+                )
             }
         }
         return FuzzInput(kind: "mutated frame", bytes: original, owed: [(.string(id), .anyAnswer)])
@@ -182,7 +214,11 @@ struct FuzzInputs {
         switch Int.random(in: 0..<6, using: &random) {
         case 0: bytes[at] ^= 1 << UInt8.random(in: 0...7, using: &random)
         case 1: bytes[at] = interesting.randomElement(using: &random)!
-        case 2: bytes.insert(contentsOf: (0..<Int.random(in: 1...8, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }, at: at)
+        case 2:
+            bytes.insert(
+                contentsOf: (0..<Int.random(in: 1...8, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }, at: at)
         case 3: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...16, using: &random)))
         case 4:
             let end = min(bytes.count, at + Int.random(in: 1...24, using: &random))
@@ -202,15 +238,19 @@ struct FuzzInputs {
         let owed: [(id: JSONValue, owed: Owed)] = cut >= idEnd ? [(.string(id), .error(-32700))] : []
         if random.chance(0.5) {
             // A line that ends (or not: then the next sentinel's line break ends it).
-            return FuzzInput(kind: "truncated", bytes: Array(prefix.utf8) + (random.chance(0.5) ? [0x0A] : []), owed: owed,
-                             atMostOnce: owed.isEmpty ? [.string(id)] : [])
+            return FuzzInput(
+                kind: "truncated", bytes: Array(prefix.utf8) + (random.chance(0.5) ? [0x0A] : []), owed: owed,
+                atMostOnce: owed.isEmpty ? [.string(id)] : [])
         }
         // A frame whose body is shorter than its Content-Length: it ends where the next header starts.
-        return FuzzInput(kind: "truncated", bytes: Array("Content-Length: \(body.utf8.count)\r\n\r\n\(prefix)".utf8), owed: owed,
-                         atMostOnce: owed.isEmpty ? [.string(id)] : [])
+        return FuzzInput(
+            kind: "truncated", bytes: Array("Content-Length: \(body.utf8.count)\r\n\r\n\(prefix)".utf8), owed: owed,
+            atMostOnce: owed.isEmpty ? [.string(id)] : [])
     }
 
-    private static let values: [JSONValue] = [.null, true, false, 0, -1, 1.5, 1e300, "", "x", [], [1], ["x"], [:], ["a": 1], ["a": ["b": [nil]]]]
+    private static let values: [JSONValue] = [
+        .null, true, false, 0, -1, 1.5, 1e300, "", "x", [], [1], ["x"], [:], ["a": 1], ["a": ["b": [nil]]],
+    ]
 
     private static func matches(_ value: JSONValue, _ type: ParamType) -> Bool {
         switch (value, type) {
@@ -240,12 +280,17 @@ struct FuzzInputs {
         let wrong = value != .null && !Self.matches(value, param.type)
         let missing = value == .null && method.required.contains(param.name)
         let bytes = framed(Requests.request(id: .string(id), method.name, .object(params)))
-        return FuzzInput(kind: "wrong param types", bytes: bytes, owed: [(.string(id), wrong || missing ? .error(-32602) : .anyAnswer)])
+        return FuzzInput(
+            kind: "wrong param types", bytes: bytes,
+            owed: [(.string(id), wrong || missing ? .error(-32602) : .anyAnswer)])
     }
 
     private mutating func badUTF8() -> FuzzInput {
         let id = id("u")
-        let bad: [[UInt8]] = [[0xFF], [0xFE, 0xFF], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80]]
+        let bad: [[UInt8]] = [
+            [0xFF], [0xFE, 0xFF], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0xE2, 0x82],
+            [0xF4, 0x90, 0x80, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80],
+        ]
         let chosen = bad.randomElement(using: &random)!
         let escaped = [#"\ud800"#, #"\udc00\ud800"#, #"\u0000"#, #"\uZZZZ"#, #"\"#].randomElement(using: &random)!
         let head = Array(#"{"id":"\#(id)","jsonrpc":"2.0","#.utf8)
@@ -257,7 +302,8 @@ struct FuzzInputs {
             Array(#""method":"ping","params":{"note":""#.utf8) + chosen + Array(#""}}"#.utf8),
         ]
         let bytes = head + tails.randomElement(using: &random)!
-        let framedBytes = random.chance(0.5) ? bytes + [0x0A] : Array("Content-Length: \(bytes.count)\r\n\r\n".utf8) + bytes
+        let framedBytes =
+            random.chance(0.5) ? bytes + [0x0A] : Array("Content-Length: \(bytes.count)\r\n\r\n".utf8) + bytes
         return FuzzInput(kind: "bad UTF-8", bytes: framedBytes, owed: [(.string(id), .anyAnswer)])
     }
 
@@ -267,16 +313,21 @@ struct FuzzInputs {
         let closed = random.chance(0.6)
         let (open, close) = random.chance(0.5) ? ("[", "]") : (#"{"a":"#, "}")
         var text = #"{"id":"\#(id)","jsonrpc":"2.0","method":"ping","params":{"deep":"#
-        text += String(repeating: open, count: depth) + (closed ? "1" + String(repeating: close, count: depth) + "}}" : "")
+        text +=
+            String(repeating: open, count: depth) + (closed ? "1" + String(repeating: close, count: depth) + "}}" : "")
         let owed: Owed = closed ? .anyAnswer : .anyError
         // An unfinished one as a line: a frame would wait for the rest of its declared body.
-        return FuzzInput(kind: "deep nesting", bytes: closed ? framed(text) : Array((text + "\n").utf8), owed: [(.string(id), owed)])
+        return FuzzInput(
+            kind: "deep nesting", bytes: closed ? framed(text) : Array((text + "\n").utf8), owed: [(.string(id), owed)])
     }
 
     private mutating func hugeNumbers() -> FuzzInput {
         let id = id("h")
-        let numbers = ["1e400", "-1e400", "123456789012345678901234567890", "1e308", "-1e308", "4.9e-324", "1e-400", "-0", "0.1e1",
-                       "9223372036854775807", "-9223372036854775808", "9223372036854775808", "1" + String(repeating: "0", count: 5000)]
+        let numbers = [
+            "1e400", "-1e400", "123456789012345678901234567890", "1e308", "-1e308", "4.9e-324", "1e-400", "-0", "0.1e1",
+            "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+            "1" + String(repeating: "0", count: 5000),
+        ]
         let number = numbers.randomElement(using: &random)!
         switch Int.random(in: 0..<4, using: &random) {
         case 0:
@@ -289,10 +340,12 @@ struct FuzzInputs {
             let bytes = framed(Requests.request(id: exact, "ping"))
             return FuzzInput(kind: "huge numbers", bytes: bytes, owed: [(exact, .result)])
         case 2:
-            let body = #"{"id":"\#(id)","jsonrpc":"2.0","method":"getToken","params":{"key":"fuzz-key-0","minValidity":\#(number)}}"#
+            let body =
+                #"{"id":"\#(id)","jsonrpc":"2.0","method":"getToken","params":{"key":"fuzz-key-0","minValidity":\#(number)}}"#
             return FuzzInput(kind: "huge numbers", bytes: framed(body), owed: [(.string(id), .anyAnswer)])
         default:
-            let body = #"{"id":"\#(id)","jsonrpc":"2.0","method":"storeToken","params":{"key":"fuzz-key-2","accessToken":"a","refreshToken":"r","expiresAt":\#(number)}}"#
+            let body =
+                #"{"id":"\#(id)","jsonrpc":"2.0","method":"storeToken","params":{"key":"fuzz-key-2","accessToken":"a","refreshToken":"r","expiresAt":\#(number)}}"#
             // Not a time: -32602, or -32700 when the number is beyond what JSON parsing accepts.
             return FuzzInput(kind: "huge numbers", bytes: framed(body), owed: [(.string(id), .anyError)])
         }
@@ -305,13 +358,21 @@ struct FuzzInputs {
         let head = #"{"id":"\#(id)","jsonrpc":"2.0","method":"ping","params":{"pad":""#
         let body = head + String(repeating: "x", count: length - head.utf8.count - 3) + #""}}"#
         switch Int.random(in: 0..<3, using: &random) {
-        case 0: return FuzzInput(kind: "over the size limit", bytes: Array("Content-Length: \(length)\r\n\r\n\(body)".utf8), owed: [(.string(id), .error(-32600))])
-        case 1: return FuzzInput(kind: "over the size limit", bytes: Array((body + "\n").utf8), owed: [(.string(id), .error(-32600))])
+        case 0:
+            return FuzzInput(
+                kind: "over the size limit", bytes: Array("Content-Length: \(length)\r\n\r\n\(body)".utf8),
+                owed: [(.string(id), .error(-32600))])
+        case 1:
+            return FuzzInput(
+                kind: "over the size limit", bytes: Array((body + "\n").utf8), owed: [(.string(id), .error(-32600))])
         default:
             // A header block over 8 KiB: skipped with its (readable) body; an answer is not promised.
             let small = Requests.request(id: .string(id), "ping")
             let padding = "X-Padding: " + String(repeating: "p", count: 9000)
-            return FuzzInput(kind: "over the size limit", bytes: Array("\(padding)\r\nContent-Length: \(small.utf8.count)\r\n\r\n\(small)".utf8), atMostOnce: [.string(id)])
+            return FuzzInput(
+                kind: "over the size limit",
+                bytes: Array("\(padding)\r\nContent-Length: \(small.utf8.count)\r\n\r\n\(small)".utf8),
+                atMostOnce: [.string(id)])
         }
     }
 
@@ -319,13 +380,17 @@ struct FuzzInputs {
         let id = id("c")
         let body = #"{"id":"\#(id)","jsonrpc":"2.0","method":"ping"}"#
         let headers = [
-            "Content-Length: abc", "Content-Length: -5", "Content-Length:", "Content-Length: 1.5", "Content-Length: 0x10",
+            "Content-Length: abc", "Content-Length: -5", "Content-Length:", "Content-Length: 1.5",
+            "Content-Length: 0x10",
             "Content-Length: 99999999999999999999999", "Content-Length: 12 34", "Content-Length: 0",
-            "Content-Length: \(body.utf8.count)\r\nContent-Length: \(body.utf8.count + 1)", "Content-Type: application/json",
+            "Content-Length: \(body.utf8.count)\r\nContent-Length: \(body.utf8.count + 1)",
+            "Content-Type: application/json",
             "Content-Length \(body.utf8.count)",
         ]
         let header = headers.randomElement(using: &random)!
-        return FuzzInput(kind: "bad Content-Length", bytes: Array("\(header)\r\n\r\n\(body)".utf8), owed: [(.string(id), .anyAnswer)])
+        return FuzzInput(
+            kind: "bad Content-Length", bytes: Array("\(header)\r\n\r\n\(body)".utf8), owed: [(.string(id), .anyAnswer)]
+        )
     }
 
     private mutating func batchBytes(ids: [String]) -> [UInt8] {
@@ -339,12 +404,17 @@ struct FuzzInputs {
     private mutating func batch() -> FuzzInput {
         switch Int.random(in: 0..<10, using: &random) {
         case 0: return FuzzInput(kind: "batch", bytes: framed("[]"))
-        case 1: return FuzzInput(kind: "batch", bytes: framed(["[1,2,3]", "[[]]", "[{}]", #"["x"]"#, "[null]", "[[1,[2]]]"].randomElement(using: &random)!))
+        case 1:
+            return FuzzInput(
+                kind: "batch",
+                bytes: framed(
+                    ["[1,2,3]", "[[]]", "[{}]", #"["x"]"#, "[null]", "[[1,[2]]]"].randomElement(using: &random)!))
         case 2:
             let pings = (0..<Int.random(in: 1...5, using: &random)).map { _ in Requests.notification("ping") }
             return FuzzInput(kind: "batch", bytes: framed("[" + pings.joined(separator: ",") + "]"))
         default:
-            let count = random.chance(0.1) ? Int.random(in: 50...300, using: &random) : Int.random(in: 1...12, using: &random)
+            let count =
+                random.chance(0.1) ? Int.random(in: 50...300, using: &random) : Int.random(in: 1...12, using: &random)
             let ids = (0..<count).map { "b-\(serial)-\($0)" }
             return FuzzInput(kind: "batch", bytes: batchBytes(ids: ids), owed: ids.map { (.string($0), .anyAnswer) })
         }
@@ -360,7 +430,9 @@ struct FuzzInputs {
         var index = 0
         while index + name.count < bytes.count {
             defer { index += 1 }
-            guard zip(name, bytes[index...]).allSatisfy({ $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }) else { continue }
+            guard zip(name, bytes[index...]).allSatisfy({ $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }) else {
+                continue
+            }
             var i = index + name.count
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { continue }
@@ -407,7 +479,8 @@ struct IDCensus {
             var end = index + 1
             while end < bytes.count, end - index <= 40, Self.isIDByte(bytes[end]) { end += 1 }
             if end < bytes.count, bytes[end] == UInt8(ascii: "\""), end - index > 3,
-               (97...122).contains(bytes[index + 1]), bytes[index + 2] == UInt8(ascii: "-") {
+                (97...122).contains(bytes[index + 1]), bytes[index + 2] == UInt8(ascii: "-")
+            {
                 counts[String(decoding: bytes[(index + 1)..<end], as: UTF8.self), default: 0] += 1
                 index = end + 1
             } else {
@@ -419,5 +492,7 @@ struct IDCensus {
     /// Occurrences of a string id (numbers and other ids count as once).
     func occurrences(_ id: JSONValue) -> Int { id.stringValue.flatMap { counts[$0] } ?? 1 }
 
-    private static func isIDByte(_ byte: UInt8) -> Bool { (97...122).contains(byte) || (48...57).contains(byte) || byte == UInt8(ascii: "-") }
+    private static func isIDByte(_ byte: UInt8) -> Bool {
+        (97...122).contains(byte) || (48...57).contains(byte) || byte == UInt8(ascii: "-")
+    }
 }

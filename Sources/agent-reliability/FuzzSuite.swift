@@ -1,15 +1,16 @@
-#if canImport(Glibc)
-import AgentTestSupport
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-#endif
 import FakeSmartcar
 import Foundation
 import JSONRPC
 import WireFormats
+
+#if canImport(Glibc)
+    import AgentTestSupport
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
+#endif
 
 /// Fuzz: random and mutated frames and JSON, each followed by a sentinel ping, against the real binary.
 /// The agent must never die or hang (every chunk is answered within a deadline), answer every identifiable
@@ -47,7 +48,9 @@ struct FuzzSuite {
         var tally = Tally()
         while tally.inputs < total && report.passed {
             tally.sessions += 1
-            try session(tally.sessions, inputs: &inputs, count: min(perSession, total - tally.inputs), fake: fake, tally: &tally, report: report)
+            try session(
+                tally.sessions, inputs: &inputs, count: min(perSession, total - tally.inputs), fake: fake,
+                tally: &tally, report: report)
         }
         report.figure("inputs fuzzed", tally.inputs)
         report.counts("inputs by kind", tally.kinds)
@@ -57,12 +60,20 @@ struct FuzzSuite {
         report.figure("responses received", tally.responses)
         report.figure("agent sessions", tally.sessions)
         report.figure("peak RSS", "\(tally.peakKiB / 1024) MiB (limit \(Self.residentLimitKiB / 1024) MiB)")
-        report.figure("worst RSS growth", "\(tally.worstGrowthKiB / 1024) MiB in a session (limit \(Self.growthLimitKiB / 1024) MiB)")
+        report.figure(
+            "worst RSS growth",
+            "\(tally.worstGrowthKiB / 1024) MiB in a session (limit \(Self.growthLimitKiB / 1024) MiB)")
     }
 
-    private func session(_ number: Int, inputs: inout FuzzInputs, count: Int, fake: FakeSmartcar, tally: inout Tally, report: Report) throws {
+    private func session(
+        _ number: Int, inputs: inout FuzzInputs, count: Int, fake: FakeSmartcar, tally: inout Tally, report: Report
+    ) throws {
         let level = ["info", "debug", "trace"][number % 3]
-        let agent = try harness.agent(["--store", "memory", "--max-message-bytes", String(Self.maxMessageBytes), "--request-timeout", "5", "--log-level", level], fake: fake)
+        let agent = try harness.agent(
+            [
+                "--store", "memory", "--max-message-bytes", String(Self.maxMessageBytes), "--request-timeout", "5",
+                "--log-level", level,
+            ], fake: fake)
         var owed: [JSONValue: Owed] = [:]
         var atMostOnce: [JSONValue] = []
         /// What each owed id came from, and the input's bytes, to explain a failure.
@@ -78,14 +89,19 @@ struct FuzzSuite {
         let ping = Requests.request(id: start, "ping")
         agent.send(number % 2 == 0 ? Requests.framed(ping) : Array((ping + "\n").utf8))
         owe(start, .result, "the first ping")
-        let initialize = agent.request(.string("s-\(number)-initialize"), "initialize", ["processId": .int(Int64(getpid())), "notifications": true, "clientInfo": ["name": "agent-reliability"]])
+        let initialize = agent.request(
+            .string("s-\(number)-initialize"), "initialize",
+            ["processId": .int(Int64(getpid())), "notifications": true, "clientInfo": ["name": "agent-reliability"]])
         owe(initialize, .result, "initialize")
         for (index, key) in (0..<4).map({ "fuzz-key-\($0)" }).enumerated() {
             let minted = fake.mintTokens(userID: key)
-            let id = agent.request(.string("s-\(number)-seed-\(index)"), "storeToken", [
-                "key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
-                "expiresAt": "2030-01-01T00:00:00Z",
-            ])
+            let id = agent.request(
+                .string("s-\(number)-seed-\(index)"), "storeToken",
+                [
+                    "key": .string(key), "accessToken": .string(minted.accessToken),
+                    "refreshToken": .string(minted.refreshToken),
+                    "expiresAt": "2030-01-01T00:00:00Z",
+                ])
             owe(id, .result, "seeding storeToken")
         }
 
@@ -122,13 +138,16 @@ struct FuzzSuite {
             census.count(in: bytes)
             guard agent.send(bytes) else {
                 let exitText = agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?"
-                report.fail("session \(number): the agent stopped reading its input after \(sent) inputs "
-                            + "(exit \(exitText)); stderr: \(agent.stderr.suffix(1500))")
+                report.fail(
+                    "session \(number): the agent stopped reading its input after \(sent) inputs "
+                        + "(exit \(exitText)); stderr: \(agent.stderr.suffix(1500))")
                 return
             }
             var firstUnanswered = 0
             let answered = agent.waitUntil(.now + .seconds(60)) { contents in
-                while firstUnanswered < chunkIDs.count, contents.count(chunkIDs[firstUnanswered]) > 0 { firstUnanswered += 1 }
+                while firstUnanswered < chunkIDs.count, contents.count(chunkIDs[firstUnanswered]) > 0 {
+                    firstUnanswered += 1
+                }
                 return firstUnanswered == chunkIDs.count
             }
             guard answered else {
@@ -140,7 +159,9 @@ struct FuzzSuite {
                 }
                 let exitText = agent.isRunning ? nil : agent.exitStatus(within: .seconds(5)).map(String.init) ?? "?"
                 let state = exitText.map { "exited with \($0)" } ?? "still running (a hang)"
-                report.fail("session \(number): \(missing.count) owed ids unanswered within 60 s after \(sent) inputs; the agent is \(state). \(examples.joined(separator: "; ")). stderr: \(agent.keepStderr())")
+                report.fail(
+                    "session \(number): \(missing.count) owed ids unanswered within 60 s after \(sent) inputs; the agent is \(state). \(examples.joined(separator: "; ")). stderr: \(agent.keepStderr())"
+                )
                 agent.kill()
                 return
             }
@@ -148,12 +169,17 @@ struct FuzzSuite {
                 if firstKiB == nil { firstKiB = kiB }
                 lastKiB = kiB
                 tally.peakKiB = max(tally.peakKiB, kiB)
-                report.check(kiB <= Self.residentLimitKiB, "session \(number): RSS \(kiB / 1024) MiB after \(sent) inputs exceeds \(Self.residentLimitKiB / 1024) MiB")
+                report.check(
+                    kiB <= Self.residentLimitKiB,
+                    "session \(number): RSS \(kiB / 1024) MiB after \(sent) inputs exceeds \(Self.residentLimitKiB / 1024) MiB"
+                )
             }
         }
         if let firstKiB {
             tally.worstGrowthKiB = max(tally.worstGrowthKiB, lastKiB - firstKiB)
-            report.check(lastKiB - firstKiB <= Self.growthLimitKiB, "session \(number): RSS grew from \(firstKiB / 1024) to \(lastKiB / 1024) MiB")
+            report.check(
+                lastKiB - firstKiB <= Self.growthLimitKiB,
+                "session \(number): RSS grew from \(firstKiB / 1024) to \(lastKiB / 1024) MiB")
         }
 
         // Three ways to end: end of input, shutdown then exit, or a frame that never ends.
@@ -171,7 +197,10 @@ struct FuzzSuite {
             agent.closeInput()
         }
         let status = agent.exitStatus(within: .seconds(60))
-        report.check(status == 0, "session \(number): the agent exited with \(status.map(String.init) ?? "nothing (still running after 60 s)"); stderr: \(agent.keepStderr())")
+        report.check(
+            status == 0,
+            "session \(number): the agent exited with \(status.map(String.init) ?? "nothing (still running after 60 s)"); stderr: \(agent.keepStderr())"
+        )
 
         do {
             let contents = agent.inbox
@@ -179,32 +208,39 @@ struct FuzzSuite {
                 let responses = contents.byID[id] ?? []
                 let occurrences = census.occurrences(id)
                 if occurrences > 1 {
-                    report.check((1...occurrences).contains(responses.count),
-                                 "session \(number): \(id.compactText) (\(origin[id] ?? "?")) occurs \(occurrences) "
-                                 + "times in the input but was answered \(responses.count) times")
+                    report.check(
+                        (1...occurrences).contains(responses.count),
+                        "session \(number): \(id.compactText) (\(origin[id] ?? "?")) occurs \(occurrences) "
+                            + "times in the input but was answered \(responses.count) times")
                 } else if responses.count != 1 {
-                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) was answered "
-                                + "\(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail(
+                        "session \(number): \(id.compactText) (\(origin[id] ?? "?")) was answered "
+                            + "\(responses.count) times; input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 } else if !what.accepts(responses[0]) {
-                    report.fail("session \(number): \(id.compactText) (\(origin[id] ?? "?")) expected \(what), "
-                                + "got \(responses[0].compactText.prefix(400)); "
-                                + "input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                    report.fail(
+                        "session \(number): \(id.compactText) (\(origin[id] ?? "?")) expected \(what), "
+                            + "got \(responses[0].compactText.prefix(400)); "
+                            + "input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 }
             }
             for id in atMostOnce {
                 let times = contents.count(id)
                 let answers = contents.byID[id].map { $0.map { $0.compactText.prefix(200) } } ?? []
-                report.check(times <= census.occurrences(id),
-                             "session \(number): \(id.compactText) occurs \(census.occurrences(id)) times in the "
-                             + "input but was answered \(times) times: \(answers); "
-                             + "input: \(inputBytes[id].map(Self.escaped) ?? "?")")
+                report.check(
+                    times <= census.occurrences(id),
+                    "session \(number): \(id.compactText) occurs \(census.occurrences(id)) times in the "
+                        + "input but was answered \(times) times: \(answers); "
+                        + "input: \(inputBytes[id].map(Self.escaped) ?? "?")")
                 if times == 1 { tally.brokenButAnswered += 1 }
             }
             let internalErrors = contents.byID.values.joined().filter { $0.errorCode == -32603 }
             let example = internalErrors.first.map { $0.compactText.prefix(300) } ?? ""
-            report.check(internalErrors.isEmpty,
-                         "session \(number): \(internalErrors.count) internal errors, e.g. \(example)")
-            report.check(contents.violations.isEmpty, "session \(number): stdout carried non-protocol output: \(contents.violations.prefix(3))")
+            report.check(
+                internalErrors.isEmpty,
+                "session \(number): \(internalErrors.count) internal errors, e.g. \(example)")
+            report.check(
+                contents.violations.isEmpty,
+                "session \(number): stdout carried non-protocol output: \(contents.violations.prefix(3))")
             tally.responses += contents.byID.values.reduce(0) { $0 + $1.count }
         }
         tally.inputs += sent

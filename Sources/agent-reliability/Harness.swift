@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentTestSupport
 import FakeSmartcar
 import Foundation
@@ -10,6 +5,12 @@ import JSONRPC
 import Synchronization
 import TokenStore
 import WireFormats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What every suite is given: the mode, the seed, and where the agent binary is.
 struct Harness {
@@ -19,10 +20,14 @@ struct Harness {
     var agentBinary: String
 
     /// Starts the agent with `arguments`, pointed at `fake` (if any) with its credentials.
-    func agent(_ arguments: [String], fake: FakeSmartcar?, environment extra: [String: String] = [:], keepRawOutput: Bool = false) throws -> AgentProcess {
+    func agent(
+        _ arguments: [String], fake: FakeSmartcar?, environment extra: [String: String] = [:],
+        keepRawOutput: Bool = false
+    ) throws -> AgentProcess {
         var environment = fake?.agentEnvironment ?? [:]
         environment.merge(extra) { _, new in new }
-        return try AgentProcess(binary: agentBinary, arguments: arguments, environment: environment, keepRawOutput: keepRawOutput)
+        return try AgentProcess(
+            binary: agentBinary, arguments: arguments, environment: environment, keepRawOutput: keepRawOutput)
     }
 
     /// The rows of the store at `path` by key, opened strictly (a corrupt store throws), as another agent
@@ -44,7 +49,9 @@ final class UpstreamTally: Sendable {
     /// For `FakeSmartcar.Options.log`.
     var sink: @Sendable (String) -> Void {
         { [self] line in
-            guard let open = line.firstIndex(of: "["), let close = line.firstIndex(of: "]"), let arrow = line.range(of: "-> ") else { return }
+            guard let open = line.firstIndex(of: "["), let close = line.firstIndex(of: "]"),
+                let arrow = line.range(of: "-> ")
+            else { return }
             let endpoint = line[line.index(after: open)..<close]
             let status = line[arrow.upperBound...].prefix { $0 != " " && $0 != "," }
             let injected = line.hasSuffix("(fault)") ? " fault" : ""

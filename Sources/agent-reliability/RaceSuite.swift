@@ -49,7 +49,14 @@ struct RaceSuite {
         let seeding = try harness.agent(["--store", store], fake: fake)
         for key in Self.keys {
             let minted = fake.mintTokens(userID: key)
-            guard seeding.call(.string(key), "storeToken", ["key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z"])?.isSuccess == true else {
+            guard
+                seeding.call(
+                    .string(key), "storeToken",
+                    [
+                        "key": .string(key), "accessToken": .string(minted.accessToken),
+                        "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z",
+                    ])?.isSuccess == true
+            else {
                 report.fail("seeding \(key) failed")
                 return
             }
@@ -57,9 +64,13 @@ struct RaceSuite {
         seeding.closeInput()
         _ = seeding.exitStatus()
 
-        let agents = try (0..<Self.processes).map { _ in try harness.agent(["--store", store, "--log-level", "warning"], fake: fake) }
+        let agents = try (0..<Self.processes).map { _ in
+            try harness.agent(["--store", store, "--log-level", "warning"], fake: fake)
+        }
         for agent in agents {
-            guard agent.call("init", "initialize", ["notifications": true])?.isSuccess == true else { report.fail("initialize failed: \(agent.keepStderr())"); return }
+            guard agent.call("init", "initialize", ["notifications": true])?.isSuccess == true else {
+                report.fail("initialize failed: \(agent.keepStderr())"); return
+            }
         }
         let results = Mutex<[Drive]>([])
         let finished = DispatchGroup()
@@ -79,7 +90,9 @@ struct RaceSuite {
         for agent in agents { agent.closeInput() }
         for (index, agent) in agents.enumerated() {
             let status = agent.exitStatus()
-            report.check(status == 0, "process \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
+            report.check(
+                status == 0,
+                "process \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
             report.check(agent.inbox.violations.isEmpty, "process \(index): non-protocol output on stdout")
         }
 
@@ -95,18 +108,27 @@ struct RaceSuite {
         let refreshes = upstream.count("token", "200")
         let stale = drives.map(\.stale).reduce(0, +)
         let roundedBelow = drives.map(\.roundedBelow).reduce(0, +)
-        report.check(invalidGrant == 0, "Smartcar refused \(invalidGrant) refreshes (invalid_grant: a refresh token was spent twice)")
+        report.check(
+            invalidGrant == 0,
+            "Smartcar refused \(invalidGrant) refreshes (invalid_grant: a refresh token was spent twice)")
         report.check(reauth == 0, "\(reauth) reauthRequired answers or notifications")
         report.check(outcomes.keys.allSatisfy { $0 == "result" }, "not every getToken succeeded: \(outcomes)")
-        report.check(stale == 0, "\(stale) tokens handed out with less than minValidity (\(Self.minValidity) s) left when asked for")
+        report.check(
+            stale == 0,
+            "\(stale) tokens handed out with less than minValidity (\(Self.minValidity) s) left when asked for")
         report.check(answered > 0, "nothing was answered")
 
         // Every key's refresh token in the store is the live one.
         let rows = try await Harness.storedRows(store)
-        let dead = Self.keys.filter { key in rows[key].map { $0.needsReauth || !fake.isLive(refreshToken: $0.refreshToken) } ?? true }
+        let dead = Self.keys.filter { key in
+            rows[key].map { $0.needsReauth || !fake.isLive(refreshToken: $0.refreshToken) } ?? true
+        }
         report.check(dead.isEmpty, "\(dead.count) keys lost their refresh token, e.g. \(dead.prefix(3))")
 
-        report.figure("processes × keys", "\(Self.processes) × \(Self.keys.count), one store, access tokens live \(Self.accessTokenLifetime) s, reuse rejected")
+        report.figure(
+            "processes × keys",
+            "\(Self.processes) × \(Self.keys.count), one store, access tokens live \(Self.accessTokenLifetime) s, reuse rejected"
+        )
         report.figure("race duration", "\(seconds) s, \(Self.window) requests in flight per process")
         report.figure("getToken answered", "\(answered) (\(answered / max(1, seconds)) per second)")
         report.counts("outcomes", outcomes)
@@ -114,13 +136,16 @@ struct RaceSuite {
         report.figure("invalid_grant at the fake", invalidGrant)
         report.figure("reauthRequired at clients", reauth)
         report.figure("stale tokens handed out", stale)
-        report.figure("expiresIn below minValidity", "\(roundedBelow) (valid when looked up, rounded down when answered)")
-        report.figure("slowest getToken", String(format: "%.2f s", FaultSuite.seconds(drives.map(\.slowest).max() ?? .zero)))
+        report.figure(
+            "expiresIn below minValidity", "\(roundedBelow) (valid when looked up, rounded down when answered)")
+        report.figure(
+            "slowest getToken", String(format: "%.2f s", FaultSuite.seconds(drives.map(\.slowest).max() ?? .zero)))
         report.figure("keys live at the end", "\(Self.keys.count - dead.count) of \(Self.keys.count)")
     }
 
     /// Keeps `window` getTokens on random keys in flight until the deadline, then collects the last answers.
-    nonisolated static func drive(_ agent: AgentProcess, until deadline: ContinuousClock.Instant, seed: UInt64) -> Drive {
+    nonisolated static func drive(_ agent: AgentProcess, until deadline: ContinuousClock.Instant, seed: UInt64) -> Drive
+    {
         var random = SeededGenerator(seed: seed)
         var drive = Drive()
         var inFlight: [JSONValue: (at: ContinuousClock.Instant, wall: Date)] = [:]
@@ -131,10 +156,13 @@ struct RaceSuite {
                 next += 1
                 let id = JSONValue.int(Int64(next))
                 inFlight[id] = (.now, Date())
-                agent.request(id, "getToken", ["key": .string(keys.randomElement(using: &random)!), "minValidity": .int(Int64(minValidity))])
+                agent.request(
+                    id, "getToken",
+                    ["key": .string(keys.randomElement(using: &random)!), "minValidity": .int(Int64(minValidity))])
             }
             guard agent.waitUntil(.now + .seconds(30), { $0.messages.count > cursor }) else {
-                drive.failure = "a process answered nothing for 30 s with \(inFlight.count) requests in flight: \(agent.keepStderr())"
+                drive.failure =
+                    "a process answered nothing for 30 s with \(inFlight.count) requests in flight: \(agent.keepStderr())"
                 return drive
             }
             let new = agent.inbox.messages[cursor...]
@@ -151,8 +179,12 @@ struct RaceSuite {
                 guard let result = message["result"] else { continue }
                 if let left = result["expiresIn"]?.intValue, left < minValidity { drive.roundedBelow += 1 }
                 // The agent checks validity between the request and its answer; `expiresAt` is in whole seconds.
-                let expiresAt = result["expiresAt"]?.stringValue.flatMap { try? Date.ISO8601FormatStyle().parse($0) } ?? .distantPast
-                if expiresAt.addingTimeInterval(1) <= sent.wall.addingTimeInterval(TimeInterval(minValidity)) { drive.stale += 1 }
+                let expiresAt =
+                    result["expiresAt"]?.stringValue.flatMap { try? Date.ISO8601FormatStyle().parse($0) }
+                    ?? .distantPast
+                if expiresAt.addingTimeInterval(1) <= sent.wall.addingTimeInterval(TimeInterval(minValidity)) {
+                    drive.stale += 1
+                }
             }
         }
         return drive

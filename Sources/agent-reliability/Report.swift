@@ -25,12 +25,16 @@ final class Report {
 
     /// Counts of outcomes ("result", error kinds) as one figure, most frequent first.
     func counts(_ name: String, _ tally: [String: Int]) {
-        let text = tally.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let text = tally.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map {
+            "\($0.key) \($0.value)"
+        }.joined(separator: ", ")
         figure(name, text.isEmpty ? "none" : text)
     }
 
     func printed() -> String {
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - started).components.seconds)
+        let seconds =
+            Double((ContinuousClock.now - started).components.attoseconds) * 1e-18
+            + Double((ContinuousClock.now - started).components.seconds)
         var lines = ["== \(suite) =="]
         let width = max(24, (figures.map(\.name.count).max() ?? 0) + 2)
         for (name, value) in figures + [("duration", String(format: "%.1f s", seconds))] {

@@ -52,7 +52,9 @@ struct SecretScanner {
                 short.append(index)
                 continue
             }
-            for offset in 0...(bytes.count - Self.width) { windows[Self.window(bytes, at: offset), default: []].append(index) }
+            for offset in 0...(bytes.count - Self.width) {
+                windows[Self.window(bytes, at: offset), default: []].append(index)
+            }
         }
     }
 
@@ -76,7 +78,8 @@ struct SecretScanner {
         for index in short where !reported.contains(index) {
             let needle = forms[index].bytes
             guard needle.count <= text.count else { continue }
-            for offset in 0...(text.count - needle.count) where text[offset] == needle[0] && Array(text[offset..<(offset + needle.count)]) == needle {
+            for offset in 0...(text.count - needle.count)
+            where text[offset] == needle[0] && Array(text[offset..<(offset + needle.count)]) == needle {
                 hits.append(hit(index, in: text, at: offset, length: needle.count, source: source))
                 break
             }
@@ -87,9 +90,12 @@ struct SecretScanner {
     private func hit(_ index: Int, in text: [UInt8], at offset: Int, length: Int, source: String) -> Hit {
         let before = text[max(0, offset - 40)..<offset]
         let after = text[(offset + length)..<min(text.count, offset + length + 40)]
-        let context = String(decoding: before, as: UTF8.self) + String(repeating: "█", count: length) + String(decoding: after, as: UTF8.self)
-        return Hit(label: forms[index].label, form: forms[index].name, source: source, offset: offset,
-                   context: context.replacingOccurrences(of: "\n", with: "⏎"))
+        let context =
+            String(decoding: before, as: UTF8.self) + String(repeating: "█", count: length)
+            + String(decoding: after, as: UTF8.self)
+        return Hit(
+            label: forms[index].label, form: forms[index].name, source: source, offset: offset,
+            context: context.replacingOccurrences(of: "\n", with: "⏎"))
     }
 
     private static func window(_ bytes: [UInt8], at offset: Int) -> Window {
@@ -101,19 +107,26 @@ struct SecretScanner {
 
     /// The forms a value takes on the way to a log line or an error message.
     private static func forms(of value: String) -> [(String, String)] {
-        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let unreserved = CharacterSet(
+            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         var formAllowed = unreserved
         formAllowed.insert(" ")
         let encoder = JSONEncoder()
-        let json = (try? encoder.encode(value)).map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? value
-        let asciiJSON = value.unicodeScalars.map { $0.isASCII ? String($0) : String(format: "\\u%04x", $0.value) }.joined()
+        let json =
+            (try? encoder.encode(value)).map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? value
+        let asciiJSON = value.unicodeScalars.map { $0.isASCII ? String($0) : String(format: "\\u%04x", $0.value) }
+            .joined()
         return [
             ("as is", value),
             ("JSON-escaped", json),
             ("JSON-escaped, slashes unescaped", json.replacingOccurrences(of: "\\/", with: "/")),
             ("JSON \\u-escaped", asciiJSON.replacingOccurrences(of: "/", with: "\\/")),
             ("percent-encoded", value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value),
-            ("form-encoded", (value.addingPercentEncoding(withAllowedCharacters: formAllowed) ?? value).replacingOccurrences(of: " ", with: "+")),
+            (
+                "form-encoded",
+                (value.addingPercentEncoding(withAllowedCharacters: formAllowed) ?? value).replacingOccurrences(
+                    of: " ", with: "+")
+            ),
             ("base64", Data(value.utf8).base64EncodedString()),
         ]
     }
@@ -127,10 +140,15 @@ extension SecretScanner {
         var files: [String] = []
         var rest = arguments[...]
         while let argument = rest.popFirst() {
-            if argument == "--secret", let value = rest.popFirst() { scanner.add("secret", value) } else { files.append(argument) }
+            if argument == "--secret", let value = rest.popFirst() {
+                scanner.add("secret", value)
+            } else {
+                files.append(argument)
+            }
         }
         guard scanner.count > 0, !files.isEmpty else {
-            FileHandle.standardError.write(Data("agent-reliability scan: give --secret VALUE (6 characters or more) and files to scan\n".utf8))
+            FileHandle.standardError.write(
+                Data("agent-reliability scan: give --secret VALUE (6 characters or more) and files to scan\n".utf8))
             return 2
         }
         var hits = 0

@@ -1,16 +1,17 @@
-#if canImport(Glibc)
-import AgentTestSupport
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-#endif
 import FakeSmartcar
 import Foundation
 import JSONRPC
 import TokenStore
 import WireFormats
+
+#if canImport(Glibc)
+    import AgentTestSupport
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
+#endif
 
 /// Secrets: every method, every error path, upstream faults whose bodies echo the call's secrets, wrong and
 /// missing credentials, a secret file, SIGTERM and a crash (whose output must not be Swift's report, which
@@ -76,9 +77,13 @@ struct SecretsSuite {
             let shown = reply.map { String($0.compactText.prefix(300)) } ?? "no answer"
             report.check(reply?.outcome == outcome, "\(what): expected \(outcome), got \(shown)")
         }
-        func session(_ name: String, arguments: [String] = [], environment: [String: String]? = nil, _ body: (Client) -> Void) throws {
-            let agent = try harness.agent(["--store", store, "--log-level", "trace", "--request-timeout", "1.5"] + arguments, fake: environment == nil ? fake : nil,
-                                          environment: environment ?? [:], keepRawOutput: true)
+        func session(
+            _ name: String, arguments: [String] = [], environment: [String: String]? = nil, _ body: (Client) -> Void
+        ) throws {
+            let agent = try harness.agent(
+                ["--store", store, "--log-level", "trace", "--request-timeout", "1.5"] + arguments,
+                fake: environment == nil ? fake : nil,
+                environment: environment ?? [:], keepRawOutput: true)
             body(Client(agent, name))
             agent.closeInput()
             _ = agent.exitStatus()
@@ -95,29 +100,53 @@ struct SecretsSuite {
             secrets.append(("authorization code", code))
             return code
         }
-        func storeParams(_ key: String, _ pair: (accessToken: String, refreshToken: String), expiresAt: String = "2020-01-01T00:00:00Z") -> JSONValue {
-            ["key": .string(key), "accessToken": .string(pair.accessToken), "refreshToken": .string(pair.refreshToken), "expiresAt": .string(expiresAt)]
+        func storeParams(
+            _ key: String, _ pair: (accessToken: String, refreshToken: String),
+            expiresAt: String = "2020-01-01T00:00:00Z"
+        ) -> JSONValue {
+            [
+                "key": .string(key), "accessToken": .string(pair.accessToken),
+                "refreshToken": .string(pair.refreshToken), "expiresAt": .string(expiresAt),
+            ]
         }
         let redirect = FakeSmartcar.redirectURI
 
         try session("methods") { c in
-            expect(c.call("initialize", ["notifications": true, "clientInfo": ["name": "secrets-suite", "version": "1"]]), "result", "initialize")
+            expect(
+                c.call(
+                    "initialize", ["notifications": true, "clientInfo": ["name": "secrets-suite", "version": "1"]]),
+                "result", "initialize")
             expect(c.call("ping"), "result", "ping")
             expect(c.call("status"), "result", "status")
-            let built = c.call("buildConnectURL", ["key": "car-a", "scope": ["read_odometer", "required:read_vin"], "mode": "test", "forcePrompt": true,
-                                                   "make": "TESLA", "singleSelectVIN": "5YJSA1E14FF101307", "flags": ["country": "DE", "beta": true], "user": "u-1"])
+            let built = c.call(
+                "buildConnectURL",
+                [
+                    "key": "car-a", "scope": ["read_odometer", "required:read_vin"], "mode": "test",
+                    "forcePrompt": true,
+                    "make": "TESLA", "singleSelectVIN": "5YJSA1E14FF101307", "flags": ["country": "DE", "beta": true],
+                    "user": "u-1",
+                ])
             expect(built, "result", "buildConnectURL")
             let state = built?["result"]?["state"]?.stringValue ?? ""
-            expect(c.call("handleRedirect", ["url": .string("\(redirect)?code=\(code("user-a"))&state=\(state)")]), "result", "handleRedirect")
-            expect(c.call("exchangeCode", ["code": .string(code("user-b")), "key": "car-b"]), "result", "exchangeCode with a key")
-            expect(c.call("exchangeCode", ["code": .string(code("user-c"))]), "result", "exchangeCode without a key (user lookup)")
+            expect(
+                c.call("handleRedirect", ["url": .string("\(redirect)?code=\(code("user-a"))&state=\(state)")]),
+                "result", "handleRedirect")
+            expect(
+                c.call("exchangeCode", ["code": .string(code("user-b")), "key": "car-b"]), "result",
+                "exchangeCode with a key")
+            expect(
+                c.call("exchangeCode", ["code": .string(code("user-c"))]), "result",
+                "exchangeCode without a key (user lookup)")
             expect(c.call("getToken", ["key": "car-a"]), "result", "getToken")
             expect(c.call("getToken", ["key": "car-a", "forceRefresh": true]), "result", "getToken forceRefresh")
             expect(c.call("getToken", ["key": "car-b", "minValidity": 3600]), "result", "getToken minValidity")
             expect(c.call("appToken"), "result", "appToken")
             expect(c.call("appToken", ["forceRefresh": true]), "result", "appToken forceRefresh")
             var stored = storeParams("car-d", mint("user-d"), expiresAt: "2031-01-01T00:00:00Z")
-            if case .object(var members) = stored { members["refreshExpiresAt"] = "2031-02-01T00:00:00Z"; members["scope"] = "read_odometer"; stored = .object(members) }
+            if case .object(var members) = stored {
+                members["refreshExpiresAt"] = "2031-02-01T00:00:00Z"; members["scope"] = "read_odometer";
+                stored = .object(members)
+            }
             expect(c.call("storeToken", stored), "result", "storeToken")
             expect(c.call("listTokens"), "result", "listTokens")
             expect(c.call("forgetToken", ["key": "car-b"]), "result", "forgetToken")
@@ -140,31 +169,57 @@ struct SecretsSuite {
             let used = code("user-e")
             expect(c.call("exchangeCode", ["code": .string(used), "key": "car-e"]), "result", "exchangeCode")
             expect(c.call("exchangeCode", ["code": .string(used), "key": "car-e"]), "invalidGrant", "a used code")
-            expect(c.call("exchangeCode", ["code": .string(code("user-f", redirectURI: "http://localhost:9999/other")), "key": "car-f"]), "invalidGrant", "a code for another redirect URI")
-            expect(c.call("handleRedirect", ["url": .string("\(redirect)?code=\(code("user-g"))&state=forged")]), "stateMismatch", "a forged state")
+            expect(
+                c.call(
+                    "exchangeCode",
+                    ["code": .string(code("user-f", redirectURI: "http://localhost:9999/other")), "key": "car-f"]),
+                "invalidGrant", "a code for another redirect URI")
+            expect(
+                c.call("handleRedirect", ["url": .string("\(redirect)?code=\(code("user-g"))&state=forged")]),
+                "stateMismatch", "a forged state")
             let state = c.call("buildConnectURL", ["key": "car-h"])?["result"]?["state"]?.stringValue ?? ""
             let url = "\(redirect)?code=\(code("user-h"))&state=\(state)"
             expect(c.call("handleRedirect", ["url": .string(url)]), "result", "handleRedirect")
             expect(c.call("handleRedirect", ["url": .string(url)]), "stateMismatch", "a reused redirect")
             let denied = c.call("buildConnectURL")?["result"]?["state"]?.stringValue ?? ""
-            expect(c.call("handleRedirect", ["url": .string("\(redirect)?error=access_denied&error_description=User+denied&state=\(denied)")]), "connectError", "a denied Connect")
+            expect(
+                c.call(
+                    "handleRedirect",
+                    ["url": .string("\(redirect)?error=access_denied&error_description=User+denied&state=\(denied)")]),
+                "connectError", "a denied Connect")
             let pair = mint("user-i")
-            let badTime: JSONValue = ["key": "car-i", "accessToken": .string(pair.accessToken),
-                                      "refreshToken": .string(pair.refreshToken), "expiresAt": "tomorrow"]
+            let badTime: JSONValue = [
+                "key": "car-i", "accessToken": .string(pair.accessToken),
+                "refreshToken": .string(pair.refreshToken), "expiresAt": "tomorrow",
+            ]
             expect(c.call("storeToken", badTime), "invalidParams", "storeToken with a bad time")
-            let wrongType: JSONValue = ["key": "car-i", "accessToken": .string(pair.accessToken), "refreshToken": 5,
-                                        "expiresAt": "2030-01-01T00:00:00Z"]
+            let wrongType: JSONValue = [
+                "key": "car-i", "accessToken": .string(pair.accessToken), "refreshToken": 5,
+                "expiresAt": "2030-01-01T00:00:00Z",
+            ]
             expect(c.call("storeToken", wrongType), "invalidParams", "storeToken with a wrong type")
-            expect(c.call("exchangeCode", ["code": .string(code("user-j")), "flags": "x"]), "invalidParams", "exchangeCode with bad flags")
+            expect(
+                c.call("exchangeCode", ["code": .string(code("user-j")), "flags": "x"]), "invalidParams",
+                "exchangeCode with bad flags")
             // Broken messages carrying secrets: the error answers them without quoting them, and the log too.
             let secretRT = mint("user-k").refreshToken
-            c.agent.sendLine(#"{"jsonrpc":"2.0","id":"broken-1","method":"storeToken","params":{"key":"k","refreshToken":"\#(secretRT)","accessToken":"#)
+            c.agent.sendLine(
+                #"{"jsonrpc":"2.0","id":"broken-1","method":"storeToken","params":{"key":"k","refreshToken":"\#(secretRT)","accessToken":"#
+            )
             expect(c.agent.response("broken-1"), "parseError", "a broken message with a refresh token")
-            c.agent.send(Array(#"{"jsonrpc":"2.0","id":"broken-2","method":"exchangeCode","params":{"code":"\#(code("user-l"))\#u{FF}"}}"#.utf8) + [0xFF, 0x0A])
+            c.agent.send(
+                Array(
+                    #"{"jsonrpc":"2.0","id":"broken-2","method":"exchangeCode","params":{"code":"\#(code("user-l"))\#u{FF}"}}"#
+                        .utf8) + [0xFF, 0x0A])
             expect(c.agent.response("broken-2"), "parseError", "a message with bad UTF-8 and a code")
-            c.agent.sendLine(#"{"jsonrpc":"2.0","id":"big-1","method":"storeToken","params":{"refreshToken":"\#(mint("user-m").refreshToken)","pad":"\#(String(repeating: "x", count: 3000))"}}"#)
+            c.agent.sendLine(
+                #"{"jsonrpc":"2.0","id":"big-1","method":"storeToken","params":{"refreshToken":"\#(mint("user-m").refreshToken)","pad":"\#(String(repeating: "x", count: 3000))"}}"#
+            )
             expect(c.agent.response("big-1"), "invalidRequest", "a message over the size limit with a refresh token")
-            c.agent.send(Array("Content-Length: 12x\r\nAuthorization: Basic \(basic)\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":\"bad-length\",\"secret\":\"\(clientSecret)\"}\n".utf8))
+            c.agent.send(
+                Array(
+                    "Content-Length: 12x\r\nAuthorization: Basic \(basic)\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":\"bad-length\",\"secret\":\"\(clientSecret)\"}\n"
+                        .utf8))
             // Skipped up to the next message, then answered.
             expect(c.call("ping"), "result", "ping after broken input")
             expect(c.agent.response("bad-length"), "invalidRequest", "a frame with a bad length and the client secret")
@@ -177,11 +232,33 @@ struct SecretsSuite {
             let madeUp = "made-up-access-token-" + Self.hex(&random)
             secrets.append(("access token in a malformed answer", madeUp))
             let echoing: [(Fault, String)] = [
-                (.status(400, body: #"{"error":"invalid_request","error_description":"bad refresh_token \#(rt) for client \#(clientSecret) (\#(basic))"}"#), "upstreamError"),
-                (.status(500, body: #"{"error":"server_error","error_description":"\#(rt) \#(clientSecret)"}"#), "upstreamUnavailable"),
-                (.status(502, body: "<html><body>\(rt) \(clientSecret) \(basic)</body></html>", headers: ["Content-Type": "text/html"]), "upstreamUnavailable"),
-                (.status(429, body: #"{"type":"RATE_LIMIT","code":"SMARTCAR_API","description":"\#(rt)","resolution":{"type":"RETRY_LATER","detail":"\#(clientSecret)"},"suggestedUserMessage":"\#(basic)","requestId":"r-1"}"#, headers: ["Retry-After": "60"]), "rateLimited"),
-                (.status(200, body: #"{"access_token":"\#(madeUp)","token_type":"Bearer","expires_in":7200}"#), "upstreamError"),
+                (
+                    .status(
+                        400,
+                        body:
+                            #"{"error":"invalid_request","error_description":"bad refresh_token \#(rt) for client \#(clientSecret) (\#(basic))"}"#
+                    ), "upstreamError"
+                ),
+                (
+                    .status(500, body: #"{"error":"server_error","error_description":"\#(rt) \#(clientSecret)"}"#),
+                    "upstreamUnavailable"
+                ),
+                (
+                    .status(
+                        502, body: "<html><body>\(rt) \(clientSecret) \(basic)</body></html>",
+                        headers: ["Content-Type": "text/html"]), "upstreamUnavailable"
+                ),
+                (
+                    .status(
+                        429,
+                        body:
+                            #"{"type":"RATE_LIMIT","code":"SMARTCAR_API","description":"\#(rt)","resolution":{"type":"RETRY_LATER","detail":"\#(clientSecret)"},"suggestedUserMessage":"\#(basic)","requestId":"r-1"}"#,
+                        headers: ["Retry-After": "60"]), "rateLimited"
+                ),
+                (
+                    .status(200, body: #"{"access_token":"\#(madeUp)","token_type":"Bearer","expires_in":7200}"#),
+                    "upstreamError"
+                ),
                 (.rateLimited(retryAfter: "0"), "result"),
                 (.invalidClientBasicRealm, "invalidClient"),
                 (.stall, "upstreamUnavailable"),
@@ -197,25 +274,63 @@ struct SecretsSuite {
             // Smartcar echoes what it was sent: a fresh pair, so the rejected token is the one in the request.
             let last = mint("user-faulty")
             expect(c.call("storeToken", storeParams("faulty", last)), "result", "storeToken")
-            fake.inject(.status(400, body: #"{"error":"invalid_grant","error_description":"Invalid refresh token \#(last.refreshToken)"}"#), on: .token)
-            expect(c.call("getToken", ["key": "faulty", "forceRefresh": true]), "reauthRequired", "refresh answered invalid_grant")
+            fake.inject(
+                .status(
+                    400,
+                    body:
+                        #"{"error":"invalid_grant","error_description":"Invalid refresh token \#(last.refreshToken)"}"#),
+                on: .token)
+            expect(
+                c.call("getToken", ["key": "faulty", "forceRefresh": true]), "reauthRequired",
+                "refresh answered invalid_grant")
             let exchangeFaults: [(String, (String) -> Fault, String)] = [
-                ("400 echoing the code", { .status(400, body: #"{"error":"invalid_grant","error_description":"Invalid code: \#($0)"}"#) }, "invalidGrant"),
-                ("500 echoing the code", { .status(500, body: #"{"error":"server_error","error_description":"\#($0)"}"#) }, "upstreamUnavailable"),
+                (
+                    "400 echoing the code",
+                    { .status(400, body: #"{"error":"invalid_grant","error_description":"Invalid code: \#($0)"}"#) },
+                    "invalidGrant"
+                ),
+                (
+                    "500 echoing the code",
+                    { .status(500, body: #"{"error":"server_error","error_description":"\#($0)"}"#) },
+                    "upstreamUnavailable"
+                ),
                 ("stall", { _ in .stall }, "upstreamUnavailable"),
             ]
             for (name, fault, outcome) in exchangeFaults {
                 let exchanged = code("user-x")
                 fake.inject(fault(exchanged), on: .token)
-                expect(c.call("exchangeCode", ["code": .string(exchanged), "key": "car-x"]), outcome, "exchange with \(name)")
+                expect(
+                    c.call("exchangeCode", ["code": .string(exchanged), "key": "car-x"]), outcome,
+                    "exchange with \(name)")
                 fake.reset()
             }
-            fake.inject(.status(401, body: #"{"type":"AUTHENTICATION","description":"unknown client \#(clientSecret)"}"#), on: .user, times: 3)
-            expect(c.call("exchangeCode", ["code": .string(code("user-y2"))]), "upstreamError", "a user lookup answered 401")
+            fake.inject(
+                .status(401, body: #"{"type":"AUTHENTICATION","description":"unknown client \#(clientSecret)"}"#),
+                on: .user, times: 3)
+            expect(
+                c.call("exchangeCode", ["code": .string(code("user-y2"))]), "upstreamError",
+                "a user lookup answered 401")
             fake.reset()
-            for (fault, outcome) in [(Fault.status(401, body: #"{"error":"invalid_client","error_description":"client_secret \#(clientSecret) is wrong"}"#), "invalidClient"),
-                                     (.status(500, body: "client_secret=\(clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"), "upstreamUnavailable"),
-                                     (.status(400, body: #"{"error":"invalid_request","error_description":"\#(clientSecret)"}"#), "upstreamError")] {
+            for (fault, outcome) in [
+                (
+                    Fault.status(
+                        401,
+                        body:
+                            #"{"error":"invalid_client","error_description":"client_secret \#(clientSecret) is wrong"}"#
+                    ), "invalidClient"
+                ),
+                (
+                    .status(
+                        500,
+                        body:
+                            "client_secret=\(clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+                    ), "upstreamUnavailable"
+                ),
+                (
+                    .status(400, body: #"{"error":"invalid_request","error_description":"\#(clientSecret)"}"#),
+                    "upstreamError"
+                ),
+            ] {
                 fake.inject(fault, on: .appToken, times: 3)
                 expect(c.call("appToken", ["forceRefresh": true]), outcome, "appToken with \(fault)")
                 fake.reset()
@@ -226,25 +341,36 @@ struct SecretsSuite {
         wrong["SMARTCAR_CLIENT_SECRET"] = wrongSecret
         try session("wrong secret", arguments: ["--store", "memory"], environment: wrong) { c in
             expect(c.call("appToken"), "invalidClient", "appToken with a wrong secret")
-            expect(c.call("exchangeCode", ["code": .string(code("user-w")), "key": "w"]), "invalidClient", "exchange with a wrong secret")
+            expect(
+                c.call("exchangeCode", ["code": .string(code("user-w")), "key": "w"]), "invalidClient",
+                "exchange with a wrong secret")
             expect(c.call("storeToken", storeParams("w2", mint("user-w2"))), "result", "storeToken")
             expect(c.call("getToken", ["key": "w2"]), "invalidClient", "refresh with a wrong secret")
         }
 
         let secretFile = folder.file("client-secret")
-        guard FileManager.default.createFile(atPath: secretFile, contents: Data((clientSecret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: secretFile, contents: Data((clientSecret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
             report.fail("cannot write \(secretFile)")
             return
         }
         var fileOnly = fake.agentEnvironment
         fileOnly["SMARTCAR_CLIENT_SECRET"] = nil
-        try session("secret file", arguments: ["--store", "memory", "--client-secret-file", secretFile], environment: fileOnly) { c in
+        try session(
+            "secret file", arguments: ["--store", "memory", "--client-secret-file", secretFile], environment: fileOnly
+        ) { c in
             expect(c.call("appToken", ["forceRefresh": true]), "result", "appToken with the secret from a file")
             expect(c.call("initialize"), "result", "initialize")
         }
-        try session("no credentials", arguments: ["--store", "memory"], environment: ["SMARTCAR_CLIENT_ID": Self.clientID]) { c in
+        try session(
+            "no credentials", arguments: ["--store", "memory"], environment: ["SMARTCAR_CLIENT_ID": Self.clientID]
+        ) { c in
             expect(c.call("appToken"), "configurationError", "appToken without a secret")
-            expect(c.call("exchangeCode", ["code": .string(code("user-n"))]), "configurationError", "exchange without a secret")
+            expect(
+                c.call("exchangeCode", ["code": .string(code("user-n"))]), "configurationError",
+                "exchange without a secret")
         }
 
         try session("sigterm") { c in
@@ -264,7 +390,9 @@ struct SecretsSuite {
             expect(c.call("appToken", ["forceRefresh": true]), "result", "appToken before the crash")
             c.agent.kill(SIGSEGV)
             let status = c.agent.exitStatus(within: .seconds(30))
-            report.check(status == -SIGSEGV, "crash: the agent did not die of SIGSEGV (exit status \(status.map(String.init) ?? "none"))")
+            report.check(
+                status == -SIGSEGV,
+                "crash: the agent did not die of SIGSEGV (exit status \(status.map(String.init) ?? "none"))")
             report.check(c.agent.stderr.contains("crashed (fatal signal)"), "crash: no crash line on stderr")
             report.check(!c.agent.stderr.contains("Program crashed"), "crash: Swift's crash report was written")
             c.agent.kill()
@@ -274,7 +402,9 @@ struct SecretsSuite {
         for request in fake.requests {
             if let token = request.form["refresh_token"] { secrets.append(("refresh token", token)) }
             if let code = request.form["code"] { secrets.append(("authorization code", code)) }
-            if let authorization = request.headers["authorization"], authorization.hasPrefix("Bearer ") { accessTokens.insert(String(authorization.dropFirst(7))) }
+            if let authorization = request.headers["authorization"], authorization.hasPrefix("Bearer ") {
+                accessTokens.insert(String(authorization.dropFirst(7)))
+            }
         }
         for run in runs {
             for message in run.agent.inbox.messages {
@@ -297,9 +427,11 @@ struct SecretsSuite {
 
         // The scanner itself must find what it is for: a planted leak in each form, and a 16-byte fragment.
         let planted = secrets.first { $0.label == "refresh token" }?.value ?? ""
-        let plants = [clientSecret, clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "",
-                      Data(clientSecret.utf8).base64EncodedString(), basic, JSONValue.string(clientSecret).compactText,
-                      String(planted.dropFirst(9).prefix(16)), accessTokens.first ?? ""]
+        let plants = [
+            clientSecret, clientSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "",
+            Data(clientSecret.utf8).base64EncodedString(), basic, JSONValue.string(clientSecret).compactText,
+            String(planted.dropFirst(9).prefix(16)), accessTokens.first ?? "",
+        ]
         let found = plants.filter { !everything.scan(Array("<< \($0) >>".utf8), source: "plant").isEmpty }.count
         report.check(found == plants.count, "the scanner found only \(found) of \(plants.count) planted leaks")
 
@@ -317,8 +449,13 @@ struct SecretsSuite {
             report.check(run.agent.inbox.violations.isEmpty, "\(run.name): stdout carried non-protocol output")
         }
         for hit in hits { report.fail("secret found: \(hit)") }
-        report.figure("scenarios", "\(runs.count) agent runs (\(runs.map(\.name).joined(separator: ", "))), \(expectations) requests checked")
-        report.figure("secrets known", "\(everything.count) values (client secrets, Basic credentials, refresh and access tokens, codes), each in up to 7 forms")
+        report.figure(
+            "scenarios",
+            "\(runs.count) agent runs (\(runs.map(\.name).joined(separator: ", "))), \(expectations) requests checked")
+        report.figure(
+            "secrets known",
+            "\(everything.count) values (client secrets, Basic credentials, refresh and access tokens, codes), each in up to 7 forms"
+        )
         report.figure("bytes scanned", "\(scannedBytes) (stdout and stderr at --log-level trace), plus every message")
         report.figure("scanner self-check", "\(found) of \(plants.count) planted leaks found")
         report.figure("secrets found", hits.count)
@@ -326,7 +463,9 @@ struct SecretsSuite {
 
     /// A message as text, `result.accessToken` replaced: the one place an access token belongs.
     static func maskingAnswers(_ message: JSONValue) -> String {
-        guard case .object(var members) = message, case .object(var result)? = members["result"], result["accessToken"] != nil else {
+        guard case .object(var members) = message, case .object(var result)? = members["result"],
+            result["accessToken"] != nil
+        else {
             return message.compactText
         }
         result["accessToken"] = "(the answer)"

@@ -34,7 +34,9 @@ while let argument = arguments.popFirst() {
     switch argument {
     case "--long": harness.long = true
     case "--seed":
-        guard let text = arguments.popFirst(), let seed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text) else { die("--seed takes a number") }
+        guard let text = arguments.popFirst(),
+            let seed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+        else { die("--seed takes a number") }
         harness.seed = seed
     case "--agent":
         guard let path = arguments.popFirst() else { die("--agent takes a path") }
@@ -43,7 +45,9 @@ while let argument = arguments.popFirst() {
         print(usage)
         exit(0)
     default:
-        guard let suite = Suites.all.first(where: { $0.name == argument }) else { die("unknown suite or option '\(argument)'\n\(usage)") }
+        guard let suite = Suites.all.first(where: { $0.name == argument }) else {
+            die("unknown suite or option '\(argument)'\n\(usage)")
+        }
         selected.append(suite)
     }
 }
@@ -53,7 +57,9 @@ guard FileManager.default.isExecutableFile(atPath: harness.agentBinary) else {
 
 func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
-say("agent-reliability: \(harness.long ? "long" : "short") mode, seed 0x\(String(harness.seed, radix: 16)), agent \(harness.agentBinary)")
+say(
+    "agent-reliability: \(harness.long ? "long" : "short") mode, seed 0x\(String(harness.seed, radix: 16)), agent \(harness.agentBinary)"
+)
 var failed: [String] = []
 for suite in selected.isEmpty ? Suites.all : selected {
     let report = Report(suite: suite.name)

@@ -1,3 +1,8 @@
+import AgentSupport
+import FakeSmartcar
+import Foundation
+import WireFormats
+
 // fake-smartcar: the FakeSmartcar server as a process, for tests written in other languages.
 //
 // Prints one JSON line to stdout once listening:
@@ -5,14 +10,10 @@
 // logs one line per request to stderr, and runs until SIGTERM/SIGINT or end of stdin (when stdin is a
 // pipe, socket or terminal), so a parent that dies takes it down. Control it over `/_fake/...`.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import AgentSupport
-import FakeSmartcar
-import Foundation
-import WireFormats
 
 let usage = """
     usage: fake-smartcar [--port N] [--client-id ID] [--client-secret SECRET] [--latency-ms MS]

@@ -28,7 +28,9 @@ while let argument = arguments.popFirst() {
         guard let path = arguments.popFirst() else { fail("--agent needs a path") }
         agent = path
     case "--timeout":
-        guard let text = arguments.popFirst(), let seconds = Double(text), seconds > 0 else { fail("--timeout needs a number of seconds") }
+        guard let text = arguments.popFirst(), let seconds = Double(text), seconds > 0 else {
+            fail("--timeout needs a number of seconds")
+        }
         timeout = seconds
     case "--verbose": verbose = true
     case "-h", "--help":
@@ -49,7 +51,9 @@ for input in inputs {
     guard FileManager.default.fileExists(atPath: input, isDirectory: &isFolder) else { fail("\(input) does not exist") }
     if isFolder.boolValue {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
-        files += names.filter { $0.hasSuffix(".transcript") }.sorted().map { (input as NSString).appendingPathComponent($0) }
+        files += names.filter { $0.hasSuffix(".transcript") }.sorted().map {
+            (input as NSString).appendingPathComponent($0)
+        }
     } else {
         files.append(input)
     }

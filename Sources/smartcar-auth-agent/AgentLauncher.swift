@@ -8,12 +8,15 @@ import TokenStore
 /// Start-up failures (an unreadable secret file, a store other users can read) are `CommandLineError`s
 /// whose text says what to do; missing credentials are not: the methods that need them say so.
 enum AgentLauncher {
-    static func setup(options: CommandLineOptions, environment: [String: String],
-                      logger: Logger) throws(CommandLineError) -> Agent.Setup {
+    static func setup(
+        options: CommandLineOptions, environment: [String: String],
+        logger: Logger
+    ) throws(CommandLineError) -> Agent.Setup {
         var configuration: SmartcarConfiguration
         do {
-            configuration = try SmartcarConfiguration.fromEnvironment(environment,
-                                                                      secretFile: options.clientSecretFile)
+            configuration = try SmartcarConfiguration.fromEnvironment(
+                environment,
+                secretFile: options.clientSecretFile)
         } catch {
             throw CommandLineError(error.message)
         }
@@ -27,7 +30,8 @@ enum AgentLauncher {
         }
         configuration.requestTimeout = .milliseconds(Int64(options.requestTimeoutSeconds * 1000))
 
-        let location = options.store.map(StoreLocation.init(argument:))
+        let location =
+            options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
         let store: TokenStore
         do {
@@ -43,8 +47,9 @@ enum AgentLauncher {
         }
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
-            logger.notice("SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; "
-                          + "methods that call Smartcar will answer configurationError")
+            logger.notice(
+                "SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set; "
+                    + "methods that call Smartcar will answer configurationError")
         }
 
         let adjustable = options.allowClockControl ? AdjustableClock() : nil

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What the agent does when it crashes: say so in one line on stderr and die of the signal.
@@ -16,9 +16,9 @@ enum CrashSignals {
         for number in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGQUIT, SIGSYS] {
             var action = sigaction()
             #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = crashed
+                action.__sigaction_handler.sa_handler = crashed
             #else
-            action.__sigaction_u.__sa_handler = crashed
+                action.__sigaction_u.__sa_handler = crashed
             #endif
             sigemptyset(&action.sa_mask)
             // The default action is back once the handler runs: the signal raised again ends the process.
@@ -30,7 +30,8 @@ enum CrashSignals {
 
 /// Async-signal-safe: one `write` of a constant, then the signal again with its default action.
 private func crashed(_ number: Int32) {
-    let line: StaticString = "smartcar-auth-agent: crashed (fatal signal); no crash report is written because it could show secrets; set SWIFT_BACKTRACE=enable=yes to get one\n"
+    let line: StaticString =
+        "smartcar-auth-agent: crashed (fatal signal); no crash report is written because it could show secrets; set SWIFT_BACKTRACE=enable=yes to get one\n"
     _ = write(STDERR_FILENO, line.utf8Start, line.utf8CodeUnitCount)
     raise(number)
 }

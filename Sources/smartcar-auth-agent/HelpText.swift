@@ -5,10 +5,12 @@ enum HelpText {
     static var text: String {
         let options = CommandLineOption.table.compactMap { option in option.help.map { (option, $0) } }
         let width = options.map { usage(of: $0.0).count }.max()! + 1
-        return introduction + options.map { option, help in
-            wrap(help.split(separator: " ").map(String.init) + notes(of: option),
-                        first: "  " + usage(of: option).padding(width), indent: width + 2)
-        }.joined(separator: "\n")
+        return introduction
+            + options.map { option, help in
+                wrap(
+                    help.split(separator: " ").map(String.init) + notes(of: option),
+                    first: "  " + usage(of: option).padding(width), indent: width + 2)
+            }.joined(separator: "\n")
     }
 
     /// `--store PATH|memory`, `-h, --help`.

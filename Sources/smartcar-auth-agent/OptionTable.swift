@@ -30,50 +30,70 @@ struct CommandLineOption {
     /// Computed, not stored: it is read once or twice per process, and its closures need not be `Sendable`.
     static var table: [CommandLineOption] {
         [
-            toggle("--sandbox", \.sandbox,
-                   help: "start a fake Smartcar in-process and use it (offline trial; "
-                       + "tokens are kept in memory unless --store is given)"),
+            toggle(
+                "--sandbox", \.sandbox,
+                help: "start a fake Smartcar in-process and use it (offline trial; "
+                    + "tokens are kept in memory unless --store is given)"),
             text("--client-id", "ID", \.clientID, environment: "SMARTCAR_CLIENT_ID", help: "Smartcar client id"),
-            text("--client-secret-file", "PATH", \.clientSecretFile,
-                 help: "read the client secret from PATH instead of SMARTCAR_CLIENT_SECRET (never pass it as a flag)"),
+            text(
+                "--client-secret-file", "PATH", \.clientSecretFile,
+                help: "read the client secret from PATH instead of SMARTCAR_CLIENT_SECRET (never pass it as a flag)"),
             // Refused, and left out of --help.
-            CommandLineOption(names: ["--client-secret"], effect: .toggle { _ throws(CommandLineError) in
-                throw CommandLineError("the client secret is never taken from the command line (other users can read "
-                                       + "it in ps); set SMARTCAR_CLIENT_SECRET or use --client-secret-file PATH")
-            }),
-            text("--redirect-uri", "URI", \.redirectURI, environment: "SMARTCAR_REDIRECT_URI",
-                 help: "default redirect URI for Connect and code exchange"),
-            text("--mode", SmartcarMode.allCases.map(\.rawValue).joined(separator: "|"), \.mode,
-                 environment: "SMARTCAR_MODE", defaultValue: SmartcarConfiguration().mode.rawValue,
-                 help: "Connect mode"),
-            text("--store", "PATH|memory", \.store, environment: "SMARTCAR_AUTH_STORE",
-                 defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3", help: "token store"),
-            toggle("--strict-store", \.strictStore,
-                   help: "refuse to start on a corrupt store instead of moving it aside"),
-            number("--store-busy-timeout", "SECONDS", \.storeBusyTimeoutSeconds, in: 0...600,
-                   help: "how long a store write waits for another process's lock"),
-            toggle("--allow-clock-control", \.allowClockControl, replayed: true,
-                   help: "enable the $/advanceClock method (tests and transcripts only)"),
-            text("--record", "FILE", \.record,
-                 help: "write this session to FILE as a transcript (Protocol/transcripts), "
-                     + "every secret replaced by a placeholder; created 0600"),
-            number("--request-timeout", "SECONDS", \.requestTimeoutSeconds, in: 0.1...600, replayed: true,
-                   help: "overall budget of one call to Smartcar, retries included"),
-            number("--lease-seconds", "N", \.agent.leaseSeconds, in: 1...300, replayed: true,
-                   help: "how long a refresh lease on a key lasts"),
-            number("--refresh-window-days", "N", \.agent.refreshWindowDays, in: 0...59,
-                   help: "refresh idle keys whose refresh token ends within N days"),
-            number("--max-upstream-concurrency", "N", \.agent.maxUpstreamConcurrency, in: 1...1024,
-                   help: "most refreshes in flight to Smartcar at once"),
-            number("--state-ttl-seconds", "N", \.agent.stateTTLSeconds, in: 1...86_400, replayed: true,
-                   help: "how long a Connect state stays valid"),
-            number("--max-message-bytes", "N", \.maxMessageBytes, in: 1024...1_073_741_824, replayed: true,
-                   help: "largest message accepted"),
+            CommandLineOption(
+                names: ["--client-secret"],
+                effect: .toggle { _ throws(CommandLineError) in
+                    throw CommandLineError(
+                        "the client secret is never taken from the command line (other users can read "
+                            + "it in ps); set SMARTCAR_CLIENT_SECRET or use --client-secret-file PATH")
+                }),
+            text(
+                "--redirect-uri", "URI", \.redirectURI, environment: "SMARTCAR_REDIRECT_URI",
+                help: "default redirect URI for Connect and code exchange"),
+            text(
+                "--mode", SmartcarMode.allCases.map(\.rawValue).joined(separator: "|"), \.mode,
+                environment: "SMARTCAR_MODE", defaultValue: SmartcarConfiguration().mode.rawValue,
+                help: "Connect mode"),
+            text(
+                "--store", "PATH|memory", \.store, environment: "SMARTCAR_AUTH_STORE",
+                defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3", help: "token store"),
+            toggle(
+                "--strict-store", \.strictStore,
+                help: "refuse to start on a corrupt store instead of moving it aside"),
+            number(
+                "--store-busy-timeout", "SECONDS", \.storeBusyTimeoutSeconds, in: 0...600,
+                help: "how long a store write waits for another process's lock"),
+            toggle(
+                "--allow-clock-control", \.allowClockControl, replayed: true,
+                help: "enable the $/advanceClock method (tests and transcripts only)"),
+            text(
+                "--record", "FILE", \.record,
+                help: "write this session to FILE as a transcript (Protocol/transcripts), "
+                    + "every secret replaced by a placeholder; created 0600"),
+            number(
+                "--request-timeout", "SECONDS", \.requestTimeoutSeconds, in: 0.1...600, replayed: true,
+                help: "overall budget of one call to Smartcar, retries included"),
+            number(
+                "--lease-seconds", "N", \.agent.leaseSeconds, in: 1...300, replayed: true,
+                help: "how long a refresh lease on a key lasts"),
+            number(
+                "--refresh-window-days", "N", \.agent.refreshWindowDays, in: 0...59,
+                help: "refresh idle keys whose refresh token ends within N days"),
+            number(
+                "--max-upstream-concurrency", "N", \.agent.maxUpstreamConcurrency, in: 1...1024,
+                help: "most refreshes in flight to Smartcar at once"),
+            number(
+                "--state-ttl-seconds", "N", \.agent.stateTTLSeconds, in: 1...86_400, replayed: true,
+                help: "how long a Connect state stays valid"),
+            number(
+                "--max-message-bytes", "N", \.maxMessageBytes, in: 1024...1_073_741_824, replayed: true,
+                help: "largest message accepted"),
             logLevel,
-            CommandLineOption(names: ["--version"], effect: .toggle { $0.action = .version },
-                              help: "print the version and exit"),
-            CommandLineOption(names: ["-h", "--help"], effect: .toggle { $0.action = .help },
-                              help: "print this help and exit"),
+            CommandLineOption(
+                names: ["--version"], effect: .toggle { $0.action = .version },
+                help: "print the version and exit"),
+            CommandLineOption(
+                names: ["-h", "--help"], effect: .toggle { $0.action = .help },
+                help: "print this help and exit"),
         ]
     }
 
@@ -90,18 +110,22 @@ struct CommandLineOption {
             defaultValue: CommandLineOptions().logLevel.name, help: names)
     }
 
-    private static func toggle(_ name: String, _ property: WritableKeyPath<CommandLineOptions, Bool>,
-                               replayed: Bool = false, help: String) -> CommandLineOption {
-        CommandLineOption(names: [name], effect: .toggle { $0[keyPath: property] = true }, help: help,
-                          replayArguments: replayed ? { $0[keyPath: property] ? [name] : [] } : nil)
+    private static func toggle(
+        _ name: String, _ property: WritableKeyPath<CommandLineOptions, Bool>,
+        replayed: Bool = false, help: String
+    ) -> CommandLineOption {
+        CommandLineOption(
+            names: [name], effect: .toggle { $0[keyPath: property] = true }, help: help,
+            replayArguments: replayed ? { $0[keyPath: property] ? [name] : [] } : nil)
     }
 
     private static func text(
         _ name: String, _ valueName: String, _ property: WritableKeyPath<CommandLineOptions, String?>,
         environment: String? = nil, defaultValue: String? = nil, help: String
     ) -> CommandLineOption {
-        CommandLineOption(names: [name], effect: .value(valueName: valueName) { $0[keyPath: property] = $1 },
-                          environmentVariable: environment, defaultValue: defaultValue, help: help)
+        CommandLineOption(
+            names: [name], effect: .value(valueName: valueName) { $0[keyPath: property] = $1 },
+            environmentVariable: environment, defaultValue: defaultValue, help: help)
     }
 
     /// A number within `range`; its default is the property's value in `CommandLineOptions()`.
@@ -112,8 +136,9 @@ struct CommandLineOption {
         let defaultValue = CommandLineOptions()[keyPath: property]
         let effect = Effect.value(valueName: valueName) { options, text throws(CommandLineError) in
             guard let number = Double(text), range.contains(number) else {
-                throw CommandLineError("\(name) takes a number from \(argument(range.lowerBound)) "
-                                       + "to \(argument(range.upperBound)), not '\(text)'")
+                throw CommandLineError(
+                    "\(name) takes a number from \(argument(range.lowerBound)) "
+                        + "to \(argument(range.upperBound)), not '\(text)'")
             }
             options[keyPath: property] = Value(number)
         }
@@ -121,8 +146,9 @@ struct CommandLineOption {
             let value = options[keyPath: property]
             return value == defaultValue ? [] : [name, argument(value.asDouble)]
         }
-        return CommandLineOption(names: [name], effect: effect, defaultValue: argument(defaultValue.asDouble),
-                                 help: help, replayArguments: replayed ? replay : nil)
+        return CommandLineOption(
+            names: [name], effect: effect, defaultValue: argument(defaultValue.asDouble),
+            help: help, replayArguments: replayed ? replay : nil)
     }
 
     /// A number as an argument would give it: `20`, not `20.0`.

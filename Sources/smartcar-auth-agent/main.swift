@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentSupport
 import AuthAgent
 import Dispatch
@@ -10,6 +5,12 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import TranscriptRecording
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 // The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
 // print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
@@ -30,7 +31,9 @@ func processEnvironment() -> [String: String] {
     var entry = environ
     while let pointer = entry.pointee {
         let text = String(cString: pointer)
-        if let equals = text.firstIndex(of: "=") { variables[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+        if let equals = text.firstIndex(of: "=") {
+            variables[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
         entry += 1
     }
     return variables
@@ -65,7 +68,8 @@ if options.sandbox {
         sandbox = fake
         environment.merge(Sandbox.environment(for: fake)) { _, sandboxValue in sandboxValue }
         if runOptions.store == nil { runOptions.store = "memory" }
-        logger.notice("sandbox: a fake Smartcar is serving at \(fake.origin.absoluteString); nothing leaves this machine")
+        logger.notice(
+            "sandbox: a fake Smartcar is serving at \(fake.origin.absoluteString); nothing leaves this machine")
     } catch {
         logger.error("sandbox: could not start the fake Smartcar: \(error)")
         _exit(2)
@@ -85,8 +89,9 @@ let recorder: SessionRecorder?
 if let path = options.record {
     do {
         let storePath = setup.storeDescription == "memory" ? nil : setup.storeDescription
-        let made = try SessionRecorder(path: path, configuration: setup.configuration, storePath: storePath,
-                                       arguments: options.replayArguments, agentVersion: AgentVersion.current)
+        let made = try SessionRecorder(
+            path: path, configuration: setup.configuration, storePath: storePath,
+            arguments: options.replayArguments, agentVersion: AgentVersion.current)
         recorder = made
         setup.transport = RecordingTransport(setup.transport, recorder: made)
         logger.notice("recording this session to \(path) (secrets replaced by placeholders)")
@@ -99,8 +104,9 @@ if let path = options.record {
 }
 
 let agent = Agent(setup)
-let connection = Connection(inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger,
-                            observer: recorder)
+let connection = Connection(
+    inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger,
+    observer: recorder)
 
 // SIGTERM and SIGINT: stop reading, answer what is in flight, exit 0.
 var signalSources: [DispatchSourceSignal] = []

@@ -1,6 +1,7 @@
 import AgentSupport
-@testable import AuthAgent
 import Testing
+
+@testable import AuthAgent
 
 @Suite struct ConnectStatesTests {
     @Test func aStateIsValidOnceThenReused() {

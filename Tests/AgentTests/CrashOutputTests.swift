@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import AgentTestSupport
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-#endif
 import Foundation
 import Testing
+
+#if canImport(Glibc)
+    import AgentTestSupport
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
+#endif
 
 /// A crash ends the agent with one line on stderr, never Swift's crash report (which prints the memory
 /// registers point at, where a token may be).
@@ -16,10 +17,12 @@ import Testing
     func aCrashSaysOneLineAndEndsTheProcess(signal: Int32) async throws {
         let agent = try AgentProcess(arguments: ["--store", "memory"])
         let secret = "access-token-that-must-not-leak-4711"
-        let stored = try await agent.call(id: 1, "storeToken", [
-            "key": "car", "accessToken": .string(secret), "refreshToken": "refresh-token-that-must-not-leak-4711",
-            "expiresAt": "2030-01-01T00:00:00Z",
-        ])
+        let stored = try await agent.call(
+            id: 1, "storeToken",
+            [
+                "key": "car", "accessToken": .string(secret), "refreshToken": "refresh-token-that-must-not-leak-4711",
+                "expiresAt": "2030-01-01T00:00:00Z",
+            ])
         #expect(stored["result"] != nil)
         kill(agent.pid, signal)
         #expect(try await agent.waitForExit() == signal)

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a browser does with a Connect URL on the fake: one GET, and the `Location` it is redirected to.
@@ -8,7 +9,9 @@ enum FakeBrowser {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
     static func redirect(for urlString: String) throws -> String {
-        guard let url = URL(string: urlString), let host = url.host, let port = url.port else { throw Failure(description: "bad URL \(urlString)") }
+        guard let url = URL(string: urlString), let host = url.host, let port = url.port else {
+            throw Failure(description: "bad URL \(urlString)")
+        }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         defer { close(fd) }
@@ -17,7 +20,9 @@ enum FakeBrowser {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address.sin_addr)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw Failure(description: "connect failed") }
         let target = url.path + (url.query.map { "?" + $0 } ?? "")

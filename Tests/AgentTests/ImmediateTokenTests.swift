@@ -1,23 +1,28 @@
 import AgentSupport
 import AgentTestSupport
-@testable import AuthAgent
 import FakeSmartcar
 import Foundation
-@testable import JSONRPC
 import Testing
 import WireFormats
+
+@testable import AuthAgent
+@testable import JSONRPC
 
 /// Expects two token summaries to be the same but for `expiresIn`, which may differ by the seconds between them
 /// (a minute is allowed: this machine can be very busy).
 func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceLocation = #_sourceLocation) {
     guard case .object(var first)? = a, case .object(var second)? = b else {
-        Issue.record("not two summaries: \(String(describing: a)) and \(String(describing: b))", sourceLocation: sourceLocation)
+        Issue.record(
+            "not two summaries: \(String(describing: a)) and \(String(describing: b))", sourceLocation: sourceLocation)
         return
     }
-    let firstIn = first.removeValue(forKey: "expiresIn")?.intValue, secondIn = second.removeValue(forKey: "expiresIn")?.intValue
+    let firstIn = first.removeValue(forKey: "expiresIn")?.intValue,
+        secondIn = second.removeValue(forKey: "expiresIn")?.intValue
     #expect(first == second, sourceLocation: sourceLocation)
-    #expect(firstIn != nil && secondIn != nil && abs(firstIn! - secondIn!) <= 60, "\(String(describing: firstIn)) vs \(String(describing: secondIn))",
-            sourceLocation: sourceLocation)
+    #expect(
+        firstIn != nil && secondIn != nil && abs(firstIn! - secondIn!) <= 60,
+        "\(String(describing: firstIn)) vs \(String(describing: secondIn))",
+        sourceLocation: sourceLocation)
 }
 
 /// `getToken` answered on the reading thread from the snapshot, and everything that must send it the slow way.
@@ -33,7 +38,9 @@ func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceL
             expectSameSummary(immediate, try await agent.call("getToken", ["key": .string(key)]))
             #expect(immediate?["refreshExpiresAt"] == refreshExpiresAt.map { .string($0) })
             #expect(immediate?["expiresIn"]?.intValue.map { (7100...7200).contains($0) } == true)
-            expectSameSummary(try agent.immediate("getToken", ["key": .string(key), "minValidity": 900, "forceRefresh": false]), stored)
+            expectSameSummary(
+                try agent.immediate("getToken", ["key": .string(key), "minValidity": 900, "forceRefresh": false]),
+                stored)
         }
     }
 
@@ -49,9 +56,11 @@ func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceL
         #expect(try agent.immediate("getToken", ["key": "car", "minValidity": 900, "forceRefresh": true]) == nil)
         #expect(try agent.immediate("getToken", ["key": "car", "minValidity": 4000]) == nil)
         // Params read the same way on both paths: null is absent, and any valid key may be answered at once.
-        expectSameSummary(try agent.immediate("getToken", ["key": "car", "minValidity": .null]),
-                          try await agent.call("getToken", ["key": "car"]))
-        expectSameSummary(try agent.immediate("getToken", ["key": "véhicule"]), try await agent.call("getToken", ["key": "véhicule"]))
+        expectSameSummary(
+            try agent.immediate("getToken", ["key": "car", "minValidity": .null]),
+            try await agent.call("getToken", ["key": "car"]))
+        expectSameSummary(
+            try agent.immediate("getToken", ["key": "véhicule"]), try await agent.call("getToken", ["key": "véhicule"]))
         #expect(try agent.immediate("getToken", ["key": "car", "minValidity": 900, "extra": ["nested": true]]) == nil)
         #expect(try agent.immediate("getToken", ["key": "unknown"]) == nil)
         #expect(try agent.immediate("getToken", ["key": .string(String(repeating: "k", count: 513))]) == nil)
@@ -70,7 +79,8 @@ func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceL
         #expect(try agent.immediate("getToken", ["key": "car"]) != nil)
         #expect(try agent.immediate("shutdown") == .null)
         for method in ["getToken", "ping", "shutdown", "status"] {
-            guard case .error(let error)? = agent.agent.immediateReply(to: try agent.message(method, ["key": "car"])) else {
+            guard case .error(let error)? = agent.agent.immediateReply(to: try agent.message(method, ["key": "car"]))
+            else {
                 Issue.record("\(method) after shutdown was not refused at once")
                 continue
             }
@@ -107,7 +117,9 @@ func expectSameSummary(_ a: JSONValue?, _ b: JSONValue?, sourceLocation: SourceL
         let minted = fake.mintTokens(userID: "car")
         _ = try await agent.store("car", accessToken: minted.accessToken, refreshToken: minted.refreshToken)
         fake.revokeTokens(userID: "car")
-        await #expect(throws: ResponseError.self) { try await agent.call("getToken", ["key": "car", "forceRefresh": true]) }
+        await #expect(throws: ResponseError.self) {
+            try await agent.call("getToken", ["key": "car", "forceRefresh": true])
+        }
         #expect(try agent.immediate("getToken", ["key": "car"]) == nil)
         do {
             _ = try await agent.call("getToken", ["key": "car"])

@@ -1,12 +1,13 @@
 import AgentSupport
-@testable import AuthAgent
 import FakeSmartcar
 import Foundation
 import JSONRPC
-@testable import smartcar_auth_agent
 import Synchronization
 import Testing
 import WireFormats
+
+@testable import AuthAgent
+@testable import smartcar_auth_agent
 
 /// The agent in this process, on an in-memory transport: requests are made from JSON text and read the way
 /// the connection reads them, replies and notifications are collected in memory. No child process, no pipe.
@@ -50,9 +51,11 @@ final class InProcessAgent: Sendable {
     func call(_ method: String, _ params: JSONValue? = nil) async throws -> JSONValue {
         let request = try message(method, params)
         let outcome = Mutex<Reply.Outcome?>(nil)
-        await agent.handle(request, context: context, reply: Reply { answer in
-            outcome.withLock { $0 = $0 ?? answer }
-        })
+        await agent.handle(
+            request, context: context,
+            reply: Reply { answer in
+                outcome.withLock { $0 = $0 ?? answer }
+            })
         switch outcome.withLock({ $0 }) {
         case .result(let value)?: return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
         case .error(let error)?: throw error
@@ -71,8 +74,10 @@ final class InProcessAgent: Sendable {
         }
     }
 
-    func store(_ key: String, accessToken: String = "at-1", refreshToken: String = "rt-1", expiresIn: TimeInterval = 7200,
-               refreshExpiresAt: String? = "2031-01-01T00:00:00Z") async throws -> JSONValue {
+    func store(
+        _ key: String, accessToken: String = "at-1", refreshToken: String = "rt-1", expiresIn: TimeInterval = 7200,
+        refreshExpiresAt: String? = "2031-01-01T00:00:00Z"
+    ) async throws -> JSONValue {
         var params: [String: JSONValue] = [
             "key": .string(key), "accessToken": .string(accessToken), "refreshToken": .string(refreshToken),
             "expiresAt": .string(RFC3339.string(Date().addingTimeInterval(expiresIn))),

@@ -18,10 +18,13 @@ import TokenStore
         let minted = fake.mintTokens(userID: "k-99999")
         let soon = Date().addingTimeInterval(3600), later = Date().addingTimeInterval(50 * 86_400)
         for chunk in stride(from: 0, to: 100_000, by: 50_000) {
-            try await store.bulkInsertForBenchmark((chunk..<chunk + 50_000).map { n in
-                StoredToken(key: "k-\(n)", accessToken: n == 99_999 ? minted.accessToken : "at-\(n)",
-                            refreshToken: n == 99_999 ? minted.refreshToken : "rt-\(n)", expiresAt: soon, refreshExpiresAt: later)
-            })
+            try await store.bulkInsertForBenchmark(
+                (chunk..<chunk + 50_000).map { n in
+                    StoredToken(
+                        key: "k-\(n)", accessToken: n == 99_999 ? minted.accessToken : "at-\(n)",
+                        refreshToken: n == 99_999 ? minted.refreshToken : "rt-\(n)", expiresAt: soon,
+                        refreshExpiresAt: later)
+                })
         }
         await store.close()
 
@@ -35,6 +38,8 @@ import TokenStore
         let refresh = ContinuousClock.now - refreshStarted
         #expect(refreshed["result"]?["accessToken"]?.stringValue?.hasPrefix("fake-at-") == true)
         #expect(try await agent.call(id: 3, "status")["result"]?["storedKeys"] == 100_000)
-        print("100,000-key store (debug build): spawn to first getToken \(coldStart), one refresh with its commit \(refresh)")
+        print(
+            "100,000-key store (debug build): spawn to first getToken \(coldStart), one refresh with its commit \(refresh)"
+        )
     }
 }

@@ -12,7 +12,8 @@ import Testing
 
     init() throws {
         fake = try FakeSmartcar()
-        agent = try AgentProcess(arguments: ["--store", "memory", "--request-timeout", "5"], environment: fake.agentEnvironment)
+        agent = try AgentProcess(
+            arguments: ["--store", "memory", "--request-timeout", "5"], environment: fake.agentEnvironment)
     }
 
     /// Follows a Connect URL on the fake the way a browser would, returning where Connect redirects to.
@@ -43,7 +44,8 @@ import Testing
     @Test func accessDeniedBecomesConnectError() async throws {
         let built = try await agent.call(id: 1, "buildConnectURL", [:])
         let state = try #require(built["result"]?["state"]?.stringValue)
-        let redirect = "http://localhost:8000/callback?error=access_denied&error_description=User+denied+access&state=\(state)"
+        let redirect =
+            "http://localhost:8000/callback?error=access_denied&error_description=User+denied+access&state=\(state)"
         let reply = try await agent.call(id: 2, "handleRedirect", ["url": .string(redirect)])
         #expect(reply.errorKind == "connectError")
         #expect(reply["error"]?["data"]?["error"] == "access_denied")
@@ -51,7 +53,8 @@ import Testing
     }
 
     @Test func unknownAndReusedStatesAreRefused() async throws {
-        let unknown = try await agent.call(id: 1, "handleRedirect", ["url": "http://localhost:8000/callback?code=abc&state=forged"])
+        let unknown = try await agent.call(
+            id: 1, "handleRedirect", ["url": "http://localhost:8000/callback?code=abc&state=forged"])
         #expect(unknown.errorKind == "stateMismatch")
         let built = try await agent.call(id: 2, "buildConnectURL", [:])
         let redirect = try followConnect(try #require(built["result"]?["url"]?.stringValue))
@@ -67,14 +70,22 @@ import Testing
         let tokens = Set((1...20).compactMap { agent.responses(id: $0).first?["result"]?["accessToken"]?.stringValue })
         #expect(tokens.count == 1)
         #expect(fake.count(.appToken) == 1)
-        #expect(try await agent.call(id: 30, "appToken", ["forceRefresh": true])["result"]?["accessToken"]?.stringValue.map(tokens.contains) == false)
+        #expect(
+            try await agent.call(id: 30, "appToken", ["forceRefresh": true])["result"]?["accessToken"]?.stringValue.map(
+                tokens.contains) == false)
     }
 
     @Test(arguments: [
         (Fault.invalidClientBasicRealm, "invalidClient"),
-        (Fault.status(401, body: #"{"error":"invalid_client","error_description":"Invalid client credentials."}"#), "invalidClient"),
+        (
+            Fault.status(401, body: #"{"error":"invalid_client","error_description":"Invalid client credentials."}"#),
+            "invalidClient"
+        ),
         (Fault.htmlError(502), "upstreamUnavailable"),
-        (Fault.status(400, body: #"{"error":"invalid_request","error_description":"Missing grant_type"}"#), "upstreamError"),
+        (
+            Fault.status(400, body: #"{"error":"invalid_request","error_description":"Missing grant_type"}"#),
+            "upstreamError"
+        ),
         (Fault.drop, "upstreamUnavailable"),
     ])
     func appTokenFaultsBecomeTypedErrors(fault: Fault, kind: String) async throws {

@@ -24,7 +24,9 @@ import Testing
             return Array("Content-Length: 5\r\n\r\nhello".utf8)
         case 9:  // Random bytes without CR or LF, then a newline.
             let count = Int.random(in: 1..<200, using: &random)
-            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }.map { $0 == 10 || $0 == 13 ? 32 : $0 }
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }.map {
+                $0 == 10 || $0 == 13 ? 32 : $0
+            }
             return [UInt8(ascii: "{")] + bytes + [10]
         case 10:  // A truncated valid message, ended by a newline.
             let cut = Int.random(in: 1..<valid.utf8.count, using: &random)

@@ -5,15 +5,19 @@ import Testing
 /// The README's sandbox walkthrough, run as written (with the binary this build made), so it stays true.
 @Suite struct ReadmeWalkthroughTests {
     static var readme: String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
     }
 
     /// The README's one-script sandbox walkthrough, minus its build lines (the test already built the binary).
     static func walkthroughScript() -> String? {
-        let blocks = readme.components(separatedBy: "```sh\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
+        let blocks = readme.components(separatedBy: "```sh\n").dropFirst().map {
+            $0.components(separatedBy: "```").first ?? ""
+        }
         guard let script = blocks.first(where: { $0.contains("coproc AGENT") }) else { return nil }
-        return script.split(separator: "\n").filter { !$0.hasPrefix("swift build") && !$0.hasPrefix("agent=") }.joined(separator: "\n")
+        return script.split(separator: "\n").filter { !$0.hasPrefix("swift build") && !$0.hasPrefix("agent=") }.joined(
+            separator: "\n")
     }
 
     @Test func theSandboxScriptWorksAsPasted() async throws {
@@ -32,7 +36,10 @@ import Testing
         // Read on a thread of its own, not the cooperative pool: an agent that a parallel test spawns at this
         // moment can inherit the pipe and hold it open until its own test, which needs the pool, is over.
         let text = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) }.start()
+            Thread {
+                continuation.resume(
+                    returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            }.start()
         }
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)

@@ -17,7 +17,9 @@ import TokenStore
         let folder = try TemporaryFolder()
         let store = folder.file("state/nested/tokens.sqlite3")
         let agent = try AgentProcess(arguments: ["--store", store], umask: umask)
-        _ = try await agent.call(id: 1, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
+        _ = try await agent.call(
+            id: 1, "storeToken",
+            ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
         #expect(try mode(store) & 0o777 == 0o600)
         #expect(try mode(folder.file("state/nested")) & 0o777 == 0o700)
         for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: store + suffix) {
@@ -52,8 +54,12 @@ import TokenStore
         #expect(FileManager.default.contents(atPath: store) == garbage)
 
         let agent = try AgentProcess(arguments: ["--store", store])
-        _ = try await agent.call(id: 1, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
-        let aside = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).filter { $0.hasPrefix("tokens.sqlite3.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        _ = try await agent.call(
+            id: 1, "storeToken",
+            ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z"])
+        let aside = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).filter {
+            $0.hasPrefix("tokens.sqlite3.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm")
+        }
         #expect(aside.count == 1)
         #expect(FileManager.default.contents(atPath: folder.file(aside.first ?? "")) == garbage)
         #expect(agent.stderr.lowercased().contains("corrupt") || agent.stderr.lowercased().contains("moved"))
@@ -105,7 +111,9 @@ import TokenStore
             let rows = try await TokenStore.open(.file(store), strict: true).list()
             for row in rows {
                 if let last = handedOut[row.key]?.last, let index = handedOut[row.key]?.lastIndex(of: row.accessToken) {
-                    #expect(handedOut[row.key]![index] == last, "round \(round): key \(row.key) went back to an older token")
+                    #expect(
+                        handedOut[row.key]![index] == last, "round \(round): key \(row.key) went back to an older token"
+                    )
                 }
             }
             #expect(rows.count == keys.count)

@@ -9,10 +9,13 @@ extension AgentProcess {
     /// Stores a key whose access token has already expired, with a live refresh token minted by `fake`.
     func storeExpiredKey(_ key: String, fake: FakeSmartcar, id: Int) async throws {
         let minted = fake.mintTokens(userID: key)
-        let reply = try await call(id: id, "storeToken", [
-            "key": .string(key), "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
-            "expiresAt": "2020-01-01T00:00:00Z",
-        ])
+        let reply = try await call(
+            id: id, "storeToken",
+            [
+                "key": .string(key), "accessToken": .string(minted.accessToken),
+                "refreshToken": .string(minted.refreshToken),
+                "expiresAt": "2020-01-01T00:00:00Z",
+            ])
         #expect(reply["result"] != nil, "\(reply)")
     }
 }
@@ -39,7 +42,9 @@ extension AgentProcess {
         defer { fake.stop() }
         let folder = try TemporaryFolder()
         let store = folder.file("tokens.sqlite3")
-        let agents = try (0..<4).map { _ in try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment) }
+        let agents = try (0..<4).map { _ in
+            try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        }
         try await agents[0].storeExpiredKey("shared", fake: fake, id: 1)
         for agent in agents {
             let lines = (1...250).map { Requests.request(id: 10_000 + $0, "getToken", ["key": "shared"]) }
@@ -64,7 +69,9 @@ extension AgentProcess {
         defer { fake.stop() }
         let folder = try TemporaryFolder()
         let store = folder.file("tokens.sqlite3")
-        let agents = try (0..<4).map { _ in try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment) }
+        let agents = try (0..<4).map { _ in
+            try AgentProcess(arguments: ["--store", store], environment: fake.agentEnvironment)
+        }
         for key in 0..<100 { try await agents[0].storeExpiredKey("key-\(key)", fake: fake, id: key + 1) }
         for agent in agents {
             let lines = (0..<100).flatMap { key in
@@ -88,8 +95,9 @@ extension AgentProcess {
         options.latency = .milliseconds(400)
         let fake = try FakeSmartcar(options: options)
         defer { fake.stop() }
-        let agent = try AgentProcess(arguments: ["--store", "memory", "--max-upstream-concurrency", String(bound)],
-                                     environment: fake.agentEnvironment)
+        let agent = try AgentProcess(
+            arguments: ["--store", "memory", "--max-upstream-concurrency", String(bound)],
+            environment: fake.agentEnvironment)
         let keys = 24
         for key in 0..<keys { try await agent.storeExpiredKey("car-\(key)", fake: fake, id: key + 1) }
         let lines = (0..<keys).map { Requests.request(id: 100 + $0, "getToken", ["key": .string("car-\($0)")]) }
@@ -107,9 +115,11 @@ extension AgentProcess {
         defer { fake.stop() }
         let agent = try AgentProcess(arguments: ["--store", "memory"], environment: fake.agentEnvironment)
         _ = try await agent.call(id: 1, "initialize", ["notifications": true])
-        _ = try await agent.call(id: 2, "storeToken", [
-            "key": "dead", "accessToken": "a", "refreshToken": "never-issued", "expiresAt": "2020-01-01T00:00:00Z",
-        ])
+        _ = try await agent.call(
+            id: 2, "storeToken",
+            [
+                "key": "dead", "accessToken": "a", "refreshToken": "never-issued", "expiresAt": "2020-01-01T00:00:00Z",
+            ])
         let first = try await agent.call(id: 3, "getToken", ["key": "dead"])
         #expect(first.errorKind == "reauthRequired")
         let connectURL = try #require(first["error"]?["data"]?["connectURL"]?.stringValue)
@@ -141,7 +151,9 @@ extension AgentProcess {
         _ = try await agent.call(id: 1, "initialize", ["notifications": true])
         try await agent.storeExpiredKey("k1", fake: fake, id: 2)
         let listed = try await agent.call(id: 3, "listTokens")
-        guard case .array(let list) = try #require(listed["result"]?["tokens"]) else { Issue.record("tokens is not a list"); return }
+        guard case .array(let list) = try #require(listed["result"]?["tokens"]) else {
+            Issue.record("tokens is not a list"); return
+        }
         #expect(list.count == 1)
         #expect(list[0]["key"] == "k1")
         #expect(list[0]["state"] == "expired")
@@ -161,7 +173,8 @@ extension AgentProcess {
         let wrongType = try await agent.call(id: 2, "getToken", ["key": "k", "minValidity": "soon"])
         #expect(wrongType.errorCode == -32602)
         #expect(wrongType["error"]?["message"]?.stringValue?.contains("minValidity") == true)
-        let badTime = try await agent.call(id: 3, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "tomorrow"])
+        let badTime = try await agent.call(
+            id: 3, "storeToken", ["key": "k", "accessToken": "a", "refreshToken": "r", "expiresAt": "tomorrow"])
         #expect(badTime["error"]?["message"]?.stringValue?.contains("expiresAt") == true)
     }
 }
@@ -175,12 +188,15 @@ extension AgentProcess {
         let store = folder.file("state/tokens.sqlite3")
         let minted = fake.mintTokens(userID: "idle")
         // The seeding agent refreshes nothing in the background (its start-up look could come after the import).
-        let seeding = try AgentProcess(arguments: ["--store", store, "--refresh-window-days", "0"], environment: fake.agentEnvironment)
+        let seeding = try AgentProcess(
+            arguments: ["--store", store, "--refresh-window-days", "0"], environment: fake.agentEnvironment)
         let inThreeDays = RFC3339Text.string(Date().addingTimeInterval(3 * 86_400))
-        _ = try await seeding.call(id: 1, "storeToken", [
-            "key": "idle", "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
-            "expiresAt": "2030-01-01T00:00:00Z", "refreshExpiresAt": .string(inThreeDays),
-        ])
+        _ = try await seeding.call(
+            id: 1, "storeToken",
+            [
+                "key": "idle", "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
+                "expiresAt": "2030-01-01T00:00:00Z", "refreshExpiresAt": .string(inThreeDays),
+            ])
         seeding.closeInput()
         _ = try await seeding.waitForExit()
         #expect(fake.count(.token) == 0)

@@ -1,11 +1,12 @@
 import AgentSupport
 import AgentTestSupport
-@testable import AuthAgent
 import FakeSmartcar
 import Foundation
 import SmartcarOAuth
 import Synchronization
 import Testing
+
+@testable import AuthAgent
 @testable import TokenStore
 
 /// Holds every request to Smartcar until the test opens it, and says how many arrived: the test decides
@@ -84,9 +85,11 @@ final class ManagerFixture: Sendable {
     func manager(owner: String = "manager-A", busyTimeout: Duration = .seconds(5)) throws -> TokenManager {
         let store = try TokenStore.open(.file(storePath), busyTimeout: busyTimeout)
         let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
-        let smartcar = SmartcarClient(configuration: configuration, transport: gate, clock: SystemClock(), logger: .silent)
+        let smartcar = SmartcarClient(
+            configuration: configuration, transport: gate, clock: SystemClock(), logger: .silent)
         return TokenManager(
-            store: store, smartcar: smartcar, upstream: UpstreamLimiter(limit: 32), clock: SystemClock(), logger: .silent,
+            store: store, smartcar: smartcar, upstream: UpstreamLimiter(limit: 32), clock: SystemClock(),
+            logger: .silent,
             settings: .init(leaseOwner: owner), onEvent: { [self] event in events.withLock { $0.append(event) } })
     }
 
@@ -110,7 +113,9 @@ final class ManagerFixture: Sendable {
         let fixture = try ManagerFixture()
         let manager = try fixture.manager()
         let stored = try await fixture.storeGrant("car", in: manager)
-        let callers = (0..<50).map { _ in Task { try await manager.token(for: "car", minValidity: 300, forceRefresh: false) } }
+        let callers = (0..<50).map { _ in
+            Task { try await manager.token(for: "car", minValidity: 300, forceRefresh: false) }
+        }
         await fixture.gate.waitForArrivals(1)
         fixture.gate.open()
         var accessTokens = Set<String>()

@@ -37,7 +37,8 @@ import Testing
     @Test func contentLengthFramingIsAnsweredInKind() async throws {
         let agent = try AgentProcess(arguments: ["--store", "memory"], keepRawOutput: true)
         let body = Requests.request(id: 7, "ping")
-        let header = "Content-Length: \(body.utf8.count)\r\n"
+        let header =
+            "Content-Length: \(body.utf8.count)\r\n"
             + "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n"
         agent.send(Array((header + body).utf8))
         _ = try await agent.response(id: .int(7))

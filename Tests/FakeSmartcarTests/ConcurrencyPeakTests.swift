@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FakeSmartcar
 
 /// `peakConcurrentRequests`: what the refresh-storm benchmark reads to check that a client bounds its

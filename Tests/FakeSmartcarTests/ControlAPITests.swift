@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FakeSmartcar
 
 @Suite struct ControlAPITests {
@@ -16,12 +17,19 @@ import Testing
             let user = try await http(fake, "GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")])
             #expect(try user.string("id") == "u-7")
             let refreshToken = try #require(try minted.string("refreshToken"))
-            #expect(try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]).status == 200)
+            #expect(
+                try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]).status
+                    == 200)
 
-            let issued = try await post(fake, "/_fake/code", #"{"redirectURI":"https://example.com/cb","userID":"u-8"}"#)
+            let issued = try await post(
+                fake, "/_fake/code", #"{"redirectURI":"https://example.com/cb","userID":"u-8"}"#)
             let code = try #require(try issued.string("code"))
-            let exchange = try await tokenRequest(fake, [("grant_type", "authorization_code"), ("code", code),
-                                                         ("redirect_uri", "https://example.com/cb")])
+            let exchange = try await tokenRequest(
+                fake,
+                [
+                    ("grant_type", "authorization_code"), ("code", code),
+                    ("redirect_uri", "https://example.com/cb"),
+                ])
             #expect(exchange.status == 200)
             let defaults = try await http(fake, "POST", "/_fake/mint")
             #expect(try defaults.string("userID") == "user-1")
@@ -34,15 +42,17 @@ import Testing
 
     @Test func injectsFaultsAndReportsRequestsAndCounts() async throws {
         try await withFake { fake in
-            let injected = try await post(fake, "/_fake/fault",
-                                          #"{"fault":{"kind":"rateLimited","retryAfter":"7"},"endpoint":"token","times":2}"#)
+            let injected = try await post(
+                fake, "/_fake/fault",
+                #"{"fault":{"kind":"rateLimited","retryAfter":"7"},"endpoint":"token","times":2}"#)
             #expect(injected.status == 200)
             for _ in 0..<2 {
                 let limited = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", "x")])
                 #expect(limited.status == 429)
                 #expect(limited.headers["retry-after"] == "7")
             }
-            #expect(try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", "x")]).status == 400)
+            #expect(
+                try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", "x")]).status == 400)
 
             let counts = try await http(fake, "GET", "/_fake/counts")
             let object = try counts.object()
@@ -69,7 +79,8 @@ import Testing
             #expect(badKind.status == 400)
             #expect(try badKind.string("error")?.contains("fault") == true)
             #expect(try await post(fake, "/_fake/fault", #"{"fault":{"kind":"drop"},"times":0}"#).status == 400)
-            #expect(try await post(fake, "/_fake/fault", #"{"fault":{"kind":"drop"},"endpoint":"vehicles"}"#).status == 400)
+            #expect(
+                try await post(fake, "/_fake/fault", #"{"fault":{"kind":"drop"},"endpoint":"vehicles"}"#).status == 400)
             #expect(try await post(fake, "/_fake/mint", "not json").status == 400)
             #expect(try await http(fake, "GET", "/_fake/mint").status == 405)
             #expect(try await http(fake, "GET", "/_fake/nothing").status == 404)

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentTestSupport
 import Foundation
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The `fake-smartcar` process as other languages' tests use it.
 @Suite struct ExecutableTests {
@@ -31,7 +32,9 @@ import Testing
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         let (exits, exit) = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exit.yield($0.terminationStatus); exit.finish() }
+        process.terminationHandler = {
+            exit.yield($0.terminationStatus); exit.finish()
+        }
         try process.run()
         let fd = output.fileHandleForReading.fileDescriptor
         let line = try await blocking { () -> String in
@@ -48,8 +51,12 @@ import Testing
         let origin = try #require(fields["origin"])
         let portText = origin.split(separator: ":").last.map(String.init) ?? ""
         let port = try #require(UInt16(portText))
-        return (process, input, Started(origin: origin, clientID: fields["clientID"] ?? "",
-                                        clientSecret: fields["clientSecret"] ?? "", port: port), exits)
+        return (
+            process, input,
+            Started(
+                origin: origin, clientID: fields["clientID"] ?? "",
+                clientSecret: fields["clientSecret"] ?? "", port: port), exits
+        )
     }
 
     /// The exit status, or a failure if the process outlives `seconds` (then it is killed).
@@ -68,15 +75,19 @@ import Testing
     }
 
     @Test func printsItsOriginServesAndExitsAtEndOfStdin() async throws {
-        let (process, input, started, exits) = try await launch(["--client-id", "cid", "--client-secret", "s3cret", "--refresh-grace", "60"])
+        let (process, input, started, exits) = try await launch([
+            "--client-id", "cid", "--client-secret", "s3cret", "--refresh-grace", "60",
+        ])
         #expect(started.origin == "http://127.0.0.1:\(started.port)")
         #expect(started.clientID == "cid")
         #expect(started.clientSecret == "s3cret")
         let port = started.port
         let response = try await blocking { () -> RawResponse? in
             let connection = try RawConnection(port: port)
-            try connection.send(requestText("POST", "/oauth2/token", headers: [formType],
-                                            body: "grant_type=client_credentials&client_id=cid&client_secret=s3cret"))
+            try connection.send(
+                requestText(
+                    "POST", "/oauth2/token", headers: [formType],
+                    body: "grant_type=client_credentials&client_id=cid&client_secret=s3cret"))
             return try connection.readResponse()
         }
         #expect(response?.status == 200)

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import FakeSmartcar
 import WireFormats
+
+@testable import FakeSmartcar
 
 /// Lines the fake logs, as an async sequence: how a test learns the server has reached a point
 /// (e.g. a request is stalled) without sleeping.
@@ -68,8 +69,9 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
         var options = FakeSmartcar.Options()
         options.basicChallengeOnInvalidClient = true
         try await withFake(options) { fake in
-            let response = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", "x")],
-                                                  auth: basic("sandbox-client-id", "wrong"))
+            let response = try await tokenRequest(
+                fake, [("grant_type", "refresh_token"), ("refresh_token", "x")],
+                auth: basic("sandbox-client-id", "wrong"))
             #expect(response.status == 401)
             #expect(response.headers["www-authenticate"] == #"Basic realm="Smartcar""#)
             #expect(try response.string("error") == "invalid_client")
@@ -79,7 +81,8 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
     @Test func htmlErrorAnswersAnHTMLPage() async throws {
         try await withFake { fake in
             fake.inject(.htmlError(502), on: .appToken)
-            let response = try await http(fake, "POST", "/oauth2/token", headers: [formType], body: "grant_type=client_credentials")
+            let response = try await http(
+                fake, "POST", "/oauth2/token", headers: [formType], body: "grant_type=client_credentials")
             #expect(response.status == 502)
             #expect(response.headers["content-type"] == "text/html")
             #expect(response.text.contains("502 Bad Gateway"))
@@ -91,8 +94,9 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
             let (_, refreshToken) = fake.mintTokens()
             fake.inject(.drop, on: .token)
             let port = fake.port
-            let request = requestText("POST", "/oauth/token", headers: [basic("sandbox-client-id", "sandbox-client-secret"), formType],
-                                      body: FormCoding.encode([("grant_type", "refresh_token"), ("refresh_token", refreshToken)]))
+            let request = requestText(
+                "POST", "/oauth/token", headers: [basic("sandbox-client-id", "sandbox-client-secret"), formType],
+                body: FormCoding.encode([("grant_type", "refresh_token"), ("refresh_token", refreshToken)]))
             let answer = try await blocking {
                 let connection = try RawConnection(port: port)
                 try connection.send(request)
@@ -108,8 +112,9 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
             let (_, refreshToken) = fake.mintTokens()
             fake.inject(.dropAfterHandling, on: .token)
             let port = fake.port
-            let request = requestText("POST", "/oauth/token", headers: [basic("sandbox-client-id", "sandbox-client-secret"), formType],
-                                      body: FormCoding.encode([("grant_type", "refresh_token"), ("refresh_token", refreshToken)]))
+            let request = requestText(
+                "POST", "/oauth/token", headers: [basic("sandbox-client-id", "sandbox-client-secret"), formType],
+                body: FormCoding.encode([("grant_type", "refresh_token"), ("refresh_token", refreshToken)]))
             let answer = try await blocking {
                 let connection = try RawConnection(port: port)
                 try connection.send(request)
@@ -215,7 +220,8 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
         func decode(_ text: String) throws -> Fault { try JSONDecoder().decode(Fault.self, from: Data(text.utf8)) }
         #expect(try decode(#"{"kind":"status","status":500}"#) == .status(500, body: ""))
         #expect(try decode(#"{"kind":"rateLimited","retryAfter":3}"#) == .rateLimited(retryAfter: "3"))
-        #expect(try decode(#"{"kind":"rateLimited","retryAfter":"Wed, 21 Oct 2015 07:28:00 GMT"}"#)
+        #expect(
+            try decode(#"{"kind":"rateLimited","retryAfter":"Wed, 21 Oct 2015 07:28:00 GMT"}"#)
                 == .rateLimited(retryAfter: "Wed, 21 Oct 2015 07:28:00 GMT"))
         #expect(try decode(#"{"kind":"htmlError"}"#) == .htmlError(502))
         #expect(try decode(#"{"kind":"delay","seconds":0.25}"#) == .delay(.milliseconds(250)))

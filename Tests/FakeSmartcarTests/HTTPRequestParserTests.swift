@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FakeSmartcar
 
 @Suite struct HTTPRequestParserTests {
@@ -18,7 +19,8 @@ import Testing
 
     @Test(arguments: [false, true])
     func parsesPipelinedRequestsWhateverTheChunking(byteByByte: Bool) throws {
-        let text = "\r\nPOST /oauth/token?flags=a%3Ab HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Two: a\r\nx-two: b\r\n\r\nhello"
+        let text =
+            "\r\nPOST /oauth/token?flags=a%3Ab HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Two: a\r\nx-two: b\r\n\r\nhello"
             + "GET http://127.0.0.1:80/v2.0/user HTTP/1.1\r\n\r\n"
             + "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
         let parsed = try requests(text, byteByByte: byteByByte)
@@ -46,7 +48,8 @@ import Testing
 
     @Test func boundsChunkedBodies() {
         var parser = HTTPRequestParser(maxBodyBytes: 4)
-        parser.append(Array("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n".utf8))
+        parser.append(
+            Array("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n".utf8))
         let error = #expect(throws: HTTPParseError.self) { _ = try parser.next() }
         #expect(error?.status == 413)
     }

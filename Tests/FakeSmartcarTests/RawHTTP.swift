@@ -1,12 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
-@testable import FakeSmartcar
 import WireFormats
+
+@testable import FakeSmartcar
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
@@ -56,7 +58,9 @@ final class RawConnection {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         // No close here: every stored property is set, so deinit runs (and closes) even when init throws.
         guard connected == 0 else { throw TestFailure("connect failed: errno \(errno)") }
@@ -69,7 +73,9 @@ final class RawConnection {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes[offset...].withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             guard sent > 0 else { throw TestFailure("send failed: errno \(errno)") }
             offset += sent
         }
@@ -98,11 +104,14 @@ final class RawConnection {
         buffer.removeFirst(headEnd! + 4)
         var lines = head.components(separatedBy: "\r\n")
         let statusLine = lines.removeFirst().split(separator: " ")
-        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw TestFailure("bad status line \(head)") }
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+            throw TestFailure("bad status line \(head)")
+        }
         var headers: [String: String] = [:]
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         let length = status < 200 ? 0 : Int(headers["content-length"] ?? "0") ?? 0
         while buffer.count < length {
@@ -144,8 +153,10 @@ func requestText(_ method: String, _ target: String, headers: [(String, String)]
 }
 
 /// One request on a fresh connection.
-func http(_ fake: FakeSmartcar, _ method: String, _ target: String, headers: [(String, String)] = [],
-          body: String = "") async throws -> RawResponse {
+func http(
+    _ fake: FakeSmartcar, _ method: String, _ target: String, headers: [(String, String)] = [],
+    body: String = ""
+) async throws -> RawResponse {
     let port = fake.port
     return try await blocking {
         let connection = try RawConnection(port: port)
@@ -162,15 +173,19 @@ func basic(_ id: String, _ secret: String) -> (String, String) {
 }
 
 /// `POST /oauth/token` with the fake's own credentials unless `auth` says otherwise.
-func tokenRequest(_ fake: FakeSmartcar, _ form: [(String, String)], auth: (String, String)? = nil,
-                  target: String = "/oauth/token") async throws -> RawResponse {
-    try await http(fake, "POST", target,
-                   headers: [auth ?? basic(fake.options.clientID, fake.options.clientSecret), formType],
-                   body: FormCoding.encode(form))
+func tokenRequest(
+    _ fake: FakeSmartcar, _ form: [(String, String)], auth: (String, String)? = nil,
+    target: String = "/oauth/token"
+) async throws -> RawResponse {
+    try await http(
+        fake, "POST", target,
+        headers: [auth ?? basic(fake.options.clientID, fake.options.clientSecret), formType],
+        body: FormCoding.encode(form))
 }
 
 /// A fake that is stopped when `body` ends, whatever happens.
-func withFake<T>(_ options: FakeSmartcar.Options = .init(), _ body: (FakeSmartcar) async throws -> T) async throws -> T {
+func withFake<T>(_ options: FakeSmartcar.Options = .init(), _ body: (FakeSmartcar) async throws -> T) async throws -> T
+{
     let fake = try FakeSmartcar(options: options)
     defer { fake.stop() }
     return try await body(fake)

@@ -1,15 +1,17 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
-@testable import FakeSmartcar
 import WireFormats
+
+@testable import FakeSmartcar
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 @Suite struct ServerTests {
     /// One long-lived session, never invalidated (see SWIFT-LINUX-NOTES).
@@ -21,9 +23,11 @@ import WireFormats
             let port = fake.port
             let (first, second) = try await blocking {
                 let connection = try RawConnection(port: port)
-                try connection.send(requestText("GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")]))
+                try connection.send(
+                    requestText("GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")]))
                 let first = try connection.readResponse()
-                try connection.send(requestText("GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")]))
+                try connection.send(
+                    requestText("GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")]))
                 return (first, try connection.readResponse())
             }
             #expect(first?.headers["connection"] == "keep-alive")
@@ -38,7 +42,9 @@ import WireFormats
             let port = fake.port
             let statuses = try await blocking {
                 let connection = try RawConnection(port: port)
-                try connection.send(requestText("GET", "/v2.0/user") + requestText("GET", "/nowhere") + requestText("GET", "/oauth/token"))
+                try connection.send(
+                    requestText("GET", "/v2.0/user") + requestText("GET", "/nowhere")
+                        + requestText("GET", "/oauth/token"))
                 return try (0..<3).map { _ in try connection.readResponse()?.status }
             }
             #expect(statuses == [401, 404, 405])
@@ -48,8 +54,10 @@ import WireFormats
     @Test func honoursConnectionCloseAndHTTP10() async throws {
         try await withFake { fake in
             let port = fake.port
-            for (text, version) in [(requestText("GET", "/v2.0/user", headers: [("Connection", "close")]), "1.1"),
-                                    ("GET /v2.0/user HTTP/1.0\r\n\r\n", "1.0")] {
+            for (text, version) in [
+                (requestText("GET", "/v2.0/user", headers: [("Connection", "close")]), "1.1"),
+                ("GET /v2.0/user HTTP/1.0\r\n\r\n", "1.0"),
+            ] {
                 let (response, closed) = try await blocking {
                     let connection = try RawConnection(port: port)
                     try connection.send(text)
@@ -69,15 +77,20 @@ import WireFormats
             let form = FormCoding.encode([("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
             let (interim, final) = try await blocking {
                 let connection = try RawConnection(port: port)
-                try connection.send(requestText("POST", "/oauth/token", headers: [
-                    basic("sandbox-client-id", "sandbox-client-secret"), formType,
-                    ("Transfer-Encoding", "chunked"), ("Expect", "100-continue"),
-                ]).replacingOccurrences(of: "Content-Length: 0\r\n", with: ""))
+                try connection.send(
+                    requestText(
+                        "POST", "/oauth/token",
+                        headers: [
+                            basic("sandbox-client-id", "sandbox-client-secret"), formType,
+                            ("Transfer-Encoding", "chunked"), ("Expect", "100-continue"),
+                        ]
+                    ).replacingOccurrences(of: "Content-Length: 0\r\n", with: ""))
                 let interim = try connection.readOne()
                 let half = form.utf8.count / 2
                 let (head, tail) = (String(form.prefix(half)), String(form.dropFirst(half)))
-                try connection.send(String(head.utf8.count, radix: 16) + ";ext=1\r\n" + head + "\r\n"
-                                    + String(tail.utf8.count, radix: 16) + "\r\n" + tail + "\r\n0\r\nX-Trailer: 1\r\n\r\n")
+                try connection.send(
+                    String(head.utf8.count, radix: 16) + ";ext=1\r\n" + head + "\r\n"
+                        + String(tail.utf8.count, radix: 16) + "\r\n" + tail + "\r\n0\r\nX-Trailer: 1\r\n\r\n")
                 return (interim, try connection.readResponse())
             }
             #expect(interim?.status == 100)
@@ -133,10 +146,14 @@ import WireFormats
             var request = URLRequest(url: fake.origin.appendingPathComponent("oauth/token"))
             request.httpMethod = "POST"
             request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-            request.setValue("Basic " + Data("sandbox-client-id:sandbox-client-secret".utf8).base64EncodedString(),
-                             forHTTPHeaderField: "Authorization")
-            request.httpBody = Data(FormCoding.encode([("grant_type", "authorization_code"), ("code", code),
-                                                       ("redirect_uri", "https://example.com/cb")]).utf8)
+            request.setValue(
+                "Basic " + Data("sandbox-client-id:sandbox-client-secret".utf8).base64EncodedString(),
+                forHTTPHeaderField: "Authorization")
+            request.httpBody = Data(
+                FormCoding.encode([
+                    ("grant_type", "authorization_code"), ("code", code),
+                    ("redirect_uri", "https://example.com/cb"),
+                ]).utf8)
             let (data, response) = try await session.data(for: request)
             #expect((response as? HTTPURLResponse)?.statusCode == 200)
             #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "SC-Request-Id") != nil)

@@ -1,13 +1,16 @@
 import Foundation
 import Testing
-@testable import FakeSmartcar
 import WireFormats
+
+@testable import FakeSmartcar
 
 @Suite struct TokenEndpointTests {
     @Test func exchangesAnIssuedCodeOnceForATokenPair() async throws {
         try await withFake { fake in
             let code = fake.issueCode(redirectURI: "https://example.com/cb", userID: "alice")
-            let form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", "https://example.com/cb")]
+            let form = [
+                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", "https://example.com/cb"),
+            ]
             let response = try await tokenRequest(fake, form, target: "/oauth/token?flags=country%3ADE+b%3Atrue")
             #expect(response.status == 200)
             #expect(response.headers["content-type"]?.hasPrefix("application/json") == true)
@@ -18,8 +21,9 @@ import WireFormats
             #expect(body["token_type"] as? String == "Bearer")
             #expect(body["expires_in"] as? Int == 7200)
 
-            let user = try await http(fake, "GET", "/v2.0/user",
-                                      headers: [("Authorization", "Bearer \(try #require(body["access_token"] as? String))")])
+            let user = try await http(
+                fake, "GET", "/v2.0/user",
+                headers: [("Authorization", "Bearer \(try #require(body["access_token"] as? String))")])
             #expect(try user.string("id") == "alice")
 
             let again = try await tokenRequest(fake, form)
@@ -48,8 +52,12 @@ import WireFormats
                 #expect(try response.string("error_description")?.hasPrefix("Unauthorized redirect_uri") == true)
             }
             // A mismatch does not spend the code.
-            let good = try await tokenRequest(fake, [("grant_type", "authorization_code"), ("code", code),
-                                                     ("redirect_uri", "https://example.com/cb")])
+            let good = try await tokenRequest(
+                fake,
+                [
+                    ("grant_type", "authorization_code"), ("code", code),
+                    ("redirect_uri", "https://example.com/cb"),
+                ])
             #expect(good.status == 200)
         }
     }
@@ -59,7 +67,8 @@ import WireFormats
             let code = fake.issueCode()
             let ok = try await tokenRequest(fake, [("grant_type", "authorization_code"), ("code", code)])
             #expect(ok.status == 200)
-            let unknown = try await tokenRequest(fake, [("grant_type", "authorization_code"), ("code", "fake-code-nope")])
+            let unknown = try await tokenRequest(
+                fake, [("grant_type", "authorization_code"), ("code", "fake-code-nope")])
             #expect(unknown.status == 400)
             #expect(try unknown.string("error") == "invalid_grant")
             let missing = try await tokenRequest(fake, [("grant_type", "authorization_code")])
@@ -84,20 +93,23 @@ import WireFormats
     @Test func refreshRotatesAndAUsedRefreshTokenIsDeadAtOnce() async throws {
         try await withFake { fake in
             let (_, refreshToken) = fake.mintTokens(userID: "bob")
-            let first = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+            let first = try await tokenRequest(
+                fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
             #expect(first.status == 200)
             let rotated = try #require(try first.string("refresh_token"))
             #expect(rotated != refreshToken)
 
-            let reuse = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+            let reuse = try await tokenRequest(
+                fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
             #expect(reuse.status == 400)
             #expect(try reuse.string("error") == "invalid_grant")
             #expect(try reuse.string("error_description") == "Invalid or expired refresh token.")
 
             let next = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", rotated)])
             #expect(next.status == 200)
-            let user = try await http(fake, "GET", "/v2.0/user",
-                                      headers: [("Authorization", "Bearer \(try #require(try next.string("access_token")))")])
+            let user = try await http(
+                fake, "GET", "/v2.0/user",
+                headers: [("Authorization", "Bearer \(try #require(try next.string("access_token")))")])
             #expect(try user.string("id") == "bob")
         }
     }
@@ -130,7 +142,8 @@ import WireFormats
         try await withFake(options) { fake in
             let (_, refreshToken) = fake.mintTokens()
             clock.advance(60 * 24 * 3600 + 1)
-            let response = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+            let response = try await tokenRequest(
+                fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
             #expect(response.status == 400)
             #expect(try response.string("error") == "invalid_grant")
         }
@@ -140,7 +153,10 @@ import WireFormats
         try await withFake { fake in
             let (_, refreshToken) = fake.mintTokens()
             let form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
-            for auth in [basic("sandbox-client-id", "wrong"), basic("other", "sandbox-client-secret"), ("Authorization", "Bearer x")] {
+            for auth in [
+                basic("sandbox-client-id", "wrong"), basic("other", "sandbox-client-secret"),
+                ("Authorization", "Bearer x"),
+            ] {
                 let response = try await tokenRequest(fake, form, auth: auth)
                 #expect(response.status == 401)
                 #expect(try response.string("error") == "invalid_client")
@@ -157,8 +173,9 @@ import WireFormats
     @Test func malformedTokenRequestsAre400() async throws {
         try await withFake { fake in
             let auth = basic(fake.options.clientID, fake.options.clientSecret)
-            let json = try await http(fake, "POST", "/oauth/token", headers: [auth, ("Content-Type", "application/json")],
-                                      body: #"{"grant_type":"refresh_token"}"#)
+            let json = try await http(
+                fake, "POST", "/oauth/token", headers: [auth, ("Content-Type", "application/json")],
+                body: #"{"grant_type":"refresh_token"}"#)
             #expect(json.status == 400)
             #expect(try json.string("error") == "invalid_request")
             let noGrant = try await tokenRequest(fake, [("code", "x")])
@@ -177,7 +194,8 @@ import WireFormats
             let (accessToken, refreshToken) = fake.mintTokens(userID: "dora")
             let other = fake.mintTokens(userID: "eve")
             #expect(fake.isLive(refreshToken: refreshToken))
-            let rotated = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+            let rotated = try await tokenRequest(
+                fake, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
             #expect(!fake.isLive(refreshToken: refreshToken))
             let newRefreshToken = try #require(try rotated.string("refresh_token"))
             #expect(fake.isLive(refreshToken: newRefreshToken))
@@ -188,7 +206,8 @@ import WireFormats
             #expect(fake.isLive(refreshToken: other.refreshToken))
             let user = try await http(fake, "GET", "/v2.0/user", headers: [("Authorization", "Bearer \(accessToken)")])
             #expect(user.status == 401)
-            let refresh = try await tokenRequest(fake, [("grant_type", "refresh_token"), ("refresh_token", newRefreshToken)])
+            let refresh = try await tokenRequest(
+                fake, [("grant_type", "refresh_token"), ("refresh_token", newRefreshToken)])
             #expect(try refresh.string("error") == "invalid_grant")
         }
     }

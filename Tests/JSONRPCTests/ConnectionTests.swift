@@ -1,12 +1,14 @@
 import AgentSupport
 import AgentTestSupport
 import Foundation
-@testable import JSONRPC
 import Synchronization
 import Testing
+
+@testable import JSONRPC
+
 #if canImport(Glibc)
-import Glibc
-import WireFormats
+    import Glibc
+    import WireFormats
 #endif
 
 /// A handler for tests: `echo` answers its params (`echoLater` after a suspension, so from another thread),
@@ -63,7 +65,8 @@ final class TestHandler: MessageHandler {
                 if now { continuation.resume() }
             }
             return JSONValue.null
-        case "fast", "fastError": throw ResponseError(code: -32098, message: "an immediate request reached handleRequest")
+        case "fast", "fastError":
+            throw ResponseError(code: -32098, message: "an immediate request reached handleRequest")
         case "typed":
             struct Params: Decodable { var key: String; var count: Int? }
             let params = try request.params(Params.self)
@@ -95,13 +98,16 @@ final class PipePeer: Sendable {
     let finished: Task<Void, Never>
 
     /// - Parameter readingOutput: false: nothing reads the connection's output until `startReadingOutput()`.
-    init(handler: TestHandler = TestHandler(), observer: (any MessageObserver)? = nil, maxInFlight: Int = 1024,
-         maxQueuedOutputBytes: Int = 4 << 20, readingOutput: Bool = true) {
+    init(
+        handler: TestHandler = TestHandler(), observer: (any MessageObserver)? = nil, maxInFlight: Int = 1024,
+        maxQueuedOutputBytes: Int = 4 << 20, readingOutput: Bool = true
+    ) {
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
         pipe(&input)
         pipe(&output)
-        connection = Connection(inputFD: input[0], outputFD: output[1], logger: .silent, observer: observer,
-                                maxInFlight: maxInFlight, maxQueuedOutputBytes: maxQueuedOutputBytes)
+        connection = Connection(
+            inputFD: input[0], outputFD: output[1], logger: .silent, observer: observer,
+            maxInFlight: maxInFlight, maxQueuedOutputBytes: maxQueuedOutputBytes)
         toAgent = input[1]
         fromAgent = output[0]
         let connection = self.connection
@@ -123,7 +129,8 @@ final class PipePeer: Sendable {
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { break }
                 for case .message(let body, let style) in parser.feed(buffer[0..<n]) {
-                    let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(body))) ?? .string("<invalid JSON>")
+                    let value =
+                        (try? JSONDecoder().decode(JSONValue.self, from: Data(body))) ?? .string("<invalid JSON>")
                     self.received.withLock { $0.append(value) }
                     self.styles.withLock { $0.append(style) }
                 }
@@ -146,7 +153,8 @@ final class PipePeer: Sendable {
         let flags = fcntl(toAgent, F_GETFL)
         _ = fcntl(toAgent, F_SETFL, flags | O_NONBLOCK)
         defer { _ = fcntl(toAgent, F_SETFL, flags) }
-        let stallMilliseconds = Int32(stall.components.seconds * 1000 + stall.components.attoseconds / 1_000_000_000_000_000)
+        let stallMilliseconds = Int32(
+            stall.components.seconds * 1000 + stall.components.attoseconds / 1_000_000_000_000_000)
         for (index, line) in lines.enumerated() {
             let bytes = Array((line + "\n").utf8)
             while true {
@@ -227,12 +235,19 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
         await peer.finish()
         let messages = peer.messages
         #expect(messages.count == 4)  // the notification batch gets no reply at all
-        guard case .array(let first) = messages.first(where: { if case .array(let a) = $0 { return a.count == 100 }; return false }) else {
+        guard
+            case .array(let first) = messages.first(where: {
+                if case .array(let a) = $0 { return a.count == 100 }; return false
+            })
+        else {
             Issue.record("no batch of 100"); return
         }
         #expect(Set(first.compactMap { $0["id"]?.intValue }) == Set(1...100))
         #expect(messages.contains { $0["error"]?["code"] == -32600 && $0["id"] == .null })
-        #expect(messages.contains { if case .array(let a) = $0 { return a.count == 2 && a[0]["error"]?["code"] == -32600 }; return false })
+        #expect(
+            messages.contains {
+                if case .array(let a) = $0 { return a.count == 2 && a[0]["error"]?["code"] == -32600 }; return false
+            })
         #expect(peer.responses(id: 102).count == 1)
     }
 
@@ -290,7 +305,8 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
     /// opens on the last byte of the data; found by the fuzz suite (agent-reliability).
     @Test func aMessageEndingInTheArrayThatPassesTheNestingLimitIsAParseError() async throws {
         let peer = PipePeer()
-        peer.send(#"{"jsonrpc":"2.0","id":12,"method":"echo","params":{"deep":"# + String(repeating: "[", count: 511) + "\n")
+        peer.send(
+            #"{"jsonrpc":"2.0","id":12,"method":"echo","params":{"deep":"# + String(repeating: "[", count: 511) + "\n")
         peer.send(String(repeating: "[", count: 513) + "\n")
         let body = #"{"jsonrpc":"2.0","id":13,"method":"echo","params":"# + String(repeating: "[", count: 512)
         peer.send("Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
@@ -333,12 +349,18 @@ func request(_ id: Int, _ method: String, _ params: String? = nil) -> String {
 
     @Test func seededRandomInputNeverStopsValidRequests() async throws {
         var random = SeededGenerator(seed: 42)
-        let junk = ["{not json\n", "Content-Length: x\r\n\r\n", "[]\n", #"{"id":{},"method":1}"# + "\n", "\u{1}\u{2}\n", "Content-Length: 3\r\n\r\nabc", "]]]\n"]
+        let junk = [
+            "{not json\n", "Content-Length: x\r\n\r\n", "[]\n", #"{"id":{},"method":1}"# + "\n", "\u{1}\u{2}\n",
+            "Content-Length: 3\r\n\r\nabc", "]]]\n",
+        ]
         let peer = PipePeer()
         var text = ""
         for id in 1...3000 {
             if random.next() % 2 == 0 { text += junk[Int(random.next() % UInt64(junk.count))] }
-            text += random.next() % 3 == 0 ? "Content-Length: \(request(id, "echo").utf8.count)\r\n\r\n\(request(id, "echo"))" : request(id, "echo") + "\n"
+            text +=
+                random.next() % 3 == 0
+                ? "Content-Length: \(request(id, "echo").utf8.count)\r\n\r\n\(request(id, "echo"))"
+                : request(id, "echo") + "\n"
         }
         peer.send(text)
         await peer.finish()
@@ -371,5 +393,7 @@ final class ObservedMessages: MessageObserver {
 }
 
 extension JSONValue {
-    func containsKey(_ key: String) -> Bool { if case .object(let members) = self { return members.keys.contains(key) }; return false }
+    func containsKey(_ key: String) -> Bool {
+        if case .object(let members) = self { return members.keys.contains(key) }; return false
+    }
 }

@@ -1,5 +1,6 @@
-@testable import JSONRPC
 import Testing
+
+@testable import JSONRPC
 
 /// Byte-level framing: every case feeds raw bytes and asserts the exact events.
 @Suite struct FrameParserTests {
@@ -23,14 +24,20 @@ import Testing
         return out + parser.finish()
     }
 
-    func message(_ body: String, _ style: FramingStyle = .contentLength) -> FrameEvent { .message(Array(body.utf8), style) }
+    func message(_ body: String, _ style: FramingStyle = .contentLength) -> FrameEvent {
+        .message(Array(body.utf8), style)
+    }
 
     func problemKinds(_ events: [FrameEvent]) -> [FramingProblem.Kind] {
-        events.compactMap { if case .problem(let p) = $0 { return p.kind }; return nil }
+        events.compactMap {
+            if case .problem(let p) = $0 { return p.kind }; return nil
+        }
     }
 
     func messages(_ events: [FrameEvent]) -> [String] {
-        events.compactMap { if case .message(let bytes, _) = $0 { return String(decoding: bytes, as: UTF8.self) }; return nil }
+        events.compactMap {
+            if case .message(let bytes, _) = $0 { return String(decoding: bytes, as: UTF8.self) }; return nil
+        }
     }
 
     @Test func oneFrame() {
@@ -40,11 +47,15 @@ import Testing
     @Test(arguments: [1, 2, 3, 7, 16, 17])
     func splitAnywhere(chunk: Int) {
         let input = Self.frame(Self.ping) + Self.frame(Self.ping) + Self.ping + "\r\n"
-        #expect(events(input, chunk: chunk) == [message(Self.ping), message(Self.ping), message(Self.ping, .newlineDelimited)])
+        #expect(
+            events(input, chunk: chunk) == [
+                message(Self.ping), message(Self.ping), message(Self.ping, .newlineDelimited),
+            ])
     }
 
     @Test func otherHeadersAndLowerCaseNames() {
-        let input = "content-type: application/vscode-jsonrpc; charset=utf-8\r\ncontent-length:  \(Self.ping.utf8.count) \r\n\r\n\(Self.ping)"
+        let input =
+            "content-type: application/vscode-jsonrpc; charset=utf-8\r\ncontent-length:  \(Self.ping.utf8.count) \r\n\r\n\(Self.ping)"
         #expect(events(input) == [message(Self.ping)])
     }
 
@@ -69,7 +80,8 @@ import Testing
     }
 
     @Test func hugeContentLengthIsSkippedWithoutBufferingAndRecovered() {
-        let body = #"{"jsonrpc":"2.0","id":77,"method":"x","params":{"pad":""# + String(repeating: "a", count: 5000) + "\"}}"
+        let body =
+            #"{"jsonrpc":"2.0","id":77,"method":"x","params":{"pad":""# + String(repeating: "a", count: 5000) + "\"}}"
         let input = Self.frame(body) + Self.frame(Self.ping)
         let result = events(input, chunk: 100, maxBody: 1024)
         #expect(problemKinds(result) == [.bodyTooLarge])
@@ -88,7 +100,8 @@ import Testing
     }
 
     @Test func headerOverEightKiBIsSkippedAndTheNextMessageServed() {
-        let header = "X-Padding: " + String(repeating: "p", count: 9000) + "\r\nContent-Length: \(Self.ping.utf8.count)\r\n\r\n"
+        let header =
+            "X-Padding: " + String(repeating: "p", count: 9000) + "\r\nContent-Length: \(Self.ping.utf8.count)\r\n\r\n"
         let result = events(header + Self.ping + Self.frame(Self.ping), chunk: 512)
         #expect(problemKinds(result) == [.headerTooLarge])
         #expect(messages(result) == [Self.ping])
@@ -102,7 +115,11 @@ import Testing
 
     @Test func newlineDelimitedWithBlankLinesAndCRLF() {
         let input = "\n\n\(Self.ping)\r\n\r\n   \n\(Self.ping)\n[1]\n"
-        #expect(events(input) == [message(Self.ping, .newlineDelimited), message(Self.ping, .newlineDelimited), message("[1]", .newlineDelimited)])
+        #expect(
+            events(input) == [
+                message(Self.ping, .newlineDelimited), message(Self.ping, .newlineDelimited),
+                message("[1]", .newlineDelimited),
+            ])
     }
 
     @Test func junkLineBeforeAJSONLineIsSkipped() {

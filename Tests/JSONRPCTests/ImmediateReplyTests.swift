@@ -1,7 +1,8 @@
 import Foundation
-@testable import JSONRPC
 import Synchronization
 import Testing
+
+@testable import JSONRPC
 
 /// Requests the handler answers at once, on the reading thread (`MessageHandler.immediateReply`).
 @Suite struct ImmediateReplyTests {
@@ -46,7 +47,10 @@ import Testing
 
     @Test func batchesMixImmediateAndSlowAnswers() async throws {
         let peer = PipePeer()
-        peer.send("[" + [request(1, "fast", #"{"n":1}"#), request(2, "echo", #"{"n":2}"#), request(3, "fastError")].joined(separator: ",") + "]\n")
+        peer.send(
+            "["
+                + [request(1, "fast", #"{"n":1}"#), request(2, "echo", #"{"n":2}"#), request(3, "fastError")].joined(
+                    separator: ",") + "]\n")
         await peer.finish()
         guard case .array(let replies)? = peer.messages.first, peer.messages.count == 1 else {
             Issue.record("expected one batch reply, got \(peer.messages)")
@@ -63,7 +67,10 @@ import Testing
         let peer = PipePeer(observer: observed)
         peer.send(request(1, "fast", #"{"n":5}"#) + "\n")
         await peer.finish()
-        #expect(observed.log.withLock { $0 } == ["in " + request(1, "fast", #"{"n":5}"#), #"out {"jsonrpc":"2.0","id":1,"result":{"n":5}}"#])
+        #expect(
+            observed.log.withLock { $0 } == [
+                "in " + request(1, "fast", #"{"n":5}"#), #"out {"jsonrpc":"2.0","id":1,"result":{"n":5}}"#,
+            ])
     }
 }
 

@@ -1,12 +1,15 @@
 import AgentTestSupport
 import Foundation
 import Testing
+
 @testable import SmartcarOAuth
 
 @Suite("Configuration")
 struct ConfigurationTests {
     private func configurationError(_ env: [String: String], secretFile: String? = nil) -> SmartcarError? {
-        do { _ = try SmartcarConfiguration.fromEnvironment(env, secretFile: secretFile); return nil } catch { return error }
+        do { _ = try SmartcarConfiguration.fromEnvironment(env, secretFile: secretFile); return nil } catch {
+            return error
+        }
     }
 
     @Test func defaults() throws {
@@ -23,8 +26,10 @@ struct ConfigurationTests {
 
     @Test func readsEverything() throws {
         let configuration = try SmartcarConfiguration.fromEnvironment([
-            "SMARTCAR_CLIENT_ID": "id", "SMARTCAR_CLIENT_SECRET": "secret", "SMARTCAR_REDIRECT_URI": "http://localhost:8000/cb",
-            "SMARTCAR_MODE": "Simulated", "SMARTCAR_CONNECT_ORIGIN": "http://127.0.0.1:1/", "SMARTCAR_AUTH_ORIGIN": "http://127.0.0.1:2",
+            "SMARTCAR_CLIENT_ID": "id", "SMARTCAR_CLIENT_SECRET": "secret",
+            "SMARTCAR_REDIRECT_URI": "http://localhost:8000/cb",
+            "SMARTCAR_MODE": "Simulated", "SMARTCAR_CONNECT_ORIGIN": "http://127.0.0.1:1/",
+            "SMARTCAR_AUTH_ORIGIN": "http://127.0.0.1:2",
             "SMARTCAR_IAM_ORIGIN": "https://iam.example:8443", "SMARTCAR_API_ORIGIN": "http://localhost:4",
         ])
         #expect(configuration.clientID == "id" && configuration.clientSecret == "secret")
@@ -37,7 +42,9 @@ struct ConfigurationTests {
     }
 
     @Test func emptyVariablesCountAsUnset() throws {
-        let configuration = try SmartcarConfiguration.fromEnvironment(["SMARTCAR_CLIENT_ID": "", "SMARTCAR_MODE": "", "SMARTCAR_AUTH_ORIGIN": ""])
+        let configuration = try SmartcarConfiguration.fromEnvironment([
+            "SMARTCAR_CLIENT_ID": "", "SMARTCAR_MODE": "", "SMARTCAR_AUTH_ORIGIN": "",
+        ])
         #expect(configuration == SmartcarConfiguration())
     }
 
@@ -67,7 +74,10 @@ struct ConfigurationTests {
 
     @Test func pathErrorSaysSo() {
         let error = configurationError(["SMARTCAR_API_ORIGIN": "https://api.smartcar.com/v2.0"])
-        #expect(error?.message == "SMARTCAR_API_ORIGIN must be an origin without a path (got path '/v2.0'); the agent appends the endpoint path itself")
+        #expect(
+            error?.message
+                == "SMARTCAR_API_ORIGIN must be an origin without a path (got path '/v2.0'); the agent appends the endpoint path itself"
+        )
     }
 
     @Test func secretFileWinsAndLosesItsTrailingNewline() throws {
@@ -75,7 +85,8 @@ struct ConfigurationTests {
         let folder = temporary.url
         let file = folder.appendingPathComponent("secret")
         try Data("from-file\r\n".utf8).write(to: file)
-        let configuration = try SmartcarConfiguration.fromEnvironment(["SMARTCAR_CLIENT_SECRET": "from-env"], secretFile: file.path)
+        let configuration = try SmartcarConfiguration.fromEnvironment(
+            ["SMARTCAR_CLIENT_SECRET": "from-env"], secretFile: file.path)
         #expect(configuration.clientSecret == "from-file")
     }
 
@@ -83,12 +94,16 @@ struct ConfigurationTests {
         let temporary = try TemporaryFolder("oauth-tests")
         let folder = temporary.url
         let missing = folder.appendingPathComponent("missing").path
-        #expect(configurationError([:], secretFile: missing)?.message == "the client secret file \(missing) does not exist")
+        #expect(
+            configurationError([:], secretFile: missing)?.message == "the client secret file \(missing) does not exist")
         // A folder exists but cannot be read as a file.
-        #expect(configurationError([:], secretFile: folder.path)?.message == "the client secret file \(folder.path) cannot be read")
+        #expect(
+            configurationError([:], secretFile: folder.path)?.message
+                == "the client secret file \(folder.path) cannot be read")
         let empty = folder.appendingPathComponent("empty")
         try Data("\n".utf8).write(to: empty)
-        #expect(configurationError([:], secretFile: empty.path)?.message == "the client secret file \(empty.path) is empty")
+        #expect(
+            configurationError([:], secretFile: empty.path)?.message == "the client secret file \(empty.path) is empty")
         let binary = folder.appendingPathComponent("binary")
         try Data([0xFF, 0xFE, 0x41]).write(to: binary)
         let error = configurationError([:], secretFile: binary.path)
@@ -96,23 +111,32 @@ struct ConfigurationTests {
     }
 
     @Test func missingCredentialsFailTheCallNotTheConstruction() async throws {
-        let client = SmartcarClient(configuration: try SmartcarConfiguration.fromEnvironment([:]), transport: UnreachableTransport())
+        let client = SmartcarClient(
+            configuration: try SmartcarConfiguration.fromEnvironment([:]), transport: UnreachableTransport())
         let noID = await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() }
         #expect(noID?.kind == .configurationError)
         #expect(noID?.message == "SMARTCAR_CLIENT_ID is not set (set it in the agent's environment)")
-        let idOnly = SmartcarClient(configuration: SmartcarConfiguration(clientID: "id"), transport: UnreachableTransport())
+        let idOnly = SmartcarClient(
+            configuration: SmartcarConfiguration(clientID: "id"), transport: UnreachableTransport())
         let noSecret = await smartcarError { () async throws(SmartcarError) in try await idOnly.refresh("r") }
-        #expect(noSecret?.message == "SMARTCAR_CLIENT_SECRET is not set (set it in the agent's environment or pass --client-secret-file)")
+        #expect(
+            noSecret?.message
+                == "SMARTCAR_CLIENT_SECRET is not set (set it in the agent's environment or pass --client-secret-file)")
     }
 
-    @Test(arguments: ["http://example.com", "http://10.0.0.1:8080", "http://128.0.0.1", "http://localhost.example.com", "http://[::2]"])
+    @Test(arguments: [
+        "http://example.com", "http://10.0.0.1:8080", "http://128.0.0.1", "http://localhost.example.com",
+        "http://[::2]",
+    ])
     func credentialsAreNeverSentOverPlainHTTPToOtherHosts(_ origin: String) async throws {
         let transport = UnreachableTransport()
         let url = URL(string: origin)!
-        let configuration = SmartcarConfiguration(clientID: "id", clientSecret: "secret", authOrigin: url, iamOrigin: url, apiOrigin: url)
+        let configuration = SmartcarConfiguration(
+            clientID: "id", clientSecret: "secret", authOrigin: url, iamOrigin: url, apiOrigin: url)
         let client = SmartcarClient(configuration: configuration, transport: transport)
         let errors = [
-            await smartcarError { () async throws(SmartcarError) in try await client.exchangeCode("c", redirectURI: nil) },
+            await smartcarError { () async throws(SmartcarError) in try await client.exchangeCode("c", redirectURI: nil)
+            },
             await smartcarError { () async throws(SmartcarError) in try await client.refresh("r") },
             await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() },
             await smartcarError { () async throws(SmartcarError) in try await client.userID(accessToken: "a") },
@@ -129,7 +153,10 @@ struct ConfigurationTests {
         for host in ["localhost", "LOCALHOST", "localhost.", "127.0.0.1", "127.1.2.3", "::1", "[::1]"] {
             #expect(LoopbackHost.isLoopback(host), "\(host)")
         }
-        for host in ["example.com", "128.0.0.1", "10.0.0.1", "::2", "0.0.0.0", "127.0.0.1.example.com", "localhost.localdomain.evil"] {
+        for host in [
+            "example.com", "128.0.0.1", "10.0.0.1", "::2", "0.0.0.0", "127.0.0.1.example.com",
+            "localhost.localdomain.evil",
+        ] {
             #expect(!LoopbackHost.isLoopback(host), "\(host)")
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SmartcarOAuth
 
 @Suite("Connect redirect")
@@ -17,7 +18,8 @@ struct ConnectRedirectTests {
     }
 
     @Test func errorIsDecodedLikeAForm() throws {
-        let redirect = try ConnectRedirect.parse("http://localhost:8000/cb?error=access_denied&error_description=User+denied%20access&state=s%2B1")
+        let redirect = try ConnectRedirect.parse(
+            "http://localhost:8000/cb?error=access_denied&error_description=User+denied%20access&state=s%2B1")
         #expect(redirect == .error(error: "access_denied", description: "User denied access", state: "s+1", extra: [:]))
         let error = try #require(redirect.connectError)
         #expect(error.kind == .connectError)
@@ -26,7 +28,9 @@ struct ConnectRedirectTests {
     }
 
     @Test func vehicleIncompatibleCarriesTheVehicle() throws {
-        let redirect = try ConnectRedirect.parse("https://app.example/cb?error=vehicle_incompatible&error_description=nope&vin=5YJSA1E14FF101307&make=TESLA&model=Model+S&year=2015&state=x")
+        let redirect = try ConnectRedirect.parse(
+            "https://app.example/cb?error=vehicle_incompatible&error_description=nope&vin=5YJSA1E14FF101307&make=TESLA&model=Model+S&year=2015&state=x"
+        )
         guard case .error(let error, _, let state, let extra) = redirect else { Issue.record("not an error"); return }
         #expect(error == "vehicle_incompatible" && state == "x")
         #expect(extra == ["vin": "5YJSA1E14FF101307", "make": "TESLA", "model": "Model S", "year": "2015"])
@@ -39,8 +43,11 @@ struct ConnectRedirectTests {
         }
     }
 
-    @Test(arguments: ["", "   ", "not a url at all", "https://app.example/callback", "https://app.example/callback?", "https://app.example/cb?state=s",
-                      "https://app.example/cb?code=&state=s", "http://[bad"])
+    @Test(arguments: [
+        "", "   ", "not a url at all", "https://app.example/callback", "https://app.example/callback?",
+        "https://app.example/cb?state=s",
+        "https://app.example/cb?code=&state=s", "http://[bad",
+    ])
     func garbageIsAClearError(_ text: String) {
         #expect {
             _ = try ConnectRedirect.parse(text)

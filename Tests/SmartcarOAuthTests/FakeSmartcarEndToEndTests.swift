@@ -1,14 +1,16 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgentSupport
-import Foundation
 import FakeSmartcar
+import Foundation
 import Testing
-@testable import SmartcarOAuth
 import WireFormats
+
+@testable import SmartcarOAuth
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The real `URLSessionTransport` against the real `FakeSmartcar` on a loopback port: wire formats,
 /// rotation, and every fault the fake can inject, mapped to the error table.
@@ -30,14 +32,18 @@ struct FakeSmartcarEndToEndTests {
         /// Call from a `defer`: it also keeps the harness alive to the end of the test.
         func stop() { fake.stop() }
 
-        func configuration(timeout: Duration = .seconds(10), secret: String = "sandbox-client-secret") -> SmartcarConfiguration {
-            SmartcarConfiguration(clientID: "sandbox-client-id", clientSecret: secret, connectOrigin: fake.origin,
-                                  authOrigin: fake.origin, iamOrigin: fake.origin, apiOrigin: fake.origin, requestTimeout: timeout)
+        func configuration(
+            timeout: Duration = .seconds(10), secret: String = "sandbox-client-secret"
+        ) -> SmartcarConfiguration {
+            SmartcarConfiguration(
+                clientID: "sandbox-client-id", clientSecret: secret, connectOrigin: fake.origin,
+                authOrigin: fake.origin, iamOrigin: fake.origin, apiOrigin: fake.origin, requestTimeout: timeout)
         }
 
         func client(timeout: Duration = .seconds(10), secret: String = "sandbox-client-secret") -> SmartcarClient {
-            SmartcarClient(configuration: configuration(timeout: timeout, secret: secret), transport: URLSessionTransport.shared,
-                           retry: sleeps.policy())
+            SmartcarClient(
+                configuration: configuration(timeout: timeout, secret: secret), transport: URLSessionTransport.shared,
+                retry: sleeps.policy())
         }
     }
 
@@ -46,10 +52,12 @@ struct FakeSmartcarEndToEndTests {
         defer { harness.stop() }
         let configuration = harness.configuration()
         let redirectURI = "http://localhost:8000/callback"
-        let connect = try ConnectURL.build(ConnectOptions(scope: ["read_odometer"], redirectURI: redirectURI), state: "st-1",
-                                           configuration: configuration)
+        let connect = try ConnectURL.build(
+            ConnectOptions(scope: ["read_odometer"], redirectURI: redirectURI), state: "st-1",
+            configuration: configuration)
         // What the browser would do: follow Connect to the redirect (the transport does not follow redirects).
-        let answer = try await URLSessionTransport.shared.send(HTTPRequest(method: "GET", url: connect), timeout: .seconds(5))
+        let answer = try await URLSessionTransport.shared.send(
+            HTTPRequest(method: "GET", url: connect), timeout: .seconds(5))
         #expect(answer.status == 302)
         let redirect = try ConnectRedirect.parse(try #require(answer.header("location")))
         guard case .code(let code, let state) = redirect else { Issue.record("no code in \(redirect)"); return }
@@ -70,7 +78,8 @@ struct FakeSmartcarEndToEndTests {
         #expect(exchange.headers["connection"] == "close", "POSTs never ride a reused connection")
         let userAgent = exchange.headers["user-agent"]
         #expect(userAgent?.hasPrefix("smartcar-auth-agent/\(AgentVersion.current) (Linux; ") == true)
-        #expect(exchange.body == "grant_type=authorization_code&code=\(FormCoding.escape(code))"
+        #expect(
+            exchange.body == "grant_type=authorization_code&code=\(FormCoding.escape(code))"
                 + "&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
         #expect(exchange.form == ["grant_type": "authorization_code", "code": code, "redirect_uri": redirectURI])
 
@@ -79,7 +88,9 @@ struct FakeSmartcarEndToEndTests {
         #expect(user.method == "GET" && user.path == "/v2.0/user")
         #expect(user.headers["authorization"] == "Bearer \(grant.accessToken)")
 
-        let reuse = await smartcarError { () async throws(SmartcarError) in try await client.exchangeCode(code, redirectURI: redirectURI) }
+        let reuse = await smartcarError { () async throws(SmartcarError) in
+            try await client.exchangeCode(code, redirectURI: redirectURI)
+        }
         #expect(reuse?.kind == .invalidGrant)
         #expect(reuse?.details["description"] == "Invalid or expired authorization code.")
         #expect(reuse?.details["requestId"]?.stringValue?.isEmpty == false)
@@ -120,7 +131,8 @@ struct FakeSmartcarEndToEndTests {
         let third = try await client.refresh(second.refreshToken)
         #expect(try await client.userID(accessToken: third.accessToken) == "user-7")
 
-        let spent = await smartcarError { () async throws(SmartcarError) in try await client.refresh(first.refreshToken) }
+        let spent = await smartcarError { () async throws(SmartcarError) in try await client.refresh(first.refreshToken)
+        }
         #expect(spent?.kind == .reauthRequired)
         #expect(spent?.details["description"] == "Invalid or expired refresh token.")
         #expect(!everythingShown(try #require(spent)).contains(first.refreshToken))
@@ -134,7 +146,9 @@ struct FakeSmartcarEndToEndTests {
         let request = try #require(harness.fake.requests.last)
         #expect(request.method == "POST" && request.path == "/oauth2/token")
         #expect(request.headers["authorization"] == nil)
-        #expect(request.body == "grant_type=client_credentials&client_id=sandbox-client-id&client_secret=sandbox-client-secret")
+        #expect(
+            request.body
+                == "grant_type=client_credentials&client_id=sandbox-client-id&client_secret=sandbox-client-secret")
     }
 
     @Test func basicRealm401IsInvalidClientAtOnce() async throws {
@@ -177,7 +191,9 @@ struct FakeSmartcarEndToEndTests {
         let harness = try Harness()
         defer { harness.stop() }
         harness.fake.inject(.rateLimited(retryAfter: "120"), on: .appToken)
-        let error = await smartcarError { () async throws(SmartcarError) in try await harness.client(timeout: .seconds(5)).applicationToken() }
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await harness.client(timeout: .seconds(5)).applicationToken()
+        }
         #expect(error?.kind == .rateLimited)
         #expect(error?.details["retryAfter"] == 120)
         #expect(error?.details["error"] == "RATE_LIMIT")
@@ -192,7 +208,9 @@ struct FakeSmartcarEndToEndTests {
         defer { harness.stop() }
         harness.fake.inject(.htmlError(502), on: .token)
         let code = harness.fake.issueCode()
-        let error = await smartcarError { () async throws(SmartcarError) in try await harness.client().exchangeCode(code, redirectURI: nil) }
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await harness.client().exchangeCode(code, redirectURI: nil)
+        }
         #expect(error?.kind == .upstreamUnavailable)
         #expect(error?.details["status"] == 502)
         #expect(error?.details["description"] == "non-JSON response (text/html)")
@@ -214,9 +232,12 @@ struct FakeSmartcarEndToEndTests {
     @Test func v2ServerErrorsExhaustRetries() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let body = #"{"type":"SERVER","code":"INTERNAL","description":"Internal error.","statusCode":500,"requestId":"req-500","resolution":null}"#
+        let body =
+            #"{"type":"SERVER","code":"INTERNAL","description":"Internal error.","statusCode":500,"requestId":"req-500","resolution":null}"#
         harness.fake.inject(.status(500, body: body), on: .appToken, times: 3)
-        let error = await smartcarError { () async throws(SmartcarError) in try await harness.client().applicationToken() }
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await harness.client().applicationToken()
+        }
         #expect(error?.kind == .upstreamUnavailable)
         #expect(error?.details["retried"] == 2)
         #expect(error?.details["requestId"] == "req-500")
@@ -246,7 +267,9 @@ struct FakeSmartcarEndToEndTests {
         defer { harness.stop() }
         harness.fake.inject(.stall, on: .appToken)
         let client = harness.client(timeout: .seconds(30))
-        let call = Task { await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() } }
+        let call = Task {
+            await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() }
+        }
         var iterator = arrived.stream.makeAsyncIterator()
         await iterator.next()
         let started = ContinuousClock.now
@@ -264,9 +287,13 @@ struct FakeSmartcarEndToEndTests {
         // A first call leaves a keep-alive connection in the pool, the case where libcurl would resend.
         _ = try await client.applicationToken()
         harness.fake.inject(.drop, on: .token)
-        let error = await smartcarError { () async throws(SmartcarError) in try await client.refresh(harness.fake.mintTokens().refreshToken) }
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await client.refresh(harness.fake.mintTokens().refreshToken)
+        }
         #expect(error?.kind == .upstreamUnavailable)
-        #expect(error?.details["network"] == "connectionLost", "not timedOut: a dropped connection must not wait for the deadline")
+        #expect(
+            error?.details["network"] == "connectionLost",
+            "not timedOut: a dropped connection must not wait for the deadline")
         #expect(error?.details["mayHaveReachedServer"] == true)
         #expect(error?.message.contains("the refresh may have reached Smartcar") == true)
         #expect(harness.fake.count(.token) == 1)
@@ -286,8 +313,12 @@ struct FakeSmartcarEndToEndTests {
         #expect(harness.fake.count(.appToken) == 2)
         _ = try await client.userID(accessToken: harness.fake.mintTokens().accessToken)
         harness.fake.inject(.drop, on: .token)
-        let error = await smartcarError { () async throws(SmartcarError) in try await client.refresh(harness.fake.mintTokens().refreshToken) }
-        #expect(error?.details["network"] == "connectionLost", "not timedOut: a dropped connection must not wait for the deadline")
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await client.refresh(harness.fake.mintTokens().refreshToken)
+        }
+        #expect(
+            error?.details["network"] == "connectionLost",
+            "not timedOut: a dropped connection must not wait for the deadline")
     }
 
     @Test func refreshAnsweredByNobodyMayStillHaveRotated() async throws {
@@ -296,11 +327,14 @@ struct FakeSmartcarEndToEndTests {
         let client = harness.client()
         let tokens = harness.fake.mintTokens()
         harness.fake.inject(.dropAfterHandling, on: .token)
-        let lost = await smartcarError { () async throws(SmartcarError) in try await client.refresh(tokens.refreshToken) }
+        let lost = await smartcarError { () async throws(SmartcarError) in try await client.refresh(tokens.refreshToken)
+        }
         #expect(lost?.kind == .upstreamUnavailable)
         #expect(lost?.details["mayHaveReachedServer"] == true)
         // Why it is not retried blindly: the fake processed it, so the old token is already spent.
-        let again = await smartcarError { () async throws(SmartcarError) in try await client.refresh(tokens.refreshToken) }
+        let again = await smartcarError { () async throws(SmartcarError) in
+            try await client.refresh(tokens.refreshToken)
+        }
         #expect(again?.kind == .reauthRequired)
     }
 
@@ -320,9 +354,12 @@ struct FakeSmartcarEndToEndTests {
         let sleeps = SleepRecorder()
         let origin = URL(string: "http://127.0.0.1:\(listener.port)")!
         // A budget no busy machine exhausts: the pauses are recorded, not slept.
-        let configuration = SmartcarConfiguration(clientID: "id", clientSecret: "secret", authOrigin: origin, requestTimeout: .seconds(60))
+        let configuration = SmartcarConfiguration(
+            clientID: "id", clientSecret: "secret", authOrigin: origin, requestTimeout: .seconds(60))
         let client = SmartcarClient(configuration: configuration, retry: sleeps.policy())
-        let error = await smartcarError { () async throws(SmartcarError) in try await client.exchangeCode("code", redirectURI: nil) }
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await client.exchangeCode("code", redirectURI: nil)
+        }
         #expect(error?.kind == .upstreamUnavailable)
         #expect(error?.details["network"] == "cannotConnect")
         #expect(error?.details["mayHaveReachedServer"] == false)
@@ -333,7 +370,9 @@ struct FakeSmartcarEndToEndTests {
     @Test func userLookupWithAnUnknownTokenKeepsSmartcarsWords() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let error = await smartcarError { () async throws(SmartcarError) in try await harness.client().userID(accessToken: "not-a-token") }
+        let error = await smartcarError { () async throws(SmartcarError) in
+            try await harness.client().userID(accessToken: "not-a-token")
+        }
         #expect(error?.kind == .upstreamError)
         #expect(error?.details["status"] == 401)
         #expect(error?.details["error"] == "AUTHENTICATION")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SmartcarOAuth
 
 /// Which failures are retried for which operation, how long the pauses are, and the overall budget.
@@ -8,9 +9,11 @@ import Testing
 struct RetryTests {
     @Test func backoffDoublesUpToTheCap() {
         let policy = RetryPolicy(maxAttempts: 10, jitter: { $0 })
-        #expect((1...7).map(policy.backoff(afterAttempt:)) == [
-            .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5),
-        ])
+        #expect(
+            (1...7).map(policy.backoff(afterAttempt:)) == [
+                .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600), .milliseconds(3200),
+                .seconds(5), .seconds(5),
+            ])
         let wild = RetryPolicy(jitter: { $0 * 10 })
         #expect(wild.backoff(afterAttempt: 1) == .milliseconds(200), "jitter is clamped to the cap")
         let random = RetryPolicy()
@@ -32,9 +35,10 @@ struct RetryTests {
     @Test func userLookupRetriesTimeoutsAndGivesUpAfterMaxAttempts() async throws {
         let sleeps = SleepRecorder()
         let transport = StubTransport(Stub.failure(.timedOut), Stub.json(500, "{}"), Stub.json(502, "{}"))
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: sleeps.policy()).userID(accessToken: "at")
-        })
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: sleeps.policy()).userID(accessToken: "at")
+            })
         #expect(error.kind == .upstreamUnavailable)
         #expect(error.details["status"] == 502)
         #expect(error.details["retried"] == 2)
@@ -42,26 +46,32 @@ struct RetryTests {
         #expect(transport.requests.count == 3)
     }
 
-    @Test(arguments: [StubTransport.Answer.failure(TransportError(.timedOut)), .failure(TransportError(.connectionLost)),
-                      .failure(TransportError(.other)), Stub.json(500, "{}"), Stub.json(503, "{}", headers: ["Retry-After": "1"])])
+    @Test(arguments: [
+        StubTransport.Answer.failure(TransportError(.timedOut)), .failure(TransportError(.connectionLost)),
+        .failure(TransportError(.other)), Stub.json(500, "{}"), Stub.json(503, "{}", headers: ["Retry-After": "1"]),
+    ])
     func exchangeIsNotRetriedWhenItMayHaveReachedSmartcar(_ answer: StubTransport.Answer) async throws {
         let sleeps = SleepRecorder()
         let transport = StubTransport(answer, Stub.tokenPair)
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: sleeps.policy()).exchangeCode("c", redirectURI: nil)
-        })
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: sleeps.policy()).exchangeCode("c", redirectURI: nil)
+            })
         #expect(error.kind == .upstreamUnavailable)
         #expect(error.details["mayHaveReachedServer"] == true)
-        #expect(error.message.contains("the authorization code may have been used; ask the user to connect again if a retry fails"))
+        #expect(
+            error.message.contains(
+                "the authorization code may have been used; ask the user to connect again if a retry fails"))
         #expect(transport.requests.count == 1)
         #expect(sleeps.recorded.isEmpty)
     }
 
     @Test func refreshIsNotRetriedAfterAConnectionReset() async throws {
         let transport = StubTransport(Stub.failure(.connectionLost), Stub.tokenPair)
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: SleepRecorder().policy()).refresh("r")
-        })
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: SleepRecorder().policy()).refresh("r")
+            })
         #expect(error.kind == .upstreamUnavailable)
         #expect(error.details["mayHaveReachedServer"] == true)
         #expect(error.details["network"] == "connectionLost")
@@ -79,10 +89,12 @@ struct RetryTests {
     }
 
     @Test func connectFailuresExhaustedSayTheRequestNeverLeft() async throws {
-        let transport = StubTransport(Stub.failure(.cannotConnect), Stub.failure(.cannotConnect), Stub.failure(.cannotConnect))
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: SleepRecorder().policy()).exchangeCode("c", redirectURI: nil)
-        })
+        let transport = StubTransport(
+            Stub.failure(.cannotConnect), Stub.failure(.cannotConnect), Stub.failure(.cannotConnect))
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: SleepRecorder().policy()).exchangeCode("c", redirectURI: nil)
+            })
         #expect(error.kind == .upstreamUnavailable)
         #expect(error.details["mayHaveReachedServer"] == false)
         #expect(error.details["retried"] == 2)
@@ -91,16 +103,18 @@ struct RetryTests {
 
     @Test func tlsFailureIsNotRetried() async throws {
         let transport = StubTransport(Stub.failure(.secureConnectionFailed), Stub.appToken)
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: SleepRecorder().policy()).applicationToken()
-        })
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: SleepRecorder().policy()).applicationToken()
+            })
         #expect(error.kind == .upstreamUnavailable)
         #expect(transport.requests.count == 1)
     }
 
     @Test func rateLimitedRefreshHonoursRetryAfterSeconds() async throws {
         let sleeps = SleepRecorder()
-        let transport = StubTransport(Stub.json(429, #"{"type":"RATE_LIMIT"}"#, headers: ["Retry-After": "2"]), Stub.tokenPair)
+        let transport = StubTransport(
+            Stub.json(429, #"{"type":"RATE_LIMIT"}"#, headers: ["Retry-After": "2"]), Stub.tokenPair)
         let grant = try await Fixture.client(transport, retry: sleeps.policy()).refresh("r")
         #expect(grant.accessToken == "AT-1")
         #expect(sleeps.recorded == [.seconds(2)])
@@ -109,17 +123,21 @@ struct RetryTests {
     @Test func retryAfterAsHTTPDate() async throws {
         let sleeps = SleepRecorder()
         // FixedClock is 2027-01-15T08:00:00Z; the date is 20 s later.
-        let transport = StubTransport(Stub.json(429, "{}", headers: ["Retry-After": "Fri, 15 Jan 2027 08:00:20 GMT"]), Stub.user)
+        let transport = StubTransport(
+            Stub.json(429, "{}", headers: ["Retry-After": "Fri, 15 Jan 2027 08:00:20 GMT"]), Stub.user)
         _ = try await Fixture.client(transport, retry: sleeps.policy()).userID(accessToken: "a")
         #expect(sleeps.recorded == [.seconds(20)])
     }
 
     @Test func retryAfterBeyondTheBudgetFailsAtOnceWithRetryAfter() async throws {
         let sleeps = SleepRecorder()
-        let transport = StubTransport(Stub.json(429, #"{"type":"RATE_LIMIT","description":"slow down"}"#, headers: ["Retry-After": "60"]), Stub.tokenPair)
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: sleeps.policy()).refresh("r")
-        })
+        let transport = StubTransport(
+            Stub.json(429, #"{"type":"RATE_LIMIT","description":"slow down"}"#, headers: ["Retry-After": "60"]),
+            Stub.tokenPair)
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: sleeps.policy()).refresh("r")
+            })
         #expect(error.kind == .rateLimited)
         #expect(error.details["retryAfter"] == 60)
         #expect(error.details["error"] == "RATE_LIMIT")
@@ -131,9 +149,10 @@ struct RetryTests {
     @Test func rateLimitExhaustedReportsRetries() async throws {
         let limited = Stub.json(429, "{}", headers: ["Retry-After": "1"])
         let transport = StubTransport(limited, limited, limited)
-        let error = try #require(await smartcarError { () async throws(SmartcarError) in
-            try await Fixture.client(transport, retry: SleepRecorder().policy()).applicationToken()
-        })
+        let error = try #require(
+            await smartcarError { () async throws(SmartcarError) in
+                try await Fixture.client(transport, retry: SleepRecorder().policy()).applicationToken()
+            })
         #expect(error.kind == .rateLimited)
         #expect(error.details["retried"] == 2)
         #expect(error.details["retryAfter"] == 1)
@@ -159,12 +178,16 @@ struct RetryTests {
     @Test func cancellationDuringBackoffIsCancelled() async throws {
         let transport = StubTransport(Stub.json(503, "{}"), Stub.appToken)
         let entered = AsyncStream<Void>.makeStream()
-        let policy = RetryPolicy(jitter: { $0 }, sleep: { _ in
-            entered.continuation.yield()
-            try await Task.sleep(for: .seconds(3600))
-        })
+        let policy = RetryPolicy(
+            jitter: { $0 },
+            sleep: { _ in
+                entered.continuation.yield()
+                try await Task.sleep(for: .seconds(3600))
+            })
         let client = Fixture.client(transport, retry: policy)
-        let task = Task { await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() } }
+        let task = Task {
+            await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() }
+        }
         var iterator = entered.stream.makeAsyncIterator()
         await iterator.next()
         task.cancel()

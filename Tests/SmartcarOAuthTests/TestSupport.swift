@@ -2,6 +2,7 @@ import AgentSupport
 import Foundation
 import Synchronization
 import Testing
+
 @testable import SmartcarOAuth
 
 /// A scripted `HTTPTransport`: records every request and answers from a script, in order.
@@ -46,7 +47,8 @@ final class SleepRecorder: Sendable {
 
     /// A policy whose jitter is the identity (the pause is the cap) and whose sleep only records.
     func policy(maxAttempts: Int = 3) -> RetryPolicy {
-        RetryPolicy(maxAttempts: maxAttempts, jitter: { $0 }, sleep: { [self] pause in pauses.withLock { $0.append(pause) } })
+        RetryPolicy(
+            maxAttempts: maxAttempts, jitter: { $0 }, sleep: { [self] pause in pauses.withLock { $0.append(pause) } })
     }
 }
 
@@ -62,9 +64,12 @@ enum Stub {
         return .success(HTTPResponse(status: status, headers: headers, body: Data(body.utf8)))
     }
 
-    static func failure(_ kind: TransportError.Kind) -> StubTransport.Answer { .failure(TransportError(kind, detail: "stub")) }
+    static func failure(_ kind: TransportError.Kind) -> StubTransport.Answer {
+        .failure(TransportError(kind, detail: "stub"))
+    }
 
-    static let tokenPair = json(200, #"{"access_token":"AT-1","token_type":"Bearer","expires_in":7200,"refresh_token":"RT-1"}"#)
+    static let tokenPair = json(
+        200, #"{"access_token":"AT-1","token_type":"Bearer","expires_in":7200,"refresh_token":"RT-1"}"#)
     static let appToken = json(200, #"{"access_token":"APP-1","token_type":"Bearer","expires_in":3600}"#)
     static let user = json(200, #"{"id":"user-42"}"#)
 }
@@ -74,8 +79,10 @@ enum Fixture {
     static let basic = "Basic Q0lEOnMzY3IzdC12YWx1ZQ=="
     static let configuration = SmartcarConfiguration(clientID: "CID", clientSecret: secret)
 
-    static func client(_ transport: any HTTPTransport, configuration: SmartcarConfiguration = configuration,
-                       retry: RetryPolicy = .never) -> SmartcarClient {
+    static func client(
+        _ transport: any HTTPTransport, configuration: SmartcarConfiguration = configuration,
+        retry: RetryPolicy = .never
+    ) -> SmartcarClient {
         SmartcarClient(configuration: configuration, transport: transport, clock: FixedClock(), retry: retry)
     }
 }

@@ -1,6 +1,7 @@
 import AgentSupport
 import Foundation
 import Testing
+
 @testable import SmartcarOAuth
 
 /// What goes on the wire, checked against a recording transport.
@@ -8,14 +9,17 @@ import Testing
 struct WireTests {
     @Test func exchangeWithRedirectURI() async throws {
         let transport = StubTransport(Stub.tokenPair)
-        let grant = try await Fixture.client(transport).exchangeCode("code/1 2", redirectURI: "https://example.com/home")
+        let grant = try await Fixture.client(transport).exchangeCode(
+            "code/1 2", redirectURI: "https://example.com/home")
         let request = try #require(transport.requests.first)
         #expect(request.method == "POST")
         #expect(request.url.absoluteString == "https://auth.smartcar.com/oauth/token")
         #expect(request.headers["Authorization"] == Fixture.basic)
         #expect(request.headers["Content-Type"] == "application/x-www-form-urlencoded")
         #expect(request.headers["Accept"] == "application/json")
-        #expect(request.bodyText == "grant_type=authorization_code&code=code%2F1+2&redirect_uri=https%3A%2F%2Fexample.com%2Fhome")
+        #expect(
+            request.bodyText
+                == "grant_type=authorization_code&code=code%2F1+2&redirect_uri=https%3A%2F%2Fexample.com%2Fhome")
         #expect(grant.accessToken == "AT-1" && grant.refreshToken == "RT-1" && grant.tokenType == "Bearer")
         #expect(grant.expiresAt == FixedClock().date + 7200)
         #expect(grant.refreshExpiresAt == FixedClock().date + 60 * 86400)
@@ -32,12 +36,15 @@ struct WireTests {
         var configuration = Fixture.configuration
         configuration.redirectURI = "http://localhost:8000/callback"
         _ = try await Fixture.client(transport, configuration: configuration).exchangeCode("abc", redirectURI: nil)
-        #expect(transport.requests.first?.bodyText == "grant_type=authorization_code&code=abc&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
+        #expect(
+            transport.requests.first?.bodyText
+                == "grant_type=authorization_code&code=abc&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback")
     }
 
     @Test func exchangeFlagsGoInTheQuery() async throws {
         let transport = StubTransport(Stub.tokenPair)
-        _ = try await Fixture.client(transport).exchangeCode("abc", redirectURI: nil, flags: ["country": "DE", "x": true])
+        _ = try await Fixture.client(transport).exchangeCode(
+            "abc", redirectURI: nil, flags: ["country": "DE", "x": true])
         let request = try #require(transport.requests.first)
         #expect(request.url.absoluteString == "https://auth.smartcar.com/oauth/token?flags=country%3ADE+x%3Atrue")
         #expect(request.bodyText == "grant_type=authorization_code&code=abc")
@@ -101,9 +108,11 @@ struct WireTests {
         _ = try await client.refresh("r")
         _ = try await client.applicationToken()
         _ = try await client.userID(accessToken: "a")
-        #expect(transport.requests.map(\.url.absoluteString) == [
-            "http://127.0.0.1:9001/oauth/token", "http://localhost:9002/oauth2/token", "http://[::1]:9003/v2.0/user",
-        ])
+        #expect(
+            transport.requests.map(\.url.absoluteString) == [
+                "http://127.0.0.1:9001/oauth/token", "http://localhost:9002/oauth2/token",
+                "http://[::1]:9003/v2.0/user",
+            ])
     }
 
     @Test func eachCallGetsTheWholeBudgetAsItsTimeout() async throws {
@@ -116,8 +125,9 @@ struct WireTests {
     }
 
     @Test func requestDescriptionHidesHeadersAndBody() {
-        let request = HTTPRequest(method: "POST", url: URL(string: "https://auth.smartcar.com/oauth/token")!,
-                                  headers: ["Authorization": Fixture.basic], body: Data("refresh_token=SECRET".utf8))
+        let request = HTTPRequest(
+            method: "POST", url: URL(string: "https://auth.smartcar.com/oauth/token")!,
+            headers: ["Authorization": Fixture.basic], body: Data("refresh_token=SECRET".utf8))
         #expect(request.description == "POST https://auth.smartcar.com/oauth/token")
     }
 }

@@ -1,5 +1,6 @@
-@testable import smartcar_auth_agent
 import Testing
+
+@testable import smartcar_auth_agent
 
 @Suite struct CommandLineOptionsTests {
     @Test func defaultsAndFlags() throws {
@@ -13,8 +14,10 @@ import Testing
     }
 
     @Test func theAgentsSettingsComeFromTheirFlags() throws {
-        let options = try CommandLineOptions(parsing: ["--max-upstream-concurrency", "4", "--state-ttl-seconds=60",
-                                                       "--lease-seconds", "2.5", "--refresh-window-days", "0"])
+        let options = try CommandLineOptions(parsing: [
+            "--max-upstream-concurrency", "4", "--state-ttl-seconds=60",
+            "--lease-seconds", "2.5", "--refresh-window-days", "0",
+        ])
         #expect(options.agent.maxUpstreamConcurrency == 4)
         #expect(options.agent.stateTTLSeconds == 60)
         #expect(options.agent.leaseSeconds == 2.5)
@@ -22,17 +25,24 @@ import Testing
     }
 
     @Test func recordingFlagsAndWhatAReplayNeeds() throws {
-        let options = try CommandLineOptions(parsing: ["--record", "s.transcript", "--store-busy-timeout", "0.2",
-                                                       "--allow-clock-control", "--request-timeout", "1.5"])
+        let options = try CommandLineOptions(parsing: [
+            "--record", "s.transcript", "--store-busy-timeout", "0.2",
+            "--allow-clock-control", "--request-timeout", "1.5",
+        ])
         #expect(options.record == "s.transcript")
         #expect(options.storeBusyTimeoutSeconds == 0.2)
         #expect(options.replayArguments == ["--allow-clock-control", "--request-timeout", "1.5"])
         #expect(CommandLineOptions().replayArguments == [])
-        let all = try CommandLineOptions(parsing: ["--max-message-bytes", "2048", "--state-ttl-seconds", "60",
-                                                   "--lease-seconds", "3", "--request-timeout", "2",
-                                                   "--allow-clock-control", "--log-level", "debug"])
-        #expect(all.replayArguments == ["--allow-clock-control", "--request-timeout", "2", "--lease-seconds", "3",
-                                        "--state-ttl-seconds", "60", "--max-message-bytes", "2048"])
+        let all = try CommandLineOptions(parsing: [
+            "--max-message-bytes", "2048", "--state-ttl-seconds", "60",
+            "--lease-seconds", "3", "--request-timeout", "2",
+            "--allow-clock-control", "--log-level", "debug",
+        ])
+        #expect(
+            all.replayArguments == [
+                "--allow-clock-control", "--request-timeout", "2", "--lease-seconds", "3",
+                "--state-ttl-seconds", "60", "--max-message-bytes", "2048",
+            ])
     }
 
     @Test func theSecretIsNeverAFlag() {
@@ -47,8 +57,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [["--log-level", "loud"], ["--lease-seconds", "0"], ["--store"], ["--bogus"],
-                      ["--max-upstream-concurrency", "x"]])
+    @Test(arguments: [
+        ["--log-level", "loud"], ["--lease-seconds", "0"], ["--store"], ["--bogus"],
+        ["--max-upstream-concurrency", "x"],
+    ])
     func badArgumentsSayWhatIsWrong(arguments: [String]) {
         #expect(throws: CommandLineError.self) { try CommandLineOptions(parsing: arguments) }
     }
@@ -60,8 +72,10 @@ import Testing
             (["--store"], "--store needs a value"),
             (["--lease-seconds", "0"], "--lease-seconds takes a number from 1 to 300, not '0'"),
             (["--request-timeout=x"], "--request-timeout takes a number from 0.1 to 600, not 'x'"),
-            (["--log-level", "loud"],
-             "--log-level takes one of trace, debug, info, notice, warning, error, not 'loud'"),
+            (
+                ["--log-level", "loud"],
+                "--log-level takes one of trace, debug, info, notice, warning, error, not 'loud'"
+            ),
         ]
         for (arguments, message) in expected {
             #expect(throws: CommandLineError(message)) { try CommandLineOptions(parsing: arguments) }

@@ -1,8 +1,9 @@
 import AgentSupport
 import AuthAgent
 import Foundation
-@testable import smartcar_auth_agent
 import Testing
+
+@testable import smartcar_auth_agent
 
 /// The variable `--help` shows with an option is the one the launcher reads: giving the value either way
 /// starts the agent with the same configuration and store.
@@ -25,15 +26,17 @@ import Testing
             defer { try? FileManager.default.removeItem(at: folder) }
             let base = name == "--store" ? ["XDG_STATE_HOME": folder.path] : ["SMARTCAR_AUTH_STORE": "memory"]
             func start(_ arguments: [String], _ environment: [String: String]) throws -> Agent.Setup {
-                try AgentLauncher.setup(options: CommandLineOptions(parsing: arguments), environment: environment,
-                                        logger: .silent)
+                try AgentLauncher.setup(
+                    options: CommandLineOptions(parsing: arguments), environment: environment,
+                    logger: .silent)
             }
             let fromFlag = try start([name, value], base)
             let fromVariable = try start([], base.merging([variable: value]) { $1 })
             let unset = try start([], base)
             #expect(fromFlag.configuration == fromVariable.configuration, "\(name)")
             #expect(fromFlag.storeDescription == fromVariable.storeDescription, "\(name)")
-            let changedSomething = fromFlag.configuration != unset.configuration
+            let changedSomething =
+                fromFlag.configuration != unset.configuration
                 || fromFlag.storeDescription != unset.storeDescription
             #expect(changedSomething, "\(name) \(value) must differ from the default")
         }

@@ -1,14 +1,16 @@
 import AgentSupport
-@testable import smartcar_auth_agent
 import Testing
+
+@testable import smartcar_auth_agent
 
 /// `--help` is made from the option table: every listed option shows up with its variable and default.
 @Suite struct HelpTextTests {
     /// The lines `--help` gives `option`: its first line and the indented ones after it.
     func helpLines(of option: CommandLineOption) throws -> String {
         let lines = HelpText.text.split(separator: "\n", omittingEmptySubsequences: false)
-        let first = try #require(lines.firstIndex { $0.hasPrefix("  " + HelpText.usage(of: option) + " ") },
-                                 "\(option.names) is not in --help")
+        let first = try #require(
+            lines.firstIndex { $0.hasPrefix("  " + HelpText.usage(of: option) + " ") },
+            "\(option.names) is not in --help")
         let continued = lines[(first + 1)...].prefix { $0.hasPrefix("   ") }
         return ([lines[first]] + continued).joined(separator: "\n")
     }
@@ -36,8 +38,10 @@ import Testing
 
     @Test func theIntroductionNamesTheVersionAndTheVariablesWithoutAnOption() {
         #expect(HelpText.text.hasPrefix("smartcar-auth-agent \(AgentVersion.current): "))
-        for variable in ["SMARTCAR_CLIENT_SECRET", "SMARTCAR_CONNECT_ORIGIN", "SMARTCAR_AUTH_ORIGIN",
-                         "SMARTCAR_IAM_ORIGIN", "SMARTCAR_API_ORIGIN"] {
+        for variable in [
+            "SMARTCAR_CLIENT_SECRET", "SMARTCAR_CONNECT_ORIGIN", "SMARTCAR_AUTH_ORIGIN",
+            "SMARTCAR_IAM_ORIGIN", "SMARTCAR_API_ORIGIN",
+        ] {
             #expect(HelpText.text.contains(variable))
         }
     }

@@ -1,16 +1,19 @@
 import AgentTestSupport
 import Foundation
 import Testing
+
 @testable import TokenStore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct CorruptStoreTests {
     /// Puts `contents` where the store expects its file, in a private folder, as a crash or a bad copy would.
     private func plant(_ contents: [UInt8], in folder: TemporaryFolder) {
         mkdir(folder.path + "/state", 0o700)
-        _ = FileManager.default.createFile(atPath: folder.storePath, contents: Data(contents), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: folder.storePath, contents: Data(contents), attributes: [.posixPermissions: 0o600])
     }
 
     private func garbage() -> [UInt8] {
@@ -21,7 +24,8 @@ import Glibc
     /// A closed store file holding `rows` rows.
     private func makeStore(in folder: TemporaryFolder, rows: Int) async throws {
         let store = try TokenStore.open(.file(folder.storePath))
-        try await store.bulkInsertForBenchmark((0..<rows).map { sampleToken("user-\($0)", access: "a\($0)", refresh: "r\($0)") })
+        try await store.bulkInsertForBenchmark(
+            (0..<rows).map { sampleToken("user-\($0)", access: "a\($0)", refresh: "r\($0)") })
         await store.close()
     }
 

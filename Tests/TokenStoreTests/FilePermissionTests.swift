@@ -1,9 +1,11 @@
 import AgentTestSupport
 import Foundation
 import Testing
+
 @testable import TokenStore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct FilePermissionTests {
@@ -21,20 +23,20 @@ import Glibc
 
     // umask is process-wide and tests run in parallel, so each umask runs in a child process (exit test).
     @Test func newStoreIsPrivateUnderUmask000() async throws {
-        let result = try #require(await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-            print(await createStoreAndCheckModes(umask: 0o000))
-        })
+        let result = try #require(
+            await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+                print(await createStoreAndCheckModes(umask: 0o000))
+            })
         #expect(String(decoding: result.standardOutputContent, as: UTF8.self) == "all private\n")
     }
-
 
     @Test func newStoreIsPrivateUnderUmask022() async throws {
-        let result = try #require(await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-            print(await createStoreAndCheckModes(umask: 0o022))
-        })
+        let result = try #require(
+            await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+                print(await createStoreAndCheckModes(umask: 0o022))
+            })
         #expect(String(decoding: result.standardOutputContent, as: UTF8.self) == "all private\n")
     }
-
 
     @Test func groupReadableFileIsRefusedAndLeftAlone() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
@@ -42,7 +44,10 @@ import Glibc
         chmod(folder.storePath, 0o640)
         let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath)) }
         #expect(error.kind == .permissions)
-        #expect(error.message == "refusing to use token store \(folder.storePath): it is readable by group/others (mode 0640); run chmod 600 \(folder.storePath)")
+        #expect(
+            error.message
+                == "refusing to use token store \(folder.storePath): it is readable by group/others (mode 0640); run chmod 600 \(folder.storePath)"
+        )
         #expect(mode(of: folder.storePath) == 0o640)
     }
 
@@ -53,7 +58,10 @@ import Glibc
         chmod(state, 0o720)
         let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath)) }
         #expect(error.kind == .permissions)
-        #expect(error.message == "refusing to use token store folder \(state): it is writable by group/others (mode 0720); run chmod 700 \(state)")
+        #expect(
+            error.message
+                == "refusing to use token store folder \(state): it is writable by group/others (mode 0720); run chmod 700 \(state)"
+        )
     }
 
     @Test func worldReadableWalIsRefused() async throws {

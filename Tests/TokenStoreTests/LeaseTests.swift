@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TokenStore
 
 @Suite struct LeaseTests {
@@ -10,14 +11,20 @@ import Testing
         let row = try await store.save(sampleToken())
 
         #expect(try await store.acquireLease("user-1", owner: "A", duration: 30, now: now) == .acquired(row))
-        #expect(try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(10))
-            == .heldByOther(until: now.addingTimeInterval(30), current: row))
+        #expect(
+            try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(10))
+                == .heldByOther(until: now.addingTimeInterval(30), current: row))
         // The holder may extend its own lease.
-        #expect(try await store.acquireLease("user-1", owner: "A", duration: 30, now: now.addingTimeInterval(20)) == .acquired(row))
-        #expect(try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(49))
-            == .heldByOther(until: now.addingTimeInterval(50), current: row))
+        #expect(
+            try await store.acquireLease("user-1", owner: "A", duration: 30, now: now.addingTimeInterval(20))
+                == .acquired(row))
+        #expect(
+            try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(49))
+                == .heldByOther(until: now.addingTimeInterval(50), current: row))
         // Expired: B takes it.
-        #expect(try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(50)) == .acquired(row))
+        #expect(
+            try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(50))
+                == .acquired(row))
     }
 
     @Test func onlyTheHolderCanRelease() async throws {
@@ -26,8 +33,9 @@ import Testing
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
 
         #expect(try await store.releaseLease("user-1", owner: "B") == false)
-        #expect(try await store.acquireLease("user-1", owner: "C", duration: 30, now: now)
-            == .heldByOther(until: now.addingTimeInterval(30), current: row))
+        #expect(
+            try await store.acquireLease("user-1", owner: "C", duration: 30, now: now)
+                == .heldByOther(until: now.addingTimeInterval(30), current: row))
         #expect(try await store.releaseLease("user-1", owner: "A"))
         #expect(try await store.acquireLease("user-1", owner: "C", duration: 30, now: now) == .acquired(row))
         #expect(try await store.releaseLease("missing", owner: "A") == false)
@@ -64,7 +72,9 @@ import Testing
         #expect(written.lastRefreshedAt == now.addingTimeInterval(5))
         #expect(written.needsReauth == false)
         #expect(try await store.load("user-1") == written)
-        #expect(try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(6)) == .acquired(written))
+        #expect(
+            try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(6))
+                == .acquired(written))
         #expect(log.lines(at: .warning).isEmpty)
     }
 
@@ -76,7 +86,9 @@ import Testing
         // A was too slow: its lease expired and B took the key.
         _ = try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(31))
 
-        let written = try await store.commitRefresh(sampleToken(access: "access-secret-A", refresh: "refresh-secret-A"), owner: "A", now: now.addingTimeInterval(32))
+        let written = try await store.commitRefresh(
+            sampleToken(access: "access-secret-A", refresh: "refresh-secret-A"), owner: "A",
+            now: now.addingTimeInterval(32))
         #expect(try await store.load("user-1")?.refreshToken == "refresh-secret-A")
         #expect(written.generation == 2)
         // The lease is cleared: B's own commit or release will find nothing to clear.
@@ -92,7 +104,8 @@ import Testing
         let store = try TokenStore.open(.memory, logger: log.logger)
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
-        try await store.commitRefresh(sampleToken(refresh: "refresh-secret-2"), owner: "A", now: now.addingTimeInterval(40))
+        try await store.commitRefresh(
+            sampleToken(refresh: "refresh-secret-2"), owner: "A", now: now.addingTimeInterval(40))
         #expect(try await store.load("user-1")?.refreshToken == "refresh-secret-2")
         #expect(log.lines(at: .warning).first?.contains("after its lease expired") == true)
     }

@@ -1,6 +1,7 @@
 import AgentTestSupport
 import Foundation
 import Testing
+
 @testable import TokenStore
 
 @Suite struct RoundTripTests {
@@ -72,19 +73,32 @@ import Testing
 
     @Test func keysWithRefreshExpiringBeforeAreSoonestFirstAndSkipRowsNeedingConnect() async throws {
         let store = try TokenStore.open(.memory)
-        for (key, expiry) in [("late", 3_000.0), ("soon", 1_000.0), ("middle", 2_000.0), ("dead", 500.0), ("never", -1)] {
+        for (key, expiry) in [
+            ("late", 3_000.0), ("soon", 1_000.0), ("middle", 2_000.0), ("dead", 500.0), ("never", -1),
+        ] {
             var token = sampleToken(key, refresh: "refresh-\(key)")
             token.refreshExpiresAt = expiry < 0 ? nil : Date(timeIntervalSince1970: expiry)
             try await store.save(token)
         }
         try await store.markNeedsReauth("dead", rejectedRefreshToken: "refresh-dead")
-        #expect(try await store.keysWithRefreshExpiringBefore(Date(timeIntervalSince1970: 2_500), limit: 10) == ["soon", "middle"])
-        #expect(try await store.keysWithRefreshExpiringBefore(Date(timeIntervalSince1970: 9_999), limit: 2) == ["soon", "middle"])
+        #expect(
+            try await store.keysWithRefreshExpiringBefore(Date(timeIntervalSince1970: 2_500), limit: 10) == [
+                "soon", "middle",
+            ])
+        #expect(
+            try await store.keysWithRefreshExpiringBefore(Date(timeIntervalSince1970: 9_999), limit: 2) == [
+                "soon", "middle",
+            ])
     }
 
     @Test func tokensNeverAppearInDescriptions() async throws {
         let token = sampleToken()
-        for text in [token.description, String(reflecting: token), "\(token)", { var s = ""; dump(token, to: &s); return s }()] {
+        for text in [
+            token.description, String(reflecting: token), "\(token)",
+            {
+                var s = ""; dump(token, to: &s); return s
+            }(),
+        ] {
             #expect(!text.contains("access-secret-1"))
             #expect(!text.contains("refresh-secret-1"))
             #expect(text.contains("user-1"))

@@ -1,6 +1,7 @@
 import AgentTestSupport
 import Foundation
 import Testing
+
 @testable import TokenStore
 
 /// Realistic rows, made fast: Smartcar tokens are UUIDs (36 characters); these have the same shape and
@@ -43,7 +44,9 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
         let reopened = try TokenStore.open(.file(folder.storePath), strict: true)
         #expect(try await reopened.count() == 20_000)
         #expect(try await reopened.load("user-12345")?.generation == 1)
-        #expect(try await reopened.keysWithRefreshExpiringBefore(Date(timeIntervalSince1970: 1_700_000_000 + 60 * 86_400 - 19_998), limit: 5) == ["user-19999"])
+        #expect(
+            try await reopened.keysWithRefreshExpiringBefore(
+                Date(timeIntervalSince1970: 1_700_000_000 + 60 * 86_400 - 19_998), limit: 5) == ["user-19999"])
         #expect(try await reopened.save(realisticTokens(12_345..<12_346)[0]).generation == 2)
     }
 
@@ -79,8 +82,11 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
                     try await group.waitForAll()
                 }
             }
-            let load = try await clock.measure { for i in 0..<1_000 { _ = try await store2.load("user-\(i * 97 % rows)") } }
-            print("""
+            let load = try await clock.measure {
+                for i in 0..<1_000 { _ = try await store2.load("user-\(i * 97 % rows)") }
+            }
+            print(
+                """
                 BENCH rows=\(rows) file=\(size / 1_048_576) MiB fill=\(fill) open=\(opens.map { "\($0)" }.joined(separator: ", "))
                 BENCH quick_check(full)=\(quickCheck) save p50=\(saves[100]) p99=\(saves[198]) max=\(saves[199]) \
                 1000 concurrent saves=\(concurrent) 1000 sequential loads=\(load)

@@ -1,10 +1,12 @@
 import AgentTestSupport
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Testing
+
 @testable import TokenStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Two `TokenStore`s on one file are two SQLite connections: the same locking two agent processes use.
 @Suite struct SharedFileTests {
@@ -19,11 +21,14 @@ import Testing
         #expect(try await second.load("user-1") == saved)
 
         #expect(try await first.acquireLease("user-1", owner: "process-1", duration: 30, now: now) == .acquired(saved))
-        #expect(try await second.acquireLease("user-1", owner: "process-2", duration: 30, now: now)
-            == .heldByOther(until: now.addingTimeInterval(30), current: saved))
+        #expect(
+            try await second.acquireLease("user-1", owner: "process-2", duration: 30, now: now)
+                == .heldByOther(until: now.addingTimeInterval(30), current: saved))
 
-        let refreshed = try await first.commitRefresh(sampleToken(refresh: "refresh-secret-2"), owner: "process-1", now: now)
-        #expect(try await second.acquireLease("user-1", owner: "process-2", duration: 30, now: now) == .acquired(refreshed))
+        let refreshed = try await first.commitRefresh(
+            sampleToken(refresh: "refresh-secret-2"), owner: "process-1", now: now)
+        #expect(
+            try await second.acquireLease("user-1", owner: "process-2", duration: 30, now: now) == .acquired(refreshed))
         #expect(try await second.markNeedsReauth("user-1", rejectedRefreshToken: "refresh-secret-1") == false)
         #expect(try await first.delete("user-1"))
         #expect(try await second.load("user-1") == nil)
@@ -37,7 +42,8 @@ import Testing
         let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<30 {
                 group.addTask {
-                    let outcome = try await stores[index % 3].acquireLease("user-1", owner: "owner-\(index)", duration: 30, now: now)
+                    let outcome = try await stores[index % 3].acquireLease(
+                        "user-1", owner: "owner-\(index)", duration: 30, now: now)
                     if case .acquired = outcome { return true }
                     return false
                 }
@@ -95,11 +101,12 @@ import Testing
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "parent", duration: 30, now: crossProcessNow)
 
-        let result = try #require(await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-            let report = await refreshFromChildProcess()
-            FileHandle.standardOutput.write(Data(report.utf8))
-            _exit(0)
-        })
+        let result = try #require(
+            await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
+                let report = await refreshFromChildProcess()
+                FileHandle.standardOutput.write(Data(report.utf8))
+                _exit(0)
+            })
         #expect(String(decoding: result.standardOutputContent, as: UTF8.self) == "held by parent; committed")
 
         let row = try #require(try await store.load("user-1"))
@@ -118,7 +125,10 @@ private func crossProcessStorePath(parent: pid_t) -> String {
 private func refreshFromChildProcess() async -> String {
     do {
         let store = try TokenStore.open(.file(crossProcessStorePath(parent: getppid())))
-        guard case .heldByOther = try await store.acquireLease("user-1", owner: "child", duration: 30, now: crossProcessNow) else {
+        guard
+            case .heldByOther = try await store.acquireLease(
+                "user-1", owner: "child", duration: 30, now: crossProcessNow)
+        else {
             return "the child acquired a lease the parent holds"
         }
         try await store.commitRefresh(sampleToken(refresh: "refresh-from-child"), owner: "child", now: crossProcessNow)

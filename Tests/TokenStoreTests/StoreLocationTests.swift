@@ -9,10 +9,14 @@ import TokenStore
     }
 
     @Test func xdgStateHomeThenHome() {
-        #expect(StoreLocation.defaultLocation(environment: ["XDG_STATE_HOME": "/xdg/", "HOME": "/home/u"])
-            == .file("/xdg/smartcar-auth-agent/tokens.sqlite3"))
-        #expect(StoreLocation.defaultLocation(environment: ["SMARTCAR_AUTH_STORE": "", "XDG_STATE_HOME": "relative", "HOME": "/home/u"])
-            == .file("/home/u/.local/state/smartcar-auth-agent/tokens.sqlite3"))
+        #expect(
+            StoreLocation.defaultLocation(environment: ["XDG_STATE_HOME": "/xdg/", "HOME": "/home/u"])
+                == .file("/xdg/smartcar-auth-agent/tokens.sqlite3"))
+        #expect(
+            StoreLocation.defaultLocation(environment: [
+                "SMARTCAR_AUTH_STORE": "", "XDG_STATE_HOME": "relative", "HOME": "/home/u",
+            ])
+                == .file("/home/u/.local/state/smartcar-auth-agent/tokens.sqlite3"))
     }
 
     @Test func withoutHomeThePasswordDatabaseAnswers() {

@@ -2,9 +2,11 @@ import AgentSupport
 import AgentTestSupport
 import Foundation
 import Synchronization
+
 @testable import TokenStore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension TemporaryFolder {
@@ -38,7 +40,9 @@ func bytes(of path: String) -> [UInt8]? {
 }
 
 /// A token with recognisable, exactly representable dates.
-func sampleToken(_ key: String = "user-1", access: String = "access-secret-1", refresh: String = "refresh-secret-1") -> StoredToken {
+func sampleToken(
+    _ key: String = "user-1", access: String = "access-secret-1", refresh: String = "refresh-secret-1"
+) -> StoredToken {
     StoredToken(
         key: key,
         accessToken: access,

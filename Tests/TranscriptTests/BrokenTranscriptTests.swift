@@ -17,7 +17,9 @@ import TranscriptReplay
     func brokenTranscriptFailsWithItsDiff(_ name: String) async throws {
         let path = Paths.broken.appendingPathComponent(name).path
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        let expected = text.split(separator: "\n").filter { $0.hasPrefix(Self.marker) }.map { String($0.dropFirst(Self.marker.count)) }
+        let expected = text.split(separator: "\n").filter { $0.hasPrefix(Self.marker) }.map {
+            String($0.dropFirst(Self.marker.count))
+        }
         try #require(!expected.isEmpty, "\(name) names no # expect-failure: line")
         let result = await ReplaySlots.shared.run(path, options: ReplayOptions(agent: Paths.agent))
         #expect(!result.passed, "\(name) passed but must fail")

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import AgentTestSupport
 import Foundation
 import WireFormats
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A client talking to a real agent one request at a time, as the README's sandbox walkthrough does.
 /// Blocking: use it from `onThread`.
@@ -55,7 +56,10 @@ final class LiveSession {
 enum Browser {
     static func redirect(for urlString: String) throws -> String {
         guard let url = URL(string: urlString) else { throw LiveSession.Failure(description: "bad URL \(urlString)") }
-        let text = try exchange(url, "GET \(url.path)?\(url.query ?? "") HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n")
+        let text = try exchange(
+            url,
+            "GET \(url.path)?\(url.query ?? "") HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n"
+        )
         for line in text.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("location:") {
             return line.dropFirst("location:".count).trimmingCharacters(in: .whitespaces)
         }
@@ -64,13 +68,17 @@ enum Browser {
 
     /// GETs a URL (the fake's control API) and returns the answer's text.
     static func get(_ url: URL) throws -> String {
-        try exchange(url, "GET \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n")
+        try exchange(
+            url, "GET \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nConnection: close\r\n\r\n")
     }
 
     /// POSTs a JSONValue body (to the fake's control API) and returns the answer's text.
     @discardableResult
     static func post(_ url: URL, body: String) throws -> String {
-        try exchange(url, "POST \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        try exchange(
+            url,
+            "POST \(url.path) HTTP/1.1\r\nHost: \(url.host ?? ""):\(url.port ?? 80)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        )
     }
 
     /// Sends one raw HTTP/1.1 request to the URL's host and port and reads the whole answer.
@@ -83,7 +91,9 @@ enum Browser {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host, &address.sin_addr)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw LiveSession.Failure(description: "cannot connect to \(host):\(port)") }
         let bytes = Array(request.utf8)

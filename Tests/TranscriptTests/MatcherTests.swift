@@ -1,13 +1,16 @@
 import Testing
 import WireFormats
+
 @testable import TranscriptReplay
 
 /// The matching rules the README promises, one by one.
 @Suite struct MatcherTests {
     func json(_ text: String) -> JSONValue { try! JSONParser.parse(text) }
 
-    func match(_ pattern: String, _ actual: String, _ bindings: inout [String: JSONValue],
-               binding: Bool = true) -> Mismatch? {
+    func match(
+        _ pattern: String, _ actual: String, _ bindings: inout [String: JSONValue],
+        binding: Bool = true
+    ) -> Mismatch? {
         Matcher.match(json(pattern), json(actual), binding: binding, bindings: &bindings)
     }
 
@@ -28,9 +31,11 @@ import WireFormats
 
     @Test func objectsAreClosedUnlessTheyAllowMore() {
         var bindings: [String: JSONValue] = [:]
-        #expect(match(#"{"a": 1}"#, #"{"b": 2, "a": 1}"#, &bindings)?.problem.hasPrefix(#"unexpected member "b""#) == true)
+        #expect(
+            match(#"{"a": 1}"#, #"{"b": 2, "a": 1}"#, &bindings)?.problem.hasPrefix(#"unexpected member "b""#) == true)
         #expect(match(#"{"a": 1, "...": true}"#, #"{"b": 2, "a": 1}"#, &bindings) == nil)
-        #expect(match(#"{"a": 1, "c": 3}"#, #"{"a": 1}"#, &bindings)?.problem.hasPrefix(#"member "c" is missing"#) == true)
+        #expect(
+            match(#"{"a": 1, "c": 3}"#, #"{"a": 1}"#, &bindings)?.problem.hasPrefix(#"member "c" is missing"#) == true)
         #expect(match(#"[1, 2]"#, #"[1, 2, 3]"#, &bindings)?.path == "$[2]")
     }
 
@@ -41,7 +46,8 @@ import WireFormats
     }
 
     @Test(arguments: [
-        ("{{*}}", #"{"any": "thing"}"#, true), ("{{*string}}", "3", false), ("{{*int}}", "3", true), ("{{*int}}", "3.5", false),
+        ("{{*}}", #"{"any": "thing"}"#, true), ("{{*string}}", "3", false), ("{{*int}}", "3", true),
+        ("{{*int}}", "3.5", false),
         ("{{*number}}", "3.5", true), ("{{*bool}}", "false", true), ("{{*time}}", #""2026-11-25T10:00:00Z""#, true),
         ("{{*time}}", #""2026-11-25T10:00:00.123+02:00""#, true), ("{{*time}}", #""yesterday""#, false),
     ])
@@ -53,7 +59,8 @@ import WireFormats
     @Test func holesInsideAStringCaptureTheirPart() {
         var bindings: [String: JSONValue] = ["upstream": "http://127.0.0.1:9"]
         let pattern = #""{{upstream}}/oauth/authorize?client_id={{id}}&state={{state}}&again={{state}}""#
-        #expect(match(pattern, #""http://127.0.0.1:9/oauth/authorize?client_id=c1&state=s.1&again=s.1""#, &bindings) == nil)
+        #expect(
+            match(pattern, #""http://127.0.0.1:9/oauth/authorize?client_id=c1&state=s.1&again=s.1""#, &bindings) == nil)
         #expect(bindings["id"] == "c1" && bindings["state"] == "s.1")
         // The second sight of a name inside one string must repeat the first.
         var fresh: [String: JSONValue] = ["upstream": "http://127.0.0.1:9"]
@@ -63,15 +70,20 @@ import WireFormats
 
     @Test func requestPatternsNeverBind() {
         var bindings: [String: JSONValue] = ["refresh_1": "r1"]
-        #expect(match(#"{"refresh_token": "{{refresh_1}}"}"#, #"{"refresh_token": "r1"}"#, &bindings, binding: false) == nil)
-        #expect(match(#"{"refresh_token": "{{refresh_2}}"}"#, #"{"refresh_token": "r1"}"#, &bindings, binding: false) != nil)
+        #expect(
+            match(#"{"refresh_token": "{{refresh_1}}"}"#, #"{"refresh_token": "r1"}"#, &bindings, binding: false) == nil
+        )
+        #expect(
+            match(#"{"refresh_token": "{{refresh_2}}"}"#, #"{"refresh_token": "r1"}"#, &bindings, binding: false) != nil
+        )
         #expect(match(#"{"u": "x{{refresh_2}}"}"#, #"{"u": "xr1"}"#, &bindings, binding: false) != nil)
         #expect(bindings["refresh_2"] == nil)
     }
 
     @Test func fillingUsesBoundValuesGeneratesTheRestAndRefusesWildcards() throws {
         var bindings: [String: JSONValue] = ["n": 7]
-        let filled = try Filler.fill(json(#"{"a": "{{n}}", "b": "id-{{n}}", "c": "{{fresh}}", "d": "{{fresh}}"}"#), bindings: &bindings)
+        let filled = try Filler.fill(
+            json(#"{"a": "{{n}}", "b": "id-{{n}}", "c": "{{fresh}}", "d": "{{fresh}}"}"#), bindings: &bindings)
         #expect(filled["a"] == 7)
         #expect(filled["b"] == "id-7")
         #expect(filled["c"]?.stringValue?.hasPrefix("fresh-") == true)
@@ -81,7 +93,9 @@ import WireFormats
     }
 
     @Test func malformedPlaceholdersAreLoadErrorsWithTheirLine() {
-        #expect(throws: Transcript.LoadError.self) { try Transcript.parse("{}\n{\"send\": {\"id\": \"{{oops\"}}", name: "t") }
+        #expect(throws: Transcript.LoadError.self) {
+            try Transcript.parse("{}\n{\"send\": {\"id\": \"{{oops\"}}", name: "t")
+        }
         do {
             _ = try Transcript.parse("{}\n\n{\"expect\": {\"id\": 1, \"result\": \"{{*date}}\"}}", name: "t")
             Issue.record("a bad wildcard was accepted")

@@ -7,7 +7,9 @@ import TranscriptReplay
 @Suite struct ReadmeExampleTests {
     @Test func everyExampleInTheReadmePasses() async throws {
         let readme = try String(contentsOf: Paths.scenarios.appendingPathComponent("README.md"), encoding: .utf8)
-        let blocks = readme.components(separatedBy: "```transcript\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
+        let blocks = readme.components(separatedBy: "```transcript\n").dropFirst().map {
+            $0.components(separatedBy: "```").first ?? ""
+        }
         try #require(!blocks.isEmpty, "the README has no transcript example")
         for (index, block) in blocks.enumerated() {
             let transcript = try Transcript.parse(block, name: "README example \(index + 1)")

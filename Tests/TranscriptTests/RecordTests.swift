@@ -2,8 +2,8 @@ import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import Testing
-import WireFormats
 import TranscriptReplay
+import WireFormats
 
 /// `--record`: a live session against the sandbox becomes a transcript that holds none of the session's
 /// secrets and replays green, unchanged, against the scripted upstream.
@@ -13,8 +13,11 @@ import TranscriptReplay
     /// are caught by prefix).
     static var alwaysSecret: [String] {
         let options = FakeSmartcar.Options()
-        return [options.clientSecret, options.clientID, Data("\(options.clientID):\(options.clientSecret)".utf8).base64EncodedString(),
-                "fake-at-", "fake-rt-", "fake-code-", "fake-app-"]
+        return [
+            options.clientSecret, options.clientID,
+            Data("\(options.clientID):\(options.clientSecret)".utf8).base64EncodedString(),
+            "fake-at-", "fake-rt-", "fake-code-", "fake-app-",
+        ]
     }
 
     @Test func theReadmeWalkthroughRecordedHasNoSecretAndReplaysUnchanged() async throws {
@@ -46,17 +49,25 @@ import TranscriptReplay
         let seen = try await onThread { () throws -> [String] in
             let session = try LiveSession(arguments: ["--sandbox", "--record", file, "--allow-clock-control"])
             _ = try session.call(request(1, "initialize", ["notifications": true]))
-            _ = try session.call(request(2, "storeToken", ["key": "imported", "accessToken": .string(imported[0]), "refreshToken": .string(imported[1]),
-                                                          "expiresAt": "2030-01-01T00:00:00Z"]))
+            _ = try session.call(
+                request(
+                    2, "storeToken",
+                    [
+                        "key": "imported", "accessToken": .string(imported[0]), "refreshToken": .string(imported[1]),
+                        "expiresAt": "2030-01-01T00:00:00Z",
+                    ]))
             _ = try session.call(request(3, "getToken", ["key": "imported"]))
             // The fake never issued that refresh token: the forced refresh is rejected.
             _ = try session.call(request(4, "getToken", ["key": "imported", "forceRefresh": true]))
-            let built = try session.call(request(5, "buildConnectURL", ["key": "refused", "singleSelectVIN": "5YJSA1E14FF101307"]))
-            let refused = try Browser.redirect(for: (built["result"]?["url"]?.stringValue ?? "") + "&fake_error=vehicle_incompatible")
+            let built = try session.call(
+                request(5, "buildConnectURL", ["key": "refused", "singleSelectVIN": "5YJSA1E14FF101307"]))
+            let refused = try Browser.redirect(
+                for: (built["result"]?["url"]?.stringValue ?? "") + "&fake_error=vehicle_incompatible")
             _ = try session.call(request(6, "handleRedirect", ["url": .string(refused)]))
             // Without a key, the tokens are stored under the Smartcar user id.
             let unnamed = try session.call(request(11, "buildConnectURL"))
-            let redirect = try Browser.redirect(for: (unnamed["result"]?["url"]?.stringValue ?? "") + "&fake_user=user-0042")
+            let redirect = try Browser.redirect(
+                for: (unnamed["result"]?["url"]?.stringValue ?? "") + "&fake_user=user-0042")
             _ = try session.call(request(12, "handleRedirect", ["url": .string(redirect)]))
             _ = try session.call(request(7, "exchangeCode", ["code": "made-up-code-0815", "key": "x"]))
             _ = try session.call(request(8, "appToken"))
@@ -65,7 +76,9 @@ import TranscriptReplay
             #expect(session.finish() == 0)
             return [refused] + session.replies.flatMap(\.allStrings).filter { $0.contains("fake-") || $0.count == 32 }
         }
-        let secrets = seen + imported + ["5YJSA1E14FF101307", "made-up-code-0815", "user-0042"] + Self.alwaysSecret + Self.queryValues(seen[0])
+        let secrets =
+            seen + imported + ["5YJSA1E14FF101307", "made-up-code-0815", "user-0042"] + Self.alwaysSecret
+            + Self.queryValues(seen[0])
         try await expectRedactedAndReplayable(file, secrets: secrets)
         let text = try String(contentsOfFile: file, encoding: .utf8)
         #expect(text.contains("\"vin\": \"{{vin_1}}\""), "the refused vehicle is not in the recording:\n\(text)")
@@ -82,8 +95,11 @@ import TranscriptReplay
             let redirect = try Browser.redirect(for: built["result"]?["url"]?.stringValue ?? "")
             _ = try session.call(request(2, "handleRedirect", ["url": .string(redirect)]))
             // The sandbox's Smartcar will not answer the next refresh; the client exits meanwhile.
-            let origin = URL(string: built["result"]?["url"]?.stringValue ?? "")!.deletingLastPathComponent().deletingLastPathComponent()
-            try Browser.post(origin.appendingPathComponent("_fake/fault"), body: #"{"fault": {"kind": "stall"}, "endpoint": "token"}"#)
+            let origin = URL(string: built["result"]?["url"]?.stringValue ?? "")!.deletingLastPathComponent()
+                .deletingLastPathComponent()
+            try Browser.post(
+                origin.appendingPathComponent("_fake/fault"),
+                body: #"{"fault": {"kind": "stall"}, "endpoint": "token"}"#)
             session.send(request(3, "getToken", ["key": "car", "forceRefresh": true]))
             // Exit once the refresh has reached Smartcar (the code exchange was the first request).
             let counts = origin.appendingPathComponent("_fake/counts")
@@ -94,7 +110,9 @@ import TranscriptReplay
         }
         let text = try String(contentsOfFile: file, encoding: .utf8)
         #expect(text.contains(#""response": {"fault": "stall"}"#), "\(text)")
-        #expect(text.contains("{\"waitForUpstream\": 2}\n{\"send\": {\"jsonrpc\": \"2.0\", \"method\": \"exit\"}}"), "\(text)")
+        #expect(
+            text.contains("{\"waitForUpstream\": 2}\n{\"send\": {\"jsonrpc\": \"2.0\", \"method\": \"exit\"}}"),
+            "\(text)")
         #expect(text.hasSuffix("{\"closeInput\": true}\n{\"expectExit\": 1}\n"), "\(text)")
         try await expectRedactedAndReplayable(file, secrets: Self.alwaysSecret)
     }
@@ -113,6 +131,7 @@ import TranscriptReplay
 
     /// The code, the state and the VIN in a redirect URL's query.
     static func queryValues(_ url: String) -> [String] {
-        URLComponents(string: url)?.queryItems?.filter { ["code", "state", "vin"].contains($0.name) }.compactMap(\.value) ?? []
+        URLComponents(string: url)?.queryItems?.filter { ["code", "state", "vin"].contains($0.name) }.compactMap(
+            \.value) ?? []
     }
 }

@@ -12,7 +12,8 @@ import TranscriptReplay
 
     @Test(arguments: files)
     func scenarioPasses(_ name: String) async {
-        let result = await ReplaySlots.shared.run(Paths.scenarios.appendingPathComponent(name).path, options: ReplayOptions(agent: Paths.agent))
+        let result = await ReplaySlots.shared.run(
+            Paths.scenarios.appendingPathComponent(name).path, options: ReplayOptions(agent: Paths.agent))
         #expect(result.passed, "\(result.report)")
     }
 }

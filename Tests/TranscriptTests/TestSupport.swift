@@ -4,7 +4,8 @@ import TranscriptReplay
 
 /// Where the tests find the agent binary and the transcripts.
 enum Paths {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let scenarios = repository.appendingPathComponent("Protocol/transcripts")
     static let broken = repository.appendingPathComponent("Tests/TranscriptTests/broken")
 
@@ -13,7 +14,9 @@ enum Paths {
 
     /// The names of the `.transcript` files in `folder`, sorted.
     static func transcripts(in folder: URL) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".transcript") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter {
+            $0.hasSuffix(".transcript")
+        }.sorted()
     }
 }
 

@@ -23,14 +23,17 @@ import WireFormats
     }
 
     @Test func printedTextReadsBackTheSame() throws {
-        let value = try JSONParser.parse(#"{"z": "line\nbreak \"quoted\" \u0001", "a": [1, 2.5, true, null], "n": {"deep": {}}}"#)
+        let value = try JSONParser.parse(
+            #"{"z": "line\nbreak \"quoted\" \u0001", "a": [1, 2.5, true, null], "n": {"deep": {}}}"#)
         #expect(try JSONParser.parse(value.compactText) == value)
         #expect(try JSONParser.parse(value.prettyText(width: 20)) == value)
         #expect(value.inlineText.hasPrefix(#"{"z": "#))
     }
 
     @Test func compactTextKeepsTheOrderWrittenAndExplicitNulls() {
-        let body: JSONValue = .object(["type": "RATE_LIMIT", "code": nil, "status": 429, "resolution": ["type": "LATER"]])
+        let body: JSONValue = .object([
+            "type": "RATE_LIMIT", "code": nil, "status": 429, "resolution": ["type": "LATER"],
+        ])
         #expect(body.compactText == #"{"type":"RATE_LIMIT","code":null,"status":429,"resolution":{"type":"LATER"}}"#)
         #expect(JSONValue.object(["b": 1, "a": 2]).compactText == #"{"b":1,"a":2}"#)
     }

@@ -4,8 +4,10 @@ import WireFormats
 
 /// The one JSON string escaper, and the integers written by hand.
 @Suite struct JSONTextTests {
-    static let pieces = ["a", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", "\u{2028}",
-                         " "]
+    static let pieces = [
+        "a", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", "\u{2028}",
+        " ",
+    ]
 
     @Test func everyStringOfUpToThreePiecesRoundTripsThroughJSONDecoder() throws {
         var texts = [""]

@@ -58,7 +58,9 @@ extension MethodParams {
     /// Flat params read and validated for the immediate path; nil leaves the request to the task path, which
     /// decodes the params and answers what is wrong with them.
     static func readFlat(_ request: IncomingMessage) -> Self? {
-        guard let flat = request.flatParams, let params = Self(flat: flat), (try? params.validate()) != nil else { return nil }
+        guard let flat = request.flatParams, let params = Self(flat: flat), (try? params.validate()) != nil else {
+            return nil
+        }
         return params
     }
 }

@@ -58,8 +58,11 @@ enum HandleRedirect: AgentMethod {
         case .expired: throw AgentError.stateMismatch("the redirect's state has expired; start Connect again")
         }
         if let connectError = redirect.connectError { throw connectError }
-        guard case .code(let code, _) = redirect else { throw AgentError.stateMismatch("the redirect URL carries no code") }
-        return try await agent.exchange(code: code, key: params.key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
+        guard case .code(let code, _) = redirect else {
+            throw AgentError.stateMismatch("the redirect URL carries no code")
+        }
+        return try await agent.exchange(
+            code: code, key: params.key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
     }
 }
 
@@ -81,7 +84,8 @@ enum ExchangeCode: AgentMethod {
 
     static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
         let redirectURI = params.redirectURI ?? agent.setup.configuration.redirectURI
-        return try await agent.exchange(code: params.code, key: params.key, redirectURI: redirectURI, flags: params.flags)
+        return try await agent.exchange(
+            code: params.code, key: params.key, redirectURI: redirectURI, flags: params.flags)
     }
 }
 

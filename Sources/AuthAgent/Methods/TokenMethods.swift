@@ -49,7 +49,7 @@ enum GetToken: AgentMethod {
     /// The hot path: a token in memory valid long enough is answered on the reading thread.
     static func immediateReply(to request: IncomingMessage, agent: Agent) -> ImmediateReply? {
         guard let params = Params.readFlat(request), params.forceRefresh != true,
-              let summary = agent.tokens.snapshot.summary(
+            let summary = agent.tokens.snapshot.summary(
                 for: params.key, minValidity: params.minValidity ?? 300, now: agent.setup.clock.now())
         else { return nil }
         return .result(json: summary)
@@ -92,14 +92,17 @@ enum StoreToken: AgentMethod {
         func validate() throws(AgentError) {
             try validateKey(key)
             guard !accessToken.isEmpty else { throw .invalidParams("invalid params: 'accessToken' must not be empty") }
-            guard !refreshToken.isEmpty else { throw .invalidParams("invalid params: 'refreshToken' must not be empty") }
+            guard !refreshToken.isEmpty else {
+                throw .invalidParams("invalid params: 'refreshToken' must not be empty")
+            }
             _ = try times()
         }
 
         /// The two times, parsed: the one check of their format.
         func times() throws(AgentError) -> (expiresAt: Date, refreshExpiresAt: Date?) {
             guard let expires = RFC3339.date(expiresAt) else {
-                throw .invalidParams("invalid params: 'expiresAt' must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
+                throw .invalidParams(
+                    "invalid params: 'expiresAt' must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
             }
             guard let refreshExpiresAt else { return (expires, nil) }
             guard let refreshExpires = RFC3339.date(refreshExpiresAt) else {
@@ -143,15 +146,19 @@ enum ListTokens: AgentMethod {
     static func run(_ params: NoParams, agent: Agent, context: PeerContext) async throws -> JSONValue {
         let rows = try await agent.tokens.list()
         let now = agent.setup.clock.now()
-        return ["tokens": .array(rows.map { row in
-            [
-                "key": .string(row.key),
-                "expiresAt": .string(RFC3339.string(row.expiresAt)),
-                "refreshExpiresAt": row.refreshExpiresAt.map { .string(RFC3339.string($0)) } ?? .null,
-                "state": .string(row.needsReauth ? "reauthRequired" : row.expiresAt > now ? "valid" : "expired"),
-                "generation": .int(row.generation),
-                "lastRefreshedAt": row.lastRefreshedAt.map { .string(RFC3339.string($0)) } ?? .null,
-            ]
-        })]
+        return [
+            "tokens": .array(
+                rows.map { row in
+                    [
+                        "key": .string(row.key),
+                        "expiresAt": .string(RFC3339.string(row.expiresAt)),
+                        "refreshExpiresAt": row.refreshExpiresAt.map { .string(RFC3339.string($0)) } ?? .null,
+                        "state": .string(
+                            row.needsReauth ? "reauthRequired" : row.expiresAt > now ? "valid" : "expired"),
+                        "generation": .int(row.generation),
+                        "lastRefreshedAt": row.lastRefreshedAt.map { .string(RFC3339.string($0)) } ?? .null,
+                    ]
+                })
+        ]
     }
 }
