@@ -61,8 +61,13 @@ let package = Package(
             name: "TranscriptRecording", dependencies: ["AgentSupport", "WireFormats", "JSONRPC", "SmartcarOAuth"]),
         .target(
             name: "TranscriptReplay", dependencies: ["AgentTestSupport", "WireFormats", "FakeSmartcar", "CSQLite"]),
-        // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds.
-        .target(name: "AgentTestSupport", dependencies: ["AgentSupport", "FakeSmartcar", "WireFormats"]),
+        // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds,
+        // and the agent in process (an in-memory transport, a real store, the fake Smartcar).
+        .target(
+            name: "AgentTestSupport",
+            dependencies: [
+                "AgentSupport", "AuthAgent", "FakeSmartcar", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats",
+            ]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(

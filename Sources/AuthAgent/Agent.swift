@@ -6,8 +6,8 @@ import Synchronization
 import TokenStore
 import WireFormats
 
-/// The agent: the protocol's methods (routed by `MethodTable`, grouped by concern in `Methods/`) on top of
-/// Smartcar OAuth and the token store, and the session's state. One instance per process.
+/// The agent: the protocol's methods (declared in `MethodTable`, grouped by concern in `Methods/`) on top of
+/// Smartcar OAuth and the token store; it routes each message and keeps the session's state. One per process.
 package final class Agent: Sendable {
     /// Everything the agent is built from; the executable fills it from the command line and the environment.
     package struct Setup: Sendable {
@@ -53,9 +53,12 @@ package final class Agent: Sendable {
     let notifier: Notifier
     let startedAt = Date()
     private let lifecycle = Mutex(Lifecycle())
+    /// The requests this agent answers, by name (`MethodTable`).
+    private let methods: [String: any AgentMethod.Type]
 
     package init(_ setup: Setup) {
         self.setup = setup
+        methods = MethodTable.requests(offeredIn: setup)
         let smartcar = SmartcarClient(
             configuration: setup.configuration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
         self.smartcar = smartcar
@@ -131,4 +134,31 @@ package final class Agent: Sendable {
             try? await Task.sleep(for: pending > 0 ? .seconds(1) : interval)
         }
     }
+}
+
+extension Agent: MessageHandler {
+    package func immediateReply(to request: IncomingMessage) -> ImmediateReply? {
+        if isShuttingDown { return .error(responseError(for: Self.shuttingDown, from: Shutdown.self)) }
+        guard let method = methods[request.method] else {
+            return .error(.methodNotFound(request.method))
+        }
+        return method.immediateReply(to: request, agent: self)
+    }
+
+    package func handle(_ request: IncomingMessage, context: PeerContext, reply: Reply) async {
+        guard let method = methods[request.method] else {
+            return reply(error: .methodNotFound(request.method))
+        }
+        // `shutdown` may have arrived between this request and its task.
+        if isShuttingDown { return reply(error: responseError(for: Self.shuttingDown, from: method)) }
+        await method.answer(request, agent: self, context: context, reply: reply)
+    }
+
+    package func handle(notification: IncomingMessage, context: PeerContext) {
+        MethodTable.notification(named: notification.method)?.handle(notification, agent: self, context: context)
+            ?? setup.logger.debug("ignoring notification '\(notification.method)'")
+    }
+
+    private static let shuttingDown = AgentError.invalidRequest(
+        "the agent is shutting down; only the 'exit' notification is accepted")
 }

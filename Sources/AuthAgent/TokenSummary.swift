@@ -21,13 +21,13 @@ struct TokenSummary: Encodable, Sendable {
 }
 
 /// RFC 3339 UTC timestamps, whole seconds (`2026-11-25T10:00:00Z`), as every time in the protocol is written.
-enum RFC3339 {
+package enum RFC3339 {
     private static let style = Date.ISO8601FormatStyle(timeZone: .gmt)
 
-    static func string(_ date: Date) -> String { style.format(date) }
+    package static func string(_ date: Date) -> String { style.format(date) }
 
     /// Parses `2026-11-25T10:00:00Z`, with or without fractional seconds, with any UTC offset.
-    static func date(_ text: String) -> Date? {
+    package static func date(_ text: String) -> Date? {
         if let date = try? style.parse(text) { return date }
         return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }

@@ -17,12 +17,12 @@ protocol AgentMethod: Sendable {
     static func immediateReply(to request: IncomingMessage, agent: Agent) -> ImmediateReply?
 
     /// Whether this agent offers the method (`$/advanceClock` only with `--allow-clock-control`).
-    static func isOffered(by agent: Agent) -> Bool
+    static func isOffered(in setup: Agent.Setup) -> Bool
 }
 
 extension AgentMethod {
     static func immediateReply(to request: IncomingMessage, agent: Agent) -> ImmediateReply? { nil }
-    static func isOffered(by agent: Agent) -> Bool { true }
+    static func isOffered(in setup: Agent.Setup) -> Bool { true }
 
     /// Reads the params, runs the method and sends its one response.
     static func answer(_ request: IncomingMessage, agent: Agent, context: PeerContext, reply: Reply) async {
@@ -54,15 +54,6 @@ extension MethodParams {
         try params.validate()
         return params
     }
-
-    /// Flat params read and validated for the immediate path; nil leaves the request to the task path, which
-    /// decodes the params and answers what is wrong with them.
-    static func readFlat(_ request: IncomingMessage) -> Self? {
-        guard let flat = request.flatParams, let params = Self(flat: flat), (try? params.validate()) != nil else {
-            return nil
-        }
-        return params
-    }
 }
 
 /// The params of a method that takes none: whatever is sent is ignored.
@@ -70,16 +61,4 @@ struct NoParams: MethodParams {
     init() {}
     init(from decoder: any Decoder) {}
     init?(flat: FlatParams) {}
-}
-
-/// Checks a key: non-empty, at most 512 characters, no control characters. Printable ASCII, the common
-/// case, is settled from its bytes alone: this runs on the hot path.
-func validateKey(_ key: String, field: String = "key") throws(AgentError) {
-    let utf8 = key.utf8
-    if (1...512).contains(utf8.count), utf8.allSatisfy({ (0x20..<0x7F).contains($0) }) { return }
-    guard !key.isEmpty else { throw .invalidParams("invalid params: '\(field)' must not be empty") }
-    guard key.count <= 512 else { throw .invalidParams("invalid params: '\(field)' is longer than 512 characters") }
-    guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-        throw .invalidParams("invalid params: '\(field)' must not contain control characters")
-    }
 }

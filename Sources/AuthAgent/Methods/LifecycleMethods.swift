@@ -94,7 +94,7 @@ enum AdvanceClock: AgentMethod {
         var seconds: Double
     }
 
-    static func isOffered(by agent: Agent) -> Bool { agent.setup.adjustableClock != nil }
+    static func isOffered(in setup: Agent.Setup) -> Bool { setup.adjustableClock != nil }
 
     static func run(_ params: Params, agent: Agent, context: PeerContext) throws -> JSONValue {
         guard let clock = agent.setup.adjustableClock else { throw ResponseError.methodNotFound(name) }

@@ -48,7 +48,8 @@ enum GetToken: AgentMethod {
 
     /// The hot path: a token in memory valid long enough is answered on the reading thread.
     static func immediateReply(to request: IncomingMessage, agent: Agent) -> ImmediateReply? {
-        guard let params = Params.readFlat(request), params.forceRefresh != true,
+        guard let flat = request.flatParams, let params = Params(flat: flat), (try? params.validate()) != nil,
+            params.forceRefresh != true,
             let summary = agent.tokens.snapshot.summary(
                 for: params.key, minValidity: params.minValidity ?? 300, now: agent.setup.clock.now())
         else { return nil }
@@ -160,5 +161,17 @@ enum ListTokens: AgentMethod {
                     ]
                 })
         ]
+    }
+}
+
+/// Checks a key: non-empty, at most 512 characters, no control characters. Printable ASCII, the common
+/// case, is settled from its bytes alone: this runs on the hot path.
+func validateKey(_ key: String, field: String = "key") throws(AgentError) {
+    let utf8 = key.utf8
+    if (1...512).contains(utf8.count), utf8.allSatisfy({ (0x20..<0x7F).contains($0) }) { return }
+    guard !key.isEmpty else { throw .invalidParams("invalid params: '\(field)' must not be empty") }
+    guard key.count <= 512 else { throw .invalidParams("invalid params: '\(field)' is longer than 512 characters") }
+    guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        throw .invalidParams("invalid params: '\(field)' must not contain control characters")
     }
 }
