@@ -46,6 +46,22 @@ final class ManagerFixture: Sendable {
         return try await manager.save(token, reason: "stored")
     }
 
+    /// Forces a refresh of `key` whose commit fails: while Smartcar rotates the token, another process locks
+    /// the store. `whileLocked` runs once the refresh has failed, before the lock is released.
+    func forceRefreshWhileStoreIsLocked(
+        _ key: String, in manager: TokenManager, whileLocked: () throws -> Void
+    ) async throws {
+        let refresh = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: true) }
+        await gate.waitForArrivals(1)
+        let locker = try SQLiteConnection(path: storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
+        defer { locker.close() }
+        try locker.execute("BEGIN EXCLUSIVE")
+        gate.open()
+        await #expect(throws: AgentError.self) { try await refresh.value }
+        try whileLocked()
+        try locker.execute("ROLLBACK")
+    }
+
     var reauthEvents: Int {
         events.withLock { $0.filter { if case .reauthRequired = $0 { true } else { false } }.count }
     }
@@ -90,19 +106,11 @@ final class ManagerFixture: Sendable {
         let manager = try fixture.manager(busyTimeout: .milliseconds(20))
         let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
         #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) != nil)
-        let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
-        await fixture.gate.waitForArrivals(1)
-        // While Smartcar rotates the token, another process locks the store: the commit will fail.
-        let locker = try SQLiteConnection(path: fixture.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
-        try locker.execute("BEGIN EXCLUSIVE")
-        fixture.gate.open()
-        await #expect(throws: AgentError.self) { try await refresh.value }
-        // Persist before publish: the new access token is nowhere to be had, the old one is withdrawn.
-        #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
-        let spent = try #require(fixture.fake.requests.last).form["refresh_token"]
-        #expect(spent == stored.refreshToken)
-        try locker.execute("ROLLBACK")
-        locker.close()
+        try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {
+            // Persist before publish: the new access token is nowhere to be had, the old one is withdrawn.
+            #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
+            #expect(fixture.fake.requests.last?.form["refresh_token"] == stored.refreshToken)
+        }
         // The retry writes what Smartcar issued; then the key is served from it without another refresh.
         #expect(await manager.writeAllUnsaved() == 0)
         let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
@@ -115,14 +123,7 @@ final class ManagerFixture: Sendable {
         let fixture = try ManagerFixture()
         let manager = try fixture.manager(busyTimeout: .milliseconds(20))
         _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
-        let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
-        await fixture.gate.waitForArrivals(1)
-        let locker = try SQLiteConnection(path: fixture.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
-        try locker.execute("BEGIN EXCLUSIVE")
-        fixture.gate.open()
-        await #expect(throws: AgentError.self) { try await refresh.value }
-        try locker.execute("ROLLBACK")
-        locker.close()
+        try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
         // No periodic retry has run: the next caller of the key writes the unsaved tokens first.
         let served = try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
         #expect(fixture.fake.isLive(refreshToken: served.refreshToken))
