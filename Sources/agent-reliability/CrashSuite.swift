@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -5,12 +6,9 @@ import TokenStore
 import WireFormats
 
 #if canImport(Glibc)
-    import AgentTestSupport
-    #if canImport(Glibc)
-        import Glibc
-    #elseif canImport(Darwin)
-        import Darwin
-    #endif
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// Crash: SIGKILL at random instants while refreshes, code exchanges and `storeToken` writes are in flight,

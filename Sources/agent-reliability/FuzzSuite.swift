@@ -1,15 +1,13 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
 import WireFormats
 
 #if canImport(Glibc)
-    import AgentTestSupport
-    #if canImport(Glibc)
-        import Glibc
-    #elseif canImport(Darwin)
-        import Darwin
-    #endif
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// Fuzz: random and mutated frames and JSON, each followed by a sentinel ping, against the real binary.

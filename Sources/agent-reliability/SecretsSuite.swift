@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import JSONRPC
@@ -5,12 +6,9 @@ import TokenStore
 import WireFormats
 
 #if canImport(Glibc)
-    import AgentTestSupport
-    #if canImport(Glibc)
-        import Glibc
-    #elseif canImport(Darwin)
-        import Darwin
-    #endif
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// Secrets: every method, every error path, upstream faults whose bodies echo the call's secrets, wrong and

@@ -1,13 +1,11 @@
+import AgentTestSupport
 import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import AgentTestSupport
-    #if canImport(Glibc)
-        import Glibc
-    #elseif canImport(Darwin)
-        import Darwin
-    #endif
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// A crash ends the agent with one line on stderr, never Swift's crash report (which prints the memory
