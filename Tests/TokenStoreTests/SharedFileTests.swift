@@ -117,9 +117,10 @@ import Testing
 
 private let crossProcessNow = Date(timeIntervalSince1970: 1_700_000_000)
 
-/// Both processes derive the path from the parent's pid (an exit test cannot capture values here).
+/// Both processes derive the path from the parent's pid and the temporary folder they share (an exit test
+/// cannot capture values here).
 private func crossProcessStorePath(parent: pid_t) -> String {
-    "/tmp/tokenstore-xproc-\(parent)/state/tokens.sqlite3"
+    NSTemporaryDirectory() + "/tokenstore-xproc-\(parent)/state/tokens.sqlite3"
 }
 
 private func refreshFromChildProcess() async -> String {
