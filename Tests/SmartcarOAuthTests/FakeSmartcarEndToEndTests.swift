@@ -33,14 +33,16 @@ struct FakeSmartcarEndToEndTests {
         func stop() { fake.stop() }
 
         func configuration(
-            timeout: Duration = .seconds(10), secret: String = "sandbox-client-secret"
+            timeout: Duration = .seconds(60), secret: String = "sandbox-client-secret"
         ) -> SmartcarConfiguration {
             SmartcarConfiguration(
                 clientID: "sandbox-client-id", clientSecret: secret, connectOrigin: fake.origin,
                 authOrigin: fake.origin, iamOrigin: fake.origin, apiOrigin: fake.origin, requestTimeout: timeout)
         }
 
-        func client(timeout: Duration = .seconds(10), secret: String = "sandbox-client-secret") -> SmartcarClient {
+        /// The default budget is generous: retries are skipped once it runs out, and a busy machine must not
+        /// change which retries a test sees (the tests of deadlines pass their own).
+        func client(timeout: Duration = .seconds(60), secret: String = "sandbox-client-secret") -> SmartcarClient {
             SmartcarClient(
                 configuration: configuration(timeout: timeout, secret: secret), transport: URLSessionTransport.shared,
                 retry: sleeps.policy())
