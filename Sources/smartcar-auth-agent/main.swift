@@ -12,9 +12,13 @@ import TranscriptRecording
     import Darwin
 #endif
 
+// Before anything opens a file: a closed 0, 1 or 2 gets /dev/null, so no later file takes its number.
+ProcessState.fillClosedStandardDescriptors()
+ProcessState.disableCoreDumps()
 // The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
 // print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
-signal(SIGPIPE, SIG_IGN)
+// Every signal the agent handles or ignores is ignored until its handler is in place (see `StopSignals`).
+StopSignals.ignoreAll()
 // A parent may spawn us with signals blocked (Foundation's Process, from a dispatch thread, passes its
 // thread's mask on): SIGTERM would then never arrive. Threads made from here on inherit this empty mask.
 var noSignals = sigset_t()
@@ -108,18 +112,9 @@ let connection = Connection(
     inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger,
     observer: recorder)
 
-// SIGTERM and SIGINT: stop reading, answer what is in flight, exit 0.
-var signalSources: [DispatchSourceSignal] = []
-for number in [SIGTERM, SIGINT] {
-    signal(number, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-    source.setEventHandler { @Sendable in
-        logger.info("signal \(number) received; finishing in-flight requests")
-        connection.close()
-    }
-    source.resume()
-    signalSources.append(source)
-}
+// SIGTERM, SIGINT and SIGHUP: stop reading, answer what is in flight, exit; a second one forces the exit.
+// SIGUSR1, SIGUSR2 and SIGALRM are ignored (logged once).
+let signalSources = StopSignals.install(connection: connection, logger: logger)
 
 Task.detached {
     let maintenance = Task { await agent.runMaintenance() }
