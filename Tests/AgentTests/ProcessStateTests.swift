@@ -28,6 +28,7 @@ import WireFormats
         _ = try await agent.call(id: 3, "ping")
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
+        #expect(agent.inbox.violations.isEmpty, "not messages on stdout: \(agent.inbox.violations)")
         let lines = String(decoding: agent.rawOutput, as: UTF8.self).split(separator: "\n")
         #expect(lines.count == 3)
         for line in lines {
