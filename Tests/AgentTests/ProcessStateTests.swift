@@ -62,6 +62,38 @@ import WireFormats
         #expect(left.filter { $0.hasPrefix("core") }.isEmpty, "core files: \(left)")
     }
 
+    /// The agent is not dumpable (`PR_SET_DUMPABLE` 0). Observable from outside: the kernel makes a
+    /// non-dumpable process's /proc files root's. Run as another user than root (as root, through
+    /// `setpriv` as `nobody`), so that a dumpable agent's /proc files would be that user's.
+    @Test func theAgentIsNotDumpable() async throws {
+        #if os(Linux)
+            var binary = BinaryLocator.agent
+            var arguments = ["--store", "memory"]
+            let folder = try TemporaryFolder("dumpable-test")
+            if getuid() == 0 {
+                guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
+                // A copy `nobody` can run: the build folder may be closed to it.
+                let copy = folder.file("smartcar-auth-agent")
+                try FileManager.default.copyItem(atPath: binary, toPath: copy)
+                chmod(folder.url.path, 0o755)
+                chmod(copy, 0o755)
+                arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", copy] + arguments
+                binary = "/usr/bin/setpriv"
+            }
+            let agent = try AgentProcess(binary: binary, arguments: arguments)
+            #expect(try await agent.call(id: 1, "ping")["result"] != nil)
+            let status = try String(contentsOfFile: "/proc/\(agent.pid)/status", encoding: .utf8)
+            let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?
+                .split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { UInt32($0) }
+            #expect(uid != nil && uid != 0, "the agent runs as root: nothing to observe (\(String(describing: uid)))")
+            var info = stat()
+            #expect(stat("/proc/\(agent.pid)/status", &info) == 0)
+            #expect(info.st_uid == 0, "/proc/\(agent.pid)/status belongs to \(info.st_uid): the agent is dumpable")
+            agent.closeInput()
+            #expect(try await agent.waitForExit() == 0)
+        #endif
+    }
+
     /// A zombie parent (exited, not yet reaped) counts as gone: the agent ends as at end of input.
     @Test func aZombieProcessIdCountsAsGone() async throws {
         #if os(Linux)
