@@ -1,5 +1,5 @@
 import AgentSupport
-import Dispatch
+import Foundation
 import JSONRPC
 import Synchronization
 
@@ -57,74 +57,66 @@ enum ProcessState {
 ///
 /// - SIGTERM, SIGINT, SIGHUP: stop reading, answer what is in flight, exit as at end of input. A second one
 ///   of them forces the exit at once, with code 128 + the signal's number, after logging the requests it
-///   abandons (method names and ids only).
+///   abandons (method names and ids only). Before the agent reads input (start-up), the first one does.
 /// - SIGUSR1, SIGUSR2, SIGALRM: ignored, logged once each; they never end a refresh in flight.
 /// - SIGPIPE: ignored (a vanished client shows as EPIPE on write).
+///
+/// These signals are blocked in every thread (the mask is set before any thread starts, and threads inherit
+/// it), and one thread of their own takes them with `sigwait`: none is lost to a thread that happened to
+/// have it unblocked, and none can interrupt a system call of a refresh.
 enum StopSignals {
     static let stopping: [Int32] = [SIGTERM, SIGINT, SIGHUP]
     static let ignored: [Int32] = [SIGUSR1, SIGUSR2, SIGALRM]
 
-    /// Sets every signal above to be ignored by default (before any thread starts), so none of them can kill
-    /// the process while the dispatch sources that handle them are being made.
-    static func ignoreAll() {
-        for number in stopping + ignored + [SIGPIPE] { signal(number, SIG_IGN) }
-    }
+    /// The connection the stop signals close, once there is one.
+    private static let connection = Mutex<Connection?>(nil)
 
-    /// Handles the signals for `connection`; keep what is returned alive for the process's lifetime.
-    static func install(connection: Connection, logger: Logger) -> [SignalSource] {
-        let stops = Counter()
-        var sources: [SignalSource] = []
-        for number in stopping {
-            let source = SignalSource(number)
-            source.start { received in
-                if stops.value.add(received, ordering: .relaxed).newValue == received {
-                    logger.info("signal \(number) received; finishing in-flight requests (send it again to force)")
-                    connection.close()
-                    if received == 1 { return }
+    /// Blocks the signals above in this thread and every thread made from here on, unblocks the rest (a
+    /// parent may spawn us with signals blocked: Foundation's Process passes its thread's mask on), ignores
+    /// SIGPIPE, and starts the thread that takes the signals. Call first, before any thread starts.
+    static func start(logger: @escaping @Sendable () -> Logger?) {
+        signal(SIGPIPE, SIG_IGN)
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for number in stopping + ignored { sigaddset(&handled, number) }
+        sigprocmask(SIG_SETMASK, &handled, nil)
+        let mask = handled
+        let waiter = Thread {
+            var handled = mask
+            var stops = 0
+            var logged: Set<Int32> = []
+            while true {
+                var number: Int32 = 0
+                guard sigwait(&handled, &number) == 0 else { continue }
+                let log = logger()
+                if ignored.contains(number) {
+                    if logged.insert(number).inserted {
+                        log?.notice("signal \(number) received; ignored (logged once)")
+                    }
+                    continue
                 }
-                let abandoned = connection.inFlightRequests
-                logger.error(
-                    "signal \(number) received again; forcing exit with code \(128 + number), abandoning "
-                        + (abandoned.isEmpty ? "no request" : abandoned.joined(separator: ", ")))
+                stops += 1
+                let open = connection.withLock { $0 }
+                if stops == 1, let open {
+                    log?.info("signal \(number) received; finishing in-flight requests (send it again to force)")
+                    open.close()
+                    continue
+                }
+                let abandoned = open?.inFlightRequests ?? []
+                let message =
+                    "signal \(number) received\(stops > 1 ? " again" : " during start-up"); forcing exit with code "
+                    + "\(128 + number), abandoning "
+                    + (abandoned.isEmpty ? "no request" : abandoned.joined(separator: ", "))
+                if let log { log.error(message) } else { FileDescriptor.writeAll(STDERR_FILENO, message + "\n") }
                 _exit(128 + number)
             }
-            sources.append(source)
         }
-        for number in ignored {
-            let logged = Counter()
-            let source = SignalSource(number)
-            source.start { _ in
-                if logged.value.add(1, ordering: .relaxed).newValue == 1 {
-                    logger.notice("signal \(number) received; ignored (logged once)")
-                }
-            }
-            sources.append(source)
-        }
-        return sources
-    }
-}
-
-/// One signal's dispatch source, behind a lock so its handler can read how many signals it stands for.
-final class SignalSource: Sendable {
-    private let source: Mutex<any DispatchSourceSignal>
-
-    init(_ number: Int32) {
-        source = Mutex(DispatchSource.makeSignalSource(signal: number, queue: .global()))
+        waiter.name = "signals"
+        waiter.start()
     }
 
-    /// Calls `handler` with the number of signals received since the last call (signals sent in quick
-    /// succession may come as one event).
-    func start(_ handler: @escaping @Sendable (Int) -> Void) {
-        source.withLock { source in
-            source.setEventHandler { @Sendable [self] in
-                handler(max(1, self.source.withLock { Int($0.data) }))
-            }
-            source.resume()
-        }
+    /// From now on the first stop signal closes `connection` instead of ending the process.
+    static func handle(for connection: Connection) {
+        Self.connection.withLock { $0 = connection }
     }
-}
-
-/// A shared count for the signal handlers (an `Atomic` cannot be captured by an escaping closure).
-private final class Counter: Sendable {
-    let value = Atomic(0)
 }

@@ -4,6 +4,7 @@ import Dispatch
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import Synchronization
 import TranscriptRecording
 
 #if canImport(Glibc)
@@ -15,15 +16,11 @@ import TranscriptRecording
 // Before anything opens a file: a closed 0, 1 or 2 gets /dev/null, so no later file takes its number.
 ProcessState.fillClosedStandardDescriptors()
 ProcessState.disableCoreDumps()
+// Signals: see `StopSignals`. The logger is made once the options are read.
+let startupLogger = Mutex<Logger?>(nil)
+StopSignals.start(logger: { startupLogger.withLock { $0 } })
 // The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
 // print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
-// Every signal the agent handles or ignores is ignored until its handler is in place (see `StopSignals`).
-StopSignals.ignoreAll()
-// A parent may spawn us with signals blocked (Foundation's Process, from a dispatch thread, passes its
-// thread's mask on): SIGTERM would then never arrive. Threads made from here on inherit this empty mask.
-var noSignals = sigset_t()
-sigemptyset(&noSignals)
-sigprocmask(SIG_SETMASK, &noSignals, nil)
 CrashSignals.install()
 let protocolOutput = dup(STDOUT_FILENO)
 dup2(STDERR_FILENO, STDOUT_FILENO)
@@ -62,6 +59,7 @@ case .run:
 }
 
 let logger = Logger(level: options.logLevel)
+startupLogger.withLock { $0 = logger }
 var environment = processEnvironment()
 var runOptions = options
 /// Kept alive for the whole process in sandbox mode.
@@ -113,8 +111,7 @@ let connection = Connection(
     observer: recorder)
 
 // SIGTERM, SIGINT and SIGHUP: stop reading, answer what is in flight, exit; a second one forces the exit.
-// SIGUSR1, SIGUSR2 and SIGALRM are ignored (logged once).
-let signalSources = StopSignals.install(connection: connection, logger: logger)
+StopSignals.handle(for: connection)
 
 Task.detached {
     let maintenance = Task { await agent.runMaintenance() }
