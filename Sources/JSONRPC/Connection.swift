@@ -15,12 +15,14 @@ package final class Connection: Sendable {
     private final class Pending: Sendable {
         let serial: Int
         let id: RequestID
+        let method: String
         let deliver: @Sendable ([UInt8]) -> Void
         let task = Mutex<Task<Void, Never>?>(nil)
 
-        init(serial: Int, id: RequestID, deliver: @escaping @Sendable ([UInt8]) -> Void) {
+        init(serial: Int, id: RequestID, method: String, deliver: @escaping @Sendable ([UInt8]) -> Void) {
             self.serial = serial
             self.id = id
+            self.method = method
             self.deliver = deliver
         }
     }
@@ -71,6 +73,10 @@ package final class Connection: Sendable {
 
     /// Requests received and not yet answered.
     package var inFlightCount: Int { state.withLock { $0.pending.count } }
+    /// The requests in flight, oldest first, as `method (id N)`: names and ids only, never params.
+    package var inFlightRequests: [String] {
+        state.withLock { $0.pending.values.sorted { $0.serial < $1.serial }.map { "\($0.method) (id \($0.id))" } }
+    }
     /// Responses sent so far.
     package var requestsServed: Int { served.load(ordering: .relaxed) }
 
@@ -285,7 +291,7 @@ package final class Connection: Sendable {
     ) {
         let pending = state.withLock { state in
             state.nextSerial += 1
-            let pending = Pending(serial: state.nextSerial, id: id, deliver: deliver)
+            let pending = Pending(serial: state.nextSerial, id: id, method: message.method, deliver: deliver)
             state.pending[pending.serial] = pending
             state.serialsByID[id, default: []].insert(pending.serial)
             return pending

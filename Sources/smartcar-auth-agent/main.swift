@@ -4,6 +4,7 @@ import Dispatch
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import Synchronization
 import TranscriptRecording
 
 #if canImport(Glibc)
@@ -12,14 +13,14 @@ import TranscriptRecording
     import Darwin
 #endif
 
+// Before anything opens a file: a closed 0, 1 or 2 gets /dev/null, so no later file takes its number.
+ProcessState.fillClosedStandardDescriptors()
+ProcessState.disableCoreDumps()
+// Signals: see `StopSignals`. The logger is made once the options are read.
+let startupLogger = Mutex<Logger?>(nil)
+StopSignals.start(logger: { startupLogger.withLock { $0 } })
 // The protocol owns the real stdout: keep it on a private descriptor and point fd 1 at stderr, so a stray
 // print can never corrupt the message stream. A vanished client then gives EPIPE instead of killing us.
-signal(SIGPIPE, SIG_IGN)
-// A parent may spawn us with signals blocked (Foundation's Process, from a dispatch thread, passes its
-// thread's mask on): SIGTERM would then never arrive. Threads made from here on inherit this empty mask.
-var noSignals = sigset_t()
-sigemptyset(&noSignals)
-sigprocmask(SIG_SETMASK, &noSignals, nil)
 CrashSignals.install()
 let protocolOutput = dup(STDOUT_FILENO)
 dup2(STDERR_FILENO, STDOUT_FILENO)
@@ -58,6 +59,7 @@ case .run:
 }
 
 let logger = Logger(level: options.logLevel)
+startupLogger.withLock { $0 = logger }
 var environment = processEnvironment()
 var runOptions = options
 /// Kept alive for the whole process in sandbox mode.
@@ -108,18 +110,8 @@ let connection = Connection(
     inputFD: STDIN_FILENO, outputFD: protocolOutput, maxMessageBytes: options.maxMessageBytes, logger: logger,
     observer: recorder)
 
-// SIGTERM and SIGINT: stop reading, answer what is in flight, exit 0.
-var signalSources: [DispatchSourceSignal] = []
-for number in [SIGTERM, SIGINT] {
-    signal(number, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-    source.setEventHandler { @Sendable in
-        logger.info("signal \(number) received; finishing in-flight requests")
-        connection.close()
-    }
-    source.resume()
-    signalSources.append(source)
-}
+// SIGTERM, SIGINT and SIGHUP: stop reading, answer what is in flight, exit; a second one forces the exit.
+StopSignals.handle(for: connection)
 
 Task.detached {
     let maintenance = Task { await agent.runMaintenance() }

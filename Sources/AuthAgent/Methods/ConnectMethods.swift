@@ -23,6 +23,13 @@ enum BuildConnectURL: AgentMethod {
 
         func validate() throws(AgentError) {
             if let key { try validateKey(key) }
+            try Limits.check(options.state, field: "state", max: Limits.state)
+            try Limits.check(options.redirectURI, field: "redirectURI", max: Limits.redirectURI)
+            try Limits.check(options.make, field: "make", max: Limits.make)
+            try Limits.check(options.singleSelectVIN, field: "singleSelectVIN", max: Limits.vin)
+            try Limits.check(options.user, field: "user", max: Limits.user)
+            try Limits.check(options.scope, field: "scope", maxCount: Limits.permissions, max: Limits.permission)
+            try Limits.check(options.flags)
         }
     }
 
@@ -42,6 +49,7 @@ enum HandleRedirect: AgentMethod {
 
         func validate() throws(AgentError) {
             if let key { try validateKey(key) }
+            try Limits.check(url, field: "url", max: Limits.url)
         }
     }
 
@@ -79,6 +87,9 @@ enum ExchangeCode: AgentMethod {
         func validate() throws(AgentError) {
             if let key { try validateKey(key) }
             guard !code.isEmpty else { throw .invalidParams("invalid params: 'code' must not be empty") }
+            try Limits.check(code, field: "code", max: Limits.code)
+            try Limits.check(redirectURI, field: "redirectURI", max: Limits.redirectURI)
+            try Limits.check(flags)
         }
     }
 

@@ -19,6 +19,28 @@ enum Initialize: AgentMethod {
         var clientInfo: ClientInfo?
         /// Opt-in to agent → client notifications (`MethodTable.Outgoing`).
         var notifications: Bool?
+
+        private enum Keys: String, CodingKey { case processId, clientInfo, notifications }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Keys.self)
+            clientInfo = try container.decodeIfPresent(ClientInfo.self, forKey: .clientInfo)
+            notifications = try container.decodeIfPresent(Bool.self, forKey: .notifications)
+            // Read wide, so that a number out of a pid's range is refused by `validate` with a clear message
+            // (0 stands for any such number).
+            processId = try container.decodeIfPresent(Double.self, forKey: .processId).map { pid in
+                pid.rounded() == pid && pid > 1 && pid <= Double(Int32.max) ? Int32(pid) : 0
+            }
+        }
+
+        func validate() throws(AgentError) {
+            if let processId, processId <= 1 {
+                // 0 and negative numbers name process groups to kill(2), and 1 is init, which never goes.
+                throw .invalidParams("invalid params: 'processId' must be a whole number from 2 to 2147483647")
+            }
+            try Limits.check(clientInfo?.name, field: "clientInfo.name", max: Limits.clientInfo)
+            try Limits.check(clientInfo?.version, field: "clientInfo.version", max: Limits.clientInfo)
+        }
     }
 
     static func run(_ params: Params, agent: Agent, context: PeerContext) throws -> JSONValue {

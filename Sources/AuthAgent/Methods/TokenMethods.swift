@@ -96,6 +96,11 @@ enum StoreToken: AgentMethod {
             guard !refreshToken.isEmpty else {
                 throw .invalidParams("invalid params: 'refreshToken' must not be empty")
             }
+            try Limits.check(accessToken, field: "accessToken", max: Limits.token)
+            try Limits.check(refreshToken, field: "refreshToken", max: Limits.token)
+            try Limits.check(expiresAt, field: "expiresAt", max: Limits.time)
+            try Limits.check(refreshExpiresAt, field: "refreshExpiresAt", max: Limits.time)
+            try Limits.check(scope, field: "scope", max: Limits.scope)
             _ = try times()
         }
 
@@ -164,12 +169,14 @@ enum ListTokens: AgentMethod {
     }
 }
 
-/// Checks a key: non-empty, at most 512 characters, no control characters. Printable ASCII, the common
-/// case, is settled from its bytes alone: this runs on the hot path.
+/// Checks a key: non-empty, at most 512 characters and 2048 UTF-8 bytes (one character may hold any number
+/// of combining marks), no control characters. Printable ASCII, the common case, is settled from its bytes
+/// alone: this runs on the hot path.
 func validateKey(_ key: String, field: String = "key") throws(AgentError) {
     let utf8 = key.utf8
     if (1...512).contains(utf8.count), utf8.allSatisfy({ (0x20..<0x7F).contains($0) }) { return }
     guard !key.isEmpty else { throw .invalidParams("invalid params: '\(field)' must not be empty") }
+    try Limits.check(key, field: field, max: Limits.keyBytes)
     guard key.count <= 512 else { throw .invalidParams("invalid params: '\(field)' is longer than 512 characters") }
     guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
         throw .invalidParams("invalid params: '\(field)' must not contain control characters")
