@@ -1,5 +1,3 @@
-import Foundation
-
 /// Where the parts of a JSON text that `JSONDecoder` already accepted are, read from its bytes: the elements of
 /// a batch, the member names of a message. Off the hot path (batches, and messages `RequestScanner` left to
 /// `Envelope`); it does not validate, and walks without recursion, so any depth `JSONDecoder` took is fine.
@@ -21,8 +19,8 @@ enum JSONLayout {
         return ranges
     }
 
-    /// The names of the members of the object `bytes` holds, in order, duplicates included (escapes decoded);
-    /// nil when it is not an object.
+    /// The names of the members of the object `bytes` holds, in order, duplicates included, escapes decoded; a
+    /// name that is not short plain ASCII (so no envelope member's) reads as "". nil when it is not an object.
     static func memberNames(ofObject bytes: [UInt8]) -> [String]? {
         var i = skipWhitespace(bytes, from: 0)
         guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else { return nil }
@@ -31,13 +29,7 @@ enum JSONLayout {
         while i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
             let end = skipString(bytes, from: i)
             let literal = bytes[i..<end]
-            if literal.contains(UInt8(ascii: "\\")) {
-                let wrapped = Data([UInt8(ascii: "[")] + literal + [UInt8(ascii: "]")])
-                guard let name = (try? JSONDecoder().decode([String].self, from: wrapped))?.first else { return nil }
-                names.append(name)
-            } else {
-                names.append(String(decoding: literal.dropFirst().dropLast(), as: UTF8.self))
-            }
+            names.append(asciiName(literal.dropFirst().dropLast()))
             i = skipWhitespace(bytes, from: end)
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
             i = skipValue(bytes, from: skipWhitespace(bytes, from: i + 1))
@@ -46,6 +38,38 @@ enum JSONLayout {
             i = skipWhitespace(bytes, from: i + 1)
         }
         return names
+    }
+
+    /// The text of a name written between quotes, escapes decoded, when it is at most 16 ASCII characters; else "".
+    private static func asciiName(_ written: ArraySlice<UInt8>) -> String {
+        var name: [UInt8] = []
+        var i = written.startIndex
+        while i < written.endIndex, name.count <= 16 {
+            let byte = written[i]
+            guard byte == UInt8(ascii: "\\") else {
+                guard byte < 0x80 else { return "" }
+                name.append(byte)
+                i += 1
+                continue
+            }
+            guard i + 1 < written.endIndex else { return "" }
+            switch written[i + 1] {
+            case UInt8(ascii: "u"):
+                guard i + 6 <= written.endIndex,
+                    let unit = UInt8(String(decoding: written[(i + 2)..<(i + 6)], as: UTF8.self), radix: 16),
+                    unit < 0x80
+                else { return "" }
+                name.append(unit)
+                i += 6
+            case UInt8(ascii: "b"): name.append(0x08); i += 2
+            case UInt8(ascii: "f"): name.append(0x0C); i += 2
+            case UInt8(ascii: "n"): name.append(0x0A); i += 2
+            case UInt8(ascii: "r"): name.append(0x0D); i += 2
+            case UInt8(ascii: "t"): name.append(0x09); i += 2
+            case let escaped: name.append(escaped); i += 2
+            }
+        }
+        return name.count <= 16 && i >= written.endIndex ? String(decoding: name, as: UTF8.self) : ""
     }
 
     /// The end of the value starting at `start`.

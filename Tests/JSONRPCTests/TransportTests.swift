@@ -161,8 +161,10 @@ import WireFormats
     }
 
     @Test func memberNamesKeepDuplicatesAndDecodeEscapes() {
-        let text = #"{ "a" : [1, {"b": "}"}], "\u0069d" :1, "id":"x\"}" , "c":{"d":[]}}"#
-        #expect(JSONLayout.memberNames(ofObject: Array(text.utf8)) == ["a", "id", "id", "c"])
+        let text = #"{ "a" : [1, {"b": "}"}], "\u0069d" :1, "id":"x\"}" , "c":{"d":[]}, "\u00e9":1, "é":2, "m\"":3}"#
+        #expect(JSONLayout.memberNames(ofObject: Array(text.utf8)) == ["a", "id", "id", "c", "", "", "m\""])
+        let long = "{\"" + String(repeating: "x", count: 17) + "\":1}"
+        #expect(JSONLayout.memberNames(ofObject: Array(long.utf8)) == [""])
         let batch = #"[ {"a":"]"} , 1, "s", [[]] ,null]"#
         let ranges = JSONLayout.elements(ofArray: Array(batch.utf8)) ?? []
         #expect(
