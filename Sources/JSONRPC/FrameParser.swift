@@ -378,17 +378,22 @@ struct FrameParser: Sendable {
     }
 
     /// `name: value`, the name a token of RFC 9110 (letters, digits and ``!#$%&'*+-.^_`|~``), as LSP headers
-    /// are. A JSON line, prose or the tail of a body never is one.
+    /// are. A JSON line, most prose and the tail of a JSON body never are.
+    private static let tokenSymbols = Array("!#$%&'*+-.^_`|~".utf8)
+
     private static func isHeaderLine(_ line: ArraySlice<UInt8>) -> Bool {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return false }
-        return line[..<colon].allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default: return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return false }
+        var name = line[..<colon]
+        while name.last == 0x20 || name.last == 0x09 { name = name.dropLast() }  // `Name : value`, leniently
+        return !name.isEmpty
+            && name.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    return true
+                default: return tokenSymbols.contains(byte)
+                }
             }
-        }
     }
 
     private static func read(headerLine line: ArraySlice<UInt8>, into block: inout HeaderBlock) {

@@ -61,6 +61,12 @@ import WireFormats
         }
     }
 
+    @Test func aHeaderNameMayHaveSpaceBeforeItsColon() {
+        let ping = request(1, "ping")
+        let events = Self.events(Array(("Content-Length : \(ping.utf8.count)\r\n\r\n" + ping).utf8))
+        #expect(events == [.message(Array(ping.utf8), .contentLength)])
+    }
+
     @Test func aJunkLineBeforeOneHundredAndTwoRequestsLeavesThemAllAnswered() async {
         let peer = PipePeer()
         peer.send("note: hi\n" + (1...102).map { request($0, "fast") }.joined(separator: "\n") + "\n")
