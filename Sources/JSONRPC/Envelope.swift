@@ -50,7 +50,7 @@ struct Envelope: Decodable {
         // JSONDecoder keeps one of a duplicated member silently; which one a sender meant is unknowable.
         if let names = JSONLayout.memberNames(ofObject: raw),
             let twice = ["jsonrpc", "id", "method", "params"].first(where: { name in
-                names.count { Array($0.utf8) == Array(name.utf8) } > 1
+                names.count { $0.utf8.elementsEqual(name.utf8) } > 1
             })
         {
             throw .invalid("'\(twice)' appears more than once", id: .null)
