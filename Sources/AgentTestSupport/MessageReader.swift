@@ -5,8 +5,8 @@
 #endif
 
 /// Reads what an agent writes to stdout from a descriptor and cuts it into messages: a line that starts with
-/// `{` or `[`, or a `Content-Length` header block and its body (the agent answers in the framing of the first
-/// message it read). Anything else is junk: stdout must carry nothing but protocol messages.
+/// `{` or `[`, or a `Content-Length` header block and its body (the agent answers each message in its own
+/// framing). Anything else is junk: stdout must carry nothing but protocol messages.
 ///
 /// Raw `read(2)` into one buffer; what it hands out are views into the buffer, valid until the next call, so
 /// a timed loop copies nothing. Not thread-safe: one reader. The descriptor stays the caller's.

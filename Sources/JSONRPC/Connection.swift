@@ -28,6 +28,7 @@ package final class Connection: Sendable {
     }
 
     private struct State {
+        /// The framing of the first message read: the agent's notifications go in it.
         var style: FramingStyle?
         var pending: [Int: Pending] = [:]
         /// In-flight requests by id; a client may reuse an id, so one id can name several.
@@ -122,13 +123,13 @@ package final class Connection: Sendable {
         close()
     }
 
-    /// Sends an agent → client notification, framed in the connection's style.
+    /// Sends an agent → client notification, framed in the style of the first message read.
     private func sendNotification(_ method: String, params: JSONValue) {
         guard let body = WireEncoding.encodeValue(OutgoingNotification(method: method, params: params)) else {
             logger.error("notification '\(method)' could not be encoded; not sent")
             return
         }
-        write(body)
+        write(body, style: state.withLock { $0.style } ?? .newlineDelimited)
     }
 
     // MARK: Receiving (on the reading thread)
@@ -145,18 +146,20 @@ package final class Connection: Sendable {
                     connectionStyle = style
                     state.withLock { $0.style = style }
                 }
-                immediate.style = connectionStyle ?? style
+                // Every answer goes in the framing of the message it answers.
+                immediate.style = style
                 observer?.received(bytes)
-                receive(bytes, handler: handler, context: context, immediate: &immediate)
+                receive(bytes, style: style, handler: handler, context: context, immediate: &immediate)
             case .problem(let problem):
-                report(problem)
+                report(problem, style: problem.style ?? connectionStyle ?? .newlineDelimited)
             }
         }
         writer.write(immediate.bytes)
     }
 
     private func receive(
-        _ bytes: [UInt8], handler: some MessageHandler, context: PeerContext, immediate: inout ImmediateAnswers
+        _ bytes: [UInt8], style: FramingStyle, handler: some MessageHandler, context: PeerContext,
+        immediate: inout ImmediateAnswers
     ) {
         // No JSON text ends with `[`, and JSONDecoder (Swift 6.3.1) traps instead of throwing when the array that
         // passes its nesting limit opens on the last byte: such a message is answered without being decoded.
@@ -164,14 +167,14 @@ package final class Connection: Sendable {
             send(
                 Response.error(
                     .parseError("parse error: the message is not valid JSON"), id: LenientIDScanner.scan(bytes)
-                ).body)
+                ).body, style: style)
             return
         }
         if bytes.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "[") {
-            receiveBatch(Data(bytes), handler: handler, context: context)
+            receiveBatch(bytes, style: style, handler: handler, context: context)
             return
         }
-        guard let message = read(bytes, deliver: { [self] in send($0) }) else { return }
+        guard let message = read(bytes, deliver: { [self] in send($0, style: style) }) else { return }
         guard let id = message.id else {
             notify(message, handler: handler, context: context)
             return
@@ -180,28 +183,35 @@ package final class Connection: Sendable {
             served.add(1, ordering: .relaxed)
             immediate.append(Response(id: id, outcome: reply.outcome))
         } else {
-            start(message, id: id, handler: handler, context: context) { [self] in send($0) }
+            start(message, id: id, handler: handler, context: context) { [self] in send($0, style: style) }
         }
     }
 
-    private func receiveBatch(_ data: Data, handler: some MessageHandler, context: PeerContext) {
-        guard let elements = try? JSONDecoder().decode([JSONValue].self, from: data) else {
+    private func receiveBatch(
+        _ bytes: [UInt8], style: FramingStyle, handler: some MessageHandler, context: PeerContext
+    ) {
+        // Validated by JSONDecoder, then cut into its elements' own bytes (so a duplicated member is still seen).
+        guard (try? JSONDecoder().decode([JSONValue].self, from: Data(bytes))) != nil,
+            let elements = JSONLayout.elements(ofArray: bytes)
+        else {
             send(
-                Response.error(.parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(data))
-                    .body)
+                Response.error(
+                    .parseError("parse error: the batch is not valid JSON"), id: LenientIDScanner.scan(bytes)
+                ).body, style: style)
             return
         }
         guard !elements.isEmpty else {
-            send(Response.error(.invalidRequest("an empty batch is not a request"), id: nil).body)
+            send(Response.error(.invalidRequest("an empty batch is not a request"), id: nil).body, style: style)
             return
         }
         let collector = BatchCollector { [self] bodies in
             served.add(bodies.count, ordering: .relaxed)
-            write(WireEncoding.batch(bodies))
+            write(WireEncoding.batch(bodies), style: style)
         }
         var messages: [(IncomingMessage, RequestID, Int)] = []
         for element in elements {
-            guard case .object = element, let raw = WireEncoding.encodeValue(element) else {
+            let raw = Array(bytes[element])
+            guard raw.first == UInt8(ascii: "{") else {
                 collector.fill(
                     collector.reserve(),
                     with: Response.error(.invalidRequest("a batch element must be an object"), id: nil).body)
@@ -341,7 +351,7 @@ package final class Connection: Sendable {
 
     // MARK: Output
 
-    private func report(_ problem: FramingProblem) {
+    private func report(_ problem: FramingProblem, style: FramingStyle) {
         logger.warning("framing: \(problem.detail)\(problem.recoveredID.map { " (request id \($0))" } ?? "")")
         guard let id = problem.recoveredID else { return }
         let error: ResponseError
@@ -350,18 +360,17 @@ package final class Connection: Sendable {
         case .truncatedAtEndOfInput: error = .parseError("message truncated: \(problem.detail)")
         default: error = .invalidRequest("malformed frame: \(problem.detail)")
         }
-        send(Response.error(error, id: id).body)
+        send(Response.error(error, id: id).body, style: style)
     }
 
-    /// Sends one response on its own.
-    private func send(_ body: [UInt8]) {
+    /// Sends one response on its own, in `style`.
+    private func send(_ body: [UInt8], style: FramingStyle) {
         served.add(1, ordering: .relaxed)
-        write(body)
+        write(body, style: style)
     }
 
-    private func write(_ body: [UInt8]) {
+    private func write(_ body: [UInt8], style: FramingStyle) {
         observer?.sent(body)
-        let style = state.withLock { $0.style } ?? .newlineDelimited
         writer.write(WireEncoding.frame(body, style: style))
     }
 

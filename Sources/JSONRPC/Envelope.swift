@@ -34,7 +34,8 @@ struct Envelope: Decodable {
             method = try? container.decode(String.self, forKey: .method)
             methodIsInvalid = method == nil
         }
-        if container.contains(.params) {
+        // `"params": null` means no params (LSP clients send it for a method without any).
+        if container.contains(.params), (try? container.decodeNil(forKey: .params)) != true {
             hasParams = true
             paramsAreStructured =
                 (try? container.nestedContainer(keyedBy: Keys.self, forKey: .params)) != nil
@@ -46,6 +47,14 @@ struct Envelope: Decodable {
     /// The message as a request or notification, or why it is not one (with the id when it can be read).
     func incoming(raw: [UInt8]) throws(Problem) -> IncomingMessage {
         let replyID: RequestID? = idIsInvalid ? .null : id
+        // JSONDecoder keeps one of a duplicated member silently; which one a sender meant is unknowable.
+        if let names = JSONLayout.memberNames(ofObject: raw),
+            let twice = ["jsonrpc", "id", "method", "params"].first(where: { name in
+                names.count { $0.utf8.elementsEqual(name.utf8) } > 1
+            })
+        {
+            throw .invalid("'\(twice)' appears more than once", id: .null)
+        }
         guard jsonrpc == "2.0" else { throw .invalid(#"'jsonrpc' must be "2.0""#, id: replyID ?? .null) }
         guard !idIsInvalid else { throw .invalid("'id' must be a string, an integer or null", id: .null) }
         guard let method else {

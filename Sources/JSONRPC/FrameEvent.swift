@@ -1,4 +1,5 @@
-/// How a message was framed on the wire. The connection answers in the style of the first message it read.
+/// How a message was framed on the wire. Each answer goes in the framing of the message it answers; the agent's
+/// own notifications in that of the first message read.
 enum FramingStyle: Sendable, Equatable {
     /// The LSP base protocol: `Content-Length: N`, a blank line, N bytes.
     case contentLength
@@ -25,15 +26,20 @@ struct FramingProblem: Sendable, Equatable, CustomStringConvertible {
         case conflictingContentLength
         case truncatedAtEndOfInput
         case unexpectedBytes
+        /// A header block followed at once by the next header block.
+        case missingBody
     }
 
     var kind: Kind
     var recoveredID: RequestID?
+    /// The framing of the skipped bytes when it is known (a header block's, a line's): the error is answered in it.
+    var style: FramingStyle?
     var detail: String
 
-    init(kind: Kind, recoveredID: RequestID? = nil, detail: String) {
+    init(kind: Kind, recoveredID: RequestID? = nil, style: FramingStyle? = nil, detail: String) {
         self.kind = kind
         self.recoveredID = recoveredID
+        self.style = style
         self.detail = detail
     }
 

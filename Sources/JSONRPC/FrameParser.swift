@@ -37,8 +37,12 @@ struct FrameParser: Sendable {
         case discardBody(remaining: Int, kept: [UInt8], kind: FramingProblem.Kind, detail: String)
         case discardLine(kept: [UInt8], detail: String)
         case discardHeader(HeaderBlock)
-        /// Skipping to the next `Content-Length:` header or line that starts with `{` or `[`.
-        case resync(kept: [UInt8], kind: FramingProblem.Kind, detail: String)
+        /// Skipping to the next `Content-Length:` header or line that starts with `{` or `[`. `style`: the
+        /// framing of what is skipped, when it is known (an error is answered in it); `atLineStart`: `position`
+        /// is the start of a line that may be JSON. (Bytes right after a header block belong to that block, whose
+        /// error is answered in its framing, so there it is false.)
+        case resync(
+            kept: [UInt8], kind: FramingProblem.Kind, detail: String, style: FramingStyle?, atLineStart: Bool = false)
     }
 
     private var buffer: [UInt8] = []
@@ -71,32 +75,42 @@ struct FrameParser: Sendable {
         case .header(let block):
             if block.bytes > 0 || !pending.isEmpty {
                 events.append(
-                    .problem(.init(kind: .truncatedAtEndOfInput, detail: "input ended inside a header block")))
+                    .problem(
+                        .init(
+                            kind: .truncatedAtEndOfInput, style: .contentLength,
+                            detail: "input ended inside a header block")))
             }
         case .body(let length, _):
             events.append(
                 .problem(
                     .init(
                         kind: .truncatedAtEndOfInput, recoveredID: LenientIDScanner.scan(pending),
+                        style: .contentLength,
                         detail: "input ended \(pending.count) bytes into a message of \(length) bytes")))
         case .discardBody(_, let kept, let kind, let detail):
             events.append(
                 .problem(
                     .init(
-                        kind: kind, recoveredID: LenientIDScanner.scan(kept),
+                        kind: kind, recoveredID: LenientIDScanner.scan(kept), style: .contentLength,
                         detail: detail + " (input ended inside it)")))
         case .discardLine(let kept, let detail):
             events.append(
-                .problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
+                .problem(
+                    .init(
+                        kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), style: .newlineDelimited,
+                        detail: detail)))
         case .discardHeader:
             events.append(
-                .problem(.init(kind: .headerTooLarge, detail: "header block larger than \(maxHeaderBytes) bytes")))
-        case .resync(let kept, let kind, let detail):
+                .problem(
+                    .init(
+                        kind: .headerTooLarge, style: .contentLength,
+                        detail: "header block larger than \(maxHeaderBytes) bytes")))
+        case .resync(let kept, let kind, let detail, let style, _):
             events.append(
                 .problem(
                     .init(
                         kind: kind, recoveredID: LenientIDScanner.scan(kept + pending.prefix(Self.keptForID)),
-                        detail: detail)))
+                        style: style, detail: detail)))
         }
         buffer = []
         position = 0
@@ -112,6 +126,14 @@ struct FrameParser: Sendable {
             case .boundary:
                 while position < buffer.count, Self.isWhitespace(buffer[position]) { position += 1 }
                 guard position < buffer.count else { return }
+                if buffer[position] == 0xEF {
+                    // A UTF-8 byte order mark before a message is skipped (RFC 8259 §8.1), whatever follows.
+                    guard buffer.count - position >= 3 else { return }
+                    if buffer[position + 1] == 0xBB && buffer[position + 2] == 0xBF {
+                        position += 3
+                        continue
+                    }
+                }
                 let first = buffer[position]
                 state =
                     first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
@@ -138,7 +160,7 @@ struct FrameParser: Sendable {
                     events.append(
                         .problem(
                             .init(
-                                kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept),
+                                kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), style: .newlineDelimited,
                                 detail: "a line longer than \(maxBodyBytes) bytes")))
                 } else {
                     events.append(.message(Array(buffer[position..<end]), .newlineDelimited))
@@ -171,13 +193,26 @@ struct FrameParser: Sendable {
                     finishHeader(block)
                     continue
                 }
-                guard line.contains(UInt8(ascii: ":")) else {
-                    // Not a header at all: skip it, keeping its line break in view so a JSON line right after
-                    // it is still found.
-                    let kept = Array(line.prefix(Self.keptForID))
-                    position = newline
+                if case .found(let marker) = findHeaderStart(from: position + 1, below: newline) {
+                    // A header in mid-line (after the tail of a body shorter than declared): what comes before it,
+                    // with the block so far, is one problem; the header starts a frame.
+                    let kept = Array(buffer[position..<marker].prefix(Self.keptForID))
+                    events.append(
+                        .problem(
+                            .init(
+                                kind: .unexpectedBytes, recoveredID: LenientIDScanner.scan(kept),
+                                style: .contentLength, detail: "skipped bytes before a Content-Length header")))
+                    position = marker
+                    state = .header(HeaderBlock())
+                    continue
+                }
+                guard Self.isHeaderLine(line) else {
+                    // Not a header (prose, a JSON line, the tail of a body shorter than declared): the block so far
+                    // and the bytes up to the next message are one problem. Skipped from the line's start, so that
+                    // a `Content-Length:` header later in this line, or this very line if it is JSON, is found.
                     state = .resync(
-                        kept: kept, kind: .unexpectedBytes, detail: "skipped bytes that are neither a header nor JSON")
+                        kept: [], kind: .unexpectedBytes, detail: "skipped bytes that are neither a header nor JSON",
+                        style: block.bytes > newline + 1 - position ? .contentLength : nil, atLineStart: true)
                     continue
                 }
                 Self.read(headerLine: line, into: &block)
@@ -187,9 +222,18 @@ struct FrameParser: Sendable {
             case .body(let length, let scanned):
                 let available = buffer.count - position
                 let searchStart = position + max(0, scanned - 24)
-                switch findHeaderStart(from: max(searchStart, position + 1), below: position + min(available, length)) {
+                switch findHeaderStart(from: searchStart, below: position + min(available, length)) {
                 case .found(let marker):
-                    events.append(.message(Array(buffer[position..<marker]), .contentLength))
+                    if marker == position {
+                        // The next header where the body should be: this block had no body.
+                        events.append(
+                            .problem(
+                                .init(
+                                    kind: .missingBody, style: .contentLength,
+                                    detail: "a header block of \(length) bytes without its body")))
+                    } else {
+                        events.append(.message(Array(buffer[position..<marker]), .contentLength))
+                    }
                     position = marker
                     state = .header(HeaderBlock())
                 case .partial:
@@ -215,7 +259,11 @@ struct FrameParser: Sendable {
                     state = .discardBody(remaining: remaining - take, kept: kept, kind: kind, detail: detail)
                     return
                 }
-                events.append(.problem(.init(kind: kind, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
+                events.append(
+                    .problem(
+                        .init(
+                            kind: kind, recoveredID: LenientIDScanner.scan(kept), style: .contentLength, detail: detail)
+                    ))
                 state = .boundary
 
             case .discardLine(let kept, let detail):
@@ -225,7 +273,10 @@ struct FrameParser: Sendable {
                 }
                 position = newline + 1
                 events.append(
-                    .problem(.init(kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
+                    .problem(
+                        .init(
+                            kind: .bodyTooLarge, recoveredID: LenientIDScanner.scan(kept), style: .newlineDelimited,
+                            detail: detail)))
                 state = .boundary
 
             case .discardHeader(var block):
@@ -239,7 +290,20 @@ struct FrameParser: Sendable {
                 Self.read(headerLine: line, into: &block)
                 if line.isEmpty { finishOversizedHeader(block) } else { state = .discardHeader(block) }
 
-            case .resync(var kept, let kind, let detail):
+            case .resync(var kept, let kind, let detail, let style, let atLineStart):
+                if atLineStart {
+                    let start = startsJSONLine(at: position)
+                    if case .partial = start { return }
+                    if case .found = start {
+                        events.append(
+                            .problem(
+                                .init(
+                                    kind: kind, recoveredID: LenientIDScanner.scan(kept), style: style,
+                                    detail: detail)))
+                        state = .boundary
+                        continue
+                    }
+                }
                 var index = position
                 var resumeAt: Int?
                 var waitFrom: Int?
@@ -252,9 +316,11 @@ struct FrameParser: Sendable {
                         case .none: break
                         }
                     case 0x0A:
-                        guard index + 1 < buffer.count else { waitFrom = index; break scan }
-                        let next = buffer[index + 1]
-                        if next == UInt8(ascii: "{") || next == UInt8(ascii: "[") { resumeAt = index + 1; break scan }
+                        switch startsJSONLine(at: index + 1) {
+                        case .found: resumeAt = index + 1; break scan
+                        case .partial: waitFrom = index; break scan
+                        case .none: break
+                        }
                     default: break
                     }
                     index += 1
@@ -265,10 +331,12 @@ struct FrameParser: Sendable {
                 }
                 position = end
                 guard resumeAt != nil else {
-                    state = .resync(kept: kept, kind: kind, detail: detail)
+                    state = .resync(kept: kept, kind: kind, detail: detail, style: style)
                     return
                 }
-                events.append(.problem(.init(kind: kind, recoveredID: LenientIDScanner.scan(kept), detail: detail)))
+                events.append(
+                    .problem(
+                        .init(kind: kind, recoveredID: LenientIDScanner.scan(kept), style: style, detail: detail)))
                 state = .boundary
             }
         }
@@ -278,10 +346,13 @@ struct FrameParser: Sendable {
     /// are skipped.
     private mutating func finishHeader(_ block: HeaderBlock) {
         if block.conflicting {
-            state = .resync(kept: [], kind: .conflictingContentLength, detail: "conflicting Content-Length headers")
+            state = .resync(
+                kept: [], kind: .conflictingContentLength, detail: "conflicting Content-Length headers",
+                style: .contentLength)
         } else if let value = block.invalidValue {
             state = .resync(
-                kept: [], kind: .invalidContentLength, detail: "Content-Length '\(value.prefix(40))' is not a length")
+                kept: [], kind: .invalidContentLength, detail: "Content-Length '\(value.prefix(40))' is not a length",
+                style: .contentLength)
         } else if let length = block.contentLength {
             if length > maxBodyBytes {
                 state = .discardBody(
@@ -291,7 +362,9 @@ struct FrameParser: Sendable {
                 state = .body(length: length, scanned: 0)
             }
         } else {
-            state = .resync(kept: [], kind: .missingContentLength, detail: "a header block without Content-Length")
+            state = .resync(
+                kept: [], kind: .missingContentLength, detail: "a header block without Content-Length",
+                style: .contentLength)
         }
     }
 
@@ -300,8 +373,27 @@ struct FrameParser: Sendable {
         if let length = block.contentLength, !block.conflicting, block.invalidValue == nil {
             state = .discardBody(remaining: length, kept: [], kind: .headerTooLarge, detail: detail)
         } else {
-            state = .resync(kept: [], kind: .headerTooLarge, detail: detail)
+            state = .resync(kept: [], kind: .headerTooLarge, detail: detail, style: .contentLength)
         }
+    }
+
+    /// `name: value`, the name a token of RFC 9110 (letters, digits and ``!#$%&'*+-.^_`|~``), as LSP headers
+    /// are. A JSON line, most prose and the tail of a JSON body never are.
+    private static let tokenSymbols = Array("!#$%&'*+-.^_`|~".utf8)
+
+    private static func isHeaderLine(_ line: ArraySlice<UInt8>) -> Bool {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return false }
+        var name = line[..<colon]
+        while name.last == 0x20 || name.last == 0x09 { name = name.dropLast() }  // `Name : value`, leniently
+        return !name.isEmpty
+            && name.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    return true
+                default: return tokenSymbols.contains(byte)
+                }
+            }
     }
 
     private static func read(headerLine line: ArraySlice<UInt8>, into block: inout HeaderBlock) {
@@ -342,6 +434,18 @@ struct FrameParser: Sendable {
             }
         }
         return .none
+    }
+
+    /// Whether a JSON line (`{` or `[`, perhaps after a byte order mark) starts at `index`.
+    private func startsJSONLine(at index: Int) -> Match {
+        var i = index
+        if i < buffer.count, buffer[i] == 0xEF {
+            guard i + 3 < buffer.count else { return .partial }
+            guard buffer[i + 1] == 0xBB, buffer[i + 2] == 0xBF else { return .none }
+            i += 3
+        }
+        guard i < buffer.count else { return .partial }
+        return buffer[i] == UInt8(ascii: "{") || buffer[i] == UInt8(ascii: "[") ? .found(index) : .none
     }
 
     /// The index of the first line feed at or after `start`.

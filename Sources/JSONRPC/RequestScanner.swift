@@ -8,7 +8,7 @@
 /// over its bytes and without a `JSONDecoder` (which costs tens of microseconds per message).
 ///
 /// It only ever says yes: for a JSON object with `"jsonrpc":"2.0"`, a `method` string, an `id` that is an
-/// integer, a string or null (or no `id`), `params` that are an object or an array (or none), every
+/// integer, a string or null (or no `id`), `params` that are an object, an array or null (null: none), every
 /// envelope member written once and without escapes, and the whole text valid JSON. Anything else (a batch,
 /// an error to report, an unusual spelling) yields nil and is read by `Envelope`, so every rejection is
 /// still decided, and worded, in one place.
@@ -29,6 +29,7 @@ enum RequestScanner {
         var idSeen = false
         var method: String?
         var params: Range<Int>?
+        var paramsSeen = false
         if !cursor.consume(UInt8(ascii: "}")) {
             repeat {
                 cursor.skipWhitespace()
@@ -57,8 +58,10 @@ enum RequestScanner {
                         decoding: UnsafeBufferPointer(rebasing: p[(value.lowerBound + 1)..<(value.upperBound - 1)]),
                         as: UTF8.self)
                 case .params:
-                    guard params == nil, kind == .object || kind == .array else { return nil }
-                    params = value
+                    // `"params": null` means no params, as LSP clients send it.
+                    guard !paramsSeen, kind == .object || kind == .array || kind == .null else { return nil }
+                    paramsSeen = true
+                    if kind != .null { params = value }
                 case .other:
                     break
                 }

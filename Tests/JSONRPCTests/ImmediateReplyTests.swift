@@ -22,7 +22,7 @@ import Testing
         #expect(peer.connection.inFlightCount == 0)
     }
 
-    @Test func immediateRepliesKeepIDsAndTheFirstFramingStyle() async throws {
+    @Test func immediateRepliesKeepIDsAndTheFramingOfEachRequest() async throws {
         let peer = PipePeer()
         let first = #"{"jsonrpc":"2.0","id":"s-1","method":"fast","params":{"n":1}}"#
         peer.send("Content-Length: \(first.utf8.count)\r\n\r\n\(first)")
@@ -33,7 +33,7 @@ import Testing
         #expect(peer.responses(id: .null).first?["result"] == .null)
         #expect(peer.responses(id: .null).first?.containsKey("result") == true)
         #expect(peer.responses(id: 3).first?["error"] == ["code": -32099, "message": "fast error"])
-        #expect(peer.styles.withLock { $0 } == [.contentLength, .contentLength, .contentLength])
+        #expect(peer.styles.withLock { $0 } == [.contentLength, .newlineDelimited, .newlineDelimited])
     }
 
     @Test func aRequestTheScannerLeavesToJSONDecoderIsStillOfferedForAnImmediateReply() async throws {
