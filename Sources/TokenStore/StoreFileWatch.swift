@@ -81,14 +81,14 @@ final class StoreFileWatch {
     func retireIfDetached(_ connection: SQLiteConnection) {
         guard lost == nil, connection.isOpen else { return }
         let current = StoreFiles.identity(of: path)
-        if current != identity { _ = retire(connection, deleted: current == nil) }
+        guard current != identity, retire(connection, deleted: current == nil) != nil else { return }
+        _ = saveCopy(connection)  // it could not be let go cleanly: at least its tokens are kept
     }
 
-    /// Saves a copy of the old file's tokens, empties its WAL (a store put at the path must never read the old
-    /// one's frames) and closes it. Answers an error when the old file must stay open for now.
+    /// Empties the old file's WAL (a store put at the path must never read the old one's frames), saves a copy
+    /// of its tokens and closes it without deleting its `-wal`/`-shm` by name. Answers an error when the old file must stay open for now.
     private func retire(_ connection: SQLiteConnection, deleted: Bool) -> StoreError? {
-        let what = deleted ? "deleted" : "replaced by another file"
-        let copy = saveCopy(connection)
+        let what = deleted ? "deleted or moved away" : "replaced by another file"
         do {
             let result = try connection.firstColumn("PRAGMA wal_checkpoint(TRUNCATE)")
             guard result.first == "0" else {
@@ -100,8 +100,15 @@ final class StoreFileWatch {
                 return error
             }
         } catch {
-            logger.error("token store \(path): could not empty the WAL of the \(what) file: \(error.message)")
+            // Its frames could be replayed into the store at the path: keep it open and retry at the next check.
+            let error = StoreError(
+                .io,
+                "the token store \(path) was \(what) while the agent was running; its old file's WAL could not be emptied (\(error.message)), retrying"
+            )
+            logger.error(error.message)
+            return error
         }
+        let copy = saveCopy(connection)
         connection.keepWALFilesOnClose()
         connection.close()
         let saved = copy.map { "its tokens were copied to \($0)" } ?? "its tokens could NOT be copied, they are lost"

@@ -87,7 +87,7 @@ import WireFormats
         for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
         let refused = try await agent.call(id: 2, "storeToken", storeToken(2, "while-deleted"))
         #expect(refused["error"]?["data"]?["kind"] == "storageError", "\(refused)")
-        #expect(agent.stderr.contains("was deleted while the agent was running"))
+        #expect(agent.stderr.contains("was deleted or moved away while the agent was running"))
         #expect(!FileManager.default.fileExists(atPath: store))
         // A valid store moved over the path: the agent switches to it.
         let other = folder.file("other/tokens.sqlite3")

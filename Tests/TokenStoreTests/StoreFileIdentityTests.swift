@@ -109,8 +109,10 @@ import Testing
         for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
         let error = try await #require(throws: StoreError.self) { try await store.save(sampleToken("lost")) }
         #expect(error.kind == .io)
-        #expect(error.message.hasPrefix("the token store \(path) was deleted while the agent was running"))
-        #expect(logs.lines(at: .error).contains { $0.contains("was deleted while the agent was running") })
+        #expect(
+            error.message.hasPrefix("the token store \(path) was deleted or moved away while the agent was running"))
+        #expect(
+            logs.lines(at: .error).contains { $0.contains("was deleted or moved away while the agent was running") })
         #expect(!FileManager.default.fileExists(atPath: path), "nothing re-created the deleted store")
         // Its tokens were copied aside before the deleted file was closed.
         let copy = try #require(folder.entries(of: folder.file("state")).first { $0.contains(".orphaned-") })
