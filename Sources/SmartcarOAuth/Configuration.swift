@@ -1,4 +1,11 @@
+import AgentSupport
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The Connect `mode`: real vehicles, Smartcar's test vehicles, or the vehicle simulator.
 package enum SmartcarMode: String, Sendable, Codable, CaseIterable {
@@ -121,14 +128,24 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
         return url
     }
 
+    /// Reads the secret through one descriptor, after checking that very file (`fstat`) against the rule the
+    /// token store keeps (`PrivateFile`): owned by this user, no access for group or others. A symbolic link is
+    /// followed (secret mounts use them) and the file it leads to is what is checked.
     private static func readSecretFile(_ path: String) throws(SmartcarError) -> String {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "does not exist" : "cannot be read"
             throw .configuration("the client secret file \(path) \(reason)")
         }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw .configuration("the client secret file \(path) cannot be read")
+        }
+        if let refusal = PrivateFile.refusal(for: info, path: path, what: "client secret file", fix: "chmod 600") {
+            throw .configuration(refusal.message)
+        }
+        let data = FileHandle(fileDescriptor: fd, closeOnDealloc: false).readDataToEndOfFile()
         guard var secret = String(data: data, encoding: .utf8) else {
             throw .configuration("the client secret file \(path) is not UTF-8 text")
         }

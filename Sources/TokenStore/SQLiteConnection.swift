@@ -48,6 +48,23 @@ final class SQLiteConnection {
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int { db.map { Int(sqlite3_changes($0)) } ?? 0 }
 
+    /// Whether the file SQLite has open is no longer the one at its path (deleted, renamed or replaced):
+    /// SQLite's own check (`SQLITE_FCNTL_HAS_MOVED`, one `stat`). True when it cannot tell.
+    var fileHasMoved: Bool {
+        guard let db else { return true }
+        var moved: Int32 = 0
+        guard sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK else { return true }
+        return moved != 0
+    }
+
+    /// Makes `close` leave the `-wal` and `-shm` files where they are: SQLite deletes them by name, and once
+    /// the database file was replaced those names may belong to the file now at the path.
+    func keepWALFilesOnClose() {
+        guard let db else { return }
+        var persist: Int32 = 1
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
+    }
+
     func setBusyTimeout(milliseconds: Int32) {
         if let db { sqlite3_busy_timeout(db, milliseconds) }
     }

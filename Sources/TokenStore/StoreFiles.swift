@@ -1,3 +1,4 @@
+import AgentSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -30,7 +31,7 @@ enum StoreFiles {
     }
 
     /// Checks that `path`, if it exists, belongs to this user and that group and others can neither read nor
-    /// write it. Returns whether it exists.
+    /// write it (the rule `PrivateFile` states for every secret file). Returns whether it exists.
     @discardableResult
     static func checkPrivate(
         _ path: String, what: String = "token store", fix: String = "chmod 600"
@@ -40,23 +41,26 @@ enum StoreFiles {
             if errno == ENOENT { return false }
             throw StoreError(.io, "could not inspect \(what) \(path): \(errorText())")
         }
-        if info.st_uid != geteuid() {
-            throw StoreError(
-                .permissions,
-                "refusing to use \(what) \(path): it is owned by uid \(info.st_uid), not by this user (uid \(geteuid()))"
-            )
-        }
-        let mode = UInt32(info.st_mode) & 0o7777
-        let readable = mode & 0o044 != 0
-        let writable = mode & 0o022 != 0
-        if readable || writable {
-            let access = readable && writable ? "readable and writable" : readable ? "readable" : "writable"
-            throw StoreError(
-                .permissions,
-                "refusing to use \(what) \(path): it is \(access) by group/others (mode \(octal(mode))); run \(fix) \(path)"
-            )
+        if let refusal = PrivateFile.refusal(for: info, path: path, what: what, fix: fix) {
+            throw StoreError(.permissions, refusal.message)
         }
         return true
+    }
+
+    /// Refuses a symbolic link at `path`: SQLite would follow it, turn the target into the database and put
+    /// its `-wal`/`-shm` beside the target, in a folder nobody checked.
+    static func refuseSymlink(_ path: String, what: String = "token store") throws(StoreError) {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return }
+        throw StoreError(.permissions, PrivateFile.symlinkRefusal(path: path, what: what).message)
+    }
+
+    /// Which file is at `path` now (nil when there is none), without following a symbolic link.
+    static func identity(of path: String) -> FileIdentity? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return FileIdentity(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), isSymlink: (info.st_mode & S_IFMT) == S_IFLNK)
     }
 
     /// Creates an empty database file with mode 0600 (never wider, whatever the umask) and makes its
@@ -86,6 +90,7 @@ enum StoreFiles {
     /// store the first has just created. Returns the descriptor to pass to `unlock`.
     static func lockForOpening(_ path: String) throws(StoreError) -> Int32 {
         let lockPath = path + ".lock"
+        try refuseSymlink(lockPath, what: "token store lock file")
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw StoreError(.io, "could not open the lock file \(lockPath): \(errorText())") }
         var info = stat()
@@ -152,11 +157,6 @@ enum StoreFiles {
             parts.tm_min, parts.tm_sec)
     }
 
-    static func octal(_ mode: UInt32) -> String {
-        let digits = String(mode, radix: 8)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-    }
-
     private static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
@@ -168,4 +168,12 @@ enum StoreFiles {
     }
 
     private static func errorText() -> String { String(cString: strerror(errno)) }
+}
+
+/// A file's identity (device and inode): the store compares the one it opened with the one at its path, to see
+/// that the file was deleted or replaced under it.
+struct FileIdentity: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var isSymlink: Bool
 }

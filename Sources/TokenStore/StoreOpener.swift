@@ -22,9 +22,11 @@ struct StoreOpener {
     /// and damage deeper in the file surfaces as a `.corrupt` error from the operation that reads it.
     static let quickCheckLimitBytes = 1 << 20
 
-    func open(_ location: StoreLocation) throws(StoreError) -> SQLiteConnection {
+    /// The open connection and, for a file, the identity of the file it opened (to notice it being deleted
+    /// or replaced later).
+    func open(_ location: StoreLocation) throws(StoreError) -> (SQLiteConnection, FileIdentity?) {
         switch location {
-        case .memory: return try openMemory()
+        case .memory: return (try openMemory(), nil)
         case .file(let path): return try openFile(path)
         }
     }
@@ -43,7 +45,7 @@ struct StoreOpener {
         return connection
     }
 
-    private func openFile(_ path: String) throws(StoreError) -> SQLiteConnection {
+    func openFile(_ path: String) throws(StoreError) -> (SQLiteConnection, FileIdentity) {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw StoreError(.io, "the token store path '\(path)' must name a file")
         }
@@ -51,7 +53,7 @@ struct StoreOpener {
         let lock = try StoreFiles.lockForOpening(path)
         defer { StoreFiles.unlock(lock) }
         do {
-            return try openValidated(path)
+            return try identified(openValidated(path), path: path)
         } catch {
             guard error.kind == .corrupt || error.kind == .futureSchema else { throw error }
             if strict {
@@ -61,14 +63,30 @@ struct StoreOpener {
             logger.error(
                 "token store \(path) is unusable (\(error.message)); moved it aside to \(aside) and started an empty store: its tokens are gone unless recovered from that file, users must go through Connect again"
             )
-            return try openValidated(path)
+            return try identified(openValidated(path), path: path)
         }
+    }
+
+    /// Pairs `connection` with the identity of the file at `path`, checking that SQLite has that very file
+    /// open (nothing swapped it between our checks and SQLite's open).
+    private func identified(
+        _ connection: SQLiteConnection, path: String
+    ) throws(StoreError) -> (SQLiteConnection, FileIdentity) {
+        guard let identity = StoreFiles.identity(of: path), !identity.isSymlink, !connection.fileHasMoved else {
+            connection.close()
+            throw StoreError(.io, "the token store \(path) was replaced or removed while it was being opened")
+        }
+        return (connection, identity)
     }
 
     /// Opens `path` (creating it 0600 if missing) and checks it is a token store this code can use.
     /// Throws `corrupt` or `futureSchema` with the connection closed and the file unchanged.
     private func openValidated(_ path: String) throws(StoreError) -> SQLiteConnection {
-        if try !StoreFiles.checkPrivate(path) { try StoreFiles.createPrivateFile(path) }
+        for suffix in [""] + StoreFiles.sidecarSuffixes { try StoreFiles.refuseSymlink(path + suffix) }
+        if try !StoreFiles.checkPrivate(path) {
+            try moveLeftoverSidecarsAside(path)
+            try StoreFiles.createPrivateFile(path)
+        }
         for suffix in StoreFiles.sidecarSuffixes { try StoreFiles.checkPrivate(path + suffix) }
         let connection: SQLiteConnection
         do {
@@ -95,6 +113,24 @@ struct StoreOpener {
         StoreFiles.tightenSidecars(of: path)
         StoreFiles.syncFolder(of: path)
         return connection
+    }
+
+    /// A `-wal`/`-shm`/`-journal` without its database belongs to a store that was deleted (perhaps under a
+    /// running agent): SQLite would replay it into the new, empty file. Empty ones (what an agent leaves when it
+    /// lets go of a deleted store) are removed; any holding data is moved aside, never replayed.
+    private func moveLeftoverSidecarsAside(_ path: String) throws(StoreError) {
+        let holdsData = StoreFiles.sidecarSuffixes.contains { suffix in
+            var info = stat()
+            return lstat(path + suffix, &info) == 0 && suffix != "-shm" && info.st_size > 0
+        }
+        guard holdsData else {
+            for suffix in StoreFiles.sidecarSuffixes { unlink(path + suffix) }
+            return
+        }
+        let aside = try StoreFiles.moveAside(path, now: Date())
+        logger.error(
+            "token store \(path) is missing but its -wal/-journal file was left behind holding data (the store was deleted); moved it aside to \(aside)-wal… and started an empty store"
+        )
     }
 
     private func quickCheckIfSmall(_ connection: SQLiteConnection, path: String) throws(StoreError) {

@@ -9,11 +9,14 @@ import Synchronization
 /// not undo the others. Each caller is resumed only after the COMMIT that holds its write succeeded.
 /// Work is not cancellable: a cancelled caller still waits for its write, which may already be durable.
 final class StoreQueue: @unchecked Sendable {
-    // @unchecked Sendable is safe because: `connection` (not thread-safe) is only touched inside blocks
-    // running on `queue`, a serial queue, which orders every access; `pending` is a Mutex; `queue` and
-    // `label` are immutable and Sendable.
+    // @unchecked Sendable is safe because: `connection`, `watch` and `closed` (not thread-safe) are only
+    // touched inside blocks running on `queue`, a serial queue, which orders every access (`init` runs
+    // before the queue has any block); `pending` is a Mutex; `queue` is immutable and Sendable.
     private let queue: DispatchQueue
-    private let connection: SQLiteConnection
+    private var connection: SQLiteConnection
+    /// Notices the file being deleted or replaced (nil for a memory store); may swap `connection`.
+    private let watch: StoreFileWatch?
+    private var closed = false
     private let pending = Mutex(PendingWrites())
 
     /// Bounds how long a group holds the write lock against other processes.
@@ -33,8 +36,9 @@ final class StoreQueue: @unchecked Sendable {
         let abandon: @Sendable (StoreError) -> Void
     }
 
-    init(connection: SQLiteConnection, label: String) {
+    init(connection: SQLiteConnection, label: String, watch: StoreFileWatch? = nil) {
         self.connection = connection
+        self.watch = watch
         self.queue = DispatchQueue(label: label)
     }
 
@@ -44,7 +48,9 @@ final class StoreQueue: @unchecked Sendable {
     ) async throws(StoreError) -> T {
         let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
             queue.async {
-                guard self.connection.isOpen else { return continuation.resume(returning: .failure(Self.closedError)) }
+                if let error = self.usableConnectionError(forWrite: false) {
+                    return continuation.resume(returning: .failure(error))
+                }
                 continuation.resume(returning: Result { () throws(StoreError) -> T in try body(self.connection) })
             }
         }
@@ -83,6 +89,8 @@ final class StoreQueue: @unchecked Sendable {
     func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             queue.async {
+                self.closed = true
+                self.watch?.retireIfDetached(self.connection)
                 self.connection.close()
                 continuation.resume()
             }
@@ -90,6 +98,14 @@ final class StoreQueue: @unchecked Sendable {
     }
 
     private static let closedError = StoreError(.closed, "the token store was closed")
+
+    /// Nil when `connection` may be used now (on the queue), else the error to answer: the store was closed,
+    /// or its file was deleted or replaced and no usable store is at its path (see `StoreFileWatch`).
+    private func usableConnectionError(forWrite: Bool) -> StoreError? {
+        if closed { return Self.closedError }
+        if let error = watch?.check(&connection, forWrite: forWrite) { return error }
+        return connection.isOpen ? nil : Self.closedError
+    }
 
     private func enqueue(_ job: WriteJob) {
         let schedule = pending.withLock { state in
@@ -114,7 +130,7 @@ final class StoreQueue: @unchecked Sendable {
     }
 
     private func commit(_ group: [WriteJob]) {
-        guard connection.isOpen else { return group.forEach { $0.abandon(Self.closedError) } }
+        if let error = usableConnectionError(forWrite: true) { return group.forEach { $0.abandon(error) } }
         do {
             try connection.execute("BEGIN IMMEDIATE")
         } catch {
@@ -146,6 +162,11 @@ final class StoreQueue: @unchecked Sendable {
             } catch {
                 groupError = error.storeError("could not finish a write")
             }
+        }
+        if groupError == nil, let watch, !watch.isInPlace {
+            // Deleted or replaced since the check above: committing would write into a file nobody will read.
+            groupError = StoreError(
+                .io, "the token store \(watch.path) was deleted or replaced during the write; nothing was written")
         }
         if groupError == nil {
             do {

@@ -41,13 +41,20 @@ package final class TokenStore: Sendable {
         let milliseconds =
             busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
         let opener = StoreOpener(strict: strict, busyTimeoutMilliseconds: Int32(clamping: milliseconds), logger: logger)
-        let connection = try opener.open(location)
-        let label: String
+        let (connection, identity) = try opener.open(location)
         switch location {
-        case .file(let path): label = "TokenStore \(path)"
-        case .memory: label = "TokenStore memory"
+        case .file(let path):
+            let watch = identity.map { identity in
+                StoreFileWatch(path: path, identity: identity, logger: logger) { () throws(StoreError) in
+                    try opener.openFile(path)
+                }
+            }
+            let queue = StoreQueue(connection: connection, label: "TokenStore \(path)", watch: watch)
+            return TokenStore(location: location, queue: queue, logger: logger)
+        case .memory:
+            let queue = StoreQueue(connection: connection, label: "TokenStore memory")
+            return TokenStore(location: location, queue: queue, logger: logger)
         }
-        return TokenStore(location: location, queue: StoreQueue(connection: connection, label: label), logger: logger)
     }
 
     /// The row for `key`, or nil if the store never held it (or it was deleted).

@@ -4,6 +4,11 @@ import Foundation
 import JSONRPC
 import Testing
 import TokenStore
+import WireFormats
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The store's promises, checked through the real binary: modes, refusal, corruption, and SIGKILL at
 /// random moments during refreshes.
@@ -63,6 +68,78 @@ import TokenStore
         #expect(aside.count == 1)
         #expect(FileManager.default.contents(atPath: folder.file(aside.first ?? "")) == garbage)
         #expect(agent.stderr.lowercased().contains("corrupt") || agent.stderr.lowercased().contains("moved"))
+    }
+
+    /// The store file deleted, then replaced (`mv`) under a running agent: while no store is at the path every
+    /// write answers storageError (never success into an unlinked file); once one is there the agent uses it,
+    /// and the tokens of the file it let go are copied aside (issue 12, class 4).
+    @Test func aStoreDeletedOrReplacedUnderTheAgentIsNeverWrittenBlind() async throws {
+        let folder = try TemporaryFolder()
+        let store = folder.file("state/tokens.sqlite3")
+        func storeToken(_ id: Int, _ key: String) -> JSONValue {
+            [
+                "key": .string(key), "accessToken": .string("a-\(id)"), "refreshToken": .string("r-\(id)"),
+                "expiresAt": "2030-01-01T00:00:00Z",
+            ]
+        }
+        let agent = try AgentProcess(arguments: ["--store", store])
+        #expect(try await agent.call(id: 1, "storeToken", storeToken(1, "before"))["result"] != nil)
+        for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
+        let refused = try await agent.call(id: 2, "storeToken", storeToken(2, "while-deleted"))
+        #expect(refused["error"]?["data"]?["kind"] == "storageError", "\(refused)")
+        #expect(agent.stderr.contains("was deleted or moved away while the agent was running"))
+        #expect(!FileManager.default.fileExists(atPath: store))
+        // A valid store moved over the path: the agent switches to it.
+        let other = folder.file("other/tokens.sqlite3")
+        let builder = try TokenStore.open(.file(other))
+        try await builder.save(
+            StoredToken(
+                key: "restored", accessToken: "a-x", refreshToken: "r-x", expiresAt: Date(timeIntervalSinceNow: 3600),
+                refreshExpiresAt: nil, scope: nil, lastRefreshedAt: nil))
+        await builder.close()
+        #expect(rename(other, store) == 0)
+        #expect(try await agent.call(id: 3, "storeToken", storeToken(3, "after"))["result"] != nil)
+        agent.closeInput()
+        #expect(try await agent.waitForExit() == 0)
+        let rows = try await TokenStore.open(.file(store), strict: true).list()
+        #expect(rows.map(\.key) == ["after", "restored"])
+        let copies = try FileManager.default.contentsOfDirectory(atPath: folder.file("state")).filter {
+            $0.contains(".orphaned-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm")
+        }
+        #expect(copies.count == 1)
+        let copied = try await TokenStore.open(.file(folder.file("state/" + (copies.first ?? ""))), strict: true).list()
+        #expect(copied.map(\.key) == ["before"])
+        #expect(!agent.stderr.contains("a-1") && !agent.stderr.contains("r-1"))
+    }
+
+    @Test func aSymlinkAtTheStorePathIsRefusedAtStart() async throws {
+        let folder = try TemporaryFolder()
+        let target = folder.file("open/target")
+        try FileManager.default.createDirectory(
+            atPath: folder.file("open"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        #expect(
+            FileManager.default.createFile(atPath: target, contents: Data(), attributes: [.posixPermissions: 0o600]))
+        let store = folder.file("tokens.sqlite3")
+        #expect(symlink(target, store) == 0)
+        let agent = try AgentProcess(arguments: ["--store", store])
+        #expect(try await agent.waitForExit() != 0)
+        #expect(agent.stderr.contains("refusing to use token store \(store): it is a symbolic link to \(target)"))
+        #expect(FileManager.default.contents(atPath: target) == Data())
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.file("open")) == ["target"])
+    }
+
+    @Test(arguments: [0o644, 0o666, 0o640] as [Int])
+    func aClientSecretFileOthersCanReadIsRefusedAtStart(mode: Int) async throws {
+        let folder = try TemporaryFolder()
+        let secret = folder.file("client-secret")
+        #expect(
+            FileManager.default.createFile(
+                atPath: secret, contents: Data("s3cr3t\n".utf8), attributes: [.posixPermissions: mode]))
+        let agent = try AgentProcess(arguments: ["--store", "memory", "--client-secret-file", secret])
+        #expect(try await agent.waitForExit() != 0)
+        #expect(agent.stderr.contains("refusing to use client secret file \(secret)"))
+        #expect(agent.stderr.contains("run chmod 600 \(secret)"))
+        #expect(!agent.stderr.contains("s3cr3t"))
     }
 
     /// SIGKILL at random moments while refreshes are in flight. After each kill: the store opens cleanly,

@@ -4,6 +4,10 @@ import Testing
 
 @testable import SmartcarOAuth
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Configuration")
 struct ConfigurationTests {
     private func configurationError(_ env: [String: String], secretFile: String? = nil) -> SmartcarError? {
@@ -85,6 +89,7 @@ struct ConfigurationTests {
         let folder = temporary.url
         let file = folder.appendingPathComponent("secret")
         try Data("from-file\r\n".utf8).write(to: file)
+        chmod(file.path, 0o600)
         let configuration = try SmartcarConfiguration.fromEnvironment(
             ["SMARTCAR_CLIENT_SECRET": "from-env"], secretFile: file.path)
         #expect(configuration.clientSecret == "from-file")
@@ -102,12 +107,60 @@ struct ConfigurationTests {
                 == "the client secret file \(folder.path) cannot be read")
         let empty = folder.appendingPathComponent("empty")
         try Data("\n".utf8).write(to: empty)
+        chmod(empty.path, 0o600)
         #expect(
             configurationError([:], secretFile: empty.path)?.message == "the client secret file \(empty.path) is empty")
         let binary = folder.appendingPathComponent("binary")
         try Data([0xFF, 0xFE, 0x41]).write(to: binary)
+        chmod(binary.path, 0o600)
         let error = configurationError([:], secretFile: binary.path)
         #expect(error?.message == "the client secret file \(binary.path) is not UTF-8 text")
+    }
+
+    /// The secret file is held to the token store's rule (one checker, `PrivateFile`): any mode giving group or
+    /// others access is refused with the store's kind of message and fix; owner-only modes are accepted.
+    @Test func secretFileOpenToOthersIsRefusedLikeTheStore() throws {
+        let temporary = try TemporaryFolder("oauth-tests")
+        let file = temporary.file("secret")
+        try Data("s3cr3t-value\n".utf8).write(to: URL(fileURLWithPath: file))
+        var modes: [UInt32] = [0o644, 0o666, 0o640, 0o604, 0o620, 0o602, 0o600, 0o400]
+        var random = SeededGenerator(seed: 12)
+        for _ in 0..<64 { modes.append(0o400 | UInt32.random(in: 0...0o777, using: &random)) }
+        for mode in modes {
+            chmod(file, mode_t(mode))
+            let error = configurationError([:], secretFile: file)
+            let readable = mode & 0o044 != 0
+            let writable = mode & 0o022 != 0
+            if readable || writable {
+                let access = readable && writable ? "readable and writable" : readable ? "readable" : "writable"
+                #expect(
+                    error?.message
+                        == "refusing to use client secret file \(file): it is \(access) by group/others (mode \(String(format: "%04o", mode))); run chmod 600 \(file)",
+                    "mode \(String(mode, radix: 8))")
+                #expect(error?.message.contains("s3cr3t") == false)
+            } else {
+                #expect(error == nil, "mode \(String(mode, radix: 8))")
+            }
+        }
+    }
+
+    @Test func secretFileOwnedByAnotherUserIsRefused() throws {
+        guard geteuid() == 0 else { return }  // only root can give a file away
+        let temporary = try TemporaryFolder("oauth-tests")
+        let file = temporary.file("secret")
+        try Data("s3cr3t-value\n".utf8).write(to: URL(fileURLWithPath: file))
+        chmod(file, 0o600)
+        chown(file, 65534, 65534)
+        #expect(
+            configurationError([:], secretFile: file)?.message
+                == "refusing to use client secret file \(file): it is owned by uid 65534, not by this user (uid 0)")
+        // Through a symbolic link, the file it leads to is what is checked.
+        let link = temporary.file("link")
+        symlink(file, link)
+        #expect(
+            configurationError([:], secretFile: link)?.message.hasPrefix("refusing to use client secret file") == true)
+        chown(file, 0, 0)
+        #expect(configurationError([:], secretFile: link) == nil)
     }
 
     @Test func missingCredentialsFailTheCallNotTheConstruction() async throws {

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The one rule for files that hold secrets (the token store, its folder, the client-secret file): owned by
+/// this user, neither readable nor writable by group or others. Every caller refuses with the message this
+/// gives, which names the path and the command that fixes it.
+package enum PrivateFile {
+    /// Why a file is refused: `owner` (another user owns it), `mode` (group/others may read or write it).
+    package struct Refusal: Error, Sendable, Equatable {
+        package var message: String
+    }
+
+    /// The refusal for a file with `info` (from `stat`/`fstat` of `path`), or nil when it is private.
+    /// `what` names the file in the message ("token store"), `fix` is the command to suggest ("chmod 600").
+    package static func refusal(for info: stat, path: String, what: String, fix: String) -> Refusal? {
+        if info.st_uid != geteuid() {
+            return Refusal(
+                message:
+                    "refusing to use \(what) \(path): it is owned by uid \(info.st_uid), not by this user (uid \(geteuid()))"
+            )
+        }
+        let mode = UInt32(info.st_mode) & 0o7777
+        let readable = mode & 0o044 != 0
+        let writable = mode & 0o022 != 0
+        guard readable || writable else { return nil }
+        let access = readable && writable ? "readable and writable" : readable ? "readable" : "writable"
+        return Refusal(
+            message:
+                "refusing to use \(what) \(path): it is \(access) by group/others (mode \(octal(mode))); run \(fix) \(path)"
+        )
+    }
+
+    /// The refusal for a symbolic link at `path` (a file that must be used where it is, not through a link).
+    package static func symlinkRefusal(path: String, what: String) -> Refusal {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        let target =
+            count > 0 ? " to " + String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        return Refusal(
+            message:
+                "refusing to use \(what) \(path): it is a symbolic link\(target); give the real file's path instead, or move the file there"
+        )
+    }
+
+    /// `mode` as four octal digits (`0640`).
+    package static func octal(_ mode: UInt32) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+}
