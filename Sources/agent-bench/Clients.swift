@@ -91,7 +91,7 @@ enum Clients {
         raw.reserveCapacity(batch.count * 256)
         let started = Monotonic.now()
         let writer = Thread {
-            bytes.withUnsafeBytes { try? FileDescriptor.writeAll(fd, $0) }
+            FileDescriptor.writeAll(fd, bytes)
             written.signal()
         }
         writer.start()

@@ -21,7 +21,10 @@ import WireFormats
         let fake = try FakeSmartcar()
         let tokens = fake.mintTokens()
         let agent = try AgentProcess(
-            arguments: ["--store", "memory", "--request-timeout", "60"] + arguments, environment: fake.agentEnvironment)
+            // A lease of 120 s lets the refresh wait the whole 60 s timeout (a refresh is kept inside 3/4 of
+            // its lease): on a busy machine the stalled refresh must still be in flight when the signals come.
+            arguments: ["--store", "memory", "--request-timeout", "60", "--lease-seconds", "120"] + arguments,
+            environment: fake.agentEnvironment)
         let stored = try await agent.call(
             id: 1, "storeToken",
             [
