@@ -66,7 +66,7 @@ final class TokenSnapshot: Sendable {
         JSONText.append(raw: #","tokenType":"Bearer","expiresAt":"#, to: &out)
         out.append(contentsOf: strings[accessTokenEnd..<expiresAtEnd])
         JSONText.append(raw: #","expiresIn":"#, to: &out)
-        JSONText.append(Int64(remaining.rounded(.down)), to: &out)
+        JSONText.append(ExpiresIn.seconds(until: entry.expiresAt, now: now), to: &out)
         if expiresAtEnd < strings.count {
             JSONText.append(raw: #","refreshExpiresAt":"#, to: &out)
             out.append(contentsOf: strings[expiresAtEnd...])

@@ -42,6 +42,13 @@ final class FakeService: Sendable {
         case .delay(let extra)?:
             delay += extra
             response = route(request, endpoint: endpoint, requestID: requestID)
+        case .endlessBody?:
+            let status = route(request, endpoint: endpoint, requestID: requestID).status
+            logLine(request, endpoint, outcome: "\(status), answered with an endless body (fault)")
+            return .stream(head: Fault.endlessHead, chunk: Fault.endlessChunk, pause: .zero)
+        case .hostileAnswer(let expiresIn, let omit)?:
+            response = Fault.rewrite(
+                route(request, endpoint: endpoint, requestID: requestID), expiresIn: expiresIn, omit: omit)
         case let fault?:
             response = fault.cannedResponse(requestID: requestID)!
         case nil:

@@ -1,3 +1,5 @@
+import WireFormats
+
 /// A misbehaviour the fake shows instead of (or on top of) its normal answer, for one request each.
 ///
 /// JSON form (the `/_fake/fault` control endpoint and `Codable`), one object with a `kind`:
@@ -6,6 +8,7 @@
 /// - `{"kind":"invalidClientBasicRealm"}`, `{"kind":"htmlError","status":502}`
 /// - `{"kind":"stall"}`, `{"kind":"drop"}`, `{"kind":"dropAfterHandling"}`
 /// - `{"kind":"delay","seconds":1.5}`
+/// - `{"kind":"endlessBody"}`, `{"kind":"hostileAnswer","expiresIn":"1e400","omit":["access_token"]}`
 package enum Fault: Sendable, Codable, Equatable {
     /// Any status with any body (JSON content type when the body looks like JSON, unless `headers` says).
     case status(Int, body: String, headers: [String: String] = [:])
@@ -25,12 +28,22 @@ package enum Fault: Sendable, Codable, Equatable {
     case dropAfterHandling
     /// Answers normally after the delay (on top of `Options.latency`).
     case delay(Duration)
+    /// Handles the request (a code is spent, a refresh token rotated), then answers 200 with a chunked
+    /// body that never ends, until the client hangs up or the fake stops.
+    case endlessBody
+    /// Handles the request, then answers with its JSON body changed: `expires_in` written as the raw
+    /// text `expiresIn` (any JSON number, even one no `Double` holds, or any JSON value) when given, and
+    /// the members named in `omit` left out.
+    case hostileAnswer(expiresIn: String?, omit: [String])
 
     private enum Kind: String, Codable {
         case status, rateLimited, invalidClientBasicRealm, htmlError, stall, drop, dropAfterHandling, delay
+        case endlessBody, hostileAnswer
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, status, body, headers, retryAfter, seconds }
+    private enum CodingKeys: String, CodingKey {
+        case kind, status, body, headers, retryAfter, seconds, expiresIn, omit
+    }
 
     package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -59,6 +72,11 @@ package enum Fault: Sendable, Codable, Equatable {
                     debugDescription: "delay must be a finite number >= 0")
             }
             self = .delay(.milliseconds(Int64((seconds * 1000).rounded())))
+        case .endlessBody: self = .endlessBody
+        case .hostileAnswer:
+            self = .hostileAnswer(
+                expiresIn: try container.decodeIfPresent(String.self, forKey: .expiresIn),
+                omit: try container.decodeIfPresent([String].self, forKey: .omit) ?? [])
         }
     }
 
@@ -83,8 +101,41 @@ package enum Fault: Sendable, Codable, Equatable {
         case .delay(let duration):
             try container.encode(Kind.delay, forKey: .kind)
             try container.encode(duration.seconds, forKey: .seconds)
+        case .endlessBody: try container.encode(Kind.endlessBody, forKey: .kind)
+        case .hostileAnswer(let expiresIn, let omit):
+            try container.encode(Kind.hostileAnswer, forKey: .kind)
+            try container.encodeIfPresent(expiresIn, forKey: .expiresIn)
+            try container.encode(omit, forKey: .omit)
         }
     }
+
+    /// `response` with a JSON object body rewritten as `hostileAnswer` says (other bodies unchanged).
+    static func rewrite(_ response: HTTPServerResponse, expiresIn: String?, omit: [String]) -> HTTPServerResponse {
+        guard case .object(let members)? = try? JSONParser.parse(bytes: response.body) else { return response }
+        var body: [UInt8] = [UInt8(ascii: "{")]
+        var first = true
+        func member(_ key: String, _ raw: [UInt8]) {
+            if !first { body.append(UInt8(ascii: ",")) }
+            first = false
+            JSONText.append(key, to: &body)
+            body.append(UInt8(ascii: ":"))
+            body.append(contentsOf: raw)
+        }
+        for (key, value) in members where !omit.contains(key) {
+            if key == "expires_in", let expiresIn { continue }
+            member(key, Array(value.compactText.utf8))
+        }
+        if let expiresIn, !omit.contains("expires_in") { member("expires_in", Array(expiresIn.utf8)) }
+        body.append(UInt8(ascii: "}"))
+        var rewritten = response
+        rewritten.body = body
+        return rewritten
+    }
+
+    /// The head and the endless chunk of `endlessBody`.
+    static let endlessHead = Array(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n".utf8)
+    static let endlessChunk = Array("4000\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 0x4000) + [13, 10]
 
     /// The canned answer for the faults that replace the normal one; nil for the others.
     func cannedResponse(requestID: String) -> HTTPServerResponse? {
@@ -119,7 +170,7 @@ package enum Fault: Sendable, Codable, Equatable {
                 body:
                     "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
             )
-        case .stall, .drop, .dropAfterHandling, .delay:
+        case .stall, .drop, .dropAfterHandling, .delay, .endlessBody, .hostileAnswer:
             return nil
         }
     }

@@ -17,6 +17,10 @@ enum HTTPReply: Sendable {
     case stall
     /// Close the connection without answering.
     case drop
+    /// Send `head` (raw bytes: a status line and some or all of the headers), then `chunk` again and again,
+    /// `pause` apart, until the client hangs up or the server stops: an endless body, a slow drip, headers
+    /// that never end.
+    case stream(head: [UInt8], chunk: [UInt8], pause: Duration)
 }
 
 /// A small HTTP/1.1 server on 127.0.0.1: one thread accepting, one thread per connection, keep-alive.
@@ -166,6 +170,11 @@ final class HTTPServer: Sendable {
                             finished(request)
                             return
                         case .drop:
+                            finished(request)
+                            return
+                        case .stream(let head, let chunk, let pause):
+                            var open = sendAll(fd, head)
+                            while open, !(pause > .zero && stopSignal.wait(for: pause)) { open = sendAll(fd, chunk) }
                             finished(request)
                             return
                         }

@@ -13,6 +13,9 @@ package final class ScriptedServer: Sendable {
         case stall
         /// Close the connection without answering.
         case drop
+        /// Send `head` raw, then `chunk` again and again, `pause` apart, until the client hangs up or the
+        /// server stops (an endless or huge body, a slow drip, headers that never end).
+        case stream(head: [UInt8], chunk: [UInt8], pause: Duration)
     }
 
     private let server: HTTPServer
@@ -27,6 +30,7 @@ package final class ScriptedServer: Sendable {
                 return .respond(HTTPServerResponse(status: status, headers: headers, body: body), delay: delay)
             case .stall: return .stall
             case .drop: return .drop
+            case .stream(let head, let chunk, let pause): return .stream(head: head, chunk: chunk, pause: pause)
             }
         }
     }

@@ -16,7 +16,10 @@ extension SmartcarClient {
     }
 
     /// A 200 whose body is not a usable answer. For a single-use request Smartcar did process it.
-    func malformedAnswer(_ response: HTTPResponse, _ operation: SmartcarCall, reason: String) -> SmartcarError {
+    /// `rotatedRefreshToken`: the refresh token the unusable answer carried (see `SmartcarError`).
+    func malformedAnswer(
+        _ response: HTTPResponse, _ operation: SmartcarCall, reason: String, rotatedRefreshToken: String? = nil
+    ) -> SmartcarError {
         var message = "Smartcar answered the \(operation.name) with \(response.status) but \(reason)"
         var details: [String: JSONValue] = [
             "status": .int(Int64(response.status)), "description": .string("malformed response: \(reason)"),
@@ -26,7 +29,11 @@ extension SmartcarClient {
             message += "; \(note)"
             details["mayHaveReachedServer"] = .bool(true)
         }
-        return SmartcarError(.upstreamError, message, details: details)
+        if rotatedRefreshToken != nil {
+            message += "; it carried a rotated refresh token, which replaces the one sent"
+            details["refreshTokenRotated"] = .bool(true)
+        }
+        return SmartcarError(.upstreamError, message, details: details, rotatedRefreshToken: rotatedRefreshToken)
     }
 
     private func mapTransportError(_ error: TransportError, _ operation: SmartcarCall) -> SmartcarError {
@@ -38,13 +45,16 @@ extension SmartcarClient {
         case .secureConnectionFailed:
             message = "the TLS connection to Smartcar failed for the \(operation.name) (\(error.detail))"
         case .other: message = "the \(operation.name) failed on the network (\(error.detail))"
+        case .oversizedAnswer:
+            message = "Smartcar answered the \(operation.name) with a body over the 1 MiB cap, which was not read"
         }
         var details: [String: JSONValue] = ["network": .string(error.kind.rawValue)]
         if operation.isSingleUse {
             details["mayHaveReachedServer"] = .bool(error.mayHaveReachedServer)
             if error.mayHaveReachedServer, let note = operation.mayHaveReachedServerNote { message += "; \(note)" }
         }
-        return SmartcarError(.upstreamUnavailable, message, details: details)
+        return SmartcarError(
+            error.kind == .oversizedAnswer ? .upstreamError : .upstreamUnavailable, message, details: details)
     }
 
     private func mapStatus(_ response: HTTPResponse, _ operation: SmartcarCall, redactor: Redactor) -> SmartcarError {

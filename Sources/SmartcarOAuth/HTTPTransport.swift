@@ -67,6 +67,8 @@ package struct TransportError: Error, Sendable, Equatable, CustomStringConvertib
         case connectionLost
         /// TLS failed (certificate, handshake): not transient, and nothing was sent.
         case secureConnectionFailed
+        /// The answer's body passed the transport's cap (declared or streamed): the server did answer.
+        case oversizedAnswer
         /// Anything else the transport could not classify; assume the request may have been received.
         case other
     }
@@ -84,7 +86,7 @@ package struct TransportError: Error, Sendable, Equatable, CustomStringConvertib
     package var mayHaveReachedServer: Bool {
         switch kind {
         case .cannotConnect, .secureConnectionFailed: false
-        case .timedOut, .connectionLost, .other: true
+        case .timedOut, .connectionLost, .oversizedAnswer, .other: true
         }
     }
 

@@ -61,7 +61,7 @@ extension SmartcarClient {
             switch error.kind {
             case .cannotConnect: return retry.backoff(afterAttempt: attempt)
             case .timedOut, .connectionLost: return operation.isSingleUse ? nil : retry.backoff(afterAttempt: attempt)
-            case .secureConnectionFailed, .other: return nil
+            case .secureConnectionFailed, .oversizedAnswer, .other: return nil
             }
         case .status(let response):
             let retryAfter = RetryAfter.delay(response.header("retry-after"), now: clock.now())

@@ -49,12 +49,16 @@ package final class SmartcarClient: Sendable {
 
     /// Trades a refresh token for a new pair. The old refresh token is spent once Smartcar has processed
     /// this (persist the new one before anything else); a rejected one means the user must connect again.
+    /// An answer without a refresh token keeps `refreshToken` (RFC 6749 section 6). A 200 answer that is
+    /// unusable but carries a refresh token throws `upstreamError` with `rotatedRefreshToken` set: store it
+    /// in place of `refreshToken`, which Smartcar has already rotated.
     package func refresh(_ refreshToken: String, flags: FeatureFlags? = nil) async throws(SmartcarError) -> TokenGrant {
         guard !refreshToken.isEmpty else { throw .invalidArgument("the refresh token is empty") }
         let credentials = try configuration.requireCredentials()
         let form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
         return try await userTokenRequest(
-            .refresh, form: form, flags: flags, credentials: credentials, secret: refreshToken)
+            .refresh, form: form, flags: flags, credentials: credentials, secret: refreshToken,
+            keptRefreshToken: refreshToken)
     }
 
     /// A new application token (client credentials grant, credentials in the form body as Smartcar's
@@ -102,7 +106,7 @@ package final class SmartcarClient: Sendable {
 
     private func userTokenRequest(
         _ operation: SmartcarCall, form: [(String, String)], flags: FeatureFlags?,
-        credentials: (id: String, secret: String), secret: String
+        credentials: (id: String, secret: String), secret: String, keptRefreshToken: String? = nil
     ) async throws(SmartcarError) -> TokenGrant {
         try SmartcarConfiguration.requireSafeOrigin(configuration.authOrigin, variable: "SMARTCAR_AUTH_ORIGIN")
         var url = endpoint(configuration.authOrigin, "/oauth/token")
@@ -118,14 +122,15 @@ package final class SmartcarClient: Sendable {
         let now = clock.now()
         switch TokenResponseBody.parse(response.body, defaultExpiresIn: 7200) {
         case .success(let token):
-            guard let refreshToken = token.refreshToken else {
+            guard let refreshToken = token.refreshToken ?? keptRefreshToken else {
                 throw malformedAnswer(response, operation, reason: "no refresh_token")
             }
             return TokenGrant(
                 accessToken: token.accessToken, tokenType: token.tokenType, refreshToken: refreshToken,
                 expiresAt: now + token.expiresIn, refreshExpiresAt: now + TokenGrant.refreshTokenLifetime)
         case .failure(let malformed):
-            throw malformedAnswer(response, operation, reason: malformed.reason)
+            throw malformedAnswer(
+                response, operation, reason: malformed.reason, rotatedRefreshToken: malformed.refreshToken)
         }
     }
 

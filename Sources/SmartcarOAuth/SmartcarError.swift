@@ -34,11 +34,20 @@ package struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertibl
     /// What Smartcar said and what we know (`status`, `error`, `code`, `description`, `requestId`,
     /// `resolution`, `suggestedUserMessage`, `docURL`, `retryAfter`, `retried`, `mayHaveReachedServer`).
     package var details: [String: JSONValue]
+    /// The refresh token a 200 answer carried when the answer was otherwise unusable (no access token, a
+    /// lifetime under a second, ...): Smartcar has rotated the token, so this one is now the only valid
+    /// refresh token of the grant, and whoever stored the old one must store this one in its place. Only
+    /// on `upstreamError`s of a refresh or a code exchange. Never printed: not in `message`, `details`,
+    /// `description` or reflection.
+    package var rotatedRefreshToken: RedactedSecret?
 
-    package init(_ kind: Kind, _ message: String, details: [String: JSONValue] = [:]) {
+    package init(
+        _ kind: Kind, _ message: String, details: [String: JSONValue] = [:], rotatedRefreshToken: String? = nil
+    ) {
         self.kind = kind
         self.message = message
         self.details = details
+        self.rotatedRefreshToken = rotatedRefreshToken.map(RedactedSecret.init)
     }
 
     package var description: String { "\(kind.rawValue): \(message)" }
@@ -46,4 +55,17 @@ package struct SmartcarError: Error, Sendable, Equatable, CustomStringConvertibl
     static func configuration(_ message: String) -> SmartcarError { SmartcarError(.configurationError, message) }
     static func invalidArgument(_ message: String) -> SmartcarError { SmartcarError(.invalidArgument, message) }
     static let cancelled = SmartcarError(.cancelled, "the request was cancelled while waiting for Smartcar")
+}
+
+/// A secret that prints, debug-prints and reflects as `<redacted>`; `value` is the only way to it.
+package struct RedactedSecret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
+    package let value: String
+
+    package init(_ value: String) { self.value = value }
+
+    package var description: String { "<redacted>" }
+    package var debugDescription: String { "<redacted>" }
+    package var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }

@@ -52,6 +52,11 @@ package final class URLSessionTransport: HTTPTransport {
         }
     }
 
+    /// The largest answer body taken (1 MiB; a token answer is well under 4 KiB). A larger one, declared
+    /// or streamed (a chunked body that never ends), fails the call as `.oversizedAnswer` as soon as it
+    /// passes the cap, without buffering more.
+    package static let maximumBodyBytes = 1 << 20
+
     package func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
         var urlRequest = URLRequest(url: request.url)
         urlRequest.httpMethod = request.method
@@ -62,30 +67,31 @@ package final class URLSessionTransport: HTTPTransport {
         // second later: corelibs turns a sub-second interval into an immediate -1001 timeout.
         urlRequest.timeoutInterval = timeout.timeInterval.rounded(.up) + 1
 
-        let call = PendingCall()
+        let call = PendingCall(bodyLimit: Self.maximumBodyBytes)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
-                let delegate = self.delegate
-                let task = session.dataTask(with: urlRequest) { data, response, error in
-                    call.finish(
-                        Self.outcome(data: data, response: response, error: error, delegate: delegate, call: call))
-                }
+                // No completion handler: the body comes through the delegate, piece by piece, so the cap
+                // holds before anything more is buffered.
+                let task = session.dataTask(with: urlRequest)
                 let timer = Task {
                     do { try await Task.sleep(for: timeout) } catch { return }
                     call.finish(.failure(TransportError(.timedOut, detail: "no answer within \(timeout)")))
                 }
-                if call.start(continuation, task: task, timer: timer) { task.resume() }
+                delegate.register(call, for: task)
+                if call.start(continuation, task: task, timer: timer) {
+                    task.resume()
+                } else {
+                    delegate.forget(task)
+                }
             }
         } onCancel: {
             call.finish(.failure(CancellationError()))
         }
     }
 
-    private static func outcome(
-        data: Data?, response: URLResponse?, error: (any Error)?, delegate: SessionDelegate,
-        call: PendingCall
+    fileprivate static func outcome(
+        body: Data, response: URLResponse?, error: (any Error)?, challenged: HTTPResponse?
     ) -> Result<HTTPResponse, any Error> {
-        let challenged = call.taskIdentifier.flatMap { delegate.takeChallengedResponse(taskIdentifier: $0) }
         if let error {
             if let challenged, (error as? URLError)?.code == .cancelled { return .success(challenged) }
             return .failure(classify(error))
@@ -93,7 +99,7 @@ package final class URLSessionTransport: HTTPTransport {
         guard let http = response as? HTTPURLResponse else {
             return .failure(TransportError(.connectionLost, detail: "no HTTP response"))
         }
-        return .success(HTTPResponse(status: http.statusCode, headers: headers(of: http), body: data ?? Data()))
+        return .success(HTTPResponse(status: http.statusCode, headers: headers(of: http), body: body))
     }
 
     static func headers(of response: HTTPURLResponse) -> [String: String] {
@@ -126,8 +132,8 @@ package final class URLSessionTransport: HTTPTransport {
     }
 }
 
-/// One request in flight: whichever of completion, deadline or cancellation comes first resumes the
-/// continuation, exactly once; the others find it finished and do nothing.
+/// One request in flight: whichever of completion, deadline, body cap or cancellation comes first resumes
+/// the continuation, exactly once; the others find it finished and do nothing.
 private final class PendingCall: Sendable {
     private struct State {
         var continuation: CheckedContinuation<HTTPResponse, any Error>?
@@ -136,9 +142,14 @@ private final class PendingCall: Sendable {
         var finished = false
         /// The outcome when it came before `start` (cancelled, or a deadline of zero).
         var early: Result<HTTPResponse, any Error>?
+        var response: URLResponse?
+        var body = Data()
     }
 
     private let state = Mutex(State())
+    private let bodyLimit: Int
+
+    init(bodyLimit: Int) { self.bodyLimit = bodyLimit }
 
     /// Registers the parts; false (and the continuation resumed with the outcome) when the call finished
     /// before the request started.
@@ -159,13 +170,42 @@ private final class PendingCall: Sendable {
         return false
     }
 
-    var taskIdentifier: Int? { state.withLock { $0.task?.taskIdentifier } }
+    /// The answer's head; false (and the call failed) when it declares a body over the cap.
+    func receive(_ response: URLResponse) -> Bool {
+        if response.expectedContentLength > Int64(bodyLimit) {
+            finish(.failure(Self.oversized(bodyLimit)))
+            return false
+        }
+        state.withLock { $0.response = response }
+        return true
+    }
+
+    /// A piece of the body, kept while the body stays within the cap; past it, the call fails.
+    func receive(_ data: Data) {
+        let over = state.withLock { state -> Bool in
+            guard !state.finished else { return false }
+            guard state.body.count + data.count <= bodyLimit else { return true }
+            state.body.append(data)
+            return false
+        }
+        if over { finish(.failure(Self.oversized(bodyLimit))) }
+    }
+
+    /// The task completed (with or without an error).
+    func complete(error: (any Error)?, challenged: HTTPResponse?) {
+        let (body, response) = state.withLock { state in
+            defer { state.body = Data() }
+            return (state.body, state.response)
+        }
+        finish(URLSessionTransport.outcome(body: body, response: response, error: error, challenged: challenged))
+    }
 
     func finish(_ result: Result<HTTPResponse, any Error>) {
         let parts = state.withLock {
             state -> (CheckedContinuation<HTTPResponse, any Error>?, URLSessionDataTask?, Task<Void, Never>?)? in
             if state.finished { return nil }
             state.finished = true
+            state.body = Data()
             if state.continuation == nil { state.early = result }
             defer { state.continuation = nil; state.timer = nil }
             return (state.continuation, state.task, state.timer)
@@ -175,15 +215,51 @@ private final class PendingCall: Sendable {
         if case .failure = result { task?.cancel() }
         continuation?.resume(with: result)
     }
+
+    private static func oversized(_ limit: Int) -> TransportError {
+        TransportError(.oversizedAnswer, detail: "an answer body over \(limit) bytes")
+    }
 }
 
-/// The session-level delegate: cancels HTTP auth challenges (keeping the 401 they came with) and refuses
-/// redirects.
+/// The session-level delegate: hands each task's answer to its `PendingCall` piece by piece, cancels HTTP
+/// auth challenges (keeping the 401 they came with) and refuses redirects.
 ///
-/// `@unchecked Sendable`: it must subclass `NSObject`, which is not `Sendable`; its only stored state is a
-/// `Mutex`, so concurrent calls from URLSession's delegate queue and from callers are safe.
-private final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+/// `@unchecked Sendable`: it must subclass `NSObject`, which is not `Sendable`; its only stored state is
+/// two `Mutex`es, so concurrent calls from URLSession's delegate queue and from callers are safe.
+private final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     private let challenged = Mutex<[Int: HTTPResponse]>([:])
+    private let calls = Mutex<[Int: PendingCall]>([:])
+
+    func register(_ call: PendingCall, for task: URLSessionTask) {
+        calls.withLock { $0[task.taskIdentifier] = call }
+    }
+
+    func forget(_ task: URLSessionTask) {
+        _ = calls.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+        _ = challenged.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+    }
+
+    private func call(for task: URLSessionTask) -> PendingCall? {
+        calls.withLock { $0[task.taskIdentifier] }
+    }
+
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
+    ) {
+        let accepted = call(for: dataTask)?.receive(response) ?? false
+        completionHandler(accepted ? .allow : .cancel)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        call(for: dataTask)?.receive(data)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        let call = calls.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+        let kept = challenged.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+        call?.complete(error: error, challenged: kept)
+    }
 
     /// The challenges a server's 401 raises (as opposed to TLS ones).
     private static let httpAuthenticationMethods: Set<String> = [
@@ -212,10 +288,6 @@ private final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecke
         newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
     ) {
         completionHandler(nil)
-    }
-
-    func takeChallengedResponse(taskIdentifier: Int) -> HTTPResponse? {
-        challenged.withLock { $0.removeValue(forKey: taskIdentifier) }
     }
 }
 

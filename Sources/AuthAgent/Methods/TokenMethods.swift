@@ -72,7 +72,7 @@ enum AppToken: AgentMethod {
             "accessToken": .string(token.accessToken),
             "tokenType": .string(token.tokenType),
             "expiresAt": .string(RFC3339.string(token.expiresAt)),
-            "expiresIn": .int(Int64(max(0, token.expiresAt.timeIntervalSince(now).rounded(.down)))),
+            "expiresIn": .int(ExpiresIn.seconds(until: token.expiresAt, now: now)),
         ]
     }
 }
