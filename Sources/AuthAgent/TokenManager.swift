@@ -41,10 +41,11 @@ actor TokenManager {
     /// store, see `offer`.
     nonisolated let snapshot: TokenSnapshot
 
-    /// One refresh per key at a time; every caller of that key awaits the same task.
-    private var refreshes: [String: Task<StoredToken, any Error>] = [:]
+    /// One refresh per key at a time; every caller of that key awaits the same task. Every map here is keyed
+    /// byte for byte (`TokenKey`), as the store keys its rows.
+    private var refreshes: [TokenKey: Task<StoredToken, any Error>] = [:]
     /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
-    private var unsaved: [String: StoredToken] = [:]
+    private var unsaved: [TokenKey: StoredToken] = [:]
 
     init(
         store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
@@ -64,7 +65,7 @@ actor TokenManager {
 
     /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
     func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
-        if let running = refreshes[key] { return try await running.value }
+        if let running = refreshes[TokenKey(key)] { return try await running.value }
         try await writeUnsaved(key)
         let current = try await storage { try await store.load(key) }
         guard let current, !current.needsReauth else {
@@ -83,18 +84,18 @@ actor TokenManager {
     /// Starts (or joins) the one refresh of `key`. The task is not a child of any caller: a cancelled caller
     /// stops waiting, but the refresh runs to its end so a rotated token is always stored.
     private func refresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) -> Task<StoredToken, any Error> {
-        if let running = refreshes[key] { return running }
+        if let running = refreshes[TokenKey(key)] { return running }
         let task = Task { [self] in
             defer { refreshEnded(key) }
             return try await refreshUnderLease(key, seen: seen, minValidity: minValidity)
         }
-        refreshes[key] = task
+        refreshes[TokenKey(key)] = task
         // Callers of the key now join the refresh. The next one after it re-reads the row and offers it again.
         snapshot.withdraw(key)
         return task
     }
 
-    private func refreshEnded(_ key: String) { refreshes[key] = nil }
+    private func refreshEnded(_ key: String) { refreshes[TokenKey(key)] = nil }
 
     /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
     /// nobody else already did.
@@ -168,7 +169,7 @@ actor TokenManager {
             return saved
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
-            unsaved[key] = refreshed
+            unsaved[TokenKey(key)] = refreshed
             logger.error(
                 "key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
             throw AgentError.storage(error)
@@ -205,12 +206,12 @@ actor TokenManager {
     func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
         do {
             let saved = try await store.save(token)
-            unsaved[token.key] = nil
+            unsaved[TokenKey(token.key)] = nil
             offer(saved, for: token.key)
             onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
             return saved
         } catch {
-            unsaved[token.key] = token
+            unsaved[TokenKey(token.key)] = token
             snapshot.withdraw(token.key)
             logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
             throw AgentError.storage(error)
@@ -219,7 +220,7 @@ actor TokenManager {
 
     func forget(_ key: String) async throws -> Bool {
         let existed = try await storage { try await store.delete(key) }
-        let hadUnsaved = unsaved.removeValue(forKey: key) != nil
+        let hadUnsaved = unsaved.removeValue(forKey: TokenKey(key)) != nil
         snapshot.withdraw(key)
         if existed || hadUnsaved { onEvent(.changed(key: key, reason: "forgotten", expiresAt: nil)) }
         return existed || hadUnsaved
@@ -246,10 +247,10 @@ actor TokenManager {
 
     /// Writes tokens held in memory after a failed commit, before the key is used again.
     func writeUnsaved(_ key: String) async throws {
-        guard let pending = unsaved[key] else { return }
+        guard let pending = unsaved[TokenKey(key)] else { return }
         do {
             let saved = try await store.save(pending)
-            unsaved[key] = nil
+            unsaved[TokenKey(key)] = nil
             offer(saved, for: key)
             logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
         } catch {
@@ -259,7 +260,7 @@ actor TokenManager {
 
     /// Retries every pending write; called periodically while any is pending.
     func writeAllUnsaved() async -> Int {
-        for key in unsaved.keys { try? await writeUnsaved(key) }
+        for key in unsaved.keys { try? await writeUnsaved(key.string) }
         return unsaved.count
     }
 
@@ -267,7 +268,7 @@ actor TokenManager {
     /// `cachedSummary`, unless something is pending for the key: while a refresh runs its callers must join
     /// it, and unsaved tokens must be written before anything is handed out.
     private func offer(_ token: StoredToken, for key: String) {
-        if refreshes[key] == nil, unsaved[key] == nil {
+        if refreshes[TokenKey(key)] == nil, unsaved[TokenKey(key)] == nil {
             snapshot.publish(token)
         } else {
             snapshot.withdraw(key)

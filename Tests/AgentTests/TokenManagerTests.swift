@@ -152,3 +152,74 @@ final class ManagerFixture: Sendable {
         #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
     }
 }
+
+/// Keys are compared byte for byte: canonically equivalent spellings are different keys (issue 12, class 1).
+@Suite struct KeyIdentityTests {
+    /// Pairs of keys Swift's `String ==` calls equal but whose bytes differ: NFC against NFD, singletons
+    /// (Angstrom sign, Ohm sign) against their letters, combining marks in either order, Hangul syllables
+    /// against their jamo.
+    static func equivalentPairs(count: Int, seed: UInt64) -> [(String, String)] {
+        var generator = SeededGenerator(seed: seed)
+        let bases = [
+            "café", "\u{212B}sa", "\u{2126}mega", "ñandú", "한국", "ễ", "naïve", "Zoë", "d\u{307}\u{323}",
+            "q\u{301}\u{323}",
+        ]
+        var pairs: [(String, String)] = []
+        var seen = Set<[UInt8]>()
+        while pairs.count < count {
+            let prefix = "k\(UInt16.random(in: 0...9999, using: &generator))-"
+            let raw = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                bases.randomElement(using: &generator)!
+            }.joined()
+            let forms = [raw, raw.precomposedStringWithCanonicalMapping, raw.decomposedStringWithCanonicalMapping]
+                .map { prefix + $0 }.shuffled(using: &generator)
+            guard let second = forms.dropFirst().first(where: { !$0.utf8.elementsEqual(forms[0].utf8) }),
+                seen.insert(Array(forms[0].utf8)).inserted, seen.insert(Array(second.utf8)).inserted
+            else { continue }
+            pairs.append((forms[0], second))
+        }
+        return pairs
+    }
+
+    @Test func theGeneratedPairsAreEqualStringsWithDifferentBytes() {
+        for (first, second) in Self.equivalentPairs(count: 40, seed: 12) {
+            #expect(first == second && Array(first.utf8) != Array(second.utf8))
+        }
+    }
+
+    @Test(arguments: [1 as UInt64, 2, 3])
+    func equivalentKeysOfDifferentUsersEachGetTheirOwnTokens(seed: UInt64) async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let pairs = Self.equivalentPairs(count: 12, seed: seed)
+        let keys = pairs.flatMap { [$0.0, $0.1] }
+        var stored: [[UInt8]: StoredToken] = [:]
+        for key in keys { stored[Array(key.utf8)] = try await fixture.storeGrant(key, in: manager, expiresIn: 7200) }
+        // The snapshot (the hot path) answers each spelling with its own token.
+        for key in keys {
+            let summary = try #require(manager.snapshot.summary(for: key, minValidity: 0, now: Date()))
+            let text = String(decoding: summary, as: UTF8.self)
+            #expect(text.contains(stored[Array(key.utf8)]!.accessToken))
+        }
+        // Both spellings of every pair refreshed at once: one refresh each, each its own rotated token.
+        let refreshed = try await withThrowingTaskGroup(of: ([UInt8], StoredToken).self) { group in
+            for key in keys {
+                group.addTask {
+                    (Array(key.utf8), try await manager.token(for: key, minValidity: 0, forceRefresh: true))
+                }
+            }
+            return try await group.reduce(into: [[UInt8]: StoredToken]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(fixture.fake.count(.token) == keys.count)
+        let reader = try await TokenStore.open(.file(fixture.storePath))
+        for key in keys {
+            let token = try #require(refreshed[Array(key.utf8)])
+            #expect(Array(token.key.utf8) == Array(key.utf8))
+            #expect(token.refreshToken != stored[Array(key.utf8)]!.refreshToken)
+            #expect(fixture.fake.isLive(refreshToken: token.refreshToken))
+            #expect(try await reader.load(key)?.refreshToken == token.refreshToken)
+        }
+        #expect(Set(refreshed.values.map(\.accessToken)).count == keys.count)
+    }
+}
