@@ -118,6 +118,13 @@ package final class Agent: Sendable {
         return (url.absoluteString, state)
     }
 
+    /// For the end of input or a SIGTERM, before the process exits: keeps writing tokens whose write failed
+    /// for at most `seconds` (they are retried in the background anyway), and answers the keys still at risk,
+    /// already logged as an error.
+    package func drainUnsaved(within seconds: TimeInterval) async -> [String] {
+        await tokens.drainUnsaved(within: seconds)
+    }
+
     /// Runs the periodic chores: refreshing keys whose refresh token nears its end, and retrying writes that
     /// failed. Returns when the task is cancelled.
     package func runMaintenance(every interval: Duration = .seconds(600)) async {

@@ -20,6 +20,16 @@ actor TokenManager {
         var leasePollInterval: ClosedRange<TimeInterval> = 0.005...0.1
         /// Names this manager as a lease holder in the shared store (one per process; tests run two).
         var leaseOwner = LeaseOwner.current
+        /// First and longest pause between background attempts to write tokens whose commit failed.
+        var retryBackoff: ClosedRange<TimeInterval> = 0.05...1
+    }
+
+    /// Tokens Smartcar issued (or a client gave) whose write failed, kept until written.
+    private struct Pending {
+        var token: StoredToken
+        /// For a refresh's tokens: the row the refresh spent. They are written only while the key's row is
+        /// still that one (a later forget, store or exchange wins); nil for tokens a client stored.
+        var spent: StoredToken?
     }
 
     /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications.
@@ -45,7 +55,9 @@ actor TokenManager {
     /// byte for byte (`TokenKey`), as the store keys its rows.
     private var refreshes: [TokenKey: Task<StoredToken, any Error>] = [:]
     /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
-    private var unsaved: [TokenKey: StoredToken] = [:]
+    private var unsaved: [TokenKey: Pending] = [:]
+    /// The background writer of `unsaved`, running while anything is unsaved.
+    private var retrying: Task<Void, Never>?
 
     init(
         store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
@@ -163,17 +175,35 @@ actor TokenManager {
         refreshed.expiresAt = grant.expiresAt
         refreshed.refreshExpiresAt = grant.refreshExpiresAt
         refreshed.lastRefreshedAt = clock.now()
+        let outcome: RefreshCommit
         do {
-            let saved = try await store.commitRefresh(refreshed, owner: owner)
-            onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
-            return saved
+            outcome = try await store.commitRefresh(refreshed, owner: owner, replacing: row)
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
-            unsaved[TokenKey(key)] = refreshed
+            unsaved[TokenKey(key)] = Pending(token: refreshed, spent: row)
             logger.error(
                 "key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
+            retryInBackground()
             throw AgentError.storage(error)
         }
+        switch outcome {
+        case .committed(let saved):
+            onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
+            return saved
+        case .superseded(let current):
+            return try superseded(key, current: current)
+        }
+    }
+
+    /// A forget, store or exchange of `key` landed while its refresh ran, and won: the refresh's callers get
+    /// the key's state as it is now.
+    private func superseded(_ key: String, current: StoredToken?) throws -> StoredToken {
+        logger.notice("key \(key): changed while a refresh ran; the refresh's tokens were discarded")
+        guard let current else { throw AgentError.unknownKey(key) }
+        if current.needsReauth {
+            throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
+        }
+        return current
     }
 
     /// Smartcar said `invalid_grant`. Another process may have rotated the token meanwhile: only if the store
@@ -211,7 +241,8 @@ actor TokenManager {
             onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
             return saved
         } catch {
-            unsaved[TokenKey(token.key)] = token
+            unsaved[TokenKey(token.key)] = Pending(token: token, spent: nil)
+            retryInBackground()
             snapshot.withdraw(token.key)
             logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
             throw AgentError.storage(error)
@@ -245,23 +276,84 @@ actor TokenManager {
         return refreshed
     }
 
-    /// Writes tokens held in memory after a failed commit, before the key is used again.
+    /// Writes tokens held in memory after a failed commit, before the key is used again. A refresh's tokens
+    /// are written only while the row is still the one it spent (see `commitRefresh(_:owner:replacing:)`).
     func writeUnsaved(_ key: String) async throws {
-        guard let pending = unsaved[TokenKey(key)] else { return }
+        let id = TokenKey(key)
+        guard let pending = unsaved[id] else { return }
+        let saved: StoredToken?
         do {
-            let saved = try await store.save(pending)
-            unsaved[TokenKey(key)] = nil
-            offer(saved, for: key)
-            logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
+            if let spent = pending.spent {
+                switch try await store.commitRefresh(pending.token, owner: owner, replacing: spent) {
+                case .committed(let written): saved = written
+                case .superseded: saved = nil
+                }
+            } else {
+                saved = try await store.save(pending.token)
+            }
         } catch {
             throw AgentError.storage(error)
         }
+        // A save or forget may have replaced or dropped the pending tokens meanwhile: theirs is the later word.
+        guard unsaved[id]?.token == pending.token else { return }
+        unsaved[id] = nil
+        guard let saved else { return }
+        offer(saved, for: key)
+        logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
+        onEvent(.changed(key: key, reason: pending.spent == nil ? "stored" : "refreshed", expiresAt: saved.expiresAt))
     }
 
-    /// Retries every pending write; called periodically while any is pending.
+    /// Retries every pending write; answers how many are still pending.
     func writeAllUnsaved() async -> Int {
         for key in unsaved.keys { try? await writeUnsaved(key.string) }
         return unsaved.count
+    }
+
+    /// Starts the background writer unless it runs: it retries every unsaved write with a pause that doubles
+    /// up to `retryBackoff.upperBound`, and meanwhile keeps renewing the lease of every key whose rotated
+    /// tokens are unsaved, so no other process re-sends the refresh token they replaced.
+    private func retryInBackground() {
+        guard retrying == nil else { return }
+        retrying = Task { [self] in await retryUntilWritten() }
+    }
+
+    private func retryUntilWritten() async {
+        var pause = settings.retryBackoff.lowerBound
+        while !unsaved.isEmpty {
+            await renewLeasesOfUnsaved()
+            try? await Task.sleep(for: .seconds(pause))
+            if await writeAllUnsaved() == 0 { break }
+            pause = min(pause * 2, settings.retryBackoff.upperBound)
+        }
+        retrying = nil
+    }
+
+    private func renewLeasesOfUnsaved() async {
+        for (key, pending) in unsaved where pending.spent != nil {
+            _ = try? await store.acquireLease(
+                key.string, owner: owner, duration: settings.leaseDuration, now: clock.now(),
+                holderIsGone: LeaseOwner.isGone)
+        }
+    }
+
+    /// Keeps writing unsaved tokens for at most `seconds`, for the end of input or a SIGTERM; answers the keys
+    /// whose tokens are still unsaved (at risk: logged as an error, they are lost when the process exits).
+    func drainUnsaved(within seconds: TimeInterval) async -> [String] {
+        let deadline = ContinuousClock.now + .seconds(max(0, seconds))
+        var pause = settings.retryBackoff.lowerBound
+        while await writeAllUnsaved() > 0 {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            try? await Task.sleep(for: min(.seconds(pause), left))
+            pause = min(pause * 2, settings.retryBackoff.upperBound)
+        }
+        let atRisk = unsaved.keys.map(\.string).sorted()
+        if !atRisk.isEmpty {
+            logger.error(
+                "tokens of \(atRisk.count) keys could not be stored and are lost if the agent exits now: \(atRisk.joined(separator: ", "))"
+            )
+        }
+        return atRisk
     }
 
     /// Offers a usable row just read from or committed to the store (so its refresh token is durable) to

@@ -14,7 +14,13 @@ final class ManagerFixture: Sendable {
     let fake: FakeSmartcar
     let folder: TemporaryFolder
     let gate = GatedTransport()
-    private let events = Mutex<[TokenManager.Event]>([])
+    private struct EventLog {
+        var events: [TokenManager.Event] = []
+        var waiters:
+            [(matches: @Sendable (TokenManager.Event) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
+                []
+    }
+    private let log = Mutex(EventLog())
 
     init() throws {
         fake = try FakeSmartcar()
@@ -34,7 +40,7 @@ final class ManagerFixture: Sendable {
         return TokenManager(
             store: store, smartcar: smartcar, upstream: UpstreamLimiter(limit: 32), clock: SystemClock(),
             logger: .silent,
-            settings: .init(leaseOwner: owner), onEvent: { [self] event in events.withLock { $0.append(event) } })
+            settings: .init(leaseOwner: owner), onEvent: { [self] event in record(event) })
     }
 
     /// Stores a grant the fake knows, whose access token expires in `expiresIn` seconds.
@@ -49,7 +55,7 @@ final class ManagerFixture: Sendable {
     /// Forces a refresh of `key` whose commit fails: while Smartcar rotates the token, another process locks
     /// the store. `whileLocked` runs once the refresh has failed, before the lock is released.
     func forceRefreshWhileStoreIsLocked(
-        _ key: String, in manager: TokenManager, whileLocked: () throws -> Void
+        _ key: String, in manager: TokenManager, whileLocked: () async throws -> Void
     ) async throws {
         let refresh = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: true) }
         await gate.waitForArrivals(1)
@@ -58,12 +64,35 @@ final class ManagerFixture: Sendable {
         try locker.execute("BEGIN EXCLUSIVE")
         gate.open()
         await #expect(throws: AgentError.self) { try await refresh.value }
-        try whileLocked()
+        try await whileLocked()
         try locker.execute("ROLLBACK")
     }
 
+    private func record(_ event: TokenManager.Event) {
+        let ready = log.withLock { log in
+            log.events.append(event)
+            let ready = log.waiters.filter { $0.matches(event) }.map(\.continuation)
+            log.waiters.removeAll { $0.matches(event) }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Returns once an event matching `matches` was sent (before or after the call): the test awaits what the
+    /// manager does in the background instead of sleeping.
+    func waitForEvent(_ matches: @escaping @Sendable (TokenManager.Event) -> Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let seen = log.withLock { log in
+                if log.events.contains(where: matches) { return true }
+                log.waiters.append((matches, continuation))
+                return false
+            }
+            if seen { continuation.resume() }
+        }
+    }
+
     var reauthEvents: Int {
-        events.withLock { $0.filter { if case .reauthRequired = $0 { true } else { false } }.count }
+        log.withLock { $0.events.filter { if case .reauthRequired = $0 { true } else { false } }.count }
     }
 }
 
@@ -221,5 +250,80 @@ final class ManagerFixture: Sendable {
             #expect(try await reader.load(key)?.refreshToken == token.refreshToken)
         }
         #expect(Set(refreshed.values.map(\.accessToken)).count == keys.count)
+    }
+}
+
+/// Operations on a key are linearizable (issue 12, class 3): a forget or a store (an exchange stores the same
+/// way) that lands while a refresh of the key is at Smartcar wins, in this process or in another one.
+@Suite struct RefreshRaceTests {
+    enum Operation: String, CaseIterable, Sendable { case forget, store }
+
+    @Test(arguments: Operation.allCases, [false, true])
+    func anOperationLandingDuringARefreshWins(operation: Operation, fromAnotherProcess: Bool) async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(owner: "manager-A")
+        let other = fromAnotherProcess ? try fixture.manager(owner: "manager-B") : manager
+        let old = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
+        await fixture.gate.waitForArrivals(1)
+        var latest: StoredToken?
+        switch operation {
+        case .forget:
+            #expect(try await other.forget("car"))
+        case .store:
+            // A new owner's grant for the same key, as an exchange would store it.
+            latest = try await fixture.storeGrant("car", in: other, expiresIn: 3600)
+        }
+        fixture.gate.open()
+        let outcome = await refresh.result
+        let row = try await TokenStore.open(.file(fixture.storePath)).load("car")
+        #expect(fixture.fake.count(.token) == 1)
+        if let latest {
+            // The refresh's callers get the new owner's tokens, which the store keeps and Smartcar honours.
+            #expect(try outcome.get().accessToken == latest.accessToken)
+            #expect(row?.refreshToken == latest.refreshToken && row?.accessToken == latest.accessToken)
+            #expect(fixture.fake.isLive(refreshToken: latest.refreshToken))
+            #expect(
+                try await manager.token(for: "car", minValidity: 0, forceRefresh: false).accessToken
+                    == latest.accessToken)
+        } else {
+            #expect(row == nil)
+            #expect(throws: AgentError.self) { try outcome.get() }
+            await #expect(throws: AgentError.self) {
+                try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
+            }
+        }
+    }
+}
+
+/// Tokens whose commit failed are written in the background, promptly, without the key being used again
+/// (issue 12, class 4); `drainUnsaved` names what is still at risk.
+@Suite struct UnsavedTokenTests {
+    @Test(.timeLimit(.minutes(1))) func aFailedCommitIsWrittenInTheBackground() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {
+            // While the store stays locked, nothing can be written: the key is named as at risk.
+            #expect(await manager.drainUnsaved(within: 0) == ["car"])
+        }
+        // Nobody touches the manager: its background writer stores the rotated tokens once the lock is gone.
+        await fixture.waitForEvent { event in
+            if case .changed(let key, "refreshed", _) = event { key == "car" } else { false }
+        }
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
+        #expect(await manager.drainUnsaved(within: 0) == [])
+        #expect(fixture.fake.count(.token) == 1)
+    }
+
+    @Test func drainUnsavedWritesWhatIsPendingWithinItsTime() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
+        #expect(await manager.drainUnsaved(within: 30) == [])
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(fixture.fake.isLive(refreshToken: row.refreshToken))
     }
 }
