@@ -22,6 +22,11 @@ actor TokenManager {
         var leaseOwner = LeaseOwner.current
         /// First and longest pause between background attempts to write tokens whose commit failed.
         var retryBackoff: ClosedRange<TimeInterval> = 0.05...1
+        /// How many times a refresh whose answer may have been lost (timeout, connection dropped after
+        /// sending) is sent again with the same refresh token, and until how long after the first send:
+        /// Smartcar keeps a used refresh token valid at least 60 s, so the retry gets the rotated tokens.
+        var lostAnswerRetries = 2
+        var reuseWindow: TimeInterval = 45
     }
 
     /// Tokens Smartcar issued (or a client gave) whose write failed, kept until written.
@@ -163,7 +168,7 @@ actor TokenManager {
         }
         let grant: TokenGrant
         do {
-            grant = try await smartcar.refresh(row.refreshToken)
+            grant = try await refreshRecoveringLostAnswers(key, refreshToken: row.refreshToken)
         } catch {
             if error.kind == .reauthRequired { return try await refreshRejected(key, row: row, error: error) }
             _ = try? await store.releaseLease(key, owner: owner)
@@ -204,6 +209,32 @@ actor TokenManager {
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
         return current
+    }
+
+    /// Sends the refresh; if its answer may have been lost after Smartcar got it (and rotated the token), sends
+    /// it again with the same refresh token inside Smartcar's reuse window, renewing the key's lease first, so
+    /// the key is never given up (nor marked for Connect) over an answer that only went missing.
+    private func refreshRecoveringLostAnswers(
+        _ key: String, refreshToken: String
+    ) async throws(SmartcarError) -> TokenGrant {
+        let firstSent = ContinuousClock.now
+        var retries = 0
+        while true {
+            do throws(SmartcarError) {
+                return try await smartcar.refresh(refreshToken)
+            } catch
+                where error.details["mayHaveReachedServer"] == .bool(true) && retries < settings.lostAnswerRetries
+                && ContinuousClock.now - firstSent < .seconds(settings.reuseWindow)
+            {
+                retries += 1
+                logger.warning(
+                    "key \(key): the refresh's answer may have been lost (\(error.kind.rawValue)); sending it again with the same refresh token, inside Smartcar's reuse window"
+                )
+                _ = try? await store.acquireLease(
+                    key, owner: owner, duration: settings.leaseDuration, now: clock.now(),
+                    holderIsGone: LeaseOwner.isGone)
+            }
+        }
     }
 
     /// Smartcar said `invalid_grant`. Another process may have rotated the token meanwhile: only if the store

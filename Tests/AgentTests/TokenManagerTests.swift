@@ -17,13 +17,14 @@ final class ManagerFixture: Sendable {
     private struct EventLog {
         var events: [TokenManager.Event] = []
         var waiters:
-            [(matches: @Sendable (TokenManager.Event) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
+            [(id: Int, matches: @Sendable (TokenManager.Event) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
                 []
+        var nextID = 0
     }
     private let log = Mutex(EventLog())
 
-    init() throws {
-        fake = try FakeSmartcar()
+    init(fakeOptions: FakeSmartcar.Options = .init()) throws {
+        fake = try FakeSmartcar(options: fakeOptions)
         folder = try TemporaryFolder("token-manager")
     }
 
@@ -78,16 +79,28 @@ final class ManagerFixture: Sendable {
         for waiter in ready { waiter.resume() }
     }
 
-    /// Returns once an event matching `matches` was sent (before or after the call): the test awaits what the
-    /// manager does in the background instead of sleeping.
+    /// Returns once an event matching `matches` was sent (before or after the call), or the test is cancelled
+    /// (its time limit): the test awaits what the manager does in the background instead of sleeping.
     func waitForEvent(_ matches: @escaping @Sendable (TokenManager.Event) -> Bool) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let seen = log.withLock { log in
-                if log.events.contains(where: matches) { return true }
-                log.waiters.append((matches, continuation))
-                return false
+        let id = log.withLock { log in
+            defer { log.nextID += 1 }
+            return log.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let seen = log.withLock { log in
+                    if log.events.contains(where: matches) || Task.isCancelled { return true }
+                    log.waiters.append((id, matches, continuation))
+                    return false
+                }
+                if seen { continuation.resume() }
             }
-            if seen { continuation.resume() }
+        } onCancel: {
+            let waiter = log.withLock { log in
+                defer { log.waiters.removeAll { $0.id == id } }
+                return log.waiters.first { $0.id == id }?.continuation
+            }
+            waiter?.resume()
         }
     }
 
@@ -311,6 +324,7 @@ final class ManagerFixture: Sendable {
         await fixture.waitForEvent { event in
             if case .changed(let key, "refreshed", _) = event { key == "car" } else { false }
         }
+        try #require(!Task.isCancelled, "the rotated tokens were not written in the background")
         let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(await manager.drainUnsaved(within: 0) == [])
@@ -325,5 +339,27 @@ final class ManagerFixture: Sendable {
         #expect(await manager.drainUnsaved(within: 30) == [])
         let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
         #expect(fixture.fake.isLive(refreshToken: row.refreshToken))
+    }
+}
+
+/// A refresh whose answer was lost after Smartcar rotated the token is sent again with the same refresh token
+/// inside Smartcar's reuse window, instead of failing and leaving the key to die (issue 12, class 5).
+@Suite struct LostAnswerTests {
+    @Test func aRefreshWhoseAnswerWasLostIsRecoveredWithTheSameRefreshToken() async throws {
+        var options = FakeSmartcar.Options()
+        options.refreshReuse = .grace(60)
+        let fixture = try ManagerFixture(fakeOptions: options)
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        fixture.fake.inject(.dropAfterHandling, on: .token)
+        let token = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
+        #expect(fixture.fake.count(.token) == 2)
+        #expect(fixture.fake.requests.filter { $0.form["refresh_token"] == stored.refreshToken }.count == 2)
+        #expect(fixture.fake.isLive(refreshToken: token.refreshToken))
+        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == token.refreshToken)
+        // The key lives on: the next refresh spends the stored token without a word of re-authorization.
+        let next = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
+        #expect(fixture.fake.isLive(refreshToken: next.refreshToken) && fixture.reauthEvents == 0)
     }
 }
