@@ -82,7 +82,9 @@ actor TokenManager {
 
     /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
     func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
-        if let running = refreshes[TokenKey(key)] { return try await running.value }
+        if let running = refreshes[TokenKey(key)] {
+            return try validFor(minValidity, try await running.value)
+        }
         try await writeUnsaved(key)
         let current = try await storage { try await store.load(key) }
         guard let current, !current.needsReauth else {
@@ -95,7 +97,19 @@ actor TokenManager {
             offer(current, for: key)
             return current
         }
-        return try await refresh(key, seen: current, minValidity: minValidity).value
+        return try validFor(minValidity, try await refresh(key, seen: current, minValidity: minValidity).value)
+    }
+
+    /// `token` if it stays valid `minValidity` seconds; otherwise (Smartcar issued a token shorter than that)
+    /// `upstreamError` naming both, never a silently short token. The token is stored all the same.
+    private func validFor(_ minValidity: TimeInterval, _ token: StoredToken) throws -> StoredToken {
+        let remaining = token.expiresAt.timeIntervalSince(clock.now()).rounded(.down)
+        guard remaining < minValidity else { return token }
+        let seconds = remaining.isFinite ? Int64(max(-1e9, min(1e9, remaining))) : 0
+        throw SmartcarError(
+            .upstreamError,
+            "Smartcar issued an access token valid for \(max(0, seconds)) s, less than minValidity (\(Int64(minValidity)) s); ask again with a lower minValidity to use it",
+            details: ["expiresIn": .int(max(0, seconds)), "minValidity": .int(Int64(minValidity))])
     }
 
     /// Starts (or joins) the one refresh of `key`. The task is not a child of any caller: a cancelled caller

@@ -363,3 +363,25 @@ final class ManagerFixture: Sendable {
         #expect(fixture.fake.isLive(refreshToken: next.refreshToken) && fixture.reauthEvents == 0)
     }
 }
+
+/// `getToken` never silently answers a token valid for less than `minValidity`: when Smartcar issues a shorter
+/// one (here 0 s), the answer is `upstreamError` naming both, and the rotated tokens are stored all the same.
+@Suite struct ShortTokenTests {
+    @Test(arguments: [0.0, 300])
+    func aTokenShorterThanMinValidityIsRefusedButKept(minValidity: Double) async throws {
+        var options = FakeSmartcar.Options()
+        options.accessTokenLifetime = 0
+        let fixture = try ManagerFixture(fakeOptions: options)
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        do {
+            let token = try await manager.token(for: "car", minValidity: minValidity, forceRefresh: true)
+            Issue.record("answered a token valid for \(token.expiresAt.timeIntervalSinceNow) s")
+        } catch let error as SmartcarError {
+            #expect(error.kind == .upstreamError && error.details["minValidity"] == .int(Int64(minValidity)))
+        }
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
+    }
+}
