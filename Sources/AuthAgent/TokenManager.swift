@@ -63,6 +63,8 @@ actor TokenManager {
     private var unsaved: [TokenKey: Pending] = [:]
     /// The background writer of `unsaved`, running while anything is unsaved.
     private var retrying: Task<Void, Never>?
+    /// The write of each key's unsaved tokens under way, if any.
+    private var writes: [TokenKey: Task<Void, any Error>] = [:]
 
     init(
         store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
@@ -324,6 +326,22 @@ actor TokenManager {
     /// Writes tokens held in memory after a failed commit, before the key is used again. A refresh's tokens
     /// are written only while the row is still the one it spent (see `commitRefresh(_:owner:replacing:)`).
     func writeUnsaved(_ key: String) async throws {
+        let id = TokenKey(key)
+        // One write of a key's pending tokens at a time (the background writer, `drainUnsaved` and the key's
+        // next caller may all ask): a second asker awaits the write under way, then looks again.
+        while unsaved[id] != nil {
+            if let running = writes[id] {
+                try await running.value
+                continue
+            }
+            let write = Task { [self] in try await writePendingOnce(key) }
+            writes[id] = write
+            defer { writes[id] = nil }
+            try await write.value
+        }
+    }
+
+    private func writePendingOnce(_ key: String) async throws {
         let id = TokenKey(key)
         guard let pending = unsaved[id] else { return }
         let saved: StoredToken?
