@@ -166,7 +166,7 @@ final class ManagerFixture: Sendable {
         let manager = try fixture.manager(busyTimeout: .milliseconds(20))
         _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
         try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
-        // No periodic retry has run: the next caller of the key writes the unsaved tokens first.
+        // The next caller of the key writes the unsaved tokens first (or awaits the background writer doing it).
         let served = try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
         #expect(fixture.fake.isLive(refreshToken: served.refreshToken))
         #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == served.refreshToken)
