@@ -18,11 +18,10 @@ final class ConnectStates: Sendable {
     }
 
     private struct Registry {
-        // States compared byte for byte (`TokenKey`): a state is claimed only by the exact bytes handed out.
-        var issued: [TokenKey: Issued] = [:]
+        var issued: [String: Issued] = [:]
         /// Claimed or expired states, remembered until they would have expired, so a replay is named as such.
-        var spent: [TokenKey: Date] = [:]
-        var order: [TokenKey] = []
+        var spent: [String: Date] = [:]
+        var order: [String] = []
     }
 
     private let registry = Mutex(Registry())
@@ -45,7 +44,6 @@ final class ConnectStates: Sendable {
     /// Remembers `state` until it is claimed or expires.
     func remember(_ state: String, redirectURI: String?, key: String?) {
         let now = clock.now()
-        let state = TokenKey(state)
         registry.withLock { registry in
             registry.issued[state] = Issued(
                 redirectURI: redirectURI, key: key, expiresAt: now.addingTimeInterval(lifetime))
@@ -58,7 +56,6 @@ final class ConnectStates: Sendable {
     /// Claims `state` once: a second claim, an unknown or an expired state is refused.
     func claim(_ state: String) -> Claim {
         let now = clock.now()
-        let state = TokenKey(state)
         return registry.withLock { registry in
             if let issued = registry.issued.removeValue(forKey: state) {
                 registry.spent[state] = issued.expiresAt
@@ -72,7 +69,7 @@ final class ConnectStates: Sendable {
     /// Drops states past their expiry (keeping a short memory of them) and bounds the registry's size.
     private static func prune(_ registry: inout Registry, now: Date, capacity: Int) {
         guard registry.order.count > capacity else { return }
-        var kept: [TokenKey] = []
+        var kept: [String] = []
         for state in registry.order {
             if let issued = registry.issued[state], issued.expiresAt > now {
                 kept.append(state)
