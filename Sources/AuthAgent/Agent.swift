@@ -68,16 +68,14 @@ package final class Agent: Sendable {
         states = ConnectStates(clock: setup.clock, lifetime: setup.settings.stateTTLSeconds)
         let notifier = Notifier()
         self.notifier = notifier
-        var refreshConfiguration = setup.configuration
-        // A refresh must end well inside its lease, or another process could spend the same refresh token.
-        refreshConfiguration.requestTimeout = min(
-            setup.configuration.requestTimeout,
-            .milliseconds(Int64(setup.settings.leaseSeconds * 750)))
-        let refreshClient = SmartcarClient(
-            configuration: refreshConfiguration, transport: setup.transport, clock: setup.clock, logger: setup.logger)
+        // `--request-timeout` governs refreshes too: the lease is sized to cover a whole call (the timeout is its
+        // budget, retries included), and renewed before a refresh whose answer was lost is sent again, so no
+        // other process spends the same refresh token while this one may still get its answer.
+        let budget = setup.configuration.requestTimeout.components
+        let callSeconds = Double(budget.seconds) + Double(budget.attoseconds) / 1e18
         tokens = TokenManager(
-            store: setup.store, smartcar: refreshClient, upstream: upstream, clock: setup.clock, logger: setup.logger,
-            settings: .init(leaseDuration: setup.settings.leaseSeconds), onEvent: notifier.send)
+            store: setup.store, smartcar: smartcar, upstream: upstream, clock: setup.clock, logger: setup.logger,
+            settings: .init(leaseDuration: max(setup.settings.leaseSeconds, callSeconds + 5)), onEvent: notifier.send)
     }
 
     /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.
@@ -116,6 +114,13 @@ package final class Agent: Sendable {
         let url = try ConnectURL.build(options, state: state, configuration: setup.configuration)
         states.remember(state, redirectURI: options.redirectURI ?? setup.configuration.redirectURI, key: key)
         return (url.absoluteString, state)
+    }
+
+    /// For the end of input or a SIGTERM, before the process exits: keeps writing tokens whose write failed
+    /// for at most `seconds` (they are retried in the background anyway), and answers the keys still at risk,
+    /// already logged as an error.
+    package func drainUnsaved(within seconds: TimeInterval) async -> [String] {
+        await tokens.drainUnsaved(within: seconds)
     }
 
     /// Runs the periodic chores: refreshing keys whose refresh token nears its end, and retrying writes that

@@ -20,6 +20,21 @@ actor TokenManager {
         var leasePollInterval: ClosedRange<TimeInterval> = 0.005...0.1
         /// Names this manager as a lease holder in the shared store (one per process; tests run two).
         var leaseOwner = LeaseOwner.current
+        /// First and longest pause between background attempts to write tokens whose commit failed.
+        var retryBackoff: ClosedRange<TimeInterval> = 0.05...1
+        /// How many times a refresh whose answer may have been lost (timeout, connection dropped after
+        /// sending) is sent again with the same refresh token, and until how long after the first send:
+        /// Smartcar keeps a used refresh token valid at least 60 s, so the retry gets the rotated tokens.
+        var lostAnswerRetries = 2
+        var reuseWindow: TimeInterval = 45
+    }
+
+    /// Tokens Smartcar issued (or a client gave) whose write failed, kept until written.
+    private struct Pending {
+        var token: StoredToken
+        /// For a refresh's tokens: the row the refresh spent. They are written only while the key's row is
+        /// still that one (a later forget, store or exchange wins); nil for tokens a client stored.
+        var spent: StoredToken?
     }
 
     /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications.
@@ -41,10 +56,15 @@ actor TokenManager {
     /// store, see `offer`.
     nonisolated let snapshot: TokenSnapshot
 
-    /// One refresh per key at a time; every caller of that key awaits the same task.
-    private var refreshes: [String: Task<StoredToken, any Error>] = [:]
+    /// One refresh per key at a time; every caller of that key awaits the same task. Every map here is keyed
+    /// byte for byte (`TokenKey`), as the store keys its rows.
+    private var refreshes: [TokenKey: Task<StoredToken, any Error>] = [:]
     /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
-    private var unsaved: [String: StoredToken] = [:]
+    private var unsaved: [TokenKey: Pending] = [:]
+    /// The background writer of `unsaved`, running while anything is unsaved.
+    private var retrying: Task<Void, Never>?
+    /// The write of each key's unsaved tokens under way, if any.
+    private var writes: [TokenKey: Task<Void, any Error>] = [:]
 
     init(
         store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
@@ -64,7 +84,9 @@ actor TokenManager {
 
     /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
     func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
-        if let running = refreshes[key] { return try await running.value }
+        if let running = refreshes[TokenKey(key)] {
+            return try validFor(minValidity, try await running.value)
+        }
         try await writeUnsaved(key)
         let current = try await storage { try await store.load(key) }
         guard let current, !current.needsReauth else {
@@ -77,24 +99,36 @@ actor TokenManager {
             offer(current, for: key)
             return current
         }
-        return try await refresh(key, seen: current, minValidity: minValidity).value
+        return try validFor(minValidity, try await refresh(key, seen: current, minValidity: minValidity).value)
+    }
+
+    /// `token` if it stays valid `minValidity` seconds; otherwise (Smartcar issued a token shorter than that)
+    /// `upstreamError` naming both, never a silently short token. The token is stored all the same.
+    private func validFor(_ minValidity: TimeInterval, _ token: StoredToken) throws -> StoredToken {
+        let remaining = token.expiresAt.timeIntervalSince(clock.now()).rounded(.down)
+        guard remaining < minValidity else { return token }
+        let seconds = remaining.isFinite ? Int64(max(-1e9, min(1e9, remaining))) : 0
+        throw SmartcarError(
+            .upstreamError,
+            "Smartcar issued an access token valid for \(max(0, seconds)) s, less than minValidity (\(Int64(minValidity)) s); ask again with a lower minValidity to use it",
+            details: ["expiresIn": .int(max(0, seconds)), "minValidity": .int(Int64(minValidity))])
     }
 
     /// Starts (or joins) the one refresh of `key`. The task is not a child of any caller: a cancelled caller
     /// stops waiting, but the refresh runs to its end so a rotated token is always stored.
     private func refresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) -> Task<StoredToken, any Error> {
-        if let running = refreshes[key] { return running }
+        if let running = refreshes[TokenKey(key)] { return running }
         let task = Task { [self] in
             defer { refreshEnded(key) }
             return try await refreshUnderLease(key, seen: seen, minValidity: minValidity)
         }
-        refreshes[key] = task
+        refreshes[TokenKey(key)] = task
         // Callers of the key now join the refresh. The next one after it re-reads the row and offers it again.
         snapshot.withdraw(key)
         return task
     }
 
-    private func refreshEnded(_ key: String) { refreshes[key] = nil }
+    private func refreshEnded(_ key: String) { refreshes[TokenKey(key)] = nil }
 
     /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
     /// nobody else already did.
@@ -150,7 +184,7 @@ actor TokenManager {
         }
         let grant: TokenGrant
         do {
-            grant = try await smartcar.refresh(row.refreshToken)
+            grant = try await refreshRecoveringLostAnswers(key, refreshToken: row.refreshToken)
         } catch {
             if error.kind == .reauthRequired { return try await refreshRejected(key, row: row, error: error) }
             _ = try? await store.releaseLease(key, owner: owner)
@@ -162,16 +196,60 @@ actor TokenManager {
         refreshed.expiresAt = grant.expiresAt
         refreshed.refreshExpiresAt = grant.refreshExpiresAt
         refreshed.lastRefreshedAt = clock.now()
+        let outcome: RefreshCommit
         do {
-            let saved = try await store.commitRefresh(refreshed, owner: owner)
-            onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
-            return saved
+            outcome = try await store.commitRefresh(refreshed, owner: owner, replacing: row)
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
-            unsaved[key] = refreshed
+            unsaved[TokenKey(key)] = Pending(token: refreshed, spent: row)
             logger.error(
                 "key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
+            retryInBackground()
             throw AgentError.storage(error)
+        }
+        switch outcome {
+        case .committed(let saved):
+            onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
+            return saved
+        case .superseded(let current):
+            return try superseded(key, current: current)
+        }
+    }
+
+    /// A forget, store or exchange of `key` landed while its refresh ran, and won: the refresh's callers get
+    /// the key's state as it is now.
+    private func superseded(_ key: String, current: StoredToken?) throws -> StoredToken {
+        logger.notice("key \(key): changed while a refresh ran; the refresh's tokens were discarded")
+        guard let current else { throw AgentError.unknownKey(key) }
+        if current.needsReauth {
+            throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
+        }
+        return current
+    }
+
+    /// Sends the refresh; if its answer may have been lost after Smartcar got it (and rotated the token), sends
+    /// it again with the same refresh token inside Smartcar's reuse window, renewing the key's lease first, so
+    /// the key is never given up (nor marked for Connect) over an answer that only went missing.
+    private func refreshRecoveringLostAnswers(
+        _ key: String, refreshToken: String
+    ) async throws(SmartcarError) -> TokenGrant {
+        let firstSent = ContinuousClock.now
+        var retries = 0
+        while true {
+            do throws(SmartcarError) {
+                return try await smartcar.refresh(refreshToken)
+            } catch
+                where error.details["mayHaveReachedServer"] == .bool(true) && retries < settings.lostAnswerRetries
+                && ContinuousClock.now - firstSent < .seconds(settings.reuseWindow)
+            {
+                retries += 1
+                logger.warning(
+                    "key \(key): the refresh's answer may have been lost (\(error.kind.rawValue)); sending it again with the same refresh token, inside Smartcar's reuse window"
+                )
+                _ = try? await store.acquireLease(
+                    key, owner: owner, duration: settings.leaseDuration, now: clock.now(),
+                    holderIsGone: LeaseOwner.isGone)
+            }
         }
     }
 
@@ -205,12 +283,13 @@ actor TokenManager {
     func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
         do {
             let saved = try await store.save(token)
-            unsaved[token.key] = nil
+            unsaved[TokenKey(token.key)] = nil
             offer(saved, for: token.key)
             onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
             return saved
         } catch {
-            unsaved[token.key] = token
+            unsaved[TokenKey(token.key)] = Pending(token: token, spent: nil)
+            retryInBackground()
             snapshot.withdraw(token.key)
             logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
             throw AgentError.storage(error)
@@ -219,7 +298,7 @@ actor TokenManager {
 
     func forget(_ key: String) async throws -> Bool {
         let existed = try await storage { try await store.delete(key) }
-        let hadUnsaved = unsaved.removeValue(forKey: key) != nil
+        let hadUnsaved = unsaved.removeValue(forKey: TokenKey(key)) != nil
         snapshot.withdraw(key)
         if existed || hadUnsaved { onEvent(.changed(key: key, reason: "forgotten", expiresAt: nil)) }
         return existed || hadUnsaved
@@ -244,30 +323,107 @@ actor TokenManager {
         return refreshed
     }
 
-    /// Writes tokens held in memory after a failed commit, before the key is used again.
+    /// Writes tokens held in memory after a failed commit, before the key is used again. A refresh's tokens
+    /// are written only while the row is still the one it spent (see `commitRefresh(_:owner:replacing:)`).
     func writeUnsaved(_ key: String) async throws {
-        guard let pending = unsaved[key] else { return }
-        do {
-            let saved = try await store.save(pending)
-            unsaved[key] = nil
-            offer(saved, for: key)
-            logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
-        } catch {
-            throw AgentError.storage(error)
+        let id = TokenKey(key)
+        // One write of a key's pending tokens at a time (the background writer, `drainUnsaved` and the key's
+        // next caller may all ask): a second asker awaits the write under way, then looks again.
+        while unsaved[id] != nil {
+            if let running = writes[id] {
+                try await running.value
+                continue
+            }
+            let write = Task { [self] in try await writePendingOnce(key) }
+            writes[id] = write
+            defer { writes[id] = nil }
+            try await write.value
         }
     }
 
-    /// Retries every pending write; called periodically while any is pending.
+    private func writePendingOnce(_ key: String) async throws {
+        let id = TokenKey(key)
+        guard let pending = unsaved[id] else { return }
+        let saved: StoredToken?
+        do {
+            if let spent = pending.spent {
+                switch try await store.commitRefresh(pending.token, owner: owner, replacing: spent) {
+                case .committed(let written): saved = written
+                case .superseded: saved = nil
+                }
+            } else {
+                saved = try await store.save(pending.token)
+            }
+        } catch {
+            throw AgentError.storage(error)
+        }
+        // A save or forget may have replaced or dropped the pending tokens meanwhile: theirs is the later word.
+        guard unsaved[id]?.token == pending.token else { return }
+        unsaved[id] = nil
+        guard let saved else { return }
+        offer(saved, for: key)
+        logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
+        onEvent(.changed(key: key, reason: pending.spent == nil ? "stored" : "refreshed", expiresAt: saved.expiresAt))
+    }
+
+    /// Retries every pending write; answers how many are still pending.
     func writeAllUnsaved() async -> Int {
-        for key in unsaved.keys { try? await writeUnsaved(key) }
+        for key in unsaved.keys { try? await writeUnsaved(key.string) }
         return unsaved.count
+    }
+
+    /// Starts the background writer unless it runs: it retries every unsaved write with a pause that doubles
+    /// up to `retryBackoff.upperBound`, and meanwhile keeps renewing the lease of every key whose rotated
+    /// tokens are unsaved, so no other process re-sends the refresh token they replaced.
+    private func retryInBackground() {
+        guard retrying == nil else { return }
+        retrying = Task { [self] in await retryUntilWritten() }
+    }
+
+    private func retryUntilWritten() async {
+        var pause = settings.retryBackoff.lowerBound
+        while !unsaved.isEmpty {
+            await renewLeasesOfUnsaved()
+            try? await Task.sleep(for: .seconds(pause))
+            if await writeAllUnsaved() == 0 { break }
+            pause = min(pause * 2, settings.retryBackoff.upperBound)
+        }
+        retrying = nil
+    }
+
+    private func renewLeasesOfUnsaved() async {
+        for (key, pending) in unsaved where pending.spent != nil {
+            _ = try? await store.acquireLease(
+                key.string, owner: owner, duration: settings.leaseDuration, now: clock.now(),
+                holderIsGone: LeaseOwner.isGone)
+        }
+    }
+
+    /// Keeps writing unsaved tokens for at most `seconds`, for the end of input or a SIGTERM; answers the keys
+    /// whose tokens are still unsaved (at risk: logged as an error, they are lost when the process exits).
+    func drainUnsaved(within seconds: TimeInterval) async -> [String] {
+        let deadline = ContinuousClock.now + .seconds(max(0, seconds))
+        var pause = settings.retryBackoff.lowerBound
+        while await writeAllUnsaved() > 0 {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            try? await Task.sleep(for: min(.seconds(pause), left))
+            pause = min(pause * 2, settings.retryBackoff.upperBound)
+        }
+        let atRisk = unsaved.keys.map(\.string).sorted()
+        if !atRisk.isEmpty {
+            logger.error(
+                "tokens of \(atRisk.count) keys could not be stored and are lost if the agent exits now: \(atRisk.joined(separator: ", "))"
+            )
+        }
+        return atRisk
     }
 
     /// Offers a usable row just read from or committed to the store (so its refresh token is durable) to
     /// `cachedSummary`, unless something is pending for the key: while a refresh runs its callers must join
     /// it, and unsaved tokens must be written before anything is handed out.
     private func offer(_ token: StoredToken, for key: String) {
-        if refreshes[key] == nil, unsaved[key] == nil {
+        if refreshes[TokenKey(key)] == nil, unsaved[TokenKey(key)] == nil {
             snapshot.publish(token)
         } else {
             snapshot.withdraw(key)

@@ -21,7 +21,8 @@ final class TokenSnapshot: Sendable {
         var expiresAtEnd: Int32
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    /// Keyed byte for byte (`TokenKey`), as the store keys its rows.
+    private let entries = Mutex<[TokenKey: Entry]>([:])
     /// The most random seconds `TokenManager.token(for:)` adds to `minValidity`: a token is answered from here
     /// only when the actor would have answered the same one.
     private let jitter: TimeInterval
@@ -42,17 +43,17 @@ final class TokenSnapshot: Sendable {
         let entry = Entry(
             expiresAt: token.expiresAt, strings: Array(strings[...]), accessTokenEnd: accessTokenEnd,
             expiresAtEnd: expiresAtEnd)
-        entries.withLock { $0[token.key] = entry }
+        entries.withLock { $0[TokenKey(token.key)] = entry }
     }
 
     func withdraw(_ key: String) {
-        _ = entries.withLock { $0.removeValue(forKey: key) }
+        _ = entries.withLock { $0.removeValue(forKey: TokenKey(key)) }
     }
 
     /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `minValidity`
     /// plus the jitter after `now`.
     func summary(for key: String, minValidity: TimeInterval, now: Date) -> [UInt8]? {
-        guard let entry = entries.withLock({ $0[key] }) else { return nil }
+        guard let entry = entries.withLock({ $0[TokenKey(key)] }) else { return nil }
         let remaining = entry.expiresAt.timeIntervalSince(now)
         guard remaining > minValidity + jitter else { return nil }
         let strings = entry.strings

@@ -14,10 +14,17 @@ final class ManagerFixture: Sendable {
     let fake: FakeSmartcar
     let folder: TemporaryFolder
     let gate = GatedTransport()
-    private let events = Mutex<[TokenManager.Event]>([])
+    private struct EventLog {
+        var events: [TokenManager.Event] = []
+        var waiters:
+            [(id: Int, matches: @Sendable (TokenManager.Event) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
+                []
+        var nextID = 0
+    }
+    private let log = Mutex(EventLog())
 
-    init() throws {
-        fake = try FakeSmartcar()
+    init(fakeOptions: FakeSmartcar.Options = .init()) throws {
+        fake = try FakeSmartcar(options: fakeOptions)
         folder = try TemporaryFolder("token-manager")
     }
 
@@ -34,7 +41,7 @@ final class ManagerFixture: Sendable {
         return TokenManager(
             store: store, smartcar: smartcar, upstream: UpstreamLimiter(limit: 32), clock: SystemClock(),
             logger: .silent,
-            settings: .init(leaseOwner: owner), onEvent: { [self] event in events.withLock { $0.append(event) } })
+            settings: .init(leaseOwner: owner), onEvent: { [self] event in record(event) })
     }
 
     /// Stores a grant the fake knows, whose access token expires in `expiresIn` seconds.
@@ -49,7 +56,7 @@ final class ManagerFixture: Sendable {
     /// Forces a refresh of `key` whose commit fails: while Smartcar rotates the token, another process locks
     /// the store. `whileLocked` runs once the refresh has failed, before the lock is released.
     func forceRefreshWhileStoreIsLocked(
-        _ key: String, in manager: TokenManager, whileLocked: () throws -> Void
+        _ key: String, in manager: TokenManager, whileLocked: () async throws -> Void
     ) async throws {
         let refresh = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: true) }
         await gate.waitForArrivals(1)
@@ -58,12 +65,47 @@ final class ManagerFixture: Sendable {
         try locker.execute("BEGIN EXCLUSIVE")
         gate.open()
         await #expect(throws: AgentError.self) { try await refresh.value }
-        try whileLocked()
+        try await whileLocked()
         try locker.execute("ROLLBACK")
     }
 
+    private func record(_ event: TokenManager.Event) {
+        let ready = log.withLock { log in
+            log.events.append(event)
+            let ready = log.waiters.filter { $0.matches(event) }.map(\.continuation)
+            log.waiters.removeAll { $0.matches(event) }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Returns once an event matching `matches` was sent (before or after the call), or the test is cancelled
+    /// (its time limit): the test awaits what the manager does in the background instead of sleeping.
+    func waitForEvent(_ matches: @escaping @Sendable (TokenManager.Event) -> Bool) async {
+        let id = log.withLock { log in
+            defer { log.nextID += 1 }
+            return log.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let seen = log.withLock { log in
+                    if log.events.contains(where: matches) || Task.isCancelled { return true }
+                    log.waiters.append((id, matches, continuation))
+                    return false
+                }
+                if seen { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = log.withLock { log in
+                defer { log.waiters.removeAll { $0.id == id } }
+                return log.waiters.first { $0.id == id }?.continuation
+            }
+            waiter?.resume()
+        }
+    }
+
     var reauthEvents: Int {
-        events.withLock { $0.filter { if case .reauthRequired = $0 { true } else { false } }.count }
+        log.withLock { $0.events.filter { if case .reauthRequired = $0 { true } else { false } }.count }
     }
 }
 
@@ -124,7 +166,7 @@ final class ManagerFixture: Sendable {
         let manager = try fixture.manager(busyTimeout: .milliseconds(20))
         _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
         try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
-        // No periodic retry has run: the next caller of the key writes the unsaved tokens first.
+        // The next caller of the key writes the unsaved tokens first (or awaits the background writer doing it).
         let served = try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
         #expect(fixture.fake.isLive(refreshToken: served.refreshToken))
         #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == served.refreshToken)
@@ -150,5 +192,196 @@ final class ManagerFixture: Sendable {
         #expect(fixture.reauthEvents == 1)
         #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.needsReauth == true)
         #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
+    }
+}
+
+/// Keys are compared byte for byte: canonically equivalent spellings are different keys (issue 12, class 1).
+@Suite struct KeyIdentityTests {
+    /// Pairs of keys Swift's `String ==` calls equal but whose bytes differ: NFC against NFD, singletons
+    /// (Angstrom sign, Ohm sign) against their letters, combining marks in either order, Hangul syllables
+    /// against their jamo.
+    static func equivalentPairs(count: Int, seed: UInt64) -> [(String, String)] {
+        var generator = SeededGenerator(seed: seed)
+        let bases = [
+            "café", "\u{212B}sa", "\u{2126}mega", "ñandú", "한국", "ễ", "naïve", "Zoë", "d\u{307}\u{323}",
+            "q\u{301}\u{323}",
+        ]
+        var pairs: [(String, String)] = []
+        var seen = Set<[UInt8]>()
+        while pairs.count < count {
+            let prefix = "k\(UInt16.random(in: 0...9999, using: &generator))-"
+            let raw = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                bases.randomElement(using: &generator)!
+            }.joined()
+            let forms = [raw, raw.precomposedStringWithCanonicalMapping, raw.decomposedStringWithCanonicalMapping]
+                .map { prefix + $0 }.shuffled(using: &generator)
+            guard let second = forms.dropFirst().first(where: { !$0.utf8.elementsEqual(forms[0].utf8) }),
+                seen.insert(Array(forms[0].utf8)).inserted, seen.insert(Array(second.utf8)).inserted
+            else { continue }
+            pairs.append((forms[0], second))
+        }
+        return pairs
+    }
+
+    @Test func theGeneratedPairsAreEqualStringsWithDifferentBytes() {
+        for (first, second) in Self.equivalentPairs(count: 40, seed: 12) {
+            #expect(first == second && Array(first.utf8) != Array(second.utf8))
+        }
+    }
+
+    @Test(arguments: [1 as UInt64, 2, 3])
+    func equivalentKeysOfDifferentUsersEachGetTheirOwnTokens(seed: UInt64) async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let pairs = Self.equivalentPairs(count: 12, seed: seed)
+        let keys = pairs.flatMap { [$0.0, $0.1] }
+        var stored: [[UInt8]: StoredToken] = [:]
+        for key in keys { stored[Array(key.utf8)] = try await fixture.storeGrant(key, in: manager, expiresIn: 7200) }
+        // The snapshot (the hot path) answers each spelling with its own token.
+        for key in keys {
+            let summary = try #require(manager.snapshot.summary(for: key, minValidity: 0, now: Date()))
+            let text = String(decoding: summary, as: UTF8.self)
+            #expect(text.contains(stored[Array(key.utf8)]!.accessToken))
+        }
+        // Both spellings of every pair refreshed at once: one refresh each, each its own rotated token.
+        let refreshed = try await withThrowingTaskGroup(of: ([UInt8], StoredToken).self) { group in
+            for key in keys {
+                group.addTask {
+                    (Array(key.utf8), try await manager.token(for: key, minValidity: 0, forceRefresh: true))
+                }
+            }
+            return try await group.reduce(into: [[UInt8]: StoredToken]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(fixture.fake.count(.token) == keys.count)
+        let reader = try await TokenStore.open(.file(fixture.storePath))
+        for key in keys {
+            let token = try #require(refreshed[Array(key.utf8)])
+            #expect(Array(token.key.utf8) == Array(key.utf8))
+            #expect(token.refreshToken != stored[Array(key.utf8)]!.refreshToken)
+            #expect(fixture.fake.isLive(refreshToken: token.refreshToken))
+            #expect(try await reader.load(key)?.refreshToken == token.refreshToken)
+        }
+        #expect(Set(refreshed.values.map(\.accessToken)).count == keys.count)
+    }
+}
+
+/// Operations on a key are linearizable (issue 12, class 3): a forget or a store (an exchange stores the same
+/// way) that lands while a refresh of the key is at Smartcar wins, in this process or in another one.
+@Suite struct RefreshRaceTests {
+    enum Operation: String, CaseIterable, Sendable { case forget, store }
+
+    @Test(arguments: Operation.allCases, [false, true])
+    func anOperationLandingDuringARefreshWins(operation: Operation, fromAnotherProcess: Bool) async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(owner: "manager-A")
+        let other = fromAnotherProcess ? try fixture.manager(owner: "manager-B") : manager
+        let old = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
+        await fixture.gate.waitForArrivals(1)
+        var latest: StoredToken?
+        switch operation {
+        case .forget:
+            #expect(try await other.forget("car"))
+        case .store:
+            // A new owner's grant for the same key, as an exchange would store it.
+            latest = try await fixture.storeGrant("car", in: other, expiresIn: 3600)
+        }
+        fixture.gate.open()
+        let outcome = await refresh.result
+        let row = try await TokenStore.open(.file(fixture.storePath)).load("car")
+        #expect(fixture.fake.count(.token) == 1)
+        if let latest {
+            // The refresh's callers get the new owner's tokens, which the store keeps and Smartcar honours.
+            #expect(try outcome.get().accessToken == latest.accessToken)
+            #expect(row?.refreshToken == latest.refreshToken && row?.accessToken == latest.accessToken)
+            #expect(fixture.fake.isLive(refreshToken: latest.refreshToken))
+            #expect(
+                try await manager.token(for: "car", minValidity: 0, forceRefresh: false).accessToken
+                    == latest.accessToken)
+        } else {
+            #expect(row == nil)
+            #expect(throws: AgentError.self) { try outcome.get() }
+            await #expect(throws: AgentError.self) {
+                try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
+            }
+        }
+    }
+}
+
+/// Tokens whose commit failed are written in the background, promptly, without the key being used again
+/// (issue 12, class 4); `drainUnsaved` names what is still at risk.
+@Suite struct UnsavedTokenTests {
+    @Test(.timeLimit(.minutes(1))) func aFailedCommitIsWrittenInTheBackground() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {
+            // While the store stays locked, nothing can be written: the key is named as at risk.
+            #expect(await manager.drainUnsaved(within: 0) == ["car"])
+        }
+        // Nobody touches the manager: its background writer stores the rotated tokens once the lock is gone.
+        await fixture.waitForEvent { event in
+            if case .changed(let key, "refreshed", _) = event { key == "car" } else { false }
+        }
+        try #require(!Task.isCancelled, "the rotated tokens were not written in the background")
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
+        #expect(await manager.drainUnsaved(within: 0) == [])
+        #expect(fixture.fake.count(.token) == 1)
+    }
+
+    @Test func drainUnsavedWritesWhatIsPendingWithinItsTime() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
+        #expect(await manager.drainUnsaved(within: 30) == [])
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(fixture.fake.isLive(refreshToken: row.refreshToken))
+    }
+}
+
+/// A refresh whose answer was lost after Smartcar rotated the token is sent again with the same refresh token
+/// inside Smartcar's reuse window, instead of failing and leaving the key to die (issue 12, class 5).
+@Suite struct LostAnswerTests {
+    @Test func aRefreshWhoseAnswerWasLostIsRecoveredWithTheSameRefreshToken() async throws {
+        var options = FakeSmartcar.Options()
+        options.refreshReuse = .grace(60)
+        let fixture = try ManagerFixture(fakeOptions: options)
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        fixture.fake.inject(.dropAfterHandling, on: .token)
+        let token = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
+        #expect(fixture.fake.count(.token) == 2)
+        #expect(fixture.fake.requests.filter { $0.form["refresh_token"] == stored.refreshToken }.count == 2)
+        #expect(fixture.fake.isLive(refreshToken: token.refreshToken))
+        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == token.refreshToken)
+        // The key lives on: the next refresh spends the stored token without a word of re-authorization.
+        let next = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
+        #expect(fixture.fake.isLive(refreshToken: next.refreshToken) && fixture.reauthEvents == 0)
+    }
+}
+
+/// `getToken` never silently answers a token valid for less than `minValidity`: when Smartcar issues a shorter
+/// one (here 0 s), the answer is `upstreamError` naming both, and the rotated tokens are stored all the same.
+@Suite struct ShortTokenTests {
+    @Test(arguments: [0.0, 300])
+    func aTokenShorterThanMinValidityIsRefusedButKept(minValidity: Double) async throws {
+        var options = FakeSmartcar.Options()
+        options.accessTokenLifetime = 0
+        let fixture = try ManagerFixture(fakeOptions: options)
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        do {
+            let token = try await manager.token(for: "car", minValidity: minValidity, forceRefresh: true)
+            Issue.record("answered a token valid for \(token.expiresAt.timeIntervalSinceNow) s")
+        } catch let error as SmartcarError {
+            #expect(error.kind == .upstreamError && error.details["minValidity"] == .int(Int64(minValidity)))
+        }
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
     }
 }

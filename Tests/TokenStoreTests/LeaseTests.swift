@@ -120,4 +120,38 @@ import Testing
         #expect(try await store.load("user-1")?.refreshToken == "refresh-secret-2")
         #expect(log.lines(at: .warning).first?.contains("after the key was deleted") == true)
     }
+
+    /// The fenced commit of a refresh: written while the row is the one the refresh spent (even with the lease
+    /// lost), never over a later forget or store, including one that re-created the key at the same generation.
+    @Test func aFencedCommitNeverWritesOverALaterOperation() async throws {
+        for later in ["none", "leaseLost", "deleted", "stored", "deletedAndStoredAgain"] {
+            let log = LogCapture()
+            let store = try TokenStore.open(.memory, logger: log.logger)
+            let spent = try await store.save(sampleToken())
+            _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
+            var newer: StoredToken?
+            switch later {
+            case "leaseLost":
+                _ = try await store.acquireLease("user-1", owner: "B", duration: 30, now: now.addingTimeInterval(31))
+            case "deleted": try await store.delete("user-1")
+            case "stored": newer = try await store.save(sampleToken(refresh: "refresh-secret-later"))
+            case "deletedAndStoredAgain":
+                try await store.delete("user-1")
+                newer = try await store.save(sampleToken(refresh: "refresh-secret-later"))
+                #expect(newer?.generation == spent.generation)
+            default: break
+            }
+            var rotated = spent
+            rotated.refreshToken = "refresh-secret-rotated"
+            let outcome = try await store.commitRefresh(rotated, owner: "A", replacing: spent, now: now)
+            let row = try await store.load("user-1")
+            if later == "none" || later == "leaseLost" {
+                #expect(outcome == .committed(try #require(row)) && row?.refreshToken == "refresh-secret-rotated")
+            } else {
+                #expect(outcome == .superseded(current: newer) && row == newer, "\(later)")
+                #expect(log.lines(at: .warning).contains { $0.contains("superseded") })
+            }
+            #expect(log.all.allSatisfy { !$0.contains("secret") })
+        }
+    }
 }
