@@ -187,6 +187,18 @@ actor TokenManager {
             grant = try await refreshRecoveringLostAnswers(key, refreshToken: row.refreshToken)
         } catch {
             if error.kind == .reauthRequired { return try await refreshRejected(key, row: row, error: error) }
+            if let rotated = error.rotatedRefreshToken {
+                // Smartcar rotated the token but answered unusably: the new refresh token is the only live one,
+                // so it replaces the spent one (the access token stays as it was), and the caller hears why.
+                var kept = row
+                kept.refreshToken = rotated.value
+                kept.refreshExpiresAt = clock.now().addingTimeInterval(TokenGrant.refreshTokenLifetime)
+                kept.lastRefreshedAt = clock.now()
+                _ = try await commitRefreshed(key, kept, replacing: row)
+                logger.error(
+                    "key \(key): Smartcar's refresh answer was unusable but carried a rotated refresh token; stored it")
+                throw error
+            }
             _ = try? await store.releaseLease(key, owner: owner)
             throw error
         }
@@ -196,6 +208,16 @@ actor TokenManager {
         refreshed.expiresAt = grant.expiresAt
         refreshed.refreshExpiresAt = grant.refreshExpiresAt
         refreshed.lastRefreshedAt = clock.now()
+        return try await commitRefreshed(key, refreshed, replacing: row)
+    }
+
+    /// Commits a refresh's rotated tokens, fenced by the row it spent; a failed write keeps them in memory
+    /// and retries, and nobody gets the new access token until its refresh token is on disk.
+    private func commitRefreshed(
+        _ key: String, _ refreshed: StoredToken, replacing row: StoredToken
+    ) async throws
+        -> StoredToken
+    {
         let outcome: RefreshCommit
         do {
             outcome = try await store.commitRefresh(refreshed, owner: owner, replacing: row)
@@ -229,7 +251,8 @@ actor TokenManager {
 
     /// Sends the refresh; if its answer may have been lost after Smartcar got it (and rotated the token), sends
     /// it again with the same refresh token inside Smartcar's reuse window, renewing the key's lease first, so
-    /// the key is never given up (nor marked for Connect) over an answer that only went missing.
+    /// the key is never given up (nor marked for Connect) over an answer that only went missing. An answer
+    /// that arrived with a rotated refresh token is never resent: that token is the live one.
     private func refreshRecoveringLostAnswers(
         _ key: String, refreshToken: String
     ) async throws(SmartcarError) -> TokenGrant {
@@ -239,7 +262,8 @@ actor TokenManager {
             do throws(SmartcarError) {
                 return try await smartcar.refresh(refreshToken)
             } catch
-                where error.details["mayHaveReachedServer"] == .bool(true) && retries < settings.lostAnswerRetries
+                where error.details["mayHaveReachedServer"] == .bool(true) && error.rotatedRefreshToken == nil
+                && retries < settings.lostAnswerRetries
                 && ContinuousClock.now - firstSent < .seconds(settings.reuseWindow)
             {
                 retries += 1

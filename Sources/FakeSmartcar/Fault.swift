@@ -122,7 +122,7 @@ package enum Fault: Sendable, Codable, Equatable {
             body.append(contentsOf: raw)
         }
         for (key, value) in members where !omit.contains(key) {
-            if key == "expires_in", let expiresIn { continue }
+            if key == "expires_in", expiresIn != nil { continue }
             member(key, Array(value.compactText.utf8))
         }
         if let expiresIn, !omit.contains("expires_in") { member("expires_in", Array(expiresIn.utf8)) }

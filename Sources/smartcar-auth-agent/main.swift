@@ -117,7 +117,10 @@ Task.detached {
     let maintenance = Task { await agent.runMaintenance() }
     await connection.run(handler: agent)
     maintenance.cancel()
-    let exitCode = agent.exitCode ?? 0
+    // Tokens Smartcar rotated but the store refused are written before the process ends, for up to 30 s;
+    // keys still unsaved then are logged, and the exit code says so.
+    let atRisk = await agent.drainUnsaved(within: 30)
+    let exitCode = atRisk.isEmpty ? agent.exitCode ?? 0 : 3
     recorder?.finish(exitCode: exitCode)
     // Exit without running atexit handlers: OpenSSL's and libcurl's cleanup race at exit (see SWIFT-LINUX-NOTES).
     _exit(exitCode)

@@ -14,7 +14,7 @@ import WireFormats
     /// Expiries as seconds from now, as `now + expires_in` made them from hostile answers, and some no
     /// answer could make (a row edited by hand).
     static let offsets: [TimeInterval] = [
-        1e20, 1e19, 0x1p63, 9_223_372_036_854_775_807, 1e300, -1e20, -1e300, .greatestFiniteMagnitude,
+        1e20, 1e19, 0x1p63, 9_223_372_036_854_775_807.0, 1e300, -1e20, -1e300, .greatestFiniteMagnitude,
         .infinity, -.infinity, 1e15, 7200,
     ]
 

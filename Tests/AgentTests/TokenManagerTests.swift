@@ -254,7 +254,7 @@ final class ManagerFixture: Sendable {
             return try await group.reduce(into: [[UInt8]: StoredToken]()) { $0[$1.0] = $1.1 }
         }
         #expect(fixture.fake.count(.token) == keys.count)
-        let reader = try await TokenStore.open(.file(fixture.storePath))
+        let reader = try TokenStore.open(.file(fixture.storePath))
         for key in keys {
             let token = try #require(refreshed[Array(key.utf8)])
             #expect(Array(token.key.utf8) == Array(key.utf8))
@@ -276,7 +276,7 @@ final class ManagerFixture: Sendable {
         let fixture = try ManagerFixture()
         let manager = try fixture.manager(owner: "manager-A")
         let other = fromAnotherProcess ? try fixture.manager(owner: "manager-B") : manager
-        let old = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
         let refresh = Task { try await manager.token(for: "car", minValidity: 0, forceRefresh: true) }
         await fixture.gate.waitForArrivals(1)
         var latest: StoredToken?
@@ -383,5 +383,27 @@ final class ManagerFixture: Sendable {
         }
         let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
+    }
+}
+
+/// A refresh answer that Smartcar rotated the token for but that is otherwise unusable (RFC 6749 section 6).
+@Suite struct RotatedTokenTests {
+    @Test(arguments: [(nil, ["access_token"]), ("0", []), ("-5", ["scope"])] as [(String?, [String])])
+    func anUnusableAnswerKeepsItsRotatedRefreshToken(expiresIn: String?, omit: [String]) async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager()
+        fixture.gate.open()
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
+        fixture.fake.inject(.hostileAnswer(expiresIn: expiresIn, omit: omit), on: .token)
+        await #expect(throws: SmartcarError.self) {
+            try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
+        }
+        // The spent refresh token is replaced by the one the answer carried, which Smartcar holds live.
+        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
+        #expect(row.accessToken == stored.accessToken)
+        // So the next refresh works, with no reauthRequired.
+        let next = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
+        #expect(next.accessToken != stored.accessToken && fixture.fake.count(.token) == 2)
     }
 }
