@@ -45,7 +45,8 @@ final class FakeService: Sendable {
         case .endlessBody?:
             let status = route(request, endpoint: endpoint, requestID: requestID).status
             logLine(request, endpoint, outcome: "\(status), answered with an endless body (fault)")
-            return .stream(head: Fault.endlessHead, chunk: Fault.endlessChunk, pause: .zero)
+            // A chunk a millisecond: endless, but not a busy loop taking a core from everything else.
+            return .stream(head: Fault.endlessHead, chunk: Fault.endlessChunk, pause: .milliseconds(1))
         case .hostileAnswer(let expiresIn, let omit)?:
             response = Fault.rewrite(
                 route(request, endpoint: endpoint, requestID: requestID), expiresIn: expiresIn, omit: omit)
