@@ -84,6 +84,9 @@ struct FaultSuite {
         var attempts: ClosedRange<Int>
         var mayHaveReachedServer: Bool?
         var retryAfter: Int64?
+        /// The agent itself sends a refresh whose answer may have been lost again, with the same refresh token
+        /// (each a call of its own, so `data.retried` does not count them, and each may use the whole budget).
+        var agentResends = false
     }
 
     static func expected(_ fault: NamedFault, call: Call, persistent: Bool) -> Expected {
@@ -94,8 +97,15 @@ struct FaultSuite {
             Expected(kinds: kinds, attempts: attempts, mayHaveReachedServer: reached, retryAfter: retryAfter)
         }
         func retriedUntilGivenUp(_ kind: String) -> Expected {
+            if call == .refresh { return resentUntilGivenUp(kind) }
             if single { return failure([kind], reached: true) }
             return persistent ? failure([kind], 3...3) : Expected(kinds: nil, attempts: 2...2)
+        }
+        // A refresh whose answer may have been lost is sent twice more, inside Smartcar's reuse window.
+        func resentUntilGivenUp(_ kind: String) -> Expected {
+            var expected = persistent ? failure([kind], 3...3, reached: true) : Expected(kinds: nil, attempts: 2...2)
+            expected.agentResends = true
+            return expected
         }
         switch fault.name {
         case "500 JSON", "503 Retry-After 0", "502 HTML": return retriedUntilGivenUp("upstreamUnavailable")
@@ -108,11 +118,15 @@ struct FaultSuite {
         case "401 Basic realm":
             return failure(call == .userLookup ? ["upstreamError", "upstreamUnavailable"] : ["invalidClient"])
         case "418 text", "302 redirect": return failure(["upstreamError"])
-        case "200 malformed": return failure(["upstreamError"], reached: single ? true : nil)
+        case "200 malformed":
+            return call == .refresh
+                ? resentUntilGivenUp("upstreamError") : failure(["upstreamError"], reached: single ? true : nil)
         case "429 Retry-After 1":
             return persistent ? failure(["rateLimited"], 2...3, retryAfter: 1) : Expected(kinds: nil, attempts: 2...2)
         case "429 Retry-After 60": return failure(["rateLimited"], retryAfter: 60)
-        case "stall", "delay past the budget": return failure(["upstreamUnavailable"], reached: single ? true : nil)
+        case "stall", "delay past the budget":
+            if call == .refresh { return resentUntilGivenUp("upstreamUnavailable") }
+            return failure(["upstreamUnavailable"], reached: single ? true : nil)
         default: return Expected(kinds: nil, attempts: 1...1)  // "delay 0.3 s"
         }
     }
@@ -241,7 +255,7 @@ struct FaultSuite {
                     data?["retryAfter"]?.intValue == retryAfter,
                     "\(label): data.retryAfter should be \(retryAfter): \(shown)")
             }
-            if attempts > 1 {
+            if attempts > 1 && !expected.agentResends {
                 report.check(
                     data?["retried"]?.intValue == Int64(attempts - 1),
                     "\(label): data.retried should be \(attempts - 1): \(shown)")
@@ -253,9 +267,10 @@ struct FaultSuite {
         report.check(
             expected.attempts.contains(attempts),
             "\(label): \(attempts) upstream attempts, expected \(expected.attempts)")
+        let allowed = Self.budget * Double(expected.agentResends ? attempts : 1)
         report.check(
-            seconds <= Self.budget + Self.slack,
-            "\(label): took \(String(format: "%.2f", seconds)) s, the budget is \(Self.budget) s")
+            seconds <= allowed + Self.slack,
+            "\(label): took \(String(format: "%.2f", seconds)) s, the budget is \(allowed) s")
         if label.hasPrefix("429 Retry-After 1 once") {
             report.check(
                 seconds >= 0.95,

@@ -224,49 +224,67 @@ struct SecretsSuite {
         }
 
         try session("faults") { c in
-            let pair = mint("user-faulty")
-            expect(c.call("storeToken", storeParams("faulty", pair)), "result", "storeToken")
-            let rt = pair.refreshToken
             let madeUp = "made-up-access-token-" + Self.hex(&random)
+            let madeUpRefresh = "made-up-refresh-token-" + Self.hex(&random)
             secrets.append(("access token in a malformed answer", madeUp))
-            let echoing: [(Fault, String)] = [
+            secrets.append(("refresh token in a malformed answer", madeUpRefresh))
+            // Each fault echoes the refresh token of the request it answers. A refresh whose answer may have
+            // been lost is sent again (and then succeeds): the outcomes say so.
+            let echoing: [((String) -> Fault, String)] = [
                 (
-                    .status(
-                        400,
-                        body:
-                            #"{"error":"invalid_request","error_description":"bad refresh_token \#(rt) for client \#(clientSecret) (\#(basic))"}"#
-                    ), "upstreamError"
+                    { rt in
+                        .status(
+                            400,
+                            body:
+                                #"{"error":"invalid_request","error_description":"bad refresh_token \#(rt) for client \#(clientSecret) (\#(basic))"}"#
+                        )
+                    }, "upstreamError"
                 ),
                 (
-                    .status(500, body: #"{"error":"server_error","error_description":"\#(rt) \#(clientSecret)"}"#),
-                    "upstreamUnavailable"
+                    { rt in
+                        .status(500, body: #"{"error":"server_error","error_description":"\#(rt) \#(clientSecret)"}"#)
+                    },
+                    "result"
                 ),
                 (
-                    .status(
-                        502, body: "<html><body>\(rt) \(clientSecret) \(basic)</body></html>",
-                        headers: ["Content-Type": "text/html"]), "upstreamUnavailable"
+                    { rt in
+                        .status(
+                            502, body: "<html><body>\(rt) \(clientSecret) \(basic)</body></html>",
+                            headers: ["Content-Type": "text/html"])
+                    }, "result"
                 ),
                 (
-                    .status(
-                        429,
-                        body:
-                            #"{"type":"RATE_LIMIT","code":"SMARTCAR_API","description":"\#(rt)","resolution":{"type":"RETRY_LATER","detail":"\#(clientSecret)"},"suggestedUserMessage":"\#(basic)","requestId":"r-1"}"#,
-                        headers: ["Retry-After": "60"]), "rateLimited"
+                    { rt in
+                        .status(
+                            429,
+                            body:
+                                #"{"type":"RATE_LIMIT","code":"SMARTCAR_API","description":"\#(rt)","resolution":{"type":"RETRY_LATER","detail":"\#(clientSecret)"},"suggestedUserMessage":"\#(basic)","requestId":"r-1"}"#,
+                            headers: ["Retry-After": "60"])
+                    }, "rateLimited"
                 ),
                 (
-                    .status(200, body: #"{"access_token":"\#(madeUp)","token_type":"Bearer","expires_in":7200}"#),
-                    "upstreamError"
+                    { _ in
+                        .status(
+                            200,
+                            body:
+                                #"{"access_token":"\#(madeUp)","token_type":"Bearer","expires_in":-5,"refresh_token":"\#(madeUpRefresh)"}"#
+                        )
+                    }, "upstreamError"
                 ),
-                (.rateLimited(retryAfter: "0"), "result"),
-                (.invalidClientBasicRealm, "invalidClient"),
-                (.stall, "upstreamUnavailable"),
-                (.drop, "upstreamUnavailable"),
-                (.dropAfterHandling, "upstreamUnavailable"),
-                (.delay(.milliseconds(200)), "result"),
+                ({ _ in .rateLimited(retryAfter: "0") }, "result"),
+                ({ _ in .invalidClientBasicRealm }, "invalidClient"),
+                ({ _ in .stall }, "result"),
+                ({ _ in .drop }, "result"),
+                ({ _ in .dropAfterHandling }, "result"),
+                ({ _ in .delay(.milliseconds(200)) }, "result"),
             ]
             for (fault, outcome) in echoing {
-                fake.inject(fault, on: .token)
-                expect(c.call("getToken", ["key": "faulty", "forceRefresh": true]), outcome, "refresh with \(fault)")
+                let pair = mint("user-faulty")
+                expect(c.call("storeToken", storeParams("faulty", pair)), "result", "storeToken")
+                let injected = fault(pair.refreshToken)
+                fake.inject(injected, on: .token)
+                expect(
+                    c.call("getToken", ["key": "faulty", "forceRefresh": true]), outcome, "refresh with \(injected)")
                 fake.reset()
             }
             // Smartcar echoes what it was sent: a fresh pair, so the rejected token is the one in the request.
