@@ -20,9 +20,9 @@ final class ConnectStates: Sendable {
     /// Issued and spent states, each in the order it was added: the oldest are dropped first when the
     /// registry is over its capacity (in states, issued and spent each) or its budget (in bytes, all told).
     private struct Registry {
-        var issued: [String: (issued: Issued, serial: Int)] = [:]
+        var issued: [TokenKey: (issued: Issued, serial: Int)] = [:]
         /// Claimed or expired states, remembered until they would have expired, so a replay is named as such.
-        var spent: [String: (until: Date, serial: Int)] = [:]
+        var spent: [TokenKey: (until: Date, serial: Int)] = [:]
         /// Insertion order as (state, serial); an entry whose serial no longer matches its map's is stale.
         var issuedOrder: [(state: String, serial: Int)] = []
         var spentOrder: [(state: String, serial: Int)] = []
@@ -42,19 +42,19 @@ final class ConnectStates: Sendable {
         }
 
         mutating func removeIssued(_ state: String) -> Issued? {
-            guard let entry = issued.removeValue(forKey: state) else { return nil }
+            guard let entry = issued.removeValue(forKey: TokenKey(state)) else { return nil }
             bytes -= Self.size(state, entry.issued)
             return entry.issued
         }
 
         mutating func removeSpent(_ state: String) {
-            if spent.removeValue(forKey: state) != nil { bytes -= state.utf8.count }
+            if spent.removeValue(forKey: TokenKey(state)) != nil { bytes -= state.utf8.count }
         }
 
         mutating func addSpent(_ state: String, until: Date) {
             removeSpent(state)
             let serial = nextSerial()
-            spent[state] = (until, serial)
+            spent[TokenKey(state)] = (until, serial)
             spentOrder.append((state, serial))
             bytes += state.utf8.count
         }
@@ -64,7 +64,7 @@ final class ConnectStates: Sendable {
             while spentHead < spentOrder.count {
                 let (state, serial) = spentOrder[spentHead]
                 spentHead += 1
-                if spent[state]?.serial == serial {
+                if spent[TokenKey(state)]?.serial == serial {
                     removeSpent(state)
                     return true
                 }
@@ -77,7 +77,7 @@ final class ConnectStates: Sendable {
             while issuedHead < issuedOrder.count {
                 let (state, serial) = issuedOrder[issuedHead]
                 issuedHead += 1
-                if issued[state]?.serial == serial {
+                if issued[TokenKey(state)]?.serial == serial {
                     _ = removeIssued(state)
                     return true
                 }
@@ -88,11 +88,11 @@ final class ConnectStates: Sendable {
         /// Forgets the order entries already passed or stale, once they outnumber the live ones.
         mutating func compact() {
             if issuedOrder.count > 2 * issued.count + 64 {
-                issuedOrder = issuedOrder[issuedHead...].filter { issued[$0.state]?.serial == $0.serial }
+                issuedOrder = issuedOrder[issuedHead...].filter { issued[TokenKey($0.state)]?.serial == $0.serial }
                 issuedHead = 0
             }
             if spentOrder.count > 2 * spent.count + 64 {
-                spentOrder = spentOrder[spentHead...].filter { spent[$0.state]?.serial == $0.serial }
+                spentOrder = spentOrder[spentHead...].filter { spent[TokenKey($0.state)]?.serial == $0.serial }
                 spentHead = 0
             }
         }
@@ -132,7 +132,7 @@ final class ConnectStates: Sendable {
             _ = registry.removeIssued(state)
             registry.removeSpent(state)
             let serial = registry.nextSerial()
-            registry.issued[state] = (issued, serial)
+            registry.issued[TokenKey(state)] = (issued, serial)
             registry.issuedOrder.append((state, serial))
             registry.bytes += Registry.size(state, issued)
             Self.bound(&registry, capacity: capacity, maxBytes: maxBytes)
@@ -148,7 +148,7 @@ final class ConnectStates: Sendable {
                 Self.bound(&registry, capacity: capacity, maxBytes: maxBytes)
                 return issued.expiresAt > now ? .valid(issued) : .expired
             }
-            if let until = registry.spent[state]?.until { return until > now ? .reused : .expired }
+            if let until = registry.spent[TokenKey(state)]?.until { return until > now ? .reused : .expired }
             return .unknown
         }
     }

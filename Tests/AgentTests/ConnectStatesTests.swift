@@ -14,6 +14,20 @@ import Testing
         #expect(states.claim("never") == .unknown)
     }
 
+    /// A caller's own state is claimed by its exact bytes only: "café" in NFD is not the state issued as NFC.
+    @Test func aStateIsClaimedByItsBytesNotByCanonicalEquivalence() {
+        let states = ConnectStates(clock: SystemClock(), lifetime: 60)
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed)  // what String == says, and why the registry must not use it
+        states.remember(composed, redirectURI: nil, key: "owner-1")
+        #expect(states.claim(decomposed) == .unknown)
+        guard case .valid(let issued) = states.claim(composed) else {
+            Issue.record("the state as issued was not accepted")
+            return
+        }
+        #expect(issued.key == "owner-1")
+    }
+
     @Test func aStateExpires() {
         let clock = AdjustableClock()
         let states = ConnectStates(clock: clock, lifetime: 60)
