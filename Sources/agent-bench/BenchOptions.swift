@@ -54,7 +54,7 @@ struct BenchOptions: Sendable {
         """
 
     enum Section: String, CaseIterable, Sendable {
-        case transport, coldStart = "cold-start", singleFlight = "single-flight", storm, store, shell
+        case transport, coldStart = "cold-start", singleFlight = "single-flight", storm, stall, store, shell
     }
 
     struct UsageError: Error, CustomStringConvertible {

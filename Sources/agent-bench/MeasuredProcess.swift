@@ -75,6 +75,17 @@ final class MeasuredProcess {
     /// Resident memory (VmRSS) in KiB, from /proc.
     func residentKiB() -> Int? { process.residentKiB }
 
+    /// User plus system CPU seconds the process has used so far (Linux `/proc`; nil elsewhere).
+    func cpuSeconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.pid)/stat", encoding: .utf8),
+            let afterName = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// The last lines of its stderr, for error messages.
     var stderrTail: String {
         let text = stderrPath == nil ? "" : process.stderrTail(lines: 5)

@@ -89,6 +89,7 @@ for section in options.sections {
         case .coldStart: try bench.runColdStart(into: &report)
         case .singleFlight: try bench.runSingleFlight(into: &report)
         case .storm: try bench.runStorm(into: &report)
+        case .stall: try bench.runStall(into: &report)
         case .store: try bench.runStoreScale(into: &report)
         case .shell: try bench.runShellClient(into: &report)
         }
