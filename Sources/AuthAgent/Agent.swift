@@ -123,8 +123,8 @@ package final class Agent: Sendable {
         await tokens.drainUnsaved(within: seconds)
     }
 
-    /// Runs the periodic chores: refreshing keys whose refresh token nears its end, and retrying writes that
-    /// failed. Returns when the task is cancelled.
+    /// Runs the periodic chore: refreshing keys whose refresh token nears its end (writes that failed are
+    /// retried by the token manager's own background writer). Returns when the task is cancelled.
     package func runMaintenance(every interval: Duration = .seconds(600)) async {
         while !Task.isCancelled {
             let window = setup.settings.refreshWindowDays * 86_400
@@ -135,8 +135,7 @@ package final class Agent: Sendable {
                     setup.logger.info("refreshed \(refreshed) keys whose refresh token was nearing its end")
                 }
             }
-            let pending = await tokens.writeAllUnsaved()
-            try? await Task.sleep(for: pending > 0 ? .seconds(1) : interval)
+            try? await Task.sleep(for: interval)
         }
     }
 }

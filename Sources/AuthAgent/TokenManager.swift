@@ -443,9 +443,9 @@ actor TokenManager {
         return atRisk
     }
 
-    /// Offers a usable row just read from or committed to the store (so its refresh token is durable) to
-    /// `cachedSummary`, unless something is pending for the key: while a refresh runs its callers must join
-    /// it, and unsaved tokens must be written before anything is handed out.
+    /// Offers a usable row just read from or committed to the store (so its refresh token is durable) to the
+    /// snapshot the immediate path answers from, unless something is pending for the key: while a refresh runs
+    /// its callers must join it, and unsaved tokens must be written before anything is handed out.
     private func offer(_ token: StoredToken, for key: String) {
         if refreshes[TokenKey(key)] == nil, unsaved[TokenKey(key)] == nil {
             snapshot.publish(token)
