@@ -437,7 +437,7 @@ actor TokenManager {
         let atRisk = unsaved.keys.map(\.string).sorted()
         if !atRisk.isEmpty {
             logger.error(
-                "tokens of \(atRisk.count) keys could not be stored and are lost if the agent exits now: \(atRisk.joined(separator: ", "))"
+                "rotated or new tokens could not be stored and are lost if the agent exits now, for the keys: \(atRisk.joined(separator: ", "))"
             )
         }
         return atRisk
