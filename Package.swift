@@ -18,7 +18,9 @@ let package = Package(
         // JSON-RPC 2.0 over stdio (LSP framing or NDJSON). Knows nothing of Smartcar.
         .target(name: "JSONRPC", dependencies: ["AgentSupport", "WireFormats"]),
         // Everything the agent says to Smartcar: Connect URLs, token grants, typed errors.
-        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "WireFormats"]),
+        .target(name: "SmartcarOAuth", dependencies: ["AgentSupport", "CCurl", "WireFormats"]),
+        // The operating system's libcurl (the transport to Smartcar).
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
         // The operating system's libsqlite3.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         // Durable, cross-process token store on SQLite.
@@ -34,13 +36,12 @@ let package = Package(
             // Release builds link the Swift runtime and Foundation statically: loading and relocating them
             // as shared libraries was about half of the agent's start-up (spawn to first getToken 28 → 17 ms).
             // The modules were compiled against the shared Foundation, so the static one's own libraries are
-            // named here; BuildSupport/static-link answers -lcurl without libcurl's development package.
+            // named here (FoundationNetworking is not used: the transport is libcurl, linked as CCurl says).
             linkerSettings: [
                 .unsafeFlags(
                     [
-                        "-static-stdlib", "-L\(Context.packageDirectory)/BuildSupport/static-link", "-lCoreFoundation",
-                        "-l_CFURLSessionInterface",
-                        "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU", "-lcurl",
+                        "-static-stdlib", "-lCoreFoundation", "-l_FoundationCShims", "-l_FoundationCollections",
+                        "-l_FoundationICU",
                     ],
                     .when(platforms: [.linux], configuration: .release))
             ]),

@@ -14,7 +14,7 @@ package final class GatedTransport: HTTPTransport {
     private let inner: any HTTPTransport
     private let state = Mutex(State())
 
-    package init(_ inner: any HTTPTransport = URLSessionTransport(maxConnectionsPerHost: 64)) { self.inner = inner }
+    package init(_ inner: any HTTPTransport = CurlTransport.shared) { self.inner = inner }
 
     package var arrived: Int { state.withLock { $0.arrived } }
 

@@ -29,7 +29,7 @@ package final class InProcessAgent: Sendable {
         let setup = Agent.Setup(
             configuration: try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment),
             store: try TokenStore.open(location), storeDescription: "\(location)",
-            transport: transport ?? URLSessionTransport(maxConnectionsPerHost: settings.maxUpstreamConcurrency + 16),
+            transport: transport ?? CurlTransport.shared,
             clock: SystemClock(), adjustableClock: nil, logger: .silent, settings: settings)
         agent = Agent(setup)
     }

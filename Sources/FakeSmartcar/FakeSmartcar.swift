@@ -41,7 +41,7 @@ package final class FakeSmartcar: Sendable {
         package var refreshReuse: RefreshReuse = .rejected
         /// When true, every 401 `invalid_client` from `/oauth/token` carries `WWW-Authenticate: Basic
         /// realm="Smartcar"` (as RFC 6749 §5.2 asks for Basic-auth clients), not only the injected
-        /// `Fault.invalidClientBasicRealm`: the answer that hangs URLSession on Linux without a session delegate.
+        /// `Fault.invalidClientBasicRealm` (an answer URLSession on Linux hangs on; libcurl reads it, body included).
         package var basicChallengeOnInvalidClient = false
         /// Added before every answer (not to control paths), e.g. for refresh-storm benchmarks.
         package var latency: Duration = .zero

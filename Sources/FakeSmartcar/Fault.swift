@@ -14,8 +14,8 @@ package enum Fault: Sendable, Codable, Equatable {
     case status(Int, body: String, headers: [String: String] = [:])
     /// 429 with `Retry-After` (seconds or an HTTP date) and Smartcar's v2 `RATE_LIMIT` body.
     case rateLimited(retryAfter: String)
-    /// 401 `invalid_client` with `WWW-Authenticate: Basic realm="Smartcar"`: the answer that hangs
-    /// URLSession on Linux (Swift 6.3.0/6.3.1) unless a session-level delegate cancels the challenge.
+    /// 401 `invalid_client` with `WWW-Authenticate: Basic realm="Smartcar"`: an answer URLSession on Linux
+    /// (Swift 6.3.0/6.3.1) hangs on; the agent's libcurl transport reads it, body included.
     case invalidClientBasicRealm
     /// The status with an HTML page, as a proxy or load balancer sends (e.g. 502).
     case htmlError(Int)

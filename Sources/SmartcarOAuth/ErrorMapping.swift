@@ -61,7 +61,7 @@ extension SmartcarClient {
         var body = UpstreamErrorBody(response, redactor: redactor)
         let status = response.status
         if status == 401, body.error == nil, operation.sendsClientCredentials {
-            body.error = "invalid_client"  // a bare 401 (e.g. a Basic challenge whose body URLSession lost)
+            body.error = "invalid_client"  // a bare 401 (a proxy's, or a Basic challenge without a body)
         }
         var details = body.details
         let what = body.summary.map { "\(status) \($0)" } ?? String(status)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The seam between `SmartcarClient` and the network: `URLSessionTransport` in production, recording or
+/// The seam between `SmartcarClient` and the network: `CurlTransport` in production, recording or
 /// scripted stubs in tests (and a recorder wrapping the real one later).
 package protocol HTTPTransport: Sendable {
     /// Sends one request and returns whatever HTTP answer came back, whatever its status.
@@ -40,15 +40,12 @@ package struct HTTPResponse: Sendable, Equatable {
     /// Header fields, names lower-cased.
     package var headers: [String: String]
     package var body: Data
-    /// True when the transport had to give up the body (a 401 auth challenge URLSession could only cancel).
-    package var bodyLost: Bool
 
-    package init(status: Int, headers: [String: String] = [:], body: Data = Data(), bodyLost: Bool = false) {
+    package init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
         self.status = status
         self.headers = Dictionary(
             headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.body = body
-        self.bodyLost = bodyLost
     }
 
     /// A header's value by name, any case.

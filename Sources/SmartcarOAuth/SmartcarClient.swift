@@ -18,7 +18,7 @@ package final class SmartcarClient: Sendable {
     let userAgent: String
 
     package init(
-        configuration: SmartcarConfiguration, transport: any HTTPTransport = URLSessionTransport.shared,
+        configuration: SmartcarConfiguration, transport: any HTTPTransport = CurlTransport.shared,
         clock: any WallClock = SystemClock(), logger: Logger = .silent, retry: RetryPolicy = .default,
         agentVersion: String = AgentVersion.current
     ) {

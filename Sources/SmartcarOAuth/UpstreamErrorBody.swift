@@ -75,7 +75,6 @@ struct UpstreamErrorBody: Sendable, Equatable {
     }
 
     private static func nonJSONNote(_ response: HTTPResponse) -> String {
-        if response.bodyLost { return "the response body was not available" }
         if response.body.isEmpty { return "empty response" }
         if (try? JSONDecoder().decode(JSONValue.self, from: response.body)) != nil {
             return "unrecognised JSON response"

@@ -53,11 +53,9 @@ enum AgentLauncher {
         }
 
         let adjustable = options.allowClockControl ? AdjustableClock() : nil
-        // Room for every refresh the limiter lets through, plus the calls it does not bound (exchanges,
-        // application tokens, user ids).
-        let transport = URLSessionTransport(maxConnectionsPerHost: options.agent.maxUpstreamConcurrency + 16)
         return Agent.Setup(
-            configuration: configuration, store: store, storeDescription: storeDescription, transport: transport,
+            configuration: configuration, store: store, storeDescription: storeDescription,
+            transport: CurlTransport.shared,
             clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent)
     }
 }

@@ -34,7 +34,7 @@ struct ErrorMappingTests {
 
     @Test func bodilessChallenge401IsInvalidClient() async throws {
         let answer = StubTransport.Answer.success(
-            HTTPResponse(status: 401, headers: ["WWW-Authenticate": #"Basic realm="Smartcar""#], bodyLost: true))
+            HTTPResponse(status: 401, headers: ["WWW-Authenticate": #"Basic realm="Smartcar""#]))
         let error = try #require(await refreshError(answer))
         #expect(error.kind == .invalidClient)
         #expect(error.details["error"] == "invalid_client")

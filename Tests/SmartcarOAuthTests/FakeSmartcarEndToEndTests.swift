@@ -12,7 +12,7 @@ import WireFormats
     import Darwin
 #endif
 
-/// The real `URLSessionTransport` against the real `FakeSmartcar` on a loopback port: wire formats,
+/// The real `CurlTransport` against the real `FakeSmartcar` on a loopback port: wire formats,
 /// rotation, and every fault the fake can inject, mapped to the error table.
 @Suite("End to end with FakeSmartcar")
 struct FakeSmartcarEndToEndTests {
@@ -44,7 +44,7 @@ struct FakeSmartcarEndToEndTests {
         /// change which retries a test sees (the tests of deadlines pass their own).
         func client(timeout: Duration = .seconds(60), secret: String = "sandbox-client-secret") -> SmartcarClient {
             SmartcarClient(
-                configuration: configuration(timeout: timeout, secret: secret), transport: URLSessionTransport.shared,
+                configuration: configuration(timeout: timeout, secret: secret), transport: CurlTransport.shared,
                 retry: sleeps.policy())
         }
     }
@@ -58,7 +58,7 @@ struct FakeSmartcarEndToEndTests {
             ConnectOptions(scope: ["read_odometer"], redirectURI: redirectURI), state: "st-1",
             configuration: configuration)
         // What the browser would do: follow Connect to the redirect (the transport does not follow redirects).
-        let answer = try await URLSessionTransport.shared.send(
+        let answer = try await CurlTransport.shared.send(
             HTTPRequest(method: "GET", url: connect), timeout: .seconds(5))
         #expect(answer.status == 302)
         let redirect = try ConnectRedirect.parse(try #require(answer.header("location")))
@@ -164,6 +164,7 @@ struct FakeSmartcarEndToEndTests {
         #expect(error?.kind == .invalidClient)
         #expect(error?.details["status"] == 401)
         #expect(error?.details["error"] == "invalid_client")
+        #expect(error?.details["description"] == "Invalid client credentials.", "the challenge's body is kept")
         #expect(harness.fake.count(.token) == 1)
     }
 

@@ -108,7 +108,7 @@ struct HostileUpstreamTests {
             configuration: SmartcarConfiguration(
                 clientID: "sandbox-client-id", clientSecret: "sandbox-client-secret", authOrigin: fake.origin,
                 requestTimeout: .seconds(60)),
-            transport: URLSessionTransport.shared)
+            transport: CurlTransport.shared)
         let faults: [Fault] = [
             .hostileAnswer(expiresIn: nil, omit: ["access_token"]), .hostileAnswer(expiresIn: "-1e400", omit: []),
             .hostileAnswer(expiresIn: "0", omit: []),
@@ -163,21 +163,20 @@ struct HostileUpstreamTests {
                 method: "POST", url: server.origin.appendingPathComponent("oauth/token"),
                 headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data("a=b".utf8))
             let result: Result<HTTPResponse, any Error>
-            do { result = .success(try await URLSessionTransport.shared.send(request, timeout: timeout)) } catch {
+            do { result = .success(try await CurlTransport.shared.send(request, timeout: timeout)) } catch {
                 result = .failure(error)
             }
             return (result, stoppedByTest.withLock { $0 })
         }
     }
 
-    /// A plain request on the shared session is answered: an abandoned body does not keep the session
-    /// busy (corelibs URLSession serves every task of a session from one queue).
+    /// A plain request on the shared transport is answered: an abandoned body does not keep its thread busy.
     static func expectSessionStillServes(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let server = try ScriptedServer { _ in .respond(status: 200, headers: [], body: Array("{}".utf8), delay: .zero)
         }
         defer { server.stop() }
         for _ in 0..<5 {
-            let response = try await URLSessionTransport.shared.send(
+            let response = try await CurlTransport.shared.send(
                 HTTPRequest(method: "GET", url: server.origin), timeout: .seconds(10))
             #expect(response.status == 200, sourceLocation: sourceLocation)
         }
@@ -218,9 +217,6 @@ struct HostileUpstreamTests {
         try await Self.expectSessionStillServes()
     }
 
-    /// (Headers that never end are not tried here: when the server closes a connection mid-headers before
-    /// the cancel lands, corelibs FoundationNetworking traps, "Transfer completed, but there's no
-    /// response" (NativeProtocol.swift:240), whatever the transport does.)
     @Test func aSlowDripEndsAtTheDeadline() async throws {
         let upstream = try Upstream(
             .stream(
@@ -237,12 +233,12 @@ struct HostileUpstreamTests {
     }
 
     @Test func aBodyJustUnderTheCapIsAnswered() async throws {
-        let size = URLSessionTransport.maximumBodyBytes
+        let size = CurlTransport.maximumBodyBytes
         let body = [UInt8]("{\"a\":\"".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: size - 8) + [34, 125]
         let server = try ScriptedServer { _ in .respond(status: 200, headers: [], body: body, delay: .zero) }
         defer { server.stop() }
         setenv("no_proxy", "127.0.0.1,localhost", 1)
-        let response = try await URLSessionTransport.shared.send(
+        let response = try await CurlTransport.shared.send(
             HTTPRequest(method: "GET", url: server.origin), timeout: .seconds(30))
         #expect(response.status == 200)
         #expect(response.body.count == size)
