@@ -31,6 +31,8 @@ package struct CurlTransport: HTTPTransport {
         guard let scheme = request.url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw TransportError(.cannotConnect, detail: "not an http or https URL")
         }
+        // First, so that libcurl's global set-up has run (once) before any handle is made.
+        let thread = CurlMultiThread.shared
         let submitted = Mutex<CurlTransfer?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
@@ -46,11 +48,11 @@ package struct CurlTransport: HTTPTransport {
                     return Task.isCancelled
                 }
                 if cancelledAlready { _ = transfer.markCancelled() }
-                CurlMultiThread.shared.submit(transfer)
+                thread.submit(transfer)
             }
         } onCancel: {
             guard let transfer = submitted.withLock({ $0 }), transfer.markCancelled() else { return }
-            CurlMultiThread.shared.cancel(transfer)
+            thread.cancel(transfer)
         }
     }
 }

@@ -167,16 +167,22 @@ final class CurlTransfer: @unchecked Sendable {
 private func curlTransferReceiveBody(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let context else { return 0 }
-    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-    return transfer.receiveBody(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
+    deliver(data, size * count, context) { $0.receiveBody($1) }
 }
 
 /// libcurl's header callback: one whole header line (status line and final blank line included) at a time.
 private func curlTransferReceiveHeader(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
+    deliver(data, size * count, context) { $0.receiveHeader($1) }
+}
+
+/// Hands a callback's bytes to the transfer its context points to; what libcurl expects back.
+private func deliver(
+    _ data: UnsafeMutablePointer<CChar>?, _ length: Int, _ context: UnsafeMutableRawPointer?,
+    to receive: (CurlTransfer, UnsafeRawBufferPointer) -> Bool
+) -> Int {
     guard let context else { return 0 }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-    return transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
+    return receive(transfer, UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
 }

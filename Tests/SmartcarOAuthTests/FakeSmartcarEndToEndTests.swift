@@ -390,19 +390,11 @@ private struct ClosedPort {
     let port: UInt16
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
+        guard let (fd, port) = boundLoopbackSocket() else {
+            throw TransportError(.other, detail: "could not bind a loopback port")
         }
-        guard fd >= 0, bound else { throw TransportError(.other, detail: "could not bind a loopback port") }
         self.fd = fd
-        port = UInt16(bigEndian: address.sin_port)
+        self.port = port
     }
 
     func close() { _ = Glibc.close(fd) }

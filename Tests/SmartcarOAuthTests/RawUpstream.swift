@@ -27,22 +27,13 @@ final class RawUpstream: Sendable {
 
     init(_ script: @escaping @Sendable (String) -> Script) throws {
         self.script = script
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(listener, pointer, length) == 0 && getsockname(listener, pointer, &length) == 0
-            }
-        }
-        guard listener >= 0, bound, listen(listener, 256) == 0 else {
+        guard let (listener, port) = boundLoopbackSocket() else { throw CocoaError(.fileReadUnknown) }
+        guard listen(listener, 256) == 0 else {
             _ = Glibc.close(listener)
             throw CocoaError(.fileReadUnknown)
         }
         self.listener = listener
-        port = UInt16(bigEndian: address.sin_port)
+        self.port = port
         Thread { [self] in acceptLoop() }.start()
     }
 
@@ -127,4 +118,24 @@ final class RawUpstream: Sendable {
             buffer.append(contentsOf: chunk[..<count])
         }
     }
+}
+
+/// A TCP socket bound to 127.0.0.1 on a free port, not yet listening; nil (nothing left open) if that failed.
+func boundLoopbackSocket() -> (fd: Int32, port: UInt16)? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else {
+        _ = Glibc.close(fd)
+        return nil
+    }
+    return (fd, UInt16(bigEndian: address.sin_port))
 }
