@@ -113,10 +113,8 @@ struct FaultSuite {
         case "400 invalid_request": return failure([call == .exchange ? "invalidGrant" : "upstreamError"])
         case "400 invalid_grant":
             return failure([call == .refresh ? "reauthRequired" : call == .exchange ? "invalidGrant" : "upstreamError"])
-        case "401 invalid_client": return failure(["invalidClient"])
-        // The user lookup sends no client credentials; its bare 401 (the challenge's body is lost) is not about them.
-        case "401 Basic realm":
-            return failure(call == .userLookup ? ["upstreamError", "upstreamUnavailable"] : ["invalidClient"])
+        // The Basic challenge is read with its body (libcurl), so it is the plain invalid_client answer.
+        case "401 invalid_client", "401 Basic realm": return failure(["invalidClient"])
         case "418 text", "302 redirect": return failure(["upstreamError"])
         case "200 malformed":
             return call == .refresh
