@@ -70,6 +70,8 @@ final class CurlTransfer: @unchecked Sendable {
             // reused connection dies, which would spend a single-use grant twice.
             ccurl_setopt_long(handle, CURLOPT_FRESH_CONNECT, 1),
             ccurl_setopt_long(handle, CURLOPT_FORBID_REUSE, 1),
+            // One request per connection: HTTP/2 would bring nothing but another parser to trust.
+            ccurl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)),
             ccurl_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(bodyLimit)),
             ccurl_setopt_list(handle, CURLOPT_HTTPHEADER, headerList),
             ccurl_setopt_write_function(handle, CURLOPT_WRITEFUNCTION, curlTransferReceiveBody),
