@@ -146,7 +146,7 @@ struct CurlTransportTests {
         #expect(error.kind == .oversizedAnswer)
     }
 
-    @Test func cancellingAHeldCallThrowsCancellationAndHangsUp() async throws {
+    @Test(.timeLimit(.minutes(2))) func cancellingAHeldCallThrowsCancellationAndHangsUp() async throws {
         let upstream = try RawUpstream { _ in .init(bytes: Array("HTTP/1.1 200 OK\r\n".utf8), hold: true) }
         defer { upstream.stop() }
         let call = Task { await Self.send(upstream, timeout: .seconds(600)) }
@@ -158,6 +158,8 @@ struct CurlTransportTests {
             return
         }
         #expect(error is CancellationError)
+        var hangUps = upstream.hangUps.stream.makeAsyncIterator()
+        #expect(await hangUps.next() != nil, "the transfer was removed and its connection closed")
     }
 
     @Test func aCallCancelledBeforeItStartsSendsNothing() async throws {

@@ -24,6 +24,8 @@ final class RawUpstream: Sendable {
     private let state = Mutex<(open: Set<Int32>, requests: [String], stopped: Bool)>(([], [], false))
     /// Yields each request head as it arrives, so a test can wait for one without timing.
     let arrivals = AsyncStream<String>.makeStream()
+    /// Yields each time a client hangs up a held connection (not when `stop` closes it).
+    let hangUps = AsyncStream<Void>.makeStream()
 
     init(_ script: @escaping @Sendable (String) -> Script) throws {
         self.script = script
@@ -53,6 +55,7 @@ final class RawUpstream: Sendable {
         }
         _ = shutdown(listener, Int32(SHUT_RDWR))
         arrivals.continuation.finish()
+        hangUps.continuation.finish()
     }
 
     deinit { _ = Glibc.close(listener) }
@@ -91,6 +94,7 @@ final class RawUpstream: Sendable {
             // Until the client hangs up or `stop` shuts the socket down.
             var byte: UInt8 = 0
             while recv(fd, &byte, 1, 0) > 0 {}
+            if !state.withLock({ $0.stopped }) { hangUps.continuation.yield() }
         }
         _ = state.withLock { $0.open.remove(fd) }
     }
