@@ -14,7 +14,10 @@ import WireFormats
 /// never lost in silence: their key is named in an error or warning line.
 extension CrashSuite {
     enum StoreRemoval: String, CaseIterable {
-        case deleted, movedAway
+        /// `rm tokens.sqlite3` (its write-ahead log stays).
+        case deleted
+        /// `mv tokens.sqlite3* elsewhere/`.
+        case movedAway
     }
 
     func storeReplacements(_ report: Report) async throws {
@@ -40,7 +43,11 @@ extension CrashSuite {
             do {
                 switch removal {
                 case .deleted: try files.removeItem(atPath: scene.store)
-                case .movedAway: try files.moveItem(atPath: scene.store, toPath: moved)
+                case .movedAway:
+                    // With its write-ahead log, as `mv tokens.sqlite3* elsewhere/` would.
+                    for suffix in ["", "-wal", "-shm"] where files.fileExists(atPath: scene.store + suffix) {
+                        try files.moveItem(atPath: scene.store + suffix, toPath: moved + suffix)
+                    }
                 }
             } catch {
                 report.fail("\(label): could not remove the store: \(error)")
