@@ -39,13 +39,7 @@ extension CrashSuite {
 
         /// Stores a fresh grant of `key` through `agent`; false if that failed.
         func seed(_ key: String, in agent: AgentProcess) -> Bool {
-            let minted = fake.mintTokens(userID: key)
-            return agent.call(
-                .string("seed-\(key)"), "storeToken",
-                [
-                    "key": .string(key), "accessToken": .string(minted.accessToken),
-                    "refreshToken": .string(minted.refreshToken), "expiresAt": "2020-01-01T00:00:00Z",
-                ])?.isSuccess == true
+            agent.storeGrant(key, fake.mintTokens(userID: key))
         }
 
         /// Sends a forced refresh of `key` whose answer Smartcar holds back `delay`, and returns once Smartcar

@@ -69,14 +69,7 @@ extension FaultSuite {
             keys.append(key)
             let label = "refresh answered with \(hostile.name)"
             let sent = fake.mintTokens(userID: key)
-            guard
-                agent.call(
-                    .string("seed-\(key)"), "storeToken",
-                    [
-                        "key": .string(key), "accessToken": .string(sent.accessToken),
-                        "refreshToken": .string(sent.refreshToken), "expiresAt": "2020-01-01T00:00:00Z",
-                    ])?.isSuccess == true
-            else {
+            guard agent.storeGrant(key, sent) else {
                 report.fail("\(label): could not seed the key")
                 continue
             }

@@ -86,6 +86,20 @@ extension AgentProcess {
         return id
     }
 
+    /// Stores `pair` under `key` with `storeToken` (by default already expired, so the next `getToken`
+    /// refreshes); true if it was stored.
+    func storeGrant(
+        _ key: String, _ pair: (accessToken: String, refreshToken: String),
+        expiresAt: String = "2020-01-01T00:00:00Z"
+    ) -> Bool {
+        call(
+            .string("store-\(key)"), "storeToken",
+            [
+                "key": .string(key), "accessToken": .string(pair.accessToken),
+                "refreshToken": .string(pair.refreshToken), "expiresAt": .string(expiresAt),
+            ])?.isSuccess == true
+    }
+
     /// The exit status once the process has exited and its output was read (the negated signal number when
     /// a signal ended it); nil after `timeout`.
     func exitStatus(within timeout: Duration = .seconds(60)) -> Int32? {

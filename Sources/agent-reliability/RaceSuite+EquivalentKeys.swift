@@ -40,14 +40,7 @@ extension RaceSuite {
         defer { for agent in agents { agent.kill() } }
         for (index, key) in keys.enumerated() {
             let minted = fake.mintTokens(userID: owner(index))
-            guard
-                agents[index % processes].call(
-                    .string("seed-\(index)"), "storeToken",
-                    [
-                        "key": .string(key), "accessToken": .string(minted.accessToken),
-                        "refreshToken": .string(minted.refreshToken), "expiresAt": "2030-01-01T00:00:00Z",
-                    ])?.isSuccess == true
-            else {
+            guard agents[index % processes].storeGrant(key, minted, expiresAt: "2030-01-01T00:00:00Z") else {
                 report.fail("equivalent keys: could not seed key \(index)")
                 return
             }
