@@ -17,7 +17,9 @@ final class StoreSaboteur {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        guard run(".timeout 10000") else { throw SaboteurError(text: "the sqlite3 shell did not start") }
+        guard run(".timeout 10000") else {
+            throw SaboteurError(text: "the sqlite3 shell did not start (is sqlite3 installed?)")
+        }
     }
 
     struct SaboteurError: Error, CustomStringConvertible {
