@@ -92,7 +92,7 @@ extension CrashSuite {
             }
             let saboteur = try StoreSaboteur(scene.store)
             defer { saboteur.close() }
-            guard let id = scene.refreshInFlight(key, in: agent, delay: .milliseconds(800)) else {
+            guard let id = scene.refreshInFlight(key, in: agent, delay: .milliseconds(1500)) else {
                 report.fail("\(label): the refresh never reached Smartcar")
                 continue
             }

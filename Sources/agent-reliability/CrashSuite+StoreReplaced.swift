@@ -34,7 +34,7 @@ extension CrashSuite {
                 report.fail("\(label): could not seed the key")
                 continue
             }
-            guard let id = scene.refreshInFlight(key, in: agent, delay: .milliseconds(500)) else {
+            guard let id = scene.refreshInFlight(key, in: agent, delay: .seconds(1)) else {
                 report.fail("\(label): the refresh never reached Smartcar")
                 continue
             }

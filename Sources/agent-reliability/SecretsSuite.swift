@@ -403,7 +403,7 @@ struct SecretsSuite {
         try session("adversity", arguments: ["--store-busy-timeout", "0.2"]) { c in
             /// Sends a forced refresh held back at Smartcar and returns once Smartcar has it.
             func refreshInFlight() -> JSONValue {
-                fake.inject(.delay(.milliseconds(500)), on: .token)
+                fake.inject(.delay(.seconds(1)), on: .token)
                 let before = fake.count(.token)
                 let id = c.send("getToken", ["key": "adverse", "forceRefresh": true])
                 let deadline = ContinuousClock.now + .seconds(30)
