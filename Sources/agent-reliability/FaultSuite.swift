@@ -234,8 +234,8 @@ struct FaultSuite {
             }
         }
         // An endless body is abandoned at its cap: it never grows the agent's memory.
-        let residentMiB = agent.peakResidentMiB ?? 0
-        report.check(residentMiB < 200, "the agent's memory grew to \(residentMiB) MiB in the single faults")
+        let peakMiB = agent.peakResidentMiB ?? 0
+        report.check(peakMiB < 200, "the agent's memory grew to \(peakMiB) MiB in the single faults")
         agent.closeInput()
         report.check(agent.exitStatus() == 0, "the agent of the single faults did not exit cleanly")
         let refused = upstream.count("token", "400")
@@ -249,7 +249,7 @@ struct FaultSuite {
         report.figure("single-fault cases", "\(cases) (\(Self.faults.count) faults × 4 calls, once and persistent)")
         report.counts("single-fault outcomes", outcomes)
         report.figure("keys refreshing afterwards", "\(recovered) of \(recovered) checked")
-        report.figure("agent memory in them", "\(residentMiB) MiB resident at the peak")
+        report.figure("agent memory in them", "\(peakMiB) MiB resident at the peak")
         report.figure("slowest single-fault call", String(format: "%.2f s (budget %.1f s)", slowest, Self.budget))
     }
 

@@ -185,14 +185,12 @@ struct RaceSuite {
                 guard let id = message["id"], let sent = inFlight.removeValue(forKey: id) else { continue }
                 drive.answered += 1
                 drive.slowest = max(drive.slowest, .now - sent.at)
-                if message["error"]?["data"]?["minValidity"] == nil {
-                    drive.outcomes[message.outcome, default: 0] += 1
+                if message.errorKind == "upstreamError", message["error"]?["data"]?["minValidity"] != nil {
+                    drive.refusedShort += 1
+                    continue
                 }
+                drive.outcomes[message.outcome, default: 0] += 1
                 guard let result = message["result"] else {
-                    if message.errorKind == "upstreamError", message["error"]?["data"]?["minValidity"] != nil {
-                        drive.refusedShort += 1
-                        continue
-                    }
                     if drive.firstError == nil { drive.firstError = String(message.compactText.prefix(400)) }
                     continue
                 }
