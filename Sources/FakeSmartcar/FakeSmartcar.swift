@@ -98,6 +98,12 @@ package final class FakeSmartcar: Sendable {
     /// Whether `refreshToken` would be accepted now (issued, not expired, unused or within the grace).
     package func isLive(refreshToken: String) -> Bool { service.isLive(refreshToken: refreshToken) }
 
+    /// The user an access or refresh token was issued to (nil: never issued), so a test can tell whose token
+    /// a key was answered with.
+    package func owner(ofToken token: String) -> String? {
+        service.state.withLock { $0.accessTokens[token]?.userID ?? $0.refreshTokens[token]?.userID }
+    }
+
     /// Kills every access and refresh token of `userID`, as when the owner disconnects the app:
     /// refreshes then answer `invalid_grant`, `/v2.0/user` a 401. Returns how many tokens died.
     @discardableResult

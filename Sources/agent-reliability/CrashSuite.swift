@@ -99,6 +99,9 @@ struct CrashSuite {
         report.check(
             refused == 0,
             "Smartcar refused \(refused) token requests (invalid_grant: a refresh token was reused or lost)")
+        try await signalsDuringRefresh(report)
+        try await storageFailures(report)
+        try await storeReplacements(report)
         report.figure("kills survived", tally.kills)
         report.counts("in flight at the kills", tally.inFlightAtKill)
         report.counts("operations acknowledged", tally.operations)

@@ -74,6 +74,7 @@ struct FaultSuite {
         NamedFault(name: "drop after handling", fault: .dropAfterHandling),
         NamedFault(name: "delay 0.3 s", fault: .delay(.milliseconds(300))),
         NamedFault(name: "delay past the budget", fault: .delay(.seconds(3))),
+        NamedFault(name: "endless body", fault: .endlessBody),
     ]
 
     /// What a call must end in, by the contract (Protocol/README.md, Errors) and the retry rules (a single-use
@@ -122,6 +123,11 @@ struct FaultSuite {
         case "429 Retry-After 1":
             return persistent ? failure(["rateLimited"], 2...3, retryAfter: 1) : Expected(kinds: nil, attempts: 2...2)
         case "429 Retry-After 60": return failure(["rateLimited"], retryAfter: 60)
+        // Abandoned at the 1 MiB cap: Smartcar did answer, so a retryable call is not sent again; a refresh's
+        // answer (and the rotated token in it) was lost, so the refresh is.
+        case "endless body":
+            if call == .refresh { return resentUntilGivenUp("upstreamError") }
+            return failure(["upstreamError"], reached: single ? true : nil)
         case "stall", "delay past the budget":
             if call == .refresh { return resentUntilGivenUp("upstreamUnavailable") }
             return failure(["upstreamUnavailable"], reached: single ? true : nil)
@@ -139,6 +145,7 @@ struct FaultSuite {
         var injected: [String: Int] = [:]
         try alone(fake: fake, upstream: upstream, injected: &injected, report: report)
         try mixed(fake: fake, upstream: upstream, injected: &injected, report: report)
+        try hostileValues(injected: &injected, report: report)
         report.counts("faults injected", injected)
         report.figure("faults injected in all", injected.values.reduce(0, +))
     }
@@ -197,12 +204,18 @@ struct FaultSuite {
                     let seconds = Self.seconds(ContinuousClock.now - started)
                     slowest = max(slowest, seconds)
                     let attempts = fake.count(call.endpoint) - before
+                    let expected = Self.expected(fault, call: call, persistent: persistent)
+                    if expected.agentResends {
+                        // A lost answer is recovered with the same refresh token, never a new one.
+                        let sent = Set(fake.requests.suffix(attempts).compactMap { $0.form["refresh_token"] })
+                        report.check(
+                            sent.count == 1, "\(label): the resends carried \(sent.count) different refresh tokens")
+                    }
                     fake.reset()  // leftover uses of a persistent fault
                     guard let reply else { report.fail("\(label): no answer within 30 s"); continue }
                     outcomes[reply.outcome, default: 0] += 1
                     check(
-                        reply, against: Self.expected(fault, call: call, persistent: persistent), attempts: attempts,
-                        seconds: seconds, label: label, report: report)
+                        reply, against: expected, attempts: attempts, seconds: seconds, label: label, report: report)
 
                     // No refresh token lost: with the faults gone the key refreshes (unless Smartcar, for all the
                     // agent knows, refused its refresh token).
@@ -218,6 +231,9 @@ struct FaultSuite {
                 }
             }
         }
+        // An endless body is abandoned at its cap: it never grows the agent's memory.
+        let peakMiB = agent.peakResidentMiB ?? 0
+        report.check(peakMiB < 200, "the agent's memory grew to \(peakMiB) MiB in the single faults")
         agent.closeInput()
         report.check(agent.exitStatus() == 0, "the agent of the single faults did not exit cleanly")
         let refused = upstream.count("token", "400")
@@ -231,6 +247,7 @@ struct FaultSuite {
         report.figure("single-fault cases", "\(cases) (\(Self.faults.count) faults × 4 calls, once and persistent)")
         report.counts("single-fault outcomes", outcomes)
         report.figure("keys refreshing afterwards", "\(recovered) of \(recovered) checked")
+        report.figure("agent memory in them", "\(peakMiB) MiB resident at the peak")
         report.figure("slowest single-fault call", String(format: "%.2f s (budget %.1f s)", slowest, Self.budget))
     }
 

@@ -38,6 +38,20 @@ struct Harness {
         await store.close()
         return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
     }
+
+    /// `storedRows` for a suite that runs synchronously: blocks the caller until another thread has read them.
+    nonisolated static func storedRowsNow(_ path: String) throws -> [String: StoredToken] {
+        let result = Mutex<Result<[String: StoredToken], any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            let rows: Result<[String: StoredToken], any Error>
+            do { rows = .success(try await storedRows(path)) } catch { rows = .failure(error) }
+            result.withLock { $0 = rows }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
 }
 
 /// Counts the fake's answers per endpoint and status, from its log lines ("POST /oauth/token [token] -> 400",
@@ -72,10 +86,32 @@ extension AgentProcess {
         return id
     }
 
+    /// Stores `pair` under `key` with `storeToken` (by default already expired, so the next `getToken`
+    /// refreshes); true if it was stored.
+    func storeGrant(
+        _ key: String, _ pair: (accessToken: String, refreshToken: String),
+        expiresAt: String = "2020-01-01T00:00:00Z"
+    ) -> Bool {
+        call(
+            .string("store-\(key)"), "storeToken",
+            [
+                "key": .string(key), "accessToken": .string(pair.accessToken),
+                "refreshToken": .string(pair.refreshToken), "expiresAt": .string(expiresAt),
+            ])?.isSuccess == true
+    }
+
     /// The exit status once the process has exited and its output was read (the negated signal number when
     /// a signal ended it); nil after `timeout`.
     func exitStatus(within timeout: Duration = .seconds(60)) -> Int32? {
         waitForExit(until: .now + timeout).map { $0.signalled ? -$0.status : $0.status }
+    }
+
+    /// The most memory the process has had resident (`VmHWM`), in MiB; nil once it is gone.
+    var peakResidentMiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "").map { $0 / 1024 }
     }
 
     /// Copies stderr to a file that outlives this run, for a failure message: its path and last lines.

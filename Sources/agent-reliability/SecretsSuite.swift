@@ -399,6 +399,47 @@ struct SecretsSuite {
             c.agent.kill(SIGTERM)
             expect(c.agent.response(id), "result", "a refresh in flight at SIGTERM")
         }
+        // Issue 12's faults: hostile answers, an endless body, the store locked mid-refresh, signals mid-refresh.
+        try session("adversity", arguments: ["--store-busy-timeout", "0.2"]) { c in
+            /// Sends a forced refresh held back at Smartcar and returns once Smartcar has it.
+            func refreshInFlight() -> JSONValue {
+                fake.inject(.delay(.seconds(1)), on: .token)
+                let before = fake.count(.token)
+                let id = c.send("getToken", ["key": "adverse", "forceRefresh": true])
+                let deadline = ContinuousClock.now + .seconds(30)
+                while fake.count(.token) == before && ContinuousClock.now < deadline { usleep(1000) }
+                return id
+            }
+            let hostile: [(String?, [String], String)] = [
+                ("1e20", [], "result"), ("-5", [], "upstreamError"), (nil, ["access_token"], "upstreamError"),
+                ("1e400", ["refresh_token"], "result"),
+            ]
+            for (lifetime, omit, outcome) in hostile {
+                expect(c.call("storeToken", storeParams("adverse", mint("user-adverse"))), "result", "storeToken")
+                let fault = Fault.hostileAnswer(expiresIn: lifetime, omit: omit)
+                fake.inject(fault, on: .token)
+                expect(c.call("getToken", ["key": "adverse", "forceRefresh": true]), outcome, "refresh with \(fault)")
+                fake.reset()
+                // The next refresh sends the refresh token the hostile answer left, so the scan knows it too.
+                expect(
+                    c.call("getToken", ["key": "adverse", "forceRefresh": true]), "result", "refresh after \(fault)")
+            }
+            fake.inject(.endlessBody, on: .token)
+            expect(c.call("getToken", ["key": "adverse", "forceRefresh": true]), "result", "refresh, an endless body")
+            fake.reset()
+            let saboteur = try? StoreSaboteur(store)
+            let locked = refreshInFlight()
+            report.check(saboteur?.lock() == true, "adversity: could not lock the store")
+            expect(c.agent.response(locked), "storageError", "a refresh whose commit found the store locked")
+            report.check(saboteur?.unlock() == true, "adversity: could not unlock the store")
+            saboteur?.close()
+            expect(c.call("getToken", ["key": "adverse"]), "result", "getToken once the store is back")
+            for signal in [SIGUSR1, SIGALRM, SIGHUP] {
+                let id = refreshInFlight()
+                c.agent.kill(signal)
+                expect(c.agent.response(id), "result", "a refresh in flight at signal \(signal)")
+            }
+        }
         // Swift's crash report prints registers and the memory they point at: the agent writes one line
         // instead and dies of the signal; no secret may be in what it wrote.
         try session("crash") { c in
