@@ -121,6 +121,12 @@ package final class FakeSmartcar: Sendable {
         service.inject(fault, on: endpoint, times: times)
     }
 
+    /// Whether `refreshToken` has been exchanged already (it may still be usable inside the grace window):
+    /// a store holding it lost the token that replaced it, unless that refresh's answer never arrived.
+    package func isSpent(refreshToken: String) -> Bool {
+        service.state.withLock { $0.refreshTokens[refreshToken]?.usedAt != nil }
+    }
+
     /// The user a token the fake issued belongs to (nil: never issued, or revoked): which grant a token is of.
     package func owner(ofAccessToken token: String) -> String? {
         service.state.withLock { $0.accessTokens[token]?.userID }

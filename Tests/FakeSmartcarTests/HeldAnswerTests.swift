@@ -89,7 +89,9 @@ import Testing
         try await withFake(options) { fake in
             let (_, refreshToken) = fake.mintTokens(userID: "alice")
             let form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
+            #expect(!fake.isSpent(refreshToken: refreshToken))
             let first = try await tokenRequest(fake, form)
+            #expect(fake.isSpent(refreshToken: refreshToken))
             let accessToken = try #require(try first.string("access_token"))
             #expect(fake.owner(ofAccessToken: accessToken) == "alice")
             #expect(fake.owner(ofRefreshToken: try #require(try first.string("refresh_token"))) == "alice")
