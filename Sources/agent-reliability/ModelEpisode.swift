@@ -31,6 +31,8 @@ final class ModelEpisode {
         var graceReuses = 0
         /// Reads answered from an agent's snapshot with a grant another agent's write had replaced.
         var staleSnapshotReads = 0
+        /// Quiescent points where a key showed a failed save written over a later successful write.
+        var lateKeptSaves = 0
 
         mutating func add(_ other: Figures) {
             operations += other.operations
@@ -43,6 +45,7 @@ final class ModelEpisode {
             excusedRefusals += other.excusedRefusals
             graceReuses += other.graceReuses
             staleSnapshotReads += other.staleSnapshotReads
+            lateKeptSaves += other.lateKeptSaves
         }
     }
 
@@ -88,9 +91,12 @@ final class ModelEpisode {
     private var refusalsSeen = 0
     private var lastProgress = ContinuousClock.now
     private var heldSince: ContinuousClock.Instant?
-    /// Per agent slot and key, the grant that agent last wrote or handed out (nil: forgotten): what its
-    /// snapshot may still hold when another agent replaces the key.
-    private var lastSeen: [Int: [ModelKey: String?]] = [:]
+    /// Keys whose row, at the last look, is a failed save written late (`ReferenceModel.isLateKeptSave`).
+    private var lateKeptSaves: Set<ModelKey> = []
+    /// Per agent slot and key, the grant that agent last wrote or handed out (nil: forgotten), and when: what
+    /// its snapshot may still hold when another agent replaces the key. A read sent before that time (it
+    /// overlapped the agent's own write) does not change it.
+    private var lastSeen: [Int: [ModelKey: (grant: String?, since: Int)]] = [:]
     /// `MODEL_STRICT_SNAPSHOTS=1`: a stale snapshot read is a violation (see `ModelSuite`), not a figure.
     private let strictSnapshots = ProcessInfo.processInfo.environment["MODEL_STRICT_SNAPSHOTS"] == "1"
     /// `MODEL_TRACE=1` in the environment: every step on stderr, to read a replayed failure.
@@ -366,7 +372,7 @@ final class ModelEpisode {
                 guard let owner = fake.owner(ofAccessToken: token ?? "") else {
                     throw Violation(description: "getToken \(op.key) answered an access token Smartcar never issued")
                 }
-                if !possible.contains(owner), !strictSnapshots, lastSeen[op.slot]?[op.key] == .some(owner) {
+                if !possible.contains(owner), !strictSnapshots, lastSeen[op.slot]?[op.key]?.grant == owner {
                     figures.staleSnapshotReads += 1
                     trace("stale snapshot read: \(owner) for \(op.key) on agent \(op.slot)")
                     return
@@ -377,7 +383,9 @@ final class ModelEpisode {
                             "getToken \(op.key) on agent \(op.slot) answered \(owner)'s token (key of \(grantKeys[owner].map(\.description) ?? "?")), but the key may only hold \(Self.describe(possible))"
                     )
                 }
-                lastSeen[op.slot, default: [:]][op.key] = .some(owner)
+                if op.sent > lastSeen[op.slot]?[op.key]?.since ?? 0 {
+                    lastSeen[op.slot, default: [:]][op.key] = (owner, model.clock)
+                }
             } else if kind == "unknownKey", !possible.contains(nil) {
                 throw Violation(
                     description:
@@ -391,7 +399,7 @@ final class ModelEpisode {
         }
         if op.isWrite, answer.isSuccess {
             spentMayStay.remove(op.key)
-            lastSeen[op.slot, default: [:]][op.key] = .some(op.grant)
+            lastSeen[op.slot, default: [:]][op.key] = (op.grant, model.clock)
         }
     }
 
@@ -422,6 +430,7 @@ final class ModelEpisode {
             problems = try storeProblems()
         }
         if let problem = problems.first { throw Violation(description: problem) }
+        figures.lateKeptSaves += lateKeptSaves.count
         try checkRefusals()
         storageDisturbed = false
         model.prune()
@@ -429,6 +438,7 @@ final class ModelEpisode {
     }
 
     private func storeProblems() throws -> [String] {
+        lateKeptSaves = []
         let rows = try inspector.rows()
         var problems: [String] = []
         for key in model.keys {
@@ -447,6 +457,10 @@ final class ModelEpisode {
                 problems.append(
                     "\(key) holds \(grant) (a grant of \(grantKeys[grant].map(\.description) ?? "?")), but the operations linearized last allow only \(Self.describe(possible))"
                 )
+            }
+            if model.isLateKeptSave(key, grant: grant) {
+                lateKeptSaves.insert(key)
+                trace("late kept save: \(key) shows \(grant)")
             }
             if fake.owner(ofAccessToken: row.accessToken) != grant {
                 problems.append("\(key) holds an access token of another grant than its refresh token")

@@ -52,6 +52,10 @@ struct ModelSuite {
             "stale snapshot reads",
             "\(figures.staleSnapshotReads) (known agent bug: another agent's write never reaches this agent's snapshot; MODEL_STRICT_SNAPSHOTS=1 fails on them)"
         )
+        report.figure(
+            "failed saves written late",
+            "\(figures.lateKeptSaves) (a storeToken/exchange answered storageError, written in the background over a later successful write)"
+        )
         report.figure("violations", failed == nil ? 0 : 1)
     }
 }

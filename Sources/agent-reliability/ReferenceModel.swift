@@ -33,6 +33,8 @@ struct ReferenceModel {
         var certain: Bool
         /// The agent slot that may still write it (a failed save kept in memory), until that agent dies.
         var keptBy: Int?
+        /// When it was answered, whatever the answer.
+        var answered: Int?
     }
 
     enum Outcome {
@@ -72,6 +74,7 @@ struct ReferenceModel {
     /// The write `id` to `key` was answered (or its agent died) now, with `outcome`.
     mutating func finish(_ id: Int, of key: ModelKey, _ outcome: Outcome) {
         let now = tick()
+        writes[key]?[id]?.answered = now
         switch outcome {
         case .happened:
             writes[key]?[id]?.done = now
@@ -110,6 +113,17 @@ struct ReferenceModel {
 
     /// The states `key` may show now, with nothing in flight.
     func possibleNow(_ key: ModelKey) -> Set<String?> { possible(key, sent: clock + 1, answered: clock + 1) }
+
+    /// Whether `key` showing `grant` means a save that failed (`storageError`) and was kept in memory was
+    /// written after a write that certainly happened later: legal for the model (the failed save had not
+    /// happened yet), but the later write's tokens are gone.
+    func isLateKeptSave(_ key: ModelKey, grant: String) -> Bool {
+        let all = writes[key, default: [:]].values
+        return all.contains { write in
+            guard write.grant == grant, write.keptBy != nil, let answered = write.answered else { return false }
+            return all.contains { $0.certain && $0.sent > answered }
+        }
+    }
 
     /// Forgets the writes no later read can see.
     mutating func prune() {
