@@ -93,10 +93,9 @@ final class ModelEpisode {
     private var heldSince: ContinuousClock.Instant?
     /// Keys whose row, at the last look, is a failed save written late (`ReferenceModel.isLateKeptSave`).
     private var lateKeptSaves: Set<ModelKey> = []
-    /// Per agent slot and key, the grant that agent last wrote or handed out (nil: forgotten), and when: what
-    /// its snapshot may still hold when another agent replaces the key. A read sent before that time (it
-    /// overlapped the agent's own write) does not change it.
-    private var lastSeen: [Int: [ModelKey: (grant: String?, since: Int)]] = [:]
+    /// Per agent slot and key, the grants that agent wrote or handed out (nil: forgotten) and when, latest
+    /// last: what its snapshot may still hold when another agent replaces the key.
+    private var seen: [Int: [ModelKey: [(grant: String?, since: Int)]]] = [:]
     /// `MODEL_STRICT_SNAPSHOTS=1`: a stale snapshot read is a violation (see `ModelSuite`), not a figure.
     private let strictSnapshots = ProcessInfo.processInfo.environment["MODEL_STRICT_SNAPSHOTS"] == "1"
     /// `MODEL_TRACE=1` in the environment: every step on stderr, to read a replayed failure.
@@ -180,7 +179,7 @@ final class ModelEpisode {
         }
         inFlight.removeAll { $0.slot == slot }
         model.agentDied(slot)
-        lastSeen[slot] = nil
+        seen[slot] = nil
         agents[slot] = try startAgent()
         notificationsSeen[slot] = 0
         figures.kills += 1
@@ -372,7 +371,7 @@ final class ModelEpisode {
                 guard let owner = fake.owner(ofAccessToken: token ?? "") else {
                     throw Violation(description: "getToken \(op.key) answered an access token Smartcar never issued")
                 }
-                if !possible.contains(owner), !strictSnapshots, lastSeen[op.slot]?[op.key]?.grant == owner {
+                if !possible.contains(owner), !strictSnapshots, snapshotMayHold(owner, op) {
                     figures.staleSnapshotReads += 1
                     trace("stale snapshot read: \(owner) for \(op.key) on agent \(op.slot)")
                     return
@@ -383,9 +382,7 @@ final class ModelEpisode {
                             "getToken \(op.key) on agent \(op.slot) answered \(owner)'s token (key of \(grantKeys[owner].map(\.description) ?? "?")), but the key may only hold \(Self.describe(possible))"
                     )
                 }
-                if op.sent > lastSeen[op.slot]?[op.key]?.since ?? 0 {
-                    lastSeen[op.slot, default: [:]][op.key] = (owner, model.clock)
-                }
+                saw(owner, op)
             } else if kind == "unknownKey", !possible.contains(nil) {
                 throw Violation(
                     description:
@@ -399,8 +396,22 @@ final class ModelEpisode {
         }
         if op.isWrite, answer.isSuccess {
             spentMayStay.remove(op.key)
-            lastSeen[op.slot, default: [:]][op.key] = (op.grant, model.clock)
+            saw(op.grant, op)
         }
+    }
+
+    private func saw(_ grant: String?, _ op: ModelOperation) {
+        var history = seen[op.slot, default: [:]][op.key, default: []]
+        history.append((grant, model.clock))
+        seen[op.slot, default: [:]][op.key] = history.suffix(8)
+    }
+
+    /// Whether the agent of `op` had `grant` for the key at some moment of the read: its latest grant when
+    /// the read was sent, or one it got while the read ran.
+    private func snapshotMayHold(_ grant: String, _ op: ModelOperation) -> Bool {
+        let history = seen[op.slot]?[op.key] ?? []
+        let atSend = history.last { $0.since <= op.sent }.map { [$0] } ?? []
+        return (atSend + history.filter { $0.since > op.sent }).contains { $0.grant == grant }
     }
 
     /// A save answered `storageError` is kept in memory by its agent and may be written until that agent dies.

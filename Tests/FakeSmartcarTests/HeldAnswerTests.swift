@@ -81,6 +81,12 @@ import Testing
         }
     }
 
+    @Test func holdRoundTripsThroughJSON() throws {
+        let data = try JSONEncoder().encode(Fault.hold)
+        #expect(String(decoding: data, as: UTF8.self) == #"{"kind":"hold"}"#)
+        #expect(try JSONDecoder().decode(Fault.self, from: data) == .hold)
+    }
+
     @Test func recordsEveryRefusedRefreshWithItsOwnerAndCountsGraceReuses() async throws {
         let clock = TestClock()
         var options = FakeSmartcar.Options()
