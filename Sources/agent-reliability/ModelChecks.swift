@@ -100,7 +100,9 @@ extension ModelEpisode {
                 guard let owner = fake.owner(ofAccessToken: token ?? "") else {
                     throw Violation(description: "getToken \(op.key) answered an access token Smartcar never issued")
                 }
-                if !possible.contains(owner), !strictSnapshots, snapshotMayHold(owner, op) {
+                if !possible.contains(owner), !strictSnapshots,
+                    model.mayHaveHeld(op.key, owner, since: agentStarted[op.slot])
+                {
                     figures.staleSnapshotReads += 1
                     trace("stale snapshot read: \(owner) for \(op.key) on agent \(op.slot)")
                     return
@@ -111,7 +113,6 @@ extension ModelEpisode {
                             "getToken \(op.key) on agent \(op.slot) answered \(owner)'s token (key of \(grantKeys[owner].map(\.description) ?? "?")), but the key may only hold \(Self.describe(possible))"
                     )
                 }
-                saw(owner, op)
             } else if kind == "unknownKey", !possible.contains(nil) {
                 throw Violation(
                     description:
@@ -123,24 +124,7 @@ extension ModelEpisode {
                 spentMayStay.insert(op.key)
             }
         }
-        if op.isWrite, answer.isSuccess {
-            spentMayStay.remove(op.key)
-            saw(op.grant, op)
-        }
-    }
-
-    func saw(_ grant: String?, _ op: ModelOperation) {
-        var history = seen[op.slot, default: [:]][op.key, default: []]
-        history.append((grant, model.clock))
-        seen[op.slot, default: [:]][op.key] = history.suffix(8)
-    }
-
-    /// Whether the agent of `op` had `grant` for the key at some moment of the read: its latest grant when
-    /// the read was sent, or one it got while the read ran.
-    func snapshotMayHold(_ grant: String, _ op: ModelOperation) -> Bool {
-        let history = seen[op.slot]?[op.key] ?? []
-        let atSend = history.last { $0.since <= op.sent }.map { [$0] } ?? []
-        return (atSend + history.filter { $0.since > op.sent }).contains { $0.grant == grant }
+        if op.isWrite, answer.isSuccess { spentMayStay.remove(op.key) }
     }
 
     /// A save answered `storageError` is kept in memory by its agent and may be written until that agent dies.

@@ -50,6 +50,8 @@ struct ReferenceModel {
     private(set) var clock = 0
     private var writes: [ModelKey: [Int: Write]] = [:]
     private var nextID = 0
+    /// Pruned writes' grants by key, with the time they were certainly replaced.
+    private var retired: [ModelKey: [String: Int]] = [:]
 
     init(keys: [ModelKey]) {
         for key in keys { writes[key] = [0: Write(grant: nil, sent: 0, done: 0, certain: true)] }
@@ -125,15 +127,25 @@ struct ReferenceModel {
         }
     }
 
-    /// Forgets the writes no later read can see.
+    /// Whether `key` may have held `grant` at some moment since `since`, pruned writes included.
+    func mayHaveHeld(_ key: ModelKey, _ grant: String, since: Int) -> Bool {
+        (retired[key]?[grant]).map { $0 >= since }
+            ?? possible(key, sent: since, answered: clock + 1).contains(grant)
+    }
+
+    /// Forgets the writes no later read can see, keeping when each grant was last possible.
     mutating func prune() {
         for key in writes.keys {
             let certain = writes[key]!.values.filter(\.certain)
-            writes[key] = writes[key]!.filter { _, write in
-                !certain.contains { later in
-                    guard let done = write.done, let laterDone = later.done else { return false }
-                    return done < later.sent && laterDone <= clock
-                }
+            for (id, write) in writes[key]! {
+                let replacedAt = certain.compactMap { later -> Int? in
+                    guard let done = write.done, let laterDone = later.done, done < later.sent, laterDone <= clock
+                    else { return nil }
+                    return laterDone
+                }.min()
+                guard let replacedAt else { continue }
+                writes[key]![id] = nil
+                if let grant = write.grant { retired[key, default: [:]][grant] = replacedAt }
             }
         }
     }
