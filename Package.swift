@@ -73,7 +73,7 @@ let package = Package(
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(
             name: "agent-reliability",
-            dependencies: ["AgentTestSupport", "FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
+            dependencies: ["AgentTestSupport", "CSQLite", "FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
 
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["AgentTestSupport", "JSONRPC", "WireFormats"]),

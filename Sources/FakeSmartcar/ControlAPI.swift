@@ -8,6 +8,8 @@ import Foundation
 /// - `POST /_fake/mint` `{"userID":"u"}` → `{"accessToken":…,"refreshToken":…,"userID":"u"}`
 /// - `POST /_fake/code` `{"redirectURI":…,"userID":…}` (both optional) → `{"code":…}`
 /// - `POST /_fake/revoke` `{"userID":"u"}` → kills that user's tokens → `{"revoked":2}`
+/// - `POST /_fake/release` → sends the answers `hold` kept, one by one in a random order →
+///   `{"released":["<SC-Request-Id>",…]}` in the order they went
 /// - `POST /_fake/reset` → forgets recorded requests, counts and queued faults → `{"ok":true}`
 /// Errors: 400/404/405 with `{"error":"…"}`.
 enum ControlAPI {
@@ -46,6 +48,10 @@ enum ControlAPI {
         var revoked: Int
     }
 
+    struct ReleaseResponse: Encodable {
+        var released: [String]
+    }
+
     struct OK: Encodable {
         var ok = true
     }
@@ -55,7 +61,7 @@ extension FakeService {
     func control(_ request: HTTPServerRequest) -> HTTPServerResponse {
         let route = String(request.path.dropFirst(ControlAPI.prefix.count))
         let method = ["requests", "counts"].contains(route) ? "GET" : "POST"
-        guard ["requests", "counts", "fault", "mint", "code", "revoke", "reset"].contains(route) else {
+        guard ["requests", "counts", "fault", "mint", "code", "revoke", "release", "reset"].contains(route) else {
             return Self.controlError(404, "unknown control path \(request.path)")
         }
         guard request.method == method else { return Self.controlError(405, "use \(method) for \(request.path)") }
@@ -87,6 +93,10 @@ extension FakeService {
             case "revoke":
                 let userID = try Self.decode(ControlAPI.RevokeRequest.self, request.body).userID
                 return try Self.controlJSON(ControlAPI.RevokeResponse(revoked: revokeTokens(userID: userID)))
+            case "release":
+                var generator = SystemRandomNumberGenerator()
+                let released = releaseHeld(using: &generator)
+                return try Self.controlJSON(ControlAPI.ReleaseResponse(released: released))
             default:  // "reset"
                 reset()
                 return try Self.controlJSON(ControlAPI.OK())

@@ -6,6 +6,7 @@ import Synchronization
 final class FakeService: Sendable {
     let options: FakeSmartcar.Options
     let state = Mutex(FakeState())
+    let held = HeldAnswers()
 
     init(options: FakeSmartcar.Options) {
         self.options = options
@@ -50,6 +51,13 @@ final class FakeService: Sendable {
         case .hostileAnswer(let expiresIn, let omit)?:
             response = Fault.rewrite(
                 route(request, endpoint: endpoint, requestID: requestID), expiresIn: expiresIn, omit: omit)
+        case .hold?:
+            response = route(request, endpoint: endpoint, requestID: requestID)
+            response.headers.append(("SC-Request-Id", requestID))
+            logLine(request, endpoint, outcome: "\(response.status), held (fault)")
+            let answer = HeldAnswer(requestID: requestID)
+            held.add(answer)
+            return .held(response, answer)
         case let fault?:
             response = fault.cannedResponse(requestID: requestID)!
         case nil:
@@ -89,6 +97,17 @@ final class FakeService: Sendable {
             state.refreshTokens = state.refreshTokens.filter { $0.value.userID != userID }
             return before - state.accessTokens.count - state.refreshTokens.count
         }
+    }
+
+    /// Sends every held answer, one at a time in a random order (each one sent before the next is
+    /// released); answers the request ids in the order they went.
+    func releaseHeld(using generator: inout some RandomNumberGenerator) -> [String] {
+        let answers = held.takeAll().shuffled(using: &generator)
+        for answer in answers {
+            answer.release()
+            answer.waitUntilSent()
+        }
+        return answers.map(\.requestID)
     }
 
     func inject(_ fault: Fault, on endpoint: Endpoint?, times: Int) {

@@ -58,6 +58,12 @@ package final class FakeSmartcar: Sendable {
         package init() {}
     }
 
+    /// A refresh the fake answered `invalid_grant`: whose token it was (nil: a token it never issued), and when.
+    package struct RefusedRefresh: Sendable, Equatable {
+        package var userID: String?
+        package var at: Date
+    }
+
     package let options: Options
     /// The port it listens on (127.0.0.1).
     package let port: UInt16
@@ -75,14 +81,20 @@ package final class FakeSmartcar: Sendable {
         port = server.port
     }
 
-    deinit { server.stop() }
+    deinit {
+        service.held.abandonAll()
+        server.stop()
+    }
 
     /// `http://127.0.0.1:PORT`: use it for every `*_ORIGIN`.
     package var origin: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     /// Closes the listener and every connection; stalled and delayed requests end unanswered.
     /// Returns when the server's threads are done. Idempotent.
-    package func stop() { server.stop() }
+    package func stop() {
+        service.held.abandonAll()
+        server.stop()
+    }
 
     /// Mints a token pair for `userID` as if the user had gone through Connect and the code was exchanged.
     package func mintTokens(userID: String = "user-1") -> (accessToken: String, refreshToken: String) {
@@ -113,6 +125,42 @@ package final class FakeSmartcar: Sendable {
     /// Each request takes one use of the oldest queued fault that matches it.
     package func inject(_ fault: Fault, on endpoint: Endpoint? = nil, times: Int = 1) {
         service.inject(fault, on: endpoint, times: times)
+    }
+
+    /// Whether `refreshToken` has been exchanged already (it may still be usable inside the grace window):
+    /// a store holding it lost the token that replaced it, unless that refresh's answer never arrived.
+    package func isSpent(refreshToken: String) -> Bool {
+        service.state.withLock { $0.refreshTokens[refreshToken]?.usedAt != nil }
+    }
+
+    /// The user a token the fake issued belongs to (nil: never issued, or revoked): which grant a token is of.
+    package func owner(ofAccessToken token: String) -> String? {
+        service.state.withLock { $0.accessTokens[token]?.userID }
+    }
+
+    package func owner(ofRefreshToken token: String) -> String? {
+        service.state.withLock { $0.refreshTokens[token]?.userID }
+    }
+
+    /// Every refresh answered `invalid_grant` (a refresh token spent twice, expired or unknown), in order.
+    package var refusedRefreshes: [RefusedRefresh] { service.state.withLock { $0.refusedRefreshes } }
+
+    /// Refreshes that re-sent a spent refresh token inside the grace window (`RefreshReuse.grace`).
+    package var graceReuses: Int { service.state.withLock { $0.graceReuses } }
+
+    /// Request ids of the answers `Fault.hold` keeps back now, in the order they were held.
+    package var heldAnswers: [String] { service.held.requestIDs }
+
+    /// Waits until at least `count` answers are held; false if `timeout` passes first.
+    package func waitForHeldAnswers(_ count: Int, timeout: Duration) -> Bool {
+        service.held.wait(forCount: count, timeout: timeout)
+    }
+
+    /// Sends every held answer, one at a time in a random order drawn from `generator`, each sent before the
+    /// next is released; answers their request ids in the order they went.
+    @discardableResult
+    package func releaseHeld(using generator: inout some RandomNumberGenerator) -> [String] {
+        service.releaseHeld(using: &generator)
     }
 
     /// Every request to a non-control path, in arrival order.

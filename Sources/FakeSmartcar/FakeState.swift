@@ -34,6 +34,9 @@ struct FakeState: Sendable {
     var log: [RecordedRequest] = []
     var counts: [Endpoint: Int] = [:]
     var faults: [PendingFault] = []
+    var refusedRefreshes: [FakeSmartcar.RefusedRefresh] = []
+    /// Refreshes that re-sent a spent refresh token inside the grace window (and got a new pair).
+    var graceReuses = 0
     /// Smartcar requests received and not yet answered (or dropped), and the most there ever were at once.
     var inFlight = 0
     var peakInFlight = 0

@@ -9,6 +9,7 @@ import WireFormats
 /// - `{"kind":"stall"}`, `{"kind":"drop"}`, `{"kind":"dropAfterHandling"}`
 /// - `{"kind":"delay","seconds":1.5}`
 /// - `{"kind":"endlessBody"}`, `{"kind":"hostileAnswer","expiresIn":"1e400","omit":["access_token"]}`
+/// - `{"kind":"hold"}` (released by `POST /_fake/release`)
 package enum Fault: Sendable, Codable, Equatable {
     /// Any status with any body (JSON content type when the body looks like JSON, unless `headers` says).
     case status(Int, body: String, headers: [String: String] = [:])
@@ -35,10 +36,14 @@ package enum Fault: Sendable, Codable, Equatable {
     /// text `expiresIn` (any JSON number, even one no `Double` holds, or any JSON value) when given, and
     /// the members named in `omit` left out.
     case hostileAnswer(expiresIn: String?, omit: [String])
+    /// Handles the request (a code is spent, a refresh token rotated), then keeps the answer back until
+    /// `FakeSmartcar.releaseHeld(using:)` sends the held answers one by one in a random order: reordered
+    /// answers, as a network or a load balancer may deliver them.
+    case hold
 
     private enum Kind: String, Codable {
         case status, rateLimited, invalidClientBasicRealm, htmlError, stall, drop, dropAfterHandling, delay
-        case endlessBody, hostileAnswer
+        case endlessBody, hostileAnswer, hold
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -77,6 +82,7 @@ package enum Fault: Sendable, Codable, Equatable {
             self = .hostileAnswer(
                 expiresIn: try container.decodeIfPresent(String.self, forKey: .expiresIn),
                 omit: try container.decodeIfPresent([String].self, forKey: .omit) ?? [])
+        case .hold: self = .hold
         }
     }
 
@@ -106,6 +112,7 @@ package enum Fault: Sendable, Codable, Equatable {
             try container.encode(Kind.hostileAnswer, forKey: .kind)
             try container.encodeIfPresent(expiresIn, forKey: .expiresIn)
             try container.encode(omit, forKey: .omit)
+        case .hold: try container.encode(Kind.hold, forKey: .kind)
         }
     }
 
@@ -170,7 +177,7 @@ package enum Fault: Sendable, Codable, Equatable {
                 body:
                     "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
             )
-        case .stall, .drop, .dropAfterHandling, .delay, .endlessBody, .hostileAnswer:
+        case .stall, .drop, .dropAfterHandling, .delay, .endlessBody, .hostileAnswer, .hold:
             return nil
         }
     }

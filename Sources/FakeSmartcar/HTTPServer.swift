@@ -21,6 +21,8 @@ enum HTTPReply: Sendable {
     /// `pause` apart, until the client hangs up or the server stops: an endless body, a slow drip, headers
     /// that never end.
     case stream(head: [UInt8], chunk: [UInt8], pause: Duration)
+    /// Send `response` once `answer` is released; close the connection unanswered if it is abandoned.
+    case held(HTTPServerResponse, HeldAnswer)
 }
 
 /// A small HTTP/1.1 server on 127.0.0.1: one thread accepting, one thread per connection, keep-alive.
@@ -177,6 +179,14 @@ final class HTTPServer: Sendable {
                             while open, !(pause > .zero && stopSignal.wait(for: pause)) { open = sendAll(fd, chunk) }
                             finished(request)
                             return
+                        case .held(let response, let answer):
+                            let released = answer.waitForRelease()
+                            finished(request)
+                            let keepAlive = request.wantsKeepAlive
+                            let sent = released && sendAll(fd, response.serialized(keepAlive: keepAlive))
+                            answer.markSent()
+                            guard sent else { return }
+                            guard keepAlive else { return lingeringClose(fd, &chunk) }
                         }
                     }
                 }

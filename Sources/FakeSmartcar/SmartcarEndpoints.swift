@@ -71,9 +71,14 @@ extension FakeService {
         let rejected = Self.oauthError(400, "invalid_grant", "Invalid or expired refresh token.")
         return state.withLock { state in
             guard let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse) else {
+                state.refusedRefreshes.append(.init(userID: state.refreshTokens[token]?.userID, at: now))
                 return rejected
             }
-            if grant.usedAt == nil { state.refreshTokens[token]?.usedAt = now }
+            if grant.usedAt == nil {
+                state.refreshTokens[token]?.usedAt = now
+            } else {
+                state.graceReuses += 1
+            }
             return tokenPairResponse(state.mintPair(userID: grant.userID, now: now, options: options))
         }
     }

@@ -11,5 +11,6 @@ enum Suites {
         Entry(name: "faults") { harness, report in try FaultSuite(harness: harness).run(report) },
         Entry(name: "secrets") { harness, report in try await SecretsSuite(harness: harness).run(report) },
         Entry(name: "race") { harness, report in try await RaceSuite(harness: harness).run(report) },
+        Entry(name: "model") { harness, report in try ModelSuite(harness: harness).run(report) },
     ]
 }

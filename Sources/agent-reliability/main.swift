@@ -2,16 +2,21 @@ import AgentTestSupport
 import Foundation
 
 // The reliability suites of issue 7, against the real agent binary: fuzz, crash, upstream faults, secrets and
-// the rotation race. Short by default (CI); `--long` runs the issue's figures. Exit code 1 on any failure.
+// the rotation race; and issue 12's model-based concurrency search (model). Short by default (CI); `--long` runs the issue's figures. Exit code 1 on any failure.
 
 let usage = """
     Usage: agent-reliability [--long] [--seed N] [--agent PATH] [SUITE...]
 
     Runs the reliability suites against the smartcar-auth-agent binary (default: the one next to this
     executable; build it first with `swift build`). Suites: \(Suites.all.map(\.name).joined(separator: ", ")) (default: all).
-      --long       the issue's figures: 100,000 fuzz inputs, 1,000 kills, a 60 s race of 8 processes
+      --long       the issue's figures: 100,000 fuzz inputs, 1,000 kills, a 60 s race of 8 processes,
+                   10 minutes of model episodes
       --seed N     seed of every random choice (default 0x5EED2026); a failure replays with the same seed
+                   (the model suite names the seed of the failing episode)
       --agent PATH the agent binary to test
+
+    The model suite reads MODEL_TRACE=1 (every step on stderr) and MODEL_STRICT_SNAPSHOTS=1 (a read that an
+    agent answers from its snapshot after another agent replaced the key fails the suite).
 
     Usage: agent-reliability scan --secret VALUE [--secret VALUE...] FILE...
 
