@@ -83,6 +83,7 @@ import WireFormats
             ]
         }
         let agent = try AgentProcess(arguments: ["--store", store])
+        let noApplication = ""  // the agent runs without a client id: its rows belong to no application
         #expect(try await agent.call(id: 1, "storeToken", storeToken(1, "before"))["result"] != nil)
         for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
         let refused = try await agent.call(id: 2, "storeToken", storeToken(2, "while-deleted"))
@@ -91,7 +92,7 @@ import WireFormats
         #expect(!FileManager.default.fileExists(atPath: store))
         // A valid store moved over the path: the agent switches to it.
         let other = folder.file("other/tokens.sqlite3")
-        let builder = try SQLiteTokenStore.open(.file(other), application: FakeSmartcar.Options().clientID)
+        let builder = try SQLiteTokenStore.open(.file(other), application: noApplication)
         try await builder.save(
             StoredToken(
                 key: "restored", accessToken: "a-x", refreshToken: "r-x", expiresAt: Date(timeIntervalSinceNow: 3600),
@@ -102,7 +103,7 @@ import WireFormats
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
         let rows = try await SQLiteTokenStore.open(
-            .file(store), application: FakeSmartcar.Options().clientID, strict: true
+            .file(store), application: noApplication, strict: true
         ).list()
         // The token refused while no store was there was kept in memory and written once one was back.
         #expect(rows.map(\.key) == ["after", "restored", "while-deleted"])
@@ -111,7 +112,7 @@ import WireFormats
         }
         #expect(copies.count == 1)
         let copied = try await SQLiteTokenStore.open(
-            .file(folder.file("state/" + (copies.first ?? ""))), application: FakeSmartcar.Options().clientID,
+            .file(folder.file("state/" + (copies.first ?? ""))), application: noApplication,
             strict: true
         ).list()
         #expect(copied.map(\.key) == ["before"])
