@@ -19,6 +19,12 @@ import Foundation
 ///    row) and, for changes whose `origin` is not this agent, send the notification the kind calls for.
 /// 4. `.fellBehind`: entries the follower had not read were pruned (`changeLogCapacity`); drop every snapshot.
 ///
+/// Connect across agents: `buildConnectURL` issues its state with `issueState` (the redirect URI and Connect
+/// options in `ConnectState.options`, capacity as `Limits`), `handleRedirect` in any agent `consumeState`s it,
+/// and the maintenance loop calls `pruneStates`. The exchange saves the grant with `kind: .exchanged` and
+/// `connectOptions` set, which refreshes keep, so a re-authorization URL can be built from the row. A key
+/// `lookup` answers `.otherApplication` for gets an error naming that, instead of `unknownKey`.
+///
 /// Durability: a mutating method returns once its write is committed durably. Methods are not cancellable.
 package protocol TokenStore: Sendable {
     /// The application (Smartcar client id) whose rows this store reads and writes. "" means none is configured:
