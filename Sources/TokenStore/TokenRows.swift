@@ -118,13 +118,7 @@ enum TokenRows {
         try sqlite("could not save key '\(token.key)'") { () throws(SQLiteError) in
             let statement = try connection.prepared(upsert)
             defer { statement.reset() }
-            statement.bind(1, application)
-            statement.bind(2, token.key)
-            statement.bind(3, token.accessToken)
-            statement.bind(4, token.refreshToken)
-            statement.bind(5, token.expiresAt.timeIntervalSince1970)
-            statement.bind(6, token.refreshExpiresAt?.timeIntervalSince1970)
-            statement.bind(7, token.scope)
+            bindGrant(statement, application, token)
             statement.bind(8, lastRefreshedAt?.timeIntervalSince1970)
             statement.bind(9, Date().timeIntervalSince1970)
             statement.bind(10, token.connectOptions)
@@ -148,13 +142,7 @@ enum TokenRows {
             let now = Date().timeIntervalSince1970
             for token in tokens {
                 defer { statement.reset() }
-                statement.bind(1, application)
-                statement.bind(2, token.key)
-                statement.bind(3, token.accessToken)
-                statement.bind(4, token.refreshToken)
-                statement.bind(5, token.expiresAt.timeIntervalSince1970)
-                statement.bind(6, token.refreshExpiresAt?.timeIntervalSince1970)
-                statement.bind(7, token.scope)
+                bindGrant(statement, application, token)
                 statement.bind(8, token.generation)
                 statement.bind(9, token.lastRefreshedAt?.timeIntervalSince1970)
                 statement.bind(10, Int64(token.needsReauth ? 1 : 0))
@@ -222,6 +210,18 @@ enum TokenRows {
             while try statement.step() { keys.append(statement.text(0)) }
             return keys
         }
+    }
+
+    /// Binds `?1`–`?7`, the same in every statement that writes tokens: application, key, the tokens, their
+    /// expiries and the scope.
+    private static func bindGrant(_ statement: Statement, _ application: String, _ token: StoredToken) {
+        statement.bind(1, application)
+        statement.bind(2, token.key)
+        statement.bind(3, token.accessToken)
+        statement.bind(4, token.refreshToken)
+        statement.bind(5, token.expiresAt.timeIntervalSince1970)
+        statement.bind(6, token.refreshExpiresAt?.timeIntervalSince1970)
+        statement.bind(7, token.scope)
     }
 
     private static func row(_ statement: Statement) -> TokenRow {

@@ -34,27 +34,6 @@ import Testing
         #expect(try await second.load("user-1") == nil)
     }
 
-    @Test func concurrentAcquirersAcrossStoresGetExactlyOneLease() async throws {
-        let folder = try TemporaryFolder("tokenstore-test")
-        let stores = try (0..<3).map { _ in
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
-        }
-        try await stores[0].save(sampleToken())
-        let now = self.now
-        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for index in 0..<30 {
-                group.addTask {
-                    let outcome = try await stores[index % 3].acquireLease(
-                        "user-1", owner: "owner-\(index)", duration: 30, now: now)
-                    if case .acquired = outcome { return true }
-                    return false
-                }
-            }
-            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-        }
-        #expect(winners == 1)
-    }
-
     @Test func aLockHeldBeyondTheBusyTimeoutIsReportedAsBusy() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
         let store = try SQLiteTokenStore.open(

@@ -56,24 +56,19 @@ struct Backend: Sendable, CustomTestStringConvertible {
         defer { connection.close() }
         for sql in Schema.migrations[0] { try connection.execute(sql) }
         try connection.execute("INSERT INTO schema_version (id, version) VALUES (1, 1)")
+        func literal(_ value: String?) -> String {
+            value.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" } ?? "NULL"
+        }
+        func literal(_ date: Date?) -> String { date.map { "\($0.timeIntervalSince1970)" } ?? "NULL" }
         for row in rows {
-            let insert = try connection.prepared(
+            try connection.execute(
                 """
                 INSERT INTO tokens (key, access_token, refresh_token, expires_at, refresh_expires_at, scope,
                     generation, last_refreshed_at, needs_reauth, updated_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+                VALUES (\(literal(row.key)), \(literal(row.accessToken)), \(literal(row.refreshToken)),
+                    \(literal(row.expiresAt)), \(literal(row.refreshExpiresAt)), \(literal(row.scope)), \(row.generation),
+                    \(literal(row.lastRefreshedAt)), \(row.needsReauth ? 1 : 0), 0)
                 """)
-            insert.bind(1, row.key)
-            insert.bind(2, row.accessToken)
-            insert.bind(3, row.refreshToken)
-            insert.bind(4, row.expiresAt.timeIntervalSince1970)
-            insert.bind(5, row.refreshExpiresAt?.timeIntervalSince1970)
-            insert.bind(6, row.scope)
-            insert.bind(7, row.generation)
-            insert.bind(8, row.lastRefreshedAt?.timeIntervalSince1970)
-            insert.bind(9, Int64(row.needsReauth ? 1 : 0))
-            try insert.run()
-            insert.reset()
         }
     }
 }
