@@ -19,9 +19,7 @@ enum ChangeRows {
         SELECT seq, key, kind, origin FROM changes WHERE application = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3
         """
 
-    static func prepareAll(_ connection: SQLiteConnection) throws(SQLiteError) {
-        for sql in [insert, prune, notePruned, prunedThrough, latest, after] { _ = try connection.prepared(sql) }
-    }
+    static var statements: [String] { [insert, prune, notePruned, prunedThrough, latest, after] }
 
     /// Appends a change (inside the caller's write transaction) and prunes the entries beyond `capacity`.
     static func append(

@@ -22,9 +22,7 @@ enum StateRows {
     private static let status =
         "SELECT consumed_at IS NOT NULL FROM connect_states WHERE application = ?1 AND state = ?2"
 
-    static func prepareAll(_ connection: SQLiteConnection) throws(SQLiteError) {
-        for sql in [pruneOwnExpired, pruneExpired, insert, bound, consume, status] { _ = try connection.prepared(sql) }
-    }
+    static var statements: [String] { [pruneOwnExpired, pruneExpired, insert, bound, consume, status] }
 
     static func issue(
         _ state: ConnectState, capacity: Int, now: Date, _ application: String, _ connection: SQLiteConnection

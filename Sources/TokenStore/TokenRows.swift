@@ -49,17 +49,18 @@ enum TokenRows {
         ORDER BY refresh_expires_at LIMIT ?3
         """
 
+    /// Every statement the store runs on its tables (the change log's and the states' included).
+    static var statements: [String] {
+        [
+            selectOne, existsElsewhere, selectAll, countAll, upsert, insertAsGiven, deleteOne, setLease, clearLease,
+            markNeedsReauth, refreshExpiringBefore,
+        ] + ChangeRows.statements + StateRows.statements
+    }
+
     /// Prepares every statement once at open: a file whose tables lack a column we use fails here,
     /// at open, instead of on the first refresh.
     static func prepareAll(_ connection: SQLiteConnection) throws(SQLiteError) {
-        for sql in [
-            selectOne, existsElsewhere, selectAll, countAll, upsert, insertAsGiven, deleteOne, setLease, clearLease,
-            markNeedsReauth, refreshExpiringBefore,
-        ] {
-            _ = try connection.prepared(sql)
-        }
-        try ChangeRows.prepareAll(connection)
-        try StateRows.prepareAll(connection)
+        for sql in statements { _ = try connection.prepared(sql) }
     }
 
     static func load(
