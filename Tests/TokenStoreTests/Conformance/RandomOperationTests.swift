@@ -84,8 +84,8 @@ import Testing
                     state: stateNames.randomElement(using: &random)!, key: Bool.random(using: &random) ? key : nil,
                     options: "o-\(step)",
                     expiresAt: now.addingTimeInterval(Double(Int.random(in: 5...60, using: &random))))
-                try await store.issueState(issued, capacity: 4, now: now)
-                model.issueState(application, issued, capacity: 4, now: now)
+                try await store.issueState(issued, capacity: 2, now: now)
+                model.issueState(application, issued, capacity: 2, now: now)
             case 8:
                 let name = stateNames.randomElement(using: &random)!
                 matches =
