@@ -26,9 +26,13 @@ package final class InProcessAgent: Sendable {
         fake: FakeSmartcar, store location: StoreLocation = .memory, transport: (any HTTPTransport)? = nil,
         settings: AgentSettings = AgentSettings()
     ) throws {
+        let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
         let setup = Agent.Setup(
-            configuration: try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment),
-            store: try TokenStore.open(location), storeDescription: "\(location)",
+            configuration: configuration,
+            store: try SQLiteTokenStore.open(
+                location, application: configuration.clientID ?? "", origin: "in-process \(UUID().uuidString.prefix(8))"
+            ),
+            storeDescription: "\(location)",
             transport: transport ?? CurlTransport.shared,
             clock: SystemClock(), adjustableClock: nil, logger: .silent, settings: settings)
         agent = Agent(setup)

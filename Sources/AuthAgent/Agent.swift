@@ -12,7 +12,7 @@ package final class Agent: Sendable {
     /// Everything the agent is built from; the executable fills it from the command line and the environment.
     package struct Setup: Sendable {
         package var configuration: SmartcarConfiguration
-        package var store: TokenStore
+        package var store: any TokenStore
         /// Where the store lives, for `status` (a path or `memory`).
         package var storeDescription: String
         package var transport: any HTTPTransport
@@ -23,7 +23,7 @@ package final class Agent: Sendable {
         package var settings: AgentSettings
 
         package init(
-            configuration: SmartcarConfiguration, store: TokenStore, storeDescription: String,
+            configuration: SmartcarConfiguration, store: any TokenStore, storeDescription: String,
             transport: any HTTPTransport, clock: any WallClock, adjustableClock: AdjustableClock?,
             logger: Logger, settings: AgentSettings
         ) {

@@ -9,8 +9,8 @@ import Foundation
 /// Names this process as the holder of a refresh lease in the shared store (`host/pid/random`), and tells
 /// whether another holder's process is gone, so a lease left by a killed agent is taken over at once rather
 /// than blocking its key until the lease expires.
-enum LeaseOwner {
-    static let current: String = "\(hostName)/\(getpid())/\(UUID().uuidString.prefix(8))"
+package enum LeaseOwner {
+    package static let current: String = "\(hostName)/\(getpid())/\(UUID().uuidString.prefix(8))"
 
     private static let hostName: String = {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -43,7 +43,7 @@ actor TokenManager {
         case reauthRequired(key: String, reason: String)
     }
 
-    private let store: TokenStore
+    private let store: any TokenStore
     private let smartcar: SmartcarClient
     private let upstream: UpstreamLimiter
     private let clock: any WallClock
@@ -67,7 +67,8 @@ actor TokenManager {
     private var writes: [TokenKey: Task<Void, any Error>] = [:]
 
     init(
-        store: TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock, logger: Logger,
+        store: any TokenStore, smartcar: SmartcarClient, upstream: UpstreamLimiter, clock: any WallClock,
+        logger: Logger,
         settings: Settings = .init(), onEvent: @escaping @Sendable (Event) -> Void
     ) {
         self.store = store

@@ -1,3 +1,5 @@
+import AgentSupport
+
 /// The database layout, and the ordered migrations that build it from an empty file.
 ///
 /// `schema_version` holds one row with the version; a file with a higher version than `currentVersion`
@@ -31,7 +33,74 @@ enum Schema {
             ) WITHOUT ROWID
             """,
             "CREATE INDEX tokens_by_refresh_expiry ON tokens (refresh_expires_at)",
-        ]
+        ],
+        // Version 2: rows bound to their application (existing rows get "" until claimed, see `claimUnboundRows`),
+        // the grant's Connect options, Connect states and the change log.
+        [
+            """
+            CREATE TABLE tokens_by_application (
+                application TEXT NOT NULL,
+                key TEXT NOT NULL,
+                access_token TEXT NOT NULL,
+                refresh_token TEXT NOT NULL,
+                expires_at REAL NOT NULL,
+                refresh_expires_at REAL,
+                scope TEXT,
+                generation INTEGER NOT NULL,
+                last_refreshed_at REAL,
+                needs_reauth INTEGER NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_expires_at REAL,
+                updated_at REAL NOT NULL,
+                connect_options TEXT,
+                PRIMARY KEY (application, key)
+            ) WITHOUT ROWID
+            """,
+            """
+            INSERT INTO tokens_by_application (application, key, access_token, refresh_token, expires_at,
+                refresh_expires_at, scope, generation, last_refreshed_at, needs_reauth, lease_owner, lease_expires_at,
+                updated_at)
+            SELECT '', key, access_token, refresh_token, expires_at, refresh_expires_at, scope, generation,
+                last_refreshed_at, needs_reauth, lease_owner, lease_expires_at, updated_at FROM tokens
+            """,
+            "DROP TABLE tokens",
+            "ALTER TABLE tokens_by_application RENAME TO tokens",
+            "CREATE INDEX tokens_by_refresh_expiry ON tokens (application, refresh_expires_at)",
+            "CREATE INDEX tokens_by_key ON tokens (key)",
+            """
+            CREATE TABLE store_meta (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                change_log_pruned_through INTEGER NOT NULL,
+                unbound_rows_claimable INTEGER NOT NULL
+            )
+            """,
+            "INSERT INTO store_meta (id, change_log_pruned_through, unbound_rows_claimable) VALUES (1, 0, 1)",
+            """
+            CREATE TABLE changes (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                application TEXT NOT NULL,
+                key TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                origin TEXT NOT NULL,
+                changed_at REAL NOT NULL
+            )
+            """,
+            "CREATE INDEX changes_by_application ON changes (application, seq)",
+            """
+            CREATE TABLE connect_states (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                application TEXT NOT NULL,
+                state TEXT NOT NULL,
+                key TEXT,
+                options TEXT,
+                expires_at REAL NOT NULL,
+                consumed_at REAL,
+                UNIQUE (application, state)
+            )
+            """,
+            "CREATE INDEX connect_states_by_application ON connect_states (application, id)",
+            "CREATE INDEX connect_states_by_expiry ON connect_states (expires_at)",
+        ],
     ]
 
     static var currentVersion: Int { migrations.count }
@@ -100,6 +169,41 @@ enum Schema {
         } catch {
             if connection.isInTransaction { try? connection.execute("ROLLBACK") }
             throw error
+        }
+    }
+
+    /// Rows written before rows had an application (schema version 1) belong to the first application that opens
+    /// the store after the upgrade: it claims them once, in one transaction, and the log says how many. A store
+    /// opened without an application ("") claims nothing; later rows without one are never claimed.
+    static func claimUnboundRows(
+        for application: String, _ connection: SQLiteConnection, path: String, logger: Logger
+    ) throws(StoreError) {
+        guard !application.isEmpty else { return }
+        do throws(SQLiteError) {
+            guard try connection.firstColumn("SELECT unbound_rows_claimable FROM store_meta WHERE id = 1") == ["1"]
+            else { return }
+            try connection.execute("BEGIN IMMEDIATE")
+            do throws(SQLiteError) {
+                guard try connection.firstColumn("SELECT unbound_rows_claimable FROM store_meta WHERE id = 1") == ["1"]
+                else { return try connection.execute("ROLLBACK") }
+                let quoted = "'" + application.replacingOccurrences(of: "'", with: "''") + "'"
+                let claimed = try connection.firstColumn(
+                    "UPDATE tokens SET application = \(quoted) WHERE application = '' RETURNING key"
+                ).count
+                try connection.execute(
+                    "UPDATE connect_states SET application = \(quoted) WHERE application = ''; "
+                        + "UPDATE store_meta SET unbound_rows_claimable = 0 WHERE id = 1; COMMIT")
+                if claimed > 0 {
+                    logger.notice(
+                        "token store \(path): \(claimed) key\(claimed == 1 ? "" : "s") stored before keys were bound to an application now belong to application \(application)"
+                    )
+                }
+            } catch {
+                if connection.isInTransaction { try? connection.execute("ROLLBACK") }
+                throw error
+            }
+        } catch {
+            throw error.storeError("could not bind the existing keys of \(path) to application \(application)")
         }
     }
 }

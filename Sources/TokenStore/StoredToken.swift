@@ -17,6 +17,9 @@ package struct StoredToken: Sendable, Equatable {
     package var lastRefreshedAt: Date?
     /// Set when Smartcar rejected the stored refresh token: the user must go through Connect again.
     package var needsReauth: Bool
+    /// How the grant was connected (scope, mode and the other Connect options), as text the agent defines: set
+    /// by save (store, exchange), kept by refreshes, so a re-authorization asks for the same access.
+    package var connectOptions: String?
 
     package init(
         key: String,
@@ -27,7 +30,8 @@ package struct StoredToken: Sendable, Equatable {
         scope: String? = nil,
         generation: Int64 = 0,
         lastRefreshedAt: Date? = nil,
-        needsReauth: Bool = false
+        needsReauth: Bool = false,
+        connectOptions: String? = nil
     ) {
         self.key = key
         self.accessToken = accessToken
@@ -38,6 +42,7 @@ package struct StoredToken: Sendable, Equatable {
         self.generation = generation
         self.lastRefreshedAt = lastRefreshedAt
         self.needsReauth = needsReauth
+        self.connectOptions = connectOptions
     }
 }
 
@@ -54,6 +59,7 @@ extension StoredToken: CustomStringConvertible, CustomDebugStringConvertible, Cu
             children: [
                 "key": key, "expiresAt": expiresAt, "refreshExpiresAt": refreshExpiresAt as Any, "scope": scope as Any,
                 "generation": generation, "lastRefreshedAt": lastRefreshedAt as Any, "needsReauth": needsReauth,
+                "connectOptions": connectOptions as Any,
             ])
     }
 }

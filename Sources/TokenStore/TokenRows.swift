@@ -1,103 +1,129 @@
 import Foundation
 
-/// A `tokens` row: the token plus the lease columns that only the store looks at.
-struct TokenRow {
-    var token: StoredToken
-    var leaseOwner: String?
-    var leaseExpiresAt: Date?
-}
-
-/// The SQL for the `tokens` table and the mapping between its rows and `StoredToken`.
+/// The SQL for the `tokens` table and the mapping between its rows and `StoredToken`. Every statement names the
+/// application (`?1`): a store only ever touches its own application's rows.
 /// Every function runs on the store's queue and turns SQLite failures into `StoreError`s naming the key.
 enum TokenRows {
     private static let columns =
-        "key, access_token, refresh_token, expires_at, refresh_expires_at, scope, generation, last_refreshed_at, needs_reauth, lease_owner, lease_expires_at"
+        "key, access_token, refresh_token, expires_at, refresh_expires_at, scope, generation, last_refreshed_at, needs_reauth, lease_owner, lease_expires_at, connect_options"
 
-    private static let selectOne = "SELECT \(columns) FROM tokens WHERE key = ?1"
-    private static let selectAll = "SELECT \(columns) FROM tokens ORDER BY key"
-    private static let countAll = "SELECT count(*) FROM tokens"
-    /// New tokens: generation + 1, needs_reauth and the lease cleared; RETURNING gives the row as written.
+    private static let selectOne = "SELECT \(columns) FROM tokens WHERE application = ?1 AND key = ?2"
+    private static let existsElsewhere = "SELECT 1 FROM tokens WHERE key = ?2 AND application <> ?1 LIMIT 1"
+    private static let selectAll = "SELECT \(columns) FROM tokens WHERE application = ?1 ORDER BY key"
+    private static let countAll = "SELECT count(*) FROM tokens WHERE application = ?1"
+    /// New tokens: generation + 1, needs_reauth and the lease cleared; the Connect options as given, or kept when
+    /// `?11` is set (a refresh); RETURNING gives the row as written.
     private static let upsert = """
-        INSERT INTO tokens (key, access_token, refresh_token, expires_at, refresh_expires_at, scope, generation,
-                            last_refreshed_at, needs_reauth, lease_owner, lease_expires_at, updated_at)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, 0, NULL, NULL, ?8)
-        ON CONFLICT (key) DO UPDATE SET
+        INSERT INTO tokens (application, key, access_token, refresh_token, expires_at, refresh_expires_at, scope,
+                            generation, last_refreshed_at, needs_reauth, lease_owner, lease_expires_at, updated_at,
+                            connect_options)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, 0, NULL, NULL, ?9, ?10)
+        ON CONFLICT (application, key) DO UPDATE SET
             access_token = excluded.access_token, refresh_token = excluded.refresh_token,
             expires_at = excluded.expires_at, refresh_expires_at = excluded.refresh_expires_at,
             scope = excluded.scope, generation = tokens.generation + 1,
             last_refreshed_at = excluded.last_refreshed_at, needs_reauth = 0,
-            lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at,
+            connect_options = CASE WHEN ?11 THEN tokens.connect_options ELSE excluded.connect_options END
         RETURNING \(columns)
         """
     private static let insertAsGiven = """
-        INSERT OR REPLACE INTO tokens (key, access_token, refresh_token, expires_at, refresh_expires_at, scope, generation,
-                                       last_refreshed_at, needs_reauth, lease_owner, lease_expires_at, updated_at)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, ?10)
+        INSERT OR REPLACE INTO tokens (application, key, access_token, refresh_token, expires_at, refresh_expires_at,
+                                       scope, generation, last_refreshed_at, needs_reauth, lease_owner,
+                                       lease_expires_at, updated_at, connect_options)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL, ?11, ?12)
         """
-    private static let deleteOne = "DELETE FROM tokens WHERE key = ?1"
-    private static let setLease = "UPDATE tokens SET lease_owner = ?2, lease_expires_at = ?3 WHERE key = ?1"
-    private static let clearLease =
-        "UPDATE tokens SET lease_owner = NULL, lease_expires_at = NULL WHERE key = ?1 AND lease_owner = ?2"
-    private static let markNeedsReauth =
-        "UPDATE tokens SET needs_reauth = 1, updated_at = ?3 WHERE key = ?1 AND refresh_token = ?2"
+    private static let deleteOne = "DELETE FROM tokens WHERE application = ?1 AND key = ?2"
+    private static let setLease =
+        "UPDATE tokens SET lease_owner = ?3, lease_expires_at = ?4 WHERE application = ?1 AND key = ?2"
+    private static let clearLease = """
+        UPDATE tokens SET lease_owner = NULL, lease_expires_at = NULL
+        WHERE application = ?1 AND key = ?2 AND lease_owner = ?3
+        """
+    private static let markNeedsReauth = """
+        UPDATE tokens SET needs_reauth = 1, updated_at = ?4
+        WHERE application = ?1 AND key = ?2 AND refresh_token = ?3
+        """
     private static let refreshExpiringBefore = """
-        SELECT key FROM tokens WHERE refresh_expires_at < ?1 AND needs_reauth = 0
-        ORDER BY refresh_expires_at LIMIT ?2
+        SELECT key FROM tokens WHERE application = ?1 AND refresh_expires_at < ?2 AND needs_reauth = 0
+        ORDER BY refresh_expires_at LIMIT ?3
         """
+
+    /// Every statement the store runs on its tables (the change log's and the states' included).
+    static var statements: [String] {
+        [
+            selectOne, existsElsewhere, selectAll, countAll, upsert, insertAsGiven, deleteOne, setLease, clearLease,
+            markNeedsReauth, refreshExpiringBefore,
+        ] + ChangeRows.statements + StateRows.statements
+    }
 
     /// Prepares every statement once at open: a file whose tables lack a column we use fails here,
     /// at open, instead of on the first refresh.
     static func prepareAll(_ connection: SQLiteConnection) throws(SQLiteError) {
-        for sql in [
-            selectOne, selectAll, countAll, upsert, insertAsGiven, deleteOne, setLease, clearLease, markNeedsReauth,
-            refreshExpiringBefore,
-        ] {
-            _ = try connection.prepared(sql)
-        }
+        for sql in statements { _ = try connection.prepared(sql) }
     }
 
-    static func load(_ key: String, _ connection: SQLiteConnection) throws(StoreError) -> TokenRow? {
+    static func load(
+        _ key: String, _ application: String, _ connection: SQLiteConnection
+    ) throws(StoreError)
+        -> TokenRow?
+    {
         try sqlite("could not read key '\(key)'") { () throws(SQLiteError) in
             let statement = try connection.prepared(selectOne)
             defer { statement.reset() }
-            statement.bind(1, key)
+            statement.bind(1, application)
+            statement.bind(2, key)
             return try statement.step() ? row(statement) : nil
         }
     }
 
-    static func list(_ connection: SQLiteConnection) throws(StoreError) -> [StoredToken] {
+    /// Whether an application other than `application` has a row for `key`.
+    static func existsElsewhere(
+        _ key: String, _ application: String, _ connection: SQLiteConnection
+    ) throws(StoreError) -> Bool {
+        try sqlite("could not read key '\(key)'") { () throws(SQLiteError) in
+            let statement = try connection.prepared(existsElsewhere)
+            defer { statement.reset() }
+            statement.bind(1, application)
+            statement.bind(2, key)
+            return try statement.step()
+        }
+    }
+
+    static func list(_ application: String, _ connection: SQLiteConnection) throws(StoreError) -> [StoredToken] {
         try sqlite("could not list the stored tokens") { () throws(SQLiteError) in
             let statement = try connection.prepared(selectAll)
             defer { statement.reset() }
+            statement.bind(1, application)
             var tokens: [StoredToken] = []
             while try statement.step() { tokens.append(row(statement).token) }
             return tokens
         }
     }
 
-    static func count(_ connection: SQLiteConnection) throws(StoreError) -> Int {
+    static func count(_ application: String, _ connection: SQLiteConnection) throws(StoreError) -> Int {
         try sqlite("could not count the stored tokens") { () throws(SQLiteError) in
             let statement = try connection.prepared(countAll)
             defer { statement.reset() }
+            statement.bind(1, application)
             return try statement.step() ? Int(statement.int64(0)) : 0
         }
     }
 
-    /// Writes new tokens for `token.key` (see `upsert`) and returns the row as stored.
+    /// Writes new tokens for `token.key` (see `upsert`) and returns the row as stored. `keepConnectOptions`
+    /// (a refresh) keeps an existing row's Connect options instead of `token.connectOptions`.
     static func writeNewTokens(
-        _ token: StoredToken, lastRefreshedAt: Date?, _ connection: SQLiteConnection
+        _ token: StoredToken, _ application: String, lastRefreshedAt: Date?, keepConnectOptions: Bool,
+        _ connection: SQLiteConnection
     ) throws(StoreError) -> StoredToken {
         try sqlite("could not save key '\(token.key)'") { () throws(SQLiteError) in
             let statement = try connection.prepared(upsert)
             defer { statement.reset() }
-            statement.bind(1, token.key)
-            statement.bind(2, token.accessToken)
-            statement.bind(3, token.refreshToken)
-            statement.bind(4, token.expiresAt.timeIntervalSince1970)
-            statement.bind(5, token.refreshExpiresAt?.timeIntervalSince1970)
-            statement.bind(6, token.scope)
-            statement.bind(7, lastRefreshedAt?.timeIntervalSince1970)
-            statement.bind(8, Date().timeIntervalSince1970)
+            bindGrant(statement, application, token)
+            statement.bind(8, lastRefreshedAt?.timeIntervalSince1970)
+            statement.bind(9, Date().timeIntervalSince1970)
+            statement.bind(10, token.connectOptions)
+            statement.bind(11, Int64(keepConnectOptions ? 1 : 0))
             guard try statement.step() else { throw SQLiteError(code: 1, message: "the upsert returned no row") }
             let written = row(statement).token
             while try statement.step() {}
@@ -106,7 +132,9 @@ enum TokenRows {
     }
 
     /// Inserts or replaces `tokens` as given (generation, needs_reauth included), without a lease.
-    static func insertAsGiven(_ tokens: [StoredToken], _ connection: SQLiteConnection) throws(StoreError) {
+    static func insertAsGiven(
+        _ tokens: [StoredToken], _ application: String, _ connection: SQLiteConnection
+    ) throws(StoreError) {
         try sqlite("could not bulk insert \(tokens.count) tokens") { () throws(SQLiteError) in
             // A bigger page cache for the duration (measured: 1,000,000 rows in 7 s instead of 9 s).
             try connection.execute("PRAGMA cache_size = -131072")
@@ -115,65 +143,86 @@ enum TokenRows {
             let now = Date().timeIntervalSince1970
             for token in tokens {
                 defer { statement.reset() }
-                statement.bind(1, token.key)
-                statement.bind(2, token.accessToken)
-                statement.bind(3, token.refreshToken)
-                statement.bind(4, token.expiresAt.timeIntervalSince1970)
-                statement.bind(5, token.refreshExpiresAt?.timeIntervalSince1970)
-                statement.bind(6, token.scope)
-                statement.bind(7, token.generation)
-                statement.bind(8, token.lastRefreshedAt?.timeIntervalSince1970)
-                statement.bind(9, Int64(token.needsReauth ? 1 : 0))
-                statement.bind(10, now)
+                bindGrant(statement, application, token)
+                statement.bind(8, token.generation)
+                statement.bind(9, token.lastRefreshedAt?.timeIntervalSince1970)
+                statement.bind(10, Int64(token.needsReauth ? 1 : 0))
+                statement.bind(11, now)
+                statement.bind(12, token.connectOptions)
                 try statement.run()
             }
         }
     }
 
-    static func delete(_ key: String, _ connection: SQLiteConnection) throws(StoreError) -> Bool {
+    static func delete(
+        _ key: String, _ application: String, _ connection: SQLiteConnection
+    ) throws(StoreError)
+        -> Bool
+    {
         try changesRows("could not delete key '\(key)'", deleteOne, connection) { statement in
-            statement.bind(1, key)
+            statement.bind(1, application)
+            statement.bind(2, key)
         }
     }
 
-    static func setLease(_ key: String, owner: String, until: Date, _ connection: SQLiteConnection) throws(StoreError) {
+    static func setLease(
+        _ key: String, _ application: String, owner: String, until: Date, _ connection: SQLiteConnection
+    ) throws(StoreError) {
         _ = try changesRows("could not lease key '\(key)'", setLease, connection) { statement in
-            statement.bind(1, key)
-            statement.bind(2, owner)
-            statement.bind(3, until.timeIntervalSince1970)
+            statement.bind(1, application)
+            statement.bind(2, key)
+            statement.bind(3, owner)
+            statement.bind(4, until.timeIntervalSince1970)
         }
     }
 
-    static func clearLease(_ key: String, owner: String, _ connection: SQLiteConnection) throws(StoreError) -> Bool {
+    static func clearLease(
+        _ key: String, _ application: String, owner: String, _ connection: SQLiteConnection
+    ) throws(StoreError) -> Bool {
         try changesRows("could not release the lease on key '\(key)'", clearLease, connection) { statement in
-            statement.bind(1, key)
-            statement.bind(2, owner)
+            statement.bind(1, application)
+            statement.bind(2, key)
+            statement.bind(3, owner)
         }
     }
 
     static func markNeedsReauth(
-        _ key: String, rejectedRefreshToken: String, _ connection: SQLiteConnection
+        _ key: String, _ application: String, rejectedRefreshToken: String, _ connection: SQLiteConnection
     ) throws(StoreError) -> Bool {
         try changesRows("could not mark key '\(key)' as needing Connect again", markNeedsReauth, connection) {
             statement in
-            statement.bind(1, key)
-            statement.bind(2, rejectedRefreshToken)
-            statement.bind(3, Date().timeIntervalSince1970)
+            statement.bind(1, application)
+            statement.bind(2, key)
+            statement.bind(3, rejectedRefreshToken)
+            statement.bind(4, Date().timeIntervalSince1970)
         }
     }
 
     static func keysWithRefreshExpiringBefore(
-        _ date: Date, limit: Int, _ connection: SQLiteConnection
+        _ date: Date, limit: Int, _ application: String, _ connection: SQLiteConnection
     ) throws(StoreError) -> [String] {
         try sqlite("could not list keys whose refresh token expires soon") { () throws(SQLiteError) in
             let statement = try connection.prepared(refreshExpiringBefore)
             defer { statement.reset() }
-            statement.bind(1, date.timeIntervalSince1970)
-            statement.bind(2, Int64(limit))
+            statement.bind(1, application)
+            statement.bind(2, date.timeIntervalSince1970)
+            statement.bind(3, Int64(limit))
             var keys: [String] = []
             while try statement.step() { keys.append(statement.text(0)) }
             return keys
         }
+    }
+
+    /// Binds `?1`–`?7`, the same in every statement that writes tokens: application, key, the tokens, their
+    /// expiries and the scope.
+    private static func bindGrant(_ statement: Statement, _ application: String, _ token: StoredToken) {
+        statement.bind(1, application)
+        statement.bind(2, token.key)
+        statement.bind(3, token.accessToken)
+        statement.bind(4, token.refreshToken)
+        statement.bind(5, token.expiresAt.timeIntervalSince1970)
+        statement.bind(6, token.refreshExpiresAt?.timeIntervalSince1970)
+        statement.bind(7, token.scope)
     }
 
     private static func row(_ statement: Statement) -> TokenRow {
@@ -186,7 +235,8 @@ enum TokenRows {
             scope: statement.optionalText(5),
             generation: statement.int64(6),
             lastRefreshedAt: statement.optionalDouble(7).map(Date.init(timeIntervalSince1970:)),
-            needsReauth: statement.int64(8) != 0)
+            needsReauth: statement.int64(8) != 0,
+            connectOptions: statement.optionalText(11))
         return TokenRow(
             token: token,
             leaseOwner: statement.optionalText(9),
@@ -194,7 +244,7 @@ enum TokenRows {
     }
 
     /// Runs an UPDATE or DELETE and answers whether it changed a row.
-    private static func changesRows(
+    static func changesRows(
         _ action: String, _ sql: String, _ connection: SQLiteConnection, bind: (Statement) -> Void
     ) throws(StoreError) -> Bool {
         try sqlite(action) { () throws(SQLiteError) in
@@ -206,7 +256,7 @@ enum TokenRows {
         }
     }
 
-    private static func sqlite<T>(
+    static func sqlite<T>(
         _ action: @autoclosure () -> String, _ body: () throws(SQLiteError) -> T
     ) throws(StoreError) -> T {
         do {

@@ -1,121 +1,144 @@
-import AgentSupport
 import Foundation
 
-/// The durable token store: one SQLite database shared by every agent process of this user.
+/// The durable token store as the agent sees it, whatever holds the rows (SQLite file, memory, later a server).
 ///
-/// Durability is the point: Smartcar invalidates a refresh token once it is used, so a rotated refresh
-/// token that is not on disk is lost for good. Every write has been committed with `synchronous=FULL`
-/// (fsync) when its method returns. Processes coordinate refreshes through leases (see `acquireLease`).
+/// A store is opened FOR one application (a Smartcar client id, `application`) and only ever reads, refreshes,
+/// lists and deletes that application's rows and Connect states: two applications can keep keys of the same name
+/// in one store without seeing each other. `lookup` tells "unknown key" from "this key belongs to another
+/// application", so the agent can answer a clear error.
 ///
-/// All SQLite work runs on the store's own serial queue; the async methods never block the cooperative
-/// pool. Methods are not cancellable: a write that has been handed to the store completes.
-package final class TokenStore: Sendable {
-    /// Where this store lives (for messages such as the agent's start-up line).
-    package let location: StoreLocation
-    let queue: StoreQueue
-    let logger: Logger
+/// Every mutation of a row (save, refresh commit, delete, needs-reauth mark; a lease is not one) appends a
+/// `StoreChange` to the store's change log in the same transaction, tagged with `origin` (the agent that made it).
+/// How an agent is meant to stay coherent with the others on the store, without touching the store on its hot
+/// path (a cached `getToken` reads only memory):
+/// 1. At start, before loading anything: `let mark = try await store.latestChange()`.
+/// 2. One follower per agent: `store.changeFollower(after: mark)`; a background task calls `poll()` every few
+///    tens of milliseconds. `poll()` costs no table scan (SQLite: `PRAGMA data_version` on its own connection)
+///    and answers `.nothingNew` almost always.
+/// 3. For each `StoreChange` polled: drop the in-memory snapshot of `change.key` (the next `getToken` loads the
+///    row) and, for changes whose `origin` is not this agent, send the notification the kind calls for.
+/// 4. `.fellBehind`: entries the follower had not read were pruned (`changeLogCapacity`); drop every snapshot.
+///
+/// Connect across agents: `buildConnectURL` issues its state with `issueState` (the redirect URI and Connect
+/// options in `ConnectState.options`, capacity as `Limits`), `handleRedirect` in any agent `consumeState`s it,
+/// and the maintenance loop calls `pruneStates`. The exchange saves the grant with `kind: .exchanged` and
+/// `connectOptions` set, which refreshes keep, so a re-authorization URL can be built from the row. A key
+/// `lookup` answers `.otherApplication` for gets an error naming that, instead of `unknownKey`.
+///
+/// Durability: a mutating method returns once its write is committed durably. Methods are not cancellable.
+package protocol TokenStore: Sendable {
+    /// The application (Smartcar client id) whose rows this store reads and writes. "" means none is configured:
+    /// such a store sees only rows written without an application, and never claims rows (see `Schema`).
+    var application: String { get }
+    /// Who this store's changes are attributed to in the change log (an agent id).
+    var origin: String { get }
 
-    private init(location: StoreLocation, queue: StoreQueue, logger: Logger) {
-        self.location = location
-        self.queue = queue
-        self.logger = logger
-    }
-
-    /// Opens or creates the store: folder 0700, file 0600 whatever the umask; refuses (`.permissions`) a
-    /// file or folder other users can read or write or that another user owns; WAL, `synchronous=FULL`,
-    /// busy timeout, schema version and migrations.
-    ///
-    /// A file that is not a valid store (garbage, truncated, another program's database, a newer schema)
-    /// is never overwritten: it is moved aside to `<name>.corrupt-<UTC yyyyMMdd'T'HHmmss'Z'>` (with its
-    /// `-wal`/`-shm`), an error is logged and an empty store is created. With `strict` it throws
-    /// `.corrupt` / `.futureSchema` instead and leaves the file alone.
-    ///
-    /// Blocking (file checks, a lock against other agents opening the same store, SQLite recovery; about
-    /// 1–2 ms for a 100,000-key store): call it at start-up, e.g. from `main`, not from the cooperative pool.
-    package static func open(
-        _ location: StoreLocation,
-        strict: Bool = false,
-        busyTimeout: Duration = .seconds(5),
-        logger: Logger = .silent
-    ) throws(StoreError) -> TokenStore {
-        let milliseconds =
-            busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
-        let opener = StoreOpener(strict: strict, busyTimeoutMilliseconds: Int32(clamping: milliseconds), logger: logger)
-        let (connection, identity) = try opener.open(location)
-        switch location {
-        case .file(let path):
-            let watch = identity.map { identity in
-                StoreFileWatch(path: path, identity: identity, logger: logger) { () throws(StoreError) in
-                    try opener.openFile(path)
-                }
-            }
-            let queue = StoreQueue(connection: connection, label: "TokenStore \(path)", watch: watch)
-            return TokenStore(location: location, queue: queue, logger: logger)
-        case .memory:
-            let queue = StoreQueue(connection: connection, label: "TokenStore memory")
-            return TokenStore(location: location, queue: queue, logger: logger)
-        }
-    }
-
-    /// The row for `key`, or nil if the store never held it (or it was deleted).
-    package func load(_ key: String) async throws(StoreError) -> StoredToken? {
-        try await queue.read { connection throws(StoreError) in try TokenRows.load(key, connection)?.token }
-    }
-
-    /// Every row, ordered by key.
-    package func list() async throws(StoreError) -> [StoredToken] {
-        try await queue.read { connection throws(StoreError) in try TokenRows.list(connection) }
-    }
-
-    /// How many keys the store holds.
-    package func count() async throws(StoreError) -> Int {
-        try await queue.read { connection throws(StoreError) in try TokenRows.count(connection) }
-    }
+    /// The application's row for `key`, or nil if it has none.
+    func load(_ key: String) async throws(StoreError) -> StoredToken?
+    /// The application's row for `key`, or whether only other applications have one.
+    func lookup(_ key: String) async throws(StoreError) -> KeyLookup
+    /// The application's rows, ordered by key.
+    func list() async throws(StoreError) -> [StoredToken]
+    /// How many keys the application has.
+    func count() async throws(StoreError) -> Int
 
     /// Inserts or replaces the row for `token.key` with a new generation (1 for a new key), clearing
-    /// `needsReauth` and any lease; durably committed when this returns. `token.generation` is ignored.
-    /// Returns the row as written.
+    /// `needsReauth` and any lease, recording `token.connectOptions` as given; logs a change of kind `kind`
+    /// (`.stored` or `.exchanged`). `token.generation` is ignored. Returns the row as written.
+    @discardableResult
+    func save(_ token: StoredToken, kind: ChangeKind) async throws(StoreError) -> StoredToken
+    /// Removes the row; answers whether there was one (then a `.forgotten` change is logged).
+    @discardableResult
+    func delete(_ key: String) async throws(StoreError) -> Bool
+    /// Marks the key as needing Connect again, but only if its stored refresh token is still
+    /// `rejectedRefreshToken` (another process may have rotated it meanwhile, and the new one is fine).
+    /// Answers whether it marked the row (then a `.reauthRequired` change is logged). Leaves any lease alone.
+    @discardableResult
+    func markNeedsReauth(_ key: String, rejectedRefreshToken: String) async throws(StoreError) -> Bool
+    /// Keys whose refresh token ends before `date`, soonest first, at most `limit`; rows needing Connect again
+    /// are skipped.
+    func keysWithRefreshExpiringBefore(_ date: Date, limit: Int) async throws(StoreError) -> [String]
+
+    /// Leases make refreshes single-flight across processes: only the lease holder spends the refresh token.
+    /// Atomically: re-reads the row; if another owner holds an unexpired lease (and `holderIsGone` does not say
+    /// its process is dead), answers `.heldByOther`; otherwise takes or extends the lease until `now + duration`
+    /// and answers `.acquired(row)`. A missing key answers `.acquired(nil)` and writes nothing. Not a change.
+    func acquireLease(
+        _ key: String, owner: String, duration: TimeInterval, now: Date,
+        holderIsGone: @escaping @Sendable (String) -> Bool
+    ) async throws(StoreError) -> LeaseOutcome
+    /// Writes the tokens a refresh obtained (generation + 1, `lastRefreshedAt` = `token.lastRefreshedAt ?? now`,
+    /// `needsReauth` and the lease cleared, the row's Connect options kept). With `spent`, fenced: only while the
+    /// row is still the one the refresh spent (same generation and refresh token), else `.superseded` and nothing
+    /// is written. Without `spent` (a process that owns the store alone: bench, tests) it always writes.
+    /// Logs a `.refreshed` change when it writes.
+    func commitRefresh(
+        _ token: StoredToken, owner: String, replacing spent: StoredToken?, now: Date
+    ) async throws(StoreError) -> RefreshCommit
+    /// Clears the lease if `owner` holds it (expired or not); answers whether it did. Not a change.
+    @discardableResult
+    func releaseLease(_ key: String, owner: String) async throws(StoreError) -> Bool
+
+    /// Remembers a Connect `state` for this application until it is consumed or expires. Drops the
+    /// application's expired states, then its oldest ones beyond `capacity`.
+    func issueState(_ state: ConnectState, capacity: Int, now: Date) async throws(StoreError)
+    /// Consumes `state` once: across every process on the store exactly one caller gets `.valid`; later ones
+    /// get `.reused` until the state would have expired, then `.unknown` once it is pruned.
+    func consumeState(_ state: String, now: Date) async throws(StoreError) -> StateClaim
+    /// Removes every application's states that expired before `now`; answers how many.
+    func pruneStates(now: Date) async throws(StoreError) -> Int
+
+    /// The sequence number of the newest change in the log (0 when there is none): where a follower starts.
+    func latestChange() async throws(StoreError) -> Int64
+    /// The application's changes after `sequence`, oldest first, at most `limit`; or `.fellBehind` when entries
+    /// after `sequence` were already pruned.
+    func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> ChangeBatch
+    /// A follower of this application's changes after `sequence`, for one agent's background task.
+    func changeFollower(after sequence: Int64) async throws(StoreError) -> any ChangeFollower
+
+    /// Inserts or replaces `tokens` in one transaction, keeping each `generation` and `needsReauth` as given.
+    /// Only for building large stores fast in benchmarks and tests: logs no change.
+    func bulkInsertForBenchmark(_ tokens: [StoredToken]) async throws(StoreError)
+    /// Finishes the work already handed to the store, then closes it. Later calls throw `.closed`.
+    func close() async
+}
+
+/// What `lookup` found for a key.
+package enum KeyLookup: Sendable, Equatable {
+    case found(StoredToken)
+    /// No application has the key.
+    case unknown
+    /// The key exists, but only for other applications (their rows are never shown).
+    case otherApplication
+}
+
+extension TokenStore {
+    /// Saves tokens stored by a client (`storeToken`).
     @discardableResult
     package func save(_ token: StoredToken) async throws(StoreError) -> StoredToken {
-        try await queue.write { connection throws(StoreError) in
-            try TokenRows.writeNewTokens(token, lastRefreshedAt: token.lastRefreshedAt, connection)
-        }
+        try await save(token, kind: .stored)
     }
 
-    /// Removes the row; answers whether there was one.
+    package func acquireLease(
+        _ key: String, owner: String, duration: TimeInterval, now: Date
+    ) async throws(StoreError) -> LeaseOutcome {
+        try await acquireLease(key, owner: owner, duration: duration, now: now, holderIsGone: { _ in false })
+    }
+
+    /// An unfenced refresh commit (see `commitRefresh(_:owner:replacing:now:)`): always writes.
     @discardableResult
-    package func delete(_ key: String) async throws(StoreError) -> Bool {
-        try await queue.write { connection throws(StoreError) in try TokenRows.delete(key, connection) }
+    package func commitRefresh(
+        _ token: StoredToken, owner: String, now: Date = Date()
+    ) async throws(StoreError) -> StoredToken {
+        guard case .committed(let written) = try await commitRefresh(token, owner: owner, replacing: nil, now: now)
+        else { preconditionFailure("an unfenced commit always writes") }
+        return written
     }
 
-    /// Marks the key as needing Connect again, but only if its stored refresh token is still
-    /// `rejectedRefreshToken`: another process may have rotated it meanwhile, and the new one is fine.
-    /// Answers whether it marked the row. Leaves any lease alone (release it with `releaseLease`).
-    @discardableResult
-    package func markNeedsReauth(_ key: String, rejectedRefreshToken: String) async throws(StoreError) -> Bool {
-        try await queue.write { connection throws(StoreError) in
-            try TokenRows.markNeedsReauth(key, rejectedRefreshToken: rejectedRefreshToken, connection)
-        }
-    }
-
-    /// Keys whose refresh token ends before `date`, soonest first, at most `limit` (for refreshing idle
-    /// keys in the background before their refresh token dies). Rows needing Connect again are skipped.
-    package func keysWithRefreshExpiringBefore(_ date: Date, limit: Int) async throws(StoreError) -> [String] {
-        try await queue.read { connection throws(StoreError) in
-            try TokenRows.keysWithRefreshExpiringBefore(date, limit: limit, connection)
-        }
-    }
-
-    /// Inserts or replaces `tokens` in one transaction, keeping each `generation` and `needsReauth` as
-    /// given. Only for building large stores fast in benchmarks and tests; the agent never calls it.
-    /// Pass chunks (say 50,000 rows) for very large stores to bound memory.
-    package func bulkInsertForBenchmark(_ tokens: [StoredToken]) async throws(StoreError) {
-        try await queue.write { connection throws(StoreError) in try TokenRows.insertAsGiven(tokens, connection) }
-    }
-
-    /// Finishes the work already handed to the store, then closes the database (checkpointing the WAL
-    /// when this is the last connection). Later calls throw `.closed`.
-    package func close() async {
-        await queue.close()
+    /// A fenced refresh commit at the current time.
+    package func commitRefresh(
+        _ token: StoredToken, owner: String, replacing spent: StoredToken
+    ) async throws(StoreError) -> RefreshCommit {
+        try await commitRefresh(token, owner: owner, replacing: spent, now: Date())
     }
 }

@@ -1,3 +1,4 @@
+import FakeSmartcar
 import Foundation
 import TokenStore
 import WireFormats
@@ -7,6 +8,8 @@ import WireFormats
 /// (36-character UUIDs), valid for two hours, refresh tokens valid for 50 days (so the agent's background
 /// refresh of idle keys leaves them alone).
 enum StoreFixtures {
+    static let application = FakeSmartcar.Options().clientID
+
     static func key(_ index: Int) -> String { "k-\(index)" }
 
     static func syntheticToken(_ index: Int, now: Date) -> StoredToken {
@@ -20,9 +23,10 @@ enum StoreFixtures {
             scope: "read_odometer read_vehicle_info", generation: 1, lastRefreshedAt: now)
     }
 
-    /// An agent store at `path` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000.
+    /// An agent store at `path` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000, bound to the
+    /// fake Smartcar's application (the one the benchmarked agents are configured with).
     static func buildAgentStore(at path: String, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
-        let store = try TokenStore.open(.file(path))
+        let store = try SQLiteTokenStore.open(.file(path), application: application)
         for chunk in stride(from: 0, to: count, by: 50_000) {
             let rows = (chunk..<min(count, chunk + 50_000)).map(token)
             try blockingAwait { try await store.bulkInsertForBenchmark(rows) }

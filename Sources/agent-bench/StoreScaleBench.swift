@@ -77,7 +77,12 @@ extension Bench {
     /// folder) interleaved: fsync time on these machines varies tenfold from one second to the next, and
     /// interleaving makes it hit every size alike.
     private func persistCosts(sizes: [Int]) throws -> (bySize: [Int: Statistics], fsyncFloor: Statistics) {
-        let stores = try sizes.map { size in (size, try TokenStore.open(.file(fixtures.agentStores[size]!))) }
+        let stores = try sizes.map { size in
+            (
+                size,
+                try SQLiteTokenStore.open(.file(fixtures.agentStores[size]!), application: StoreFixtures.application)
+            )
+        }
         let floorPath = storeFolder + "/fsync-floor"
         let floorFD = open(floorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard floorFD >= 0 else { throw Clients.Failure(description: "cannot create \(floorPath)") }
@@ -114,7 +119,7 @@ extension Bench {
     }
 
     /// What the agent writes for one refresh: take the key's lease, then commit the rotated tokens.
-    private static func refreshOnce(_ store: TokenStore, key: String, tag: Int) async throws {
+    private static func refreshOnce(_ store: any TokenStore, key: String, tag: Int) async throws {
         guard
             case .acquired(let row?) = try await store.acquireLease(
                 key, owner: "agent-bench", duration: 20, now: Date())

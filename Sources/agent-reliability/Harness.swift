@@ -30,10 +30,12 @@ struct Harness {
             binary: agentBinary, arguments: arguments, environment: environment, keepRawOutput: keepRawOutput)
     }
 
-    /// The rows of the store at `path` by key, opened strictly (a corrupt store throws), as another agent
-    /// would open it.
-    nonisolated static func storedRows(_ path: String) async throws -> [String: StoredToken] {
-        let store = try TokenStore.open(.file(path), strict: true)
+    /// The rows of `application` in the store at `path` by key, opened strictly (a corrupt store throws), as
+    /// another agent would open it.
+    nonisolated static func storedRows(
+        _ path: String, application: String = FakeSmartcar.Options().clientID
+    ) async throws -> [String: StoredToken] {
+        let store = try SQLiteTokenStore.open(.file(path), application: application, strict: true)
         let rows = try await store.list()
         await store.close()
         return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })

@@ -468,7 +468,7 @@ struct SecretsSuite {
                 if let token = message["result"]?["accessToken"]?.stringValue { accessTokens.insert(token) }
             }
         }
-        if let rows = try? await Harness.storedRows(store) {
+        if let rows = try? await Harness.storedRows(store, application: Self.clientID) {
             for row in rows.values {
                 secrets.append(("refresh token", row.refreshToken))
                 accessTokens.insert(row.accessToken)

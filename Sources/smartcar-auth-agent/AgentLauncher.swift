@@ -33,10 +33,13 @@ enum AgentLauncher {
         let location =
             options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
-        let store: TokenStore
+        let store: any TokenStore
         do {
             let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
-            store = try TokenStore.open(location, strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
+            // The store only shows this application's keys; without a client id, only keys stored without one.
+            store = try SQLiteTokenStore.open(
+                location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
+                strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
         } catch {
             throw CommandLineError(error.description)
         }

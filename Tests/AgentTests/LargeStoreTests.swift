@@ -14,7 +14,7 @@ import TokenStore
         defer { fake.stop() }
         let folder = try TemporaryFolder()
         let path = folder.file("state/tokens.sqlite3")
-        let store = try TokenStore.open(.file(path))
+        let store = try SQLiteTokenStore.open(.file(path), application: FakeSmartcar.Options().clientID)
         let minted = fake.mintTokens(userID: "k-99999")
         let soon = Date().addingTimeInterval(3600), later = Date().addingTimeInterval(50 * 86_400)
         for chunk in stride(from: 0, to: 100_000, by: 50_000) {

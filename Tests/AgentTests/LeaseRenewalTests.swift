@@ -79,7 +79,7 @@ final class CountingClock: WallClock {
     func manager(_ fixture: ManagerFixture, owner: String, clock: CountingClock) throws -> TokenManager {
         let configuration = try SmartcarConfiguration.fromEnvironment(fixture.fake.agentEnvironment)
         return TokenManager(
-            store: try TokenStore.open(.file(fixture.storePath)),
+            store: try SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID),
             smartcar: SmartcarClient(
                 configuration: configuration, transport: fixture.gate, clock: clock, logger: .silent),
             upstream: UpstreamLimiter(limit: 4), clock: clock, logger: .silent,
@@ -105,7 +105,9 @@ final class CountingClock: WallClock {
             try await first.token(for: "car", minValidity: 0, forceRefresh: true)
         }
         #expect(fixture.fake.count(.token) == 1 && !fixture.fake.isLive(refreshToken: stored.refreshToken))
-        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == stored.refreshToken)
+        #expect(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car")?.refreshToken == stored.refreshToken)
 
         // Three lease periods pass, 15 s at a time; after each step the first manager's background writer
         // looks at the clock twice, so one renewal (a look, then the lease write) ran at the new time.
@@ -126,7 +128,9 @@ final class CountingClock: WallClock {
         // The store recovers: the first manager writes the rotated tokens, and the second serves them.
         try saboteur.execute("DROP TRIGGER refuse_new_tokens")
         let served = try await waiting.value
-        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        let row = try #require(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car"))
         #expect(served.refreshToken == row.refreshToken && served.accessToken == row.accessToken)
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(!row.needsReauth && fixture.fake.count(.token) == 1)

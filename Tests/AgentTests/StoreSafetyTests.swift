@@ -83,6 +83,7 @@ import WireFormats
             ]
         }
         let agent = try AgentProcess(arguments: ["--store", store])
+        let noApplication = ""  // the agent runs without a client id: its rows belong to no application
         #expect(try await agent.call(id: 1, "storeToken", storeToken(1, "before"))["result"] != nil)
         for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
         let refused = try await agent.call(id: 2, "storeToken", storeToken(2, "while-deleted"))
@@ -91,7 +92,7 @@ import WireFormats
         #expect(!FileManager.default.fileExists(atPath: store))
         // A valid store moved over the path: the agent switches to it.
         let other = folder.file("other/tokens.sqlite3")
-        let builder = try TokenStore.open(.file(other))
+        let builder = try SQLiteTokenStore.open(.file(other), application: noApplication)
         try await builder.save(
             StoredToken(
                 key: "restored", accessToken: "a-x", refreshToken: "r-x", expiresAt: Date(timeIntervalSinceNow: 3600),
@@ -101,14 +102,19 @@ import WireFormats
         #expect(try await agent.call(id: 3, "storeToken", storeToken(3, "after"))["result"] != nil)
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)
-        let rows = try await TokenStore.open(.file(store), strict: true).list()
+        let rows = try await SQLiteTokenStore.open(
+            .file(store), application: noApplication, strict: true
+        ).list()
         // The token refused while no store was there was kept in memory and written once one was back.
         #expect(rows.map(\.key) == ["after", "restored", "while-deleted"])
         let copies = try FileManager.default.contentsOfDirectory(atPath: folder.file("state")).filter {
             $0.contains(".orphaned-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm")
         }
         #expect(copies.count == 1)
-        let copied = try await TokenStore.open(.file(folder.file("state/" + (copies.first ?? ""))), strict: true).list()
+        let copied = try await SQLiteTokenStore.open(
+            .file(folder.file("state/" + (copies.first ?? ""))), application: noApplication,
+            strict: true
+        ).list()
         #expect(copied.map(\.key) == ["before"])
         #expect(!agent.stderr.contains("a-1") && !agent.stderr.contains("r-1"))
     }
@@ -186,7 +192,9 @@ import WireFormats
             }
             #expect(!agent.stderr.contains("corrupt"), "round \(round)")
             // What was handed out is never newer than what is stored.
-            let rows = try await TokenStore.open(.file(store), strict: true).list()
+            let rows = try await SQLiteTokenStore.open(
+                .file(store), application: FakeSmartcar.Options().clientID, strict: true
+            ).list()
             for row in rows {
                 if let last = handedOut[row.key]?.last, let index = handedOut[row.key]?.lastIndex(of: row.accessToken) {
                     #expect(

@@ -34,7 +34,8 @@ final class ManagerFixture: Sendable {
 
     /// A manager on the fixture's store; `owner` names it as a lease holder, as another process would be.
     func manager(owner: String = "manager-A", busyTimeout: Duration = .seconds(5)) throws -> TokenManager {
-        let store = try TokenStore.open(.file(storePath), busyTimeout: busyTimeout)
+        let store = try SQLiteTokenStore.open(
+            .file(storePath), application: FakeSmartcar.Options().clientID, busyTimeout: busyTimeout)
         let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
         let smartcar = SmartcarClient(
             configuration: configuration, transport: gate, clock: SystemClock(), logger: .silent)
@@ -155,7 +156,9 @@ final class ManagerFixture: Sendable {
         }
         // The retry writes what Smartcar issued; then the key is served from it without another refresh.
         #expect(await manager.writeAllUnsaved() == 0)
-        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        let row = try #require(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(try await manager.token(for: "car", minValidity: 0, forceRefresh: false).accessToken == row.accessToken)
         #expect(fixture.fake.count(.token) == 1)
@@ -169,7 +172,9 @@ final class ManagerFixture: Sendable {
         // The next caller of the key writes the unsaved tokens first (or awaits the background writer doing it).
         let served = try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
         #expect(fixture.fake.isLive(refreshToken: served.refreshToken))
-        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == served.refreshToken)
+        #expect(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car")?.refreshToken == served.refreshToken)
         #expect(fixture.fake.count(.token) == 1)
     }
 
@@ -190,7 +195,9 @@ final class ManagerFixture: Sendable {
         }
         #expect(fixture.fake.count(.token) == 1)
         #expect(fixture.reauthEvents == 1)
-        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.needsReauth == true)
+        #expect(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car")?.needsReauth == true)
         #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
     }
 }
@@ -254,7 +261,7 @@ final class ManagerFixture: Sendable {
             return try await group.reduce(into: [[UInt8]: StoredToken]()) { $0[$1.0] = $1.1 }
         }
         #expect(fixture.fake.count(.token) == keys.count)
-        let reader = try TokenStore.open(.file(fixture.storePath))
+        let reader = try SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
         for key in keys {
             let token = try #require(refreshed[Array(key.utf8)])
             #expect(Array(token.key.utf8) == Array(key.utf8))
@@ -289,7 +296,9 @@ final class ManagerFixture: Sendable {
         }
         fixture.gate.open()
         let outcome = await refresh.result
-        let row = try await TokenStore.open(.file(fixture.storePath)).load("car")
+        let row = try await SQLiteTokenStore.open(
+            .file(fixture.storePath), application: FakeSmartcar.Options().clientID
+        ).load("car")
         #expect(fixture.fake.count(.token) == 1)
         if let latest {
             // The refresh's callers get the new owner's tokens, which the store keeps and Smartcar honours.
@@ -325,7 +334,9 @@ final class ManagerFixture: Sendable {
             if case .changed(let key, "refreshed", _) = event { key == "car" } else { false }
         }
         try #require(!Task.isCancelled, "the rotated tokens were not written in the background")
-        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        let row = try #require(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(await manager.drainUnsaved(within: 0) == [])
         #expect(fixture.fake.count(.token) == 1)
@@ -337,7 +348,9 @@ final class ManagerFixture: Sendable {
         _ = try await fixture.storeGrant("car", in: manager, expiresIn: 7200)
         try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
         #expect(await manager.drainUnsaved(within: 30) == [])
-        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        let row = try #require(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car"))
         #expect(fixture.fake.isLive(refreshToken: row.refreshToken))
     }
 }
@@ -357,7 +370,9 @@ final class ManagerFixture: Sendable {
         #expect(fixture.fake.count(.token) == 2)
         #expect(fixture.fake.requests.filter { $0.form["refresh_token"] == stored.refreshToken }.count == 2)
         #expect(fixture.fake.isLive(refreshToken: token.refreshToken))
-        #expect(try await TokenStore.open(.file(fixture.storePath)).load("car")?.refreshToken == token.refreshToken)
+        #expect(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car")?.refreshToken == token.refreshToken)
         // The key lives on: the next refresh spends the stored token without a word of re-authorization.
         let next = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
         #expect(fixture.fake.isLive(refreshToken: next.refreshToken) && fixture.reauthEvents == 0)
@@ -383,7 +398,9 @@ final class ManagerFixture: Sendable {
             #expect(error.kind == .upstreamError)
             if lifetime > 0 { #expect(error.details["minValidity"] == .int(Int64(minValidity))) }
         }
-        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        let row = try #require(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
     }
 }
@@ -401,7 +418,9 @@ final class ManagerFixture: Sendable {
             try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
         }
         // The spent refresh token is replaced by the one the answer carried, which Smartcar holds live.
-        let row = try #require(try await TokenStore.open(.file(fixture.storePath)).load("car"))
+        let row = try #require(
+            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(row.accessToken == stored.accessToken)
         // So the next refresh works, with no reauthRequired.

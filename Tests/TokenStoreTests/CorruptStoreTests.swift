@@ -23,7 +23,7 @@ import Testing
 
     /// A closed store file holding `rows` rows.
     private func makeStore(in folder: TemporaryFolder, rows: Int) async throws {
-        let store = try TokenStore.open(.file(folder.storePath))
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         try await store.bulkInsertForBenchmark(
             (0..<rows).map { sampleToken("user-\($0)", access: "a\($0)", refresh: "r\($0)") })
         await store.close()
@@ -38,7 +38,7 @@ import Testing
         let original = garbage()
         plant(original, in: folder)
         let log = LogCapture()
-        let store = try TokenStore.open(.file(folder.storePath), logger: log.logger)
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, logger: log.logger)
 
         let aside = try #require(asideFiles(folder).first)
         #expect(aside.wholeMatch(of: /tokens\.sqlite3\.corrupt-\d{8}T\d{6}Z/) != nil)
@@ -53,7 +53,7 @@ import Testing
         #expect(try await store.load("user-1")?.generation == 1)
         await store.close()
         // The fresh store is valid: opening again moves nothing.
-        _ = try TokenStore.open(.file(folder.storePath))
+        _ = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         #expect(asideFiles(folder).count == 1)
     }
 
@@ -61,7 +61,9 @@ import Testing
         let folder = try TemporaryFolder("tokenstore-test")
         let original = garbage()
         plant(original, in: folder)
-        let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath), strict: true) }
+        let error = try #require(throws: StoreError.self) {
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+        }
         #expect(error.kind == .corrupt)
         #expect(error.message.contains(folder.storePath))
         #expect(bytes(of: folder.storePath) == original)
@@ -78,11 +80,13 @@ import Testing
         let truncated = Array(whole.prefix(whole.count / 2))
         #expect(truncate(folder.storePath, off_t(truncated.count)) == 0)
 
-        let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath), strict: true) }
+        let error = try #require(throws: StoreError.self) {
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+        }
         #expect(error.kind == .corrupt)
         #expect(bytes(of: folder.storePath) == truncated)
 
-        let store = try TokenStore.open(.file(folder.storePath))
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         let aside = try #require(asideFiles(folder).first)
         #expect(bytes(of: folder.path + "/state/" + aside) == truncated)
         #expect(try await store.count() == 0)
@@ -94,7 +98,9 @@ import Testing
         try rawSQL(folder.storePath, "UPDATE schema_version SET version = 99")
         let before = try #require(bytes(of: folder.storePath))
 
-        let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(folder.storePath), strict: true) }
+        let error = try #require(throws: StoreError.self) {
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+        }
         #expect(error.kind == .futureSchema)
         #expect(error.message.contains("schema version 99"))
         #expect(error.message.contains("newer than version \(Schema.currentVersion)"))
@@ -109,7 +115,7 @@ import Testing
         let before = try #require(bytes(of: folder.storePath))
         let log = LogCapture()
 
-        let store = try TokenStore.open(.file(folder.storePath), logger: log.logger)
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, logger: log.logger)
         #expect(try await store.count() == 0)
         let aside = try #require(asideFiles(folder).first)
         #expect(bytes(of: folder.path + "/state/" + aside) == before)
@@ -121,7 +127,7 @@ import Testing
         plant([], in: folder)
         try rawSQL(folder.storePath, "CREATE TABLE photos (id INTEGER PRIMARY KEY)")
         let log = LogCapture()
-        let store = try TokenStore.open(.file(folder.storePath), logger: log.logger)
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, logger: log.logger)
         #expect(asideFiles(folder).count == 1)
         #expect(log.lines(at: .error).first?.contains("not a token store (tables: photos)") == true)
         try await store.save(sampleToken())
@@ -130,7 +136,7 @@ import Testing
     @Test func emptyFileBecomesAStore() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
         plant([], in: folder)
-        let store = try TokenStore.open(.file(folder.storePath), strict: true)
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
         try await store.save(sampleToken())
         #expect(asideFiles(folder).isEmpty)
     }

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct GroupCommitTests {
     @Test func aFailingWriteDoesNotUndoTheOthersInItsGroup() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         let (entered, enteredSignal) = AsyncStream.makeStream(of: Void.self)
         let gate = DispatchSemaphore(value: 0)
         // Occupy the store's queue so that the writes below line up and are committed as one group.
@@ -21,7 +21,8 @@ import Testing
             return try await group.reduce(into: []) { $0.append($1) }
         }
         async let failing: Void = store.queue.write { connection throws(StoreError) in
-            _ = try TokenRows.writeNewTokens(sampleToken("ghost"), lastRefreshedAt: nil, connection)
+            _ = try TokenRows.writeNewTokens(
+                sampleToken("ghost"), testApplication, lastRefreshedAt: nil, keepConnectOptions: false, connection)
             throw StoreError(.io, "injected failure")
         }
         while store.queue.pendingWriteCount < 5 { await Task.yield() }

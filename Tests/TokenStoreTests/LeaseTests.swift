@@ -7,7 +7,7 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_700_000_000)
 
     @Test func leaseIsExclusiveUntilItExpires() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         let row = try await store.save(sampleToken())
 
         #expect(try await store.acquireLease("user-1", owner: "A", duration: 30, now: now) == .acquired(row))
@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func onlyTheHolderCanRelease() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         let row = try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
 
@@ -42,13 +42,13 @@ import Testing
     }
 
     @Test func leasingAMissingKeyWritesNothing() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         #expect(try await store.acquireLease("nobody", owner: "A", duration: 30, now: now) == .acquired(nil))
         #expect(try await store.count() == 0)
     }
 
     @Test func markNeedsReauthOnlyWhenTheRejectedTokenIsStillStored() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         try await store.save(sampleToken(refresh: "refresh-new"))
         // Another process already rotated the token this caller spent: leave the row alone.
         #expect(try await store.markNeedsReauth("user-1", rejectedRefreshToken: "refresh-old") == false)
@@ -60,7 +60,7 @@ import Testing
 
     @Test func commitRefreshWritesTokensBumpsGenerationAndClearsTheLease() async throws {
         let log = LogCapture()
-        let store = try TokenStore.open(.memory, logger: log.logger)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication, logger: log.logger)
         try await store.save(sampleToken())
         try await store.markNeedsReauth("user-1", rejectedRefreshToken: "refresh-secret-1")
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
@@ -80,7 +80,7 @@ import Testing
 
     @Test func commitRefreshKeepsARotatedTokenEvenWhenTheLeaseWasLost() async throws {
         let log = LogCapture()
-        let store = try TokenStore.open(.memory, logger: log.logger)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication, logger: log.logger)
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
         // A was too slow: its lease expired and B took the key.
@@ -101,7 +101,7 @@ import Testing
 
     @Test func commitRefreshAfterOwnLeaseExpiredWarns() async throws {
         let log = LogCapture()
-        let store = try TokenStore.open(.memory, logger: log.logger)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication, logger: log.logger)
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
         try await store.commitRefresh(
@@ -112,7 +112,7 @@ import Testing
 
     @Test func commitRefreshRecreatesAKeyDeletedMeanwhile() async throws {
         let log = LogCapture()
-        let store = try TokenStore.open(.memory, logger: log.logger)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication, logger: log.logger)
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
         try await store.delete("user-1")
@@ -126,7 +126,7 @@ import Testing
     @Test func aFencedCommitNeverWritesOverALaterOperation() async throws {
         for later in ["none", "leaseLost", "deleted", "stored", "deletedAndStoredAgain"] {
             let log = LogCapture()
-            let store = try TokenStore.open(.memory, logger: log.logger)
+            let store = try SQLiteTokenStore.open(.memory, application: testApplication, logger: log.logger)
             let spent = try await store.save(sampleToken())
             _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)
             var newer: StoredToken?

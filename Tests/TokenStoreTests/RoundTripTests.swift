@@ -7,7 +7,7 @@ import Testing
 @Suite struct RoundTripTests {
     @Test func saveLoadListCountDelete() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try TokenStore.open(.file(folder.storePath))
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         #expect(try await store.load("user-1") == nil)
         #expect(try await store.count() == 0)
 
@@ -31,15 +31,15 @@ import Testing
 
     @Test func rowsSurviveReopening() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try TokenStore.open(.file(folder.storePath))
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         let written = try await store.save(sampleToken())
         await store.close()
-        let reopened = try TokenStore.open(.file(folder.storePath))
+        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         #expect(try await reopened.load("user-1") == written)
     }
 
     @Test func everyWriteOfNewTokensBumpsTheGeneration() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         var token = sampleToken()
         token.generation = 42  // ignored: the store counts
         #expect(try await store.save(token).generation == 1)
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func saveClearsNeedsReauthAndTheLease() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         try await store.save(sampleToken())
         #expect(try await store.markNeedsReauth("user-1", rejectedRefreshToken: "refresh-secret-1"))
         let now = Date()
@@ -65,14 +65,14 @@ import Testing
     }
 
     @Test func memoryStoreHasTheSameBehaviour() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         try await store.save(sampleToken())
         #expect(try await store.load("user-1")?.refreshToken == "refresh-secret-1")
         #expect(store.location == .memory)
     }
 
     @Test func keysWithRefreshExpiringBeforeAreSoonestFirstAndSkipRowsNeedingConnect() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         for (key, expiry) in [
             ("late", 3_000.0), ("soon", 1_000.0), ("middle", 2_000.0), ("dead", 500.0), ("never", -1),
         ] {
@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func closedStoreThrowsClosed() async throws {
-        let store = try TokenStore.open(.memory)
+        let store = try SQLiteTokenStore.open(.memory, application: testApplication)
         await store.close()
         await #expect(throws: StoreError.self) { try await store.load("user-1") }
         do {

@@ -37,11 +37,11 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
 @Suite struct ScaleTests {
     @Test func bulkInsertBuildsALargeStoreThatReopensAndAnswers() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try TokenStore.open(.file(folder.storePath))
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         try await fillStore(store, rows: 20_000)
         await store.close()
 
-        let reopened = try TokenStore.open(.file(folder.storePath), strict: true)
+        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
         #expect(try await reopened.count() == 20_000)
         #expect(try await reopened.load("user-12345")?.generation == 1)
         #expect(
@@ -58,7 +58,7 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
         print("BENCH generating 100000 tokens=\(generate)")
         for rows in [100_000, 1_000_000] {
             let folder = try TemporaryFolder("tokenstore-test")
-            let store = try TokenStore.open(.file(folder.storePath))
+            let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
             let fill = try await clock.measure { try await fillStore(store, rows: rows) }
             await store.close()
             let size = (try? FileManager.default.attributesOfItem(atPath: folder.storePath)[.size] as? Int) ?? 0
@@ -66,7 +66,10 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
             var reopened: TokenStore?
             for _ in 0..<5 {
                 await reopened?.close()
-                opens.append(try clock.measure { reopened = try TokenStore.open(.file(folder.storePath)) })
+                opens.append(
+                    try clock.measure {
+                        reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+                    })
             }
             let store2 = try #require(reopened)
             let quickCheck = try clock.measure { try rawSQL(folder.storePath, "PRAGMA quick_check") }

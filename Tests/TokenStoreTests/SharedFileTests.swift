@@ -14,8 +14,8 @@ import Testing
 
     @Test func twoStoresSeeEachOthersWritesAndContendOnLeases() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let first = try TokenStore.open(.file(folder.storePath))
-        let second = try TokenStore.open(.file(folder.storePath))
+        let first = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let second = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
 
         let saved = try await first.save(sampleToken())
         #expect(try await second.load("user-1") == saved)
@@ -34,28 +34,10 @@ import Testing
         #expect(try await second.load("user-1") == nil)
     }
 
-    @Test func concurrentAcquirersAcrossStoresGetExactlyOneLease() async throws {
-        let folder = try TemporaryFolder("tokenstore-test")
-        let stores = try (0..<3).map { _ in try TokenStore.open(.file(folder.storePath)) }
-        try await stores[0].save(sampleToken())
-        let now = self.now
-        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for index in 0..<30 {
-                group.addTask {
-                    let outcome = try await stores[index % 3].acquireLease(
-                        "user-1", owner: "owner-\(index)", duration: 30, now: now)
-                    if case .acquired = outcome { return true }
-                    return false
-                }
-            }
-            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-        }
-        #expect(winners == 1)
-    }
-
     @Test func aLockHeldBeyondTheBusyTimeoutIsReportedAsBusy() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try TokenStore.open(.file(folder.storePath), busyTimeout: .milliseconds(50))
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, busyTimeout: .milliseconds(50))
         let saved = try await store.save(sampleToken())
 
         let other = try SQLiteConnection(path: folder.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
@@ -75,7 +57,7 @@ import Testing
 
     @Test func concurrentSavesAreEachCommittedOnce() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try TokenStore.open(.file(folder.storePath))
+        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<300 {
                 group.addTask { try await store.save(sampleToken("user-\(index)")) }
@@ -86,7 +68,7 @@ import Testing
         #expect(try await store.count() == 301)
         #expect(try await store.load("hot")?.generation == 300)
         await store.close()
-        let reopened = try TokenStore.open(.file(folder.storePath))
+        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
         #expect(try await reopened.count() == 301)
     }
 }
@@ -97,7 +79,7 @@ import Testing
     @Test func anotherProcessSeesTheLeaseAndItsCommitSurvivesItsAbruptExit() async throws {
         let path = crossProcessStorePath(parent: getpid())
         defer { try? FileManager.default.removeItem(atPath: StoreFiles.folder(of: StoreFiles.folder(of: path))) }
-        let store = try TokenStore.open(.file(path))
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication)
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "parent", duration: 30, now: crossProcessNow)
 
@@ -125,7 +107,8 @@ private func crossProcessStorePath(parent: pid_t) -> String {
 
 private func refreshFromChildProcess() async -> String {
     do {
-        let store = try TokenStore.open(.file(crossProcessStorePath(parent: getppid())))
+        let store = try SQLiteTokenStore.open(
+            .file(crossProcessStorePath(parent: getppid())), application: testApplication)
         guard
             case .heldByOther = try await store.acquireLease(
                 "user-1", owner: "child", duration: 30, now: crossProcessNow)

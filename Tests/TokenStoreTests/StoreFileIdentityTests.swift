@@ -22,7 +22,7 @@ import Testing
         let folder = try TemporaryFolder("tokenstore-identity")
         let path = folder.storePath
         let logs = LogCapture()
-        let store = try TokenStore.open(.file(path), logger: logs.logger)
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, logger: logs.logger)
         /// Every store file the test knows (by number), what it holds, which is at the path and which the store
         /// under test has open.
         var files: [[String: String]] = [[:]]
@@ -45,7 +45,7 @@ import Testing
             case 2:
                 // Another valid store, built elsewhere and moved over the path.
                 let other = folder.file("other-\(step)/tokens.sqlite3")
-                let builder = try TokenStore.open(.file(other))
+                let builder = try SQLiteTokenStore.open(.file(other), application: testApplication)
                 var content: [String: String] = [:]
                 for key in keys where random.chance(0.5) {
                     let token = fresh(key)
@@ -58,7 +58,7 @@ import Testing
                 atPath = files.count - 1
             case 3 where atPath == nil:
                 // Another agent starting on the missing path creates an empty store and saves a key.
-                let other = try TokenStore.open(.file(path))
+                let other = try SQLiteTokenStore.open(.file(path), application: testApplication)
                 let token = fresh("e")
                 try await other.save(token)
                 await other.close()
@@ -104,7 +104,7 @@ import Testing
         let folder = try TemporaryFolder("tokenstore-identity")
         let path = folder.storePath
         let logs = LogCapture()
-        let store = try TokenStore.open(.file(path), logger: logs.logger)
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, logger: logs.logger)
         try await store.save(sampleToken("kept"))
         for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
         let error = try await #require(throws: StoreError.self) { try await store.save(sampleToken("lost")) }
@@ -119,7 +119,7 @@ import Testing
         #expect(try await contents(of: folder.file("state/" + copy)) == ["kept": "access-secret-1"])
         #expect(mode(of: folder.file("state/" + copy)) == 0o600)
         // Another agent starts on the path: the store uses that file from then on.
-        try await TokenStore.open(.file(path)).close()
+        try await SQLiteTokenStore.open(.file(path), application: testApplication).close()
         try await store.save(sampleToken("new"))
         #expect(try await contents(of: path) == ["new": "access-secret-1"])
         await store.close()
@@ -129,7 +129,7 @@ import Testing
     func symlinkAtTheStorePathIsRefused(suffix: String) async throws {
         let folder = try TemporaryFolder("tokenstore-symlink")
         let path = folder.storePath
-        try await TokenStore.open(.file(path)).close()
+        try await SQLiteTokenStore.open(.file(path), application: testApplication).close()
         if suffix == "" { unlink(path) }
         let elsewhere = folder.file("elsewhere")
         mkdir(elsewhere, 0o755)
@@ -138,7 +138,9 @@ import Testing
             FileManager.default.createFile(atPath: target, contents: Data(), attributes: [.posixPermissions: 0o600]))
         unlink(path + suffix)
         #expect(symlink(target, path + suffix) == 0)
-        let error = try #require(throws: StoreError.self) { try TokenStore.open(.file(path)) }
+        let error = try #require(throws: StoreError.self) {
+            try SQLiteTokenStore.open(.file(path), application: testApplication)
+        }
         #expect(error.kind == .permissions)
         let what = suffix == ".lock" ? "token store lock file" : "token store"
         #expect(
@@ -152,10 +154,10 @@ import Testing
     @Test func storeReplacedByASymlinkWhileOpenIsRefused() async throws {
         let folder = try TemporaryFolder("tokenstore-symlink")
         let path = folder.storePath
-        let store = try TokenStore.open(.file(path))
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication)
         try await store.save(sampleToken())
         let other = folder.file("other/tokens.sqlite3")
-        try await TokenStore.open(.file(other)).close()
+        try await SQLiteTokenStore.open(.file(other), application: testApplication).close()
         unlink(path)
         #expect(symlink(other, path) == 0)
         let error = try await #require(throws: StoreError.self) { try await store.save(sampleToken("b")) }
@@ -166,7 +168,7 @@ import Testing
 
     /// Every row of the store at `path` (key → access token), read through a fresh, strict open.
     private func contents(of path: String) async throws -> [String: String] {
-        let store = try TokenStore.open(.file(path), strict: true)
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, strict: true)
         let rows = try await store.list()
         await store.close()
         return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0.accessToken) })

@@ -59,3 +59,6 @@ func rawSQL(_ path: String, _ sql: String) throws {
     defer { connection.close() }
     try connection.execute(sql)
 }
+
+/// The application (client id) the tests open their stores for.
+let testApplication = "app-under-test"

@@ -1,0 +1,97 @@
+import AgentSupport
+import AgentTestSupport
+import Foundation
+import Testing
+
+@testable import TokenStore
+
+/// One store implementation, as the backend conformance suite sees it: a way to make a shared place (a file, a
+/// database) and open stores on it the way separate agent processes would. Every conformance test runs against
+/// every backend in `Backend.all`; a new backend (PostgreSQL, issue 14) is added there and must pass unchanged.
+struct Backend: Sendable, CustomTestStringConvertible {
+    let name: String
+    /// A new, empty place.
+    let makePlace: @Sendable () throws -> BackendPlace
+    /// A new place holding `rows` written before rows had an application (what an upgrade finds).
+    let makeLegacyPlace: @Sendable (_ rows: [StoredToken]) throws -> BackendPlace
+
+    var testDescription: String { name }
+
+    static let all: [Backend] = [sqliteFile, memory]
+
+    /// `SQLiteTokenStore` on a file in a temporary folder: each store is its own SQLite connection.
+    static let sqliteFile = Backend(
+        name: "SQLite file",
+        makePlace: { try sqlitePlace { _ in } },
+        makeLegacyPlace: { rows in try sqlitePlace { path in try writeVersionOneStore(path, rows) } })
+
+    /// `MemoryTokenStore`: each store is a handle on one shared `MemoryTokenDatabase`.
+    static let memory = Backend(
+        name: "memory",
+        makePlace: { memoryPlace(MemoryTokenDatabase()) },
+        makeLegacyPlace: { rows in memoryPlace(MemoryTokenDatabase(unboundRows: rows)) })
+
+    private static func sqlitePlace(_ prepare: (String) throws -> Void) throws -> BackendPlace {
+        let folder = try TemporaryFolder("tokenstore-conformance")
+        let path = folder.file("tokens.sqlite3")
+        try prepare(path)
+        return BackendPlace(keepAlive: folder) { application, origin, capacity, logger in
+            try SQLiteTokenStore.open(
+                .file(path), application: application, origin: origin, changeLogCapacity: capacity, logger: logger)
+        }
+    }
+
+    private static func memoryPlace(_ database: MemoryTokenDatabase) -> BackendPlace {
+        BackendPlace(keepAlive: database) { application, origin, capacity, logger in
+            MemoryTokenStore(
+                database: database, application: application, origin: origin, changeLogCapacity: capacity,
+                logger: logger)
+        }
+    }
+
+    /// A store file as schema version 1 (before rows had an application) wrote it, holding `rows`.
+    private static func writeVersionOneStore(_ path: String, _ rows: [StoredToken]) throws {
+        try StoreFiles.createPrivateFile(path)
+        let connection = try SQLiteConnection(path: path, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
+        defer { connection.close() }
+        for sql in Schema.migrations[0] { try connection.execute(sql) }
+        try connection.execute("INSERT INTO schema_version (id, version) VALUES (1, 1)")
+        func literal(_ value: String?) -> String {
+            value.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" } ?? "NULL"
+        }
+        func literal(_ date: Date?) -> String { date.map { "\($0.timeIntervalSince1970)" } ?? "NULL" }
+        for row in rows {
+            try connection.execute(
+                """
+                INSERT INTO tokens (key, access_token, refresh_token, expires_at, refresh_expires_at, scope,
+                    generation, last_refreshed_at, needs_reauth, updated_at)
+                VALUES (\(literal(row.key)), \(literal(row.accessToken)), \(literal(row.refreshToken)),
+                    \(literal(row.expiresAt)), \(literal(row.refreshExpiresAt)), \(literal(row.scope)), \(row.generation),
+                    \(literal(row.lastRefreshedAt)), \(row.needsReauth ? 1 : 0), 0)
+                """)
+        }
+    }
+}
+
+/// A shared place of one backend; stores opened on it see each other's writes, as agent processes on one store do.
+final class BackendPlace: Sendable {
+    private let keepAlive: any Sendable
+    private let opener:
+        @Sendable (_ application: String, _ origin: String, _ changeLogCapacity: Int, _ logger: Logger) throws ->
+            any TokenStore
+
+    init(
+        keepAlive: any Sendable,
+        opener: @escaping @Sendable (String, String, Int, Logger) throws -> any TokenStore
+    ) {
+        self.keepAlive = keepAlive
+        self.opener = opener
+    }
+
+    func open(
+        _ application: String = testApplication, origin: String = "origin-1",
+        changeLogCapacity: Int = defaultChangeLogCapacity, logger: Logger = .silent
+    ) throws -> any TokenStore {
+        try opener(application, origin, changeLogCapacity, logger)
+    }
+}
