@@ -55,6 +55,8 @@ actor TokenManager {
     /// What `getToken` is answered from on the reading thread: rows just read from or committed to the
     /// store, see `offer`.
     nonisolated let snapshot: TokenSnapshot
+    /// Drops from `snapshot` what other agents on the store change.
+    private let changes: StoreChangeWatch
 
     /// One refresh per key at a time; every caller of that key awaits the same task. Every map here is keyed
     /// byte for byte (`TokenKey`), as the store keys its rows.
@@ -78,7 +80,14 @@ actor TokenManager {
         self.logger = logger
         self.settings = settings
         self.onEvent = onEvent
-        snapshot = TokenSnapshot(jitter: settings.jitter)
+        let snapshot = TokenSnapshot(jitter: settings.jitter)
+        self.snapshot = snapshot
+        changes = StoreChangeWatch(store: store, logger: logger) { event in
+            switch event {
+            case .changed(let change): snapshot.invalidate(change.key)
+            case .everything: snapshot.invalidateAll()
+            }
+        }
     }
 
     // MARK: getToken
@@ -89,6 +98,8 @@ actor TokenManager {
             return try validFor(minValidity, try await running.value)
         }
         try await writeUnsaved(key)
+        await changes.started()
+        let changesSeen = snapshot.changesSeen
         let current = try await storage { try await store.load(key) }
         guard let current, !current.needsReauth else {
             snapshot.withdraw(key)
@@ -97,7 +108,7 @@ actor TokenManager {
         }
         let margin = minValidity + Self.roundingAllowance + Double.random(in: 0...settings.jitter)
         if !forceRefresh && current.expiresAt.timeIntervalSince(clock.now()) > margin {
-            offer(current, for: key)
+            offer(current, for: key, readAt: changesSeen)
             return current
         }
         return try validFor(minValidity, try await refresh(key, seen: current, minValidity: minValidity).value)
@@ -306,10 +317,12 @@ actor TokenManager {
     /// Stores tokens from a code exchange or an import (replacing whatever the key held) and offers them to
     /// the hot path.
     func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
+        await changes.started()
         do {
+            let changesSeen = snapshot.changesSeen
             let saved = try await store.save(token)
             unsaved[TokenKey(token.key)] = nil
-            offer(saved, for: token.key)
+            offer(saved, for: token.key, readAt: changesSeen)
             onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
             return saved
         } catch {
@@ -446,10 +459,11 @@ actor TokenManager {
 
     /// Offers a usable row just read from or committed to the store (so its refresh token is durable) to the
     /// snapshot the immediate path answers from, unless something is pending for the key: while a refresh runs
-    /// its callers must join it, and unsaved tokens must be written before anything is handed out.
-    private func offer(_ token: StoredToken, for key: String) {
+    /// its callers must join it, and unsaved tokens must be written before anything is handed out. `readAt`:
+    /// `snapshot.changesSeen` before the store call (see `TokenSnapshot.publish(_:readAt:)`).
+    private func offer(_ token: StoredToken, for key: String, readAt: UInt64? = nil) {
         if refreshes[TokenKey(key)] == nil, unsaved[TokenKey(key)] == nil {
-            snapshot.publish(token)
+            snapshot.publish(token, readAt: readAt)
         } else {
             snapshot.withdraw(key)
         }

@@ -11,6 +11,10 @@ import WireFormats
 /// (no refresh running, no unsaved tokens, not marked for re-authorization), and only rows it read from or
 /// committed to the store, so what is offered here is always durably stored. Anything this cannot answer
 /// (an unknown key, a token too close to its expiry) goes to the actor as before.
+///
+/// Other agents on the store change rows behind this one's back: the agent's `StoreChangeWatch` drops each
+/// changed key (`invalidate`). A row read before such a drop must not be published after it, so every
+/// publication names the `changesSeen` count it was read at and is refused once a change came in since.
 final class TokenSnapshot: Sendable {
     private struct Entry {
         var expiresAt: Date
@@ -21,15 +25,26 @@ final class TokenSnapshot: Sendable {
         var expiresAtEnd: Int32
     }
 
-    /// Keyed byte for byte (`TokenKey`), as the store keys its rows.
-    private let entries = Mutex<[TokenKey: Entry]>([:])
+    private struct State {
+        /// Keyed byte for byte (`TokenKey`), as the store keys its rows.
+        var entries: [TokenKey: Entry] = [:]
+        /// How many times rows were invalidated by changes followed in the store.
+        var changesSeen: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
     /// The most random seconds `TokenManager.token(for:)` adds to `minValidity`: a token is answered from here
     /// only when the actor would have answered the same one.
     private let jitter: TimeInterval
 
     init(jitter: TimeInterval) { self.jitter = jitter }
 
-    func publish(_ token: StoredToken) {
+    /// Where the store's changes stand: read it before reading a row that may be published.
+    var changesSeen: UInt64 { state.withLock { $0.changesSeen } }
+
+    /// Offers `token` to the hot path, unless a change of any key was followed since `changesSeen` was
+    /// `readAt` (nil: the row was just committed by this agent and is current).
+    func publish(_ token: StoredToken, readAt: UInt64?) {
         var strings: [UInt8] = []
         strings.reserveCapacity(token.accessToken.utf8.count + 64)
         JSONText.append(token.accessToken, to: &strings)
@@ -43,17 +58,40 @@ final class TokenSnapshot: Sendable {
         let entry = Entry(
             expiresAt: token.expiresAt, strings: Array(strings[...]), accessTokenEnd: accessTokenEnd,
             expiresAtEnd: expiresAtEnd)
-        entries.withLock { $0[TokenKey(token.key)] = entry }
+        state.withLock { state in
+            if let readAt, readAt != state.changesSeen {
+                state.entries.removeValue(forKey: TokenKey(token.key))
+            } else {
+                state.entries[TokenKey(token.key)] = entry
+            }
+        }
     }
 
+    /// Stops answering `key` here, for this agent's own reasons (a refresh running, tokens unsaved).
     func withdraw(_ key: String) {
-        _ = entries.withLock { $0.removeValue(forKey: TokenKey(key)) }
+        _ = state.withLock { $0.entries.removeValue(forKey: TokenKey(key)) }
+    }
+
+    /// Stops answering `key` here because the store says its row changed, and refuses rows read before.
+    func invalidate(_ key: String) {
+        state.withLock { state in
+            state.changesSeen &+= 1
+            state.entries.removeValue(forKey: TokenKey(key))
+        }
+    }
+
+    /// Stops answering every key here (changes may have been missed), and refuses rows read before.
+    func invalidateAll() {
+        state.withLock { state in
+            state.changesSeen &+= 1
+            state.entries.removeAll()
+        }
     }
 
     /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `minValidity`
     /// plus the jitter after `now`.
     func summary(for key: String, minValidity: TimeInterval, now: Date) -> [UInt8]? {
-        guard let entry = entries.withLock({ $0[TokenKey(key)] }) else { return nil }
+        guard let entry = state.withLock({ $0.entries[TokenKey(key)] }) else { return nil }
         let remaining = entry.expiresAt.timeIntervalSince(now)
         guard remaining > minValidity + jitter else { return nil }
         let strings = entry.strings
