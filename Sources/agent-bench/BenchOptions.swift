@@ -54,7 +54,7 @@ struct BenchOptions: Sendable {
         """
 
     enum Section: String, CaseIterable, Sendable {
-        case transport, coldStart = "cold-start", singleFlight = "single-flight", storm, stall, store, shell
+        case transport, coldStart = "cold-start", singleFlight = "single-flight", storm, stall, store, shell, coherence
     }
 
     struct UsageError: Error, CustomStringConvertible {

@@ -92,6 +92,7 @@ for section in options.sections {
         case .stall: try bench.runStall(into: &report)
         case .store: try bench.runStoreScale(into: &report)
         case .shell: try bench.runShellClient(into: &report)
+        case .coherence: try bench.runCoherence(into: &report)
         }
     } catch {
         progress("section \(section.rawValue) failed: \(error) (logs kept in \(work))")
