@@ -3,7 +3,7 @@ import TokenStore
 
 /// Keeps one agent coherent with the other agents on its store: a background task follows the store's change
 /// log (one `ChangeFollower`, polled every `interval`; a poll that finds nothing reads no table) and hands each
-/// change another agent made to `onChange`, so the hot path never reads the store yet stops serving a row
+/// change another agent made to `onChange`, one at a time in the store's order, so the hot path never reads the store yet stops serving a row
 /// another agent replaced. The agent's own changes are left out: it already holds what it wrote. The tasks end
 /// when this is released.
 final class StoreChangeWatch: Sendable {
@@ -23,7 +23,7 @@ final class StoreChangeWatch: Sendable {
     private let start: Task<(any ChangeFollower)?, Never>
     private let task: Task<Void, Never>
 
-    init(store: any TokenStore, logger: Logger, onChange: @escaping @Sendable (Event) -> Void) {
+    init(store: any TokenStore, logger: Logger, onChange: @escaping @Sendable (Event) async -> Void) {
         let start = Task { () -> (any ChangeFollower)? in
             do throws(StoreError) {
                 return try await store.changeFollower(after: try await store.latestChange())
@@ -46,7 +46,7 @@ final class StoreChangeWatch: Sendable {
 
     private static func follow(
         _ store: any TokenStore, from first: (any ChangeFollower)?, logger: Logger,
-        onChange: @Sendable (Event) -> Void
+        onChange: @Sendable (Event) async -> Void
     ) async {
         var follower = first
         var failing = first == nil
@@ -55,7 +55,7 @@ final class StoreChangeWatch: Sendable {
                 if follower == nil {
                     follower = try await store.changeFollower(after: try await store.latestChange())
                     // Rows read while the store failed may be stale by now.
-                    onChange(.everything)
+                    await onChange(.everything)
                 }
                 while let current = follower, try await drain(current, origin: store.origin, onChange) {}
                 if failing { logger.notice("following the token store's changes again") }
@@ -65,7 +65,7 @@ final class StoreChangeWatch: Sendable {
             } catch {
                 if !failing { logger.warning("could not follow the token store's changes (\(error)); retrying") }
                 failing = true
-                onChange(.everything)
+                await onChange(.everything)
             }
             try? await Task.sleep(for: interval)
         }
@@ -74,14 +74,14 @@ final class StoreChangeWatch: Sendable {
 
     /// Hands one poll's changes on; answers whether more may be waiting.
     private static func drain(
-        _ follower: any ChangeFollower, origin: String, _ onChange: @Sendable (Event) -> Void
+        _ follower: any ChangeFollower, origin: String, _ onChange: @Sendable (Event) async -> Void
     ) async throws(StoreError) -> Bool {
         switch try await follower.poll() {
         case .changes(let changes):
-            for change in changes where change.origin != origin { onChange(.changed(change)) }
+            for change in changes where change.origin != origin { await onChange(.changed(change)) }
             return !changes.isEmpty
         case .fellBehind:
-            onChange(.everything)
+            await onChange(.everything)
             return true
         }
     }

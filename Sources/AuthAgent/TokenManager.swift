@@ -37,10 +37,11 @@ actor TokenManager {
         var spent: StoredToken?
     }
 
-    /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications.
+    /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications. `origin`: the agent
+    /// that made the change, when it is another agent on the store (nil: this one).
     enum Event: Sendable {
-        case changed(key: String, reason: String, expiresAt: Date?)
-        case reauthRequired(key: String, reason: String)
+        case changed(key: String, reason: String, expiresAt: Date?, origin: String? = nil)
+        case reauthRequired(key: String, reason: String, origin: String? = nil)
     }
 
     private let store: any TokenStore
@@ -84,9 +85,26 @@ actor TokenManager {
         self.snapshot = snapshot
         changes = StoreChangeWatch(store: store, logger: logger) { event in
             switch event {
-            case .changed(let change): snapshot.invalidate(change.key)
+            case .changed(let change):
+                snapshot.invalidate(change.key)
+                onEvent(await Self.event(for: change, in: store))
             case .everything: snapshot.invalidateAll()
             }
+        }
+    }
+
+    /// The notification for another agent's change: its kind as the reason, and for new tokens the expiry of
+    /// the row as it is now (nil if it changed again since).
+    private static func event(for change: StoreChange, in store: any TokenStore) async -> Event {
+        switch change.kind {
+        case .reauthRequired:
+            return .reauthRequired(key: change.key, reason: "refresh token rejected", origin: change.origin)
+        case .forgotten:
+            return .changed(key: change.key, reason: "forgotten", expiresAt: nil, origin: change.origin)
+        case .stored, .exchanged, .refreshed:
+            let row = try? await store.load(change.key)
+            return .changed(
+                key: change.key, reason: change.kind.rawValue, expiresAt: row?.expiresAt, origin: change.origin)
         }
     }
 
@@ -316,14 +334,14 @@ actor TokenManager {
 
     /// Stores tokens from a code exchange or an import (replacing whatever the key held) and offers them to
     /// the hot path.
-    func save(_ token: StoredToken, reason: String) async throws -> StoredToken {
+    func save(_ token: StoredToken, kind: ChangeKind) async throws -> StoredToken {
         await changes.started()
         do {
             let changesSeen = snapshot.changesSeen
-            let saved = try await store.save(token)
+            let saved = try await store.save(token, kind: kind)
             unsaved[TokenKey(token.key)] = nil
             offer(saved, for: token.key, readAt: changesSeen)
-            onEvent(.changed(key: token.key, reason: reason, expiresAt: saved.expiresAt))
+            onEvent(.changed(key: token.key, reason: kind.rawValue, expiresAt: saved.expiresAt))
             return saved
         } catch {
             unsaved[TokenKey(token.key)] = Pending(token: token, spent: nil)

@@ -51,7 +51,7 @@ final class ManagerFixture: Sendable {
         let token = StoredToken(
             key: key, accessToken: minted.accessToken, refreshToken: minted.refreshToken,
             expiresAt: Date().addingTimeInterval(expiresIn), refreshExpiresAt: nil, scope: nil, lastRefreshedAt: nil)
-        return try await manager.save(token, reason: "stored")
+        return try await manager.save(token, kind: .stored)
     }
 
     /// Forces a refresh of `key` whose commit fails: while Smartcar rotates the token, another process locks
@@ -331,7 +331,7 @@ final class ManagerFixture: Sendable {
         }
         // Nobody touches the manager: its background writer stores the rotated tokens once the lock is gone.
         await fixture.waitForEvent { event in
-            if case .changed(let key, "refreshed", _) = event { key == "car" } else { false }
+            if case .changed(let key, "refreshed", _, _) = event { key == "car" } else { false }
         }
         try #require(!Task.isCancelled, "the rotated tokens were not written in the background")
         let row = try #require(

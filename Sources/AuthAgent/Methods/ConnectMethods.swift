@@ -109,7 +109,7 @@ extension Agent {
                 key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
                 refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(),
                 needsReauth: false)
-            return TokenSummary(try await tokens.save(token, reason: "exchanged"), now: setup.clock.now())
+            return TokenSummary(try await tokens.save(token, kind: .exchanged), now: setup.clock.now())
         }
         if let key { return try await store(under: key) }
         let userID: String

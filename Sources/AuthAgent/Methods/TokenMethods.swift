@@ -125,7 +125,7 @@ enum StoreToken: AgentMethod {
             key: params.key, accessToken: params.accessToken, refreshToken: params.refreshToken,
             expiresAt: times.expiresAt, refreshExpiresAt: times.refreshExpiresAt,
             scope: params.scope, generation: 0, lastRefreshedAt: nil, needsReauth: false)
-        let saved = try await agent.tokens.save(token, reason: "stored")
+        let saved = try await agent.tokens.save(token, kind: .stored)
         return TokenSummary(saved, now: agent.setup.clock.now())
     }
 }
