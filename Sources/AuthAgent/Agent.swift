@@ -48,7 +48,6 @@ package final class Agent: Sendable {
     let smartcar: SmartcarClient
     let tokens: TokenManager
     let appTokens: AppTokenCache
-    let states: ConnectStates
     let upstream: UpstreamLimiter
     let notifier: Notifier
     let startedAt = Date()
@@ -65,7 +64,6 @@ package final class Agent: Sendable {
         let upstream = UpstreamLimiter(limit: setup.settings.maxUpstreamConcurrency)
         self.upstream = upstream
         appTokens = AppTokenCache(smartcar: smartcar, clock: setup.clock)
-        states = ConnectStates(clock: setup.clock, lifetime: setup.settings.stateTTLSeconds)
         let notifier = Notifier()
         self.notifier = notifier
         // `--request-timeout` governs refreshes too: the lease is sized to cover a whole call (the timeout is its
@@ -106,13 +104,23 @@ package final class Agent: Sendable {
         }
     }
 
-    /// Builds a Connect URL and remembers its state (with the redirect URI and key) for `handleRedirect`.
-    func connectURL(_ options: ConnectOptions, key: String?) throws(SmartcarError) -> (url: String, state: String) {
+    /// Builds a Connect URL and issues its state in the store (with the redirect URI and key), for the
+    /// `handleRedirect` of any agent on the store.
+    func connectURL(_ options: ConnectOptions, key: String?) async throws -> (url: String, state: String) {
         var options = options
-        let state = options.state ?? ConnectStates.generate()
+        let state = options.state ?? ConnectStateRecord.generate()
         options.state = state
         let url = try ConnectURL.build(options, state: state, configuration: setup.configuration)
-        states.remember(state, redirectURI: options.redirectURI ?? setup.configuration.redirectURI, key: key)
+        let record = ConnectStateRecord(redirectURI: options.redirectURI ?? setup.configuration.redirectURI)
+        let now = setup.clock.now()
+        let issued = ConnectState(
+            state: state, key: key, options: record.text,
+            expiresAt: now.addingTimeInterval(setup.settings.stateTTLSeconds))
+        do {
+            try await setup.store.issueState(issued, capacity: ConnectStateRecord.capacity, now: now)
+        } catch {
+            throw AgentError.storage(error)
+        }
         return (url.absoluteString, state)
     }
 
@@ -135,6 +143,7 @@ package final class Agent: Sendable {
                     setup.logger.info("refreshed \(refreshed) keys whose refresh token was nearing its end")
                 }
             }
+            _ = try? await setup.store.pruneStates(now: setup.clock.now())
             try? await Task.sleep(for: interval)
         }
     }

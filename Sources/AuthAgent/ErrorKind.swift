@@ -98,20 +98,26 @@ extension Agent {
             return ErrorKind.stateMismatch.responseError(message)
         case .unknownKey(let key):
             let message = "no tokens are stored for key '\(key)'; connect the vehicle first"
-            return ErrorKind.unknownKey.responseError(message, details: reconnectDetails(key: key))
+            return ErrorKind.unknownKey.responseError(message, details: ["key": .string(key)])
         case .reauthRequired(let key, let reason, let upstream):
             let message = "\(reason); the user must go through Connect again for key '\(key)'"
-            let details = (upstream?.details ?? [:]).merging(reconnectDetails(key: key)) { _, new in new }
+            let details = (upstream?.details ?? [:]).merging(["key": .string(key)]) { _, new in new }
             return ErrorKind.reauthRequired.responseError(message, details: details)
         case .storage(let underlying):
             return ErrorKind.storageError.responseError("the token store failed: \(underlying)")
         }
     }
 
-    /// The key and a fresh Connect URL (whose state remembers the key), for an error that asks for Connect.
-    private func reconnectDetails(key: String) -> [String: JSONValue] {
-        var details: [String: JSONValue] = ["key": .string(key)]
-        if let (url, _) = try? connectURL(ConnectOptions(), key: key) { details["connectURL"] = .string(url) }
-        return details
+    /// `response` with a fresh Connect URL (whose state, issued in the store, remembers the key) when it asks
+    /// for Connect (`unknownKey`, `reauthRequired`).
+    func withConnectURL(_ response: ResponseError) async -> ResponseError {
+        let asksForConnect = [ErrorKind.unknownKey, .reauthRequired].map { JSONValue.string($0.rawValue) }
+        guard case .object(var data)? = response.data, let kind = data["kind"], asksForConnect.contains(kind),
+            let key = data["key"]?.stringValue, let (url, _) = try? await connectURL(ConnectOptions(), key: key)
+        else { return response }
+        data["connectURL"] = .string(url)
+        var answered = response
+        answered.data = .object(data)
+        return answered
     }
 }

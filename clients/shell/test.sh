@@ -330,11 +330,15 @@ run exchange not-a-code
 expect_error 12 invalidGrant
 end
 
-begin "redirect in a later invocation than connect-url: stateMismatch, exit 17"
+begin "redirect in a later invocation than connect-url: the state is in the store, accepted once"
 run connect-url --key from-connect
 url=$OUT
 redirect=$(curl -sS -o /dev/null -w '%{redirect_url}' "$url")
 check "Connect redirects with a code" has "$redirect" "http://localhost:8000/callback?code="
+run redirect "$redirect"
+check "redirect stores under the connect-url's key" is "$CODE/$OUT" "0/from-connect"
+run token from-connect
+check "token for it" is "$CODE" 0
 run redirect "$redirect"
 expect_error 17 stateMismatch
 end

@@ -29,7 +29,7 @@ extension AgentMethod {
         do {
             reply(try await run(try Params.read(request), agent: agent, context: context))
         } catch {
-            reply(error: agent.responseError(for: error, from: Self.self))
+            reply(error: await agent.withConnectURL(agent.responseError(for: error, from: Self.self)))
         }
     }
 }

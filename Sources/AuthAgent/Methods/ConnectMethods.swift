@@ -7,7 +7,7 @@ import WireFormats
 
 enum BuildConnectURL: AgentMethod {
     static let name = "buildConnectURL"
-    static let errors: Set<ErrorKind> = [.configurationError]
+    static let errors: Set<ErrorKind> = [.configurationError, .storageError]
 
     /// The Connect options plus, optionally, the key the resulting tokens are for.
     struct Params: MethodParams {
@@ -33,8 +33,8 @@ enum BuildConnectURL: AgentMethod {
         }
     }
 
-    static func run(_ params: Params, agent: Agent, context: PeerContext) throws -> JSONValue {
-        let (url, state) = try agent.connectURL(params.options, key: params.key)
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> JSONValue {
+        let (url, state) = try await agent.connectURL(params.options, key: params.key)
         return ["url": .string(url), "state": .string(state)]
     }
 }
@@ -58,10 +58,16 @@ enum HandleRedirect: AgentMethod {
         guard let state = redirect.state else {
             throw AgentError.stateMismatch("the redirect URL carries no state; it was not started by this agent")
         }
-        let issued: ConnectStates.Issued
-        switch agent.states.claim(state) {
+        let issued: ConnectState
+        let claim: StateClaim
+        do {
+            claim = try await agent.setup.store.consumeState(state, now: agent.setup.clock.now())
+        } catch {
+            throw AgentError.storage(error)
+        }
+        switch claim {
         case .valid(let found): issued = found
-        case .unknown: throw AgentError.stateMismatch("the redirect's state was not issued by this agent")
+        case .unknown: throw AgentError.stateMismatch("the redirect's state was not issued by an agent on this store")
         case .reused: throw AgentError.stateMismatch("the redirect's state was already used")
         case .expired: throw AgentError.stateMismatch("the redirect's state has expired; start Connect again")
         }
@@ -70,7 +76,9 @@ enum HandleRedirect: AgentMethod {
             throw AgentError.stateMismatch("the redirect URL carries no code")
         }
         return try await agent.exchange(
-            code: code, key: params.key ?? issued.key, redirectURI: issued.redirectURI, flags: nil)
+            code: code, key: params.key ?? issued.key,
+            redirectURI: ConnectStateRecord(text: issued.options).redirectURI,
+            flags: nil)
     }
 }
 
@@ -118,7 +126,7 @@ extension Agent {
         } catch {
             // The code is spent: dropping its tokens would send the owner through Connect again. They are
             // stored under a key of their own, which the error names.
-            let provisional = "unidentified-user-" + ConnectStates.generate().prefix(12)
+            let provisional = "unidentified-user-" + ConnectStateRecord.generate().prefix(12)
             _ = try await store(under: provisional)
             var failure = error
             failure.message += "; the tokens are stored under the key '\(provisional)' (data.storedAs)"

@@ -5,7 +5,7 @@ import SmartcarOAuth
 enum Limits {
     /// A key: 512 characters (`validateKey`), and at most this many bytes.
     static let keyBytes = 2048
-    /// `buildConnectURL`'s `state`: remembered until claimed or expired (`ConnectStates`).
+    /// `buildConnectURL`'s `state`: kept in the store until consumed or expired (`ConnectState`).
     static let state = 1024
     /// Any redirect URI, and `handleRedirect`'s `url`.
     static let redirectURI = 2048
