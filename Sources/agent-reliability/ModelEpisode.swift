@@ -258,6 +258,8 @@ final class ModelEpisode {
             grant = newGrant(for: key)
             let connect = agent.call(.string("connect-\(nextID)"), "buildConnectURL", ["key": .string(key.string)])
             guard let state = connect?["result"]?["state"]?.stringValue else {
+                // The state is issued in the store: while the store is locked, that may fail. No redirect then.
+                if connect?["error"]?["data"]?["kind"] == "storageError" { return }
                 throw Violation(description: "buildConnectURL failed: \(connect.map(\.compactText) ?? "no answer")")
             }
             let code = fake.issueCode(redirectURI: FakeSmartcar.redirectURI, userID: grant!)
