@@ -104,17 +104,21 @@ package final class Agent: Sendable {
         }
     }
 
-    /// Builds a Connect URL and issues its state in the store (with the redirect URI and key), for the
+    /// Builds a Connect URL and issues its state in the store (with the Connect options and key), for the
     /// `handleRedirect` of any agent on the store.
     func connectURL(_ options: ConnectOptions, key: String?) async throws -> (url: String, state: String) {
         var options = options
         let state = options.state ?? ConnectStateRecord.generate()
         options.state = state
         let url = try ConnectURL.build(options, state: state, configuration: setup.configuration)
-        let record = ConnectStateRecord(redirectURI: options.redirectURI ?? setup.configuration.redirectURI)
+        // What the URL asked for, defaults resolved: the redirect must use the same redirect URI, and a
+        // re-authorization the same access in the same mode, whatever the configuration says later.
+        var asked = options
+        asked.redirectURI = options.redirectURI ?? setup.configuration.redirectURI
+        asked.mode = options.mode ?? setup.configuration.mode
         let now = setup.clock.now()
         let issued = ConnectState(
-            state: state, key: key, options: record.text,
+            state: state, key: key, options: ConnectStateRecord.text(asked),
             expiresAt: now.addingTimeInterval(setup.settings.stateTTLSeconds))
         do {
             try await setup.store.issueState(issued, capacity: ConnectStateRecord.capacity, now: now)

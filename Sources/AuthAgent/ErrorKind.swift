@@ -109,11 +109,15 @@ extension Agent {
     }
 
     /// `response` with a fresh Connect URL (whose state, issued in the store, remembers the key) when it asks
-    /// for Connect (`unknownKey`, `reauthRequired`).
+    /// for Connect (`unknownKey`, `reauthRequired`): with the Connect options the key's grant was connected
+    /// with, when it has a row, so the user grants the same access in the same mode again.
     func withConnectURL(_ response: ResponseError) async -> ResponseError {
         let asksForConnect = [ErrorKind.unknownKey, .reauthRequired].map { JSONValue.string($0.rawValue) }
         guard case .object(var data)? = response.data, let kind = data["kind"], asksForConnect.contains(kind),
-            let key = data["key"]?.stringValue, let (url, _) = try? await connectURL(ConnectOptions(), key: key)
+            let key = data["key"]?.stringValue
+        else { return response }
+        let row = try? await setup.store.load(key)
+        guard let (url, _) = try? await connectURL(ConnectStateRecord.options(row?.connectOptions), key: key)
         else { return response }
         data["connectURL"] = .string(url)
         var answered = response

@@ -77,8 +77,8 @@ enum HandleRedirect: AgentMethod {
         }
         return try await agent.exchange(
             code: code, key: params.key ?? issued.key,
-            redirectURI: ConnectStateRecord(text: issued.options).redirectURI,
-            flags: nil)
+            redirectURI: ConnectStateRecord.options(issued.options).redirectURI, flags: nil,
+            connectOptions: issued.options)
     }
 }
 
@@ -109,14 +109,17 @@ enum ExchangeCode: AgentMethod {
 }
 
 extension Agent {
-    /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them.
-    func exchange(code: String, key: String?, redirectURI: String?, flags: FeatureFlags?) async throws -> TokenSummary {
+    /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them,
+    /// with the Connect options the code was obtained with, if known (`ConnectStateRecord`).
+    func exchange(
+        code: String, key: String?, redirectURI: String?, flags: FeatureFlags?, connectOptions: String? = nil
+    ) async throws -> TokenSummary {
         let grant = try await smartcar.exchangeCode(code, redirectURI: redirectURI, flags: flags)
         func store(under name: String) async throws -> TokenSummary {
             let token = StoredToken(
                 key: name, accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: grant.expiresAt,
                 refreshExpiresAt: grant.refreshExpiresAt, scope: nil, generation: 0, lastRefreshedAt: setup.clock.now(),
-                needsReauth: false)
+                needsReauth: false, connectOptions: connectOptions)
             return TokenSummary(try await tokens.save(token, kind: .exchanged), now: setup.clock.now())
         }
         if let key { return try await store(under: key) }
