@@ -7,7 +7,9 @@ enum AgentError: Error {
     case invalidParams(String)
     /// A request that is not allowed now (a second `initialize`, anything after `shutdown`).
     case invalidRequest(String)
-    case unknownKey(String)
+    /// No tokens for the key; `otherApplication`: another application on the store has the key (its tokens
+    /// are never used), so the client learns why a key it sees in the store is unknown to this agent.
+    case unknownKey(String, otherApplication: Bool = false)
     case reauthRequired(String, reason: String, upstream: SmartcarError? = nil)
     case storage(any Error)
     /// A redirect whose `state` this agent did not issue, or that was used or expired.

@@ -96,9 +96,14 @@ extension Agent {
             return ErrorKind.invalidRequest.responseError(message)
         case .stateMismatch(let message):
             return ErrorKind.stateMismatch.responseError(message)
-        case .unknownKey(let key):
+        case .unknownKey(let key, otherApplication: false):
             let message = "no tokens are stored for key '\(key)'; connect the vehicle first"
             return ErrorKind.unknownKey.responseError(message, details: ["key": .string(key)])
+        case .unknownKey(let key, otherApplication: true):
+            let message =
+                "key '\(key)' belongs to another application (client id) on this token store, not to this agent's; connect the vehicle with this application first"
+            return ErrorKind.unknownKey.responseError(
+                message, details: ["key": .string(key), "otherApplication": true])
         case .reauthRequired(let key, let reason, let upstream):
             let message = "\(reason); the user must go through Connect again for key '\(key)'"
             let details = (upstream?.details ?? [:]).merging(["key": .string(key)]) { _, new in new }

@@ -118,9 +118,12 @@ actor TokenManager {
         try await writeUnsaved(key)
         await changes.started()
         let changesSeen = snapshot.changesSeen
-        let current = try await storage { try await store.load(key) }
+        let found = try await storage { try await store.lookup(key) }
+        let current: StoredToken?
+        if case .found(let row) = found { current = row } else { current = nil }
         guard let current, !current.needsReauth else {
             snapshot.withdraw(key)
+            if found == .otherApplication { throw AgentError.unknownKey(key, otherApplication: true) }
             if current == nil { throw AgentError.unknownKey(key) }
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
