@@ -6,7 +6,7 @@ import Foundation
 /// asked again and again until it answers the change.
 extension Bench {
     func runCoherence(into report: inout Report) throws {
-        let trials = options.quick ? 200 : 1000
+        let trials = options.quick ? 200 : 2000
         progress("coherence: \(trials) changes by one agent, each awaited on another agent on the same store")
         let path = sidecars.work + "/coherence.sqlite3"
         let changer = try sidecars.agent(store: path, fake: fast).start(stderrPath: logPath("agent-coherence-a"))
