@@ -128,7 +128,8 @@ import Testing
                 }
             }
             for key in keys {
-                #expect(try await stores[0].load(key)?.refreshToken == rows[key], "seed \(seed) step \(step) key \(key)")
+                #expect(
+                    try await stores[0].load(key)?.refreshToken == rows[key], "seed \(seed) step \(step) key \(key)")
             }
         }
     }
