@@ -35,6 +35,12 @@ actor TokenManager {
         /// For a refresh's tokens: the row the refresh spent. They are written only while the key's row is
         /// still that one (a later forget, store or exchange wins); nil for tokens a client stored.
         var spent: StoredToken?
+        /// For tokens a client stored or an exchange got: the store's newest change when their save failed. They
+        /// are written only if the key has not changed since (a later store, exchange, refresh or forget by any
+        /// agent wins); nil if it could not be read either, then they are written whatever the row holds.
+        var base: Int64? = nil
+        /// How the tokens came (`.stored`, `.exchanged`; `.refreshed` for a refresh's), for the change log.
+        var kind: ChangeKind
     }
 
     /// What happened to a key, for `tokenChanged` / `reauthRequired` notifications. `origin`: the agent
@@ -256,7 +262,7 @@ actor TokenManager {
             outcome = try await store.commitRefresh(refreshed, owner: owner, replacing: row)
         } catch {
             // Persist before publish: nobody gets the new access token until its refresh token is on disk.
-            unsaved[TokenKey(key)] = Pending(token: refreshed, spent: row)
+            unsaved[TokenKey(key)] = Pending(token: refreshed, spent: row, kind: .refreshed)
             logger.error(
                 "key \(key): could not store the rotated refresh token (\(error)); keeping it in memory and retrying")
             retryInBackground()
@@ -347,7 +353,15 @@ actor TokenManager {
             onEvent(.changed(key: token.key, reason: kind.rawValue, expiresAt: saved.expiresAt))
             return saved
         } catch {
-            unsaved[TokenKey(token.key)] = Pending(token: token, spent: nil)
+            // A read, which works while another connection holds the write lock or the disk is full.
+            let base: Int64?
+            do { base = try await store.latestChange() } catch let unreadable {
+                base = nil
+                logger.warning(
+                    "key \(token.key): could not read the change log either (\(unreadable)); the retried write will not yield to later writes of the key"
+                )
+            }
+            unsaved[TokenKey(token.key)] = Pending(token: token, spent: nil, base: base, kind: kind)
             retryInBackground()
             snapshot.withdraw(token.key)
             logger.error("key \(token.key): could not store new tokens (\(error)); keeping them in memory and retrying")
@@ -356,8 +370,9 @@ actor TokenManager {
     }
 
     func forget(_ key: String) async throws -> Bool {
-        let existed = try await storage { try await store.delete(key) }
+        // The forget is the later word on tokens kept after a failed write, even if the delete fails too.
         let hadUnsaved = unsaved.removeValue(forKey: TokenKey(key)) != nil
+        let existed = try await storage { try await store.delete(key) }
         snapshot.withdraw(key)
         if existed || hadUnsaved { onEvent(.changed(key: key, reason: "forgotten", expiresAt: nil)) }
         return existed || hadUnsaved
@@ -410,8 +425,13 @@ actor TokenManager {
                 case .committed(let written): saved = written
                 case .superseded: saved = nil
                 }
+            } else if let base = pending.base {
+                switch try await store.save(pending.token, kind: pending.kind, unlessChangedAfter: base) {
+                case .saved(let written): saved = written
+                case .superseded: saved = nil
+                }
             } else {
-                saved = try await store.save(pending.token)
+                saved = try await store.save(pending.token, kind: pending.kind)
             }
         } catch {
             throw AgentError.storage(error)
@@ -419,10 +439,13 @@ actor TokenManager {
         // A save or forget may have replaced or dropped the pending tokens meanwhile: theirs is the later word.
         guard unsaved[id]?.token == pending.token else { return }
         unsaved[id] = nil
-        guard let saved else { return }
+        guard let saved else {
+            logger.notice("key \(key): changed after a write failed; the tokens kept in memory for it were discarded")
+            return
+        }
         offer(saved, for: key)
         logger.notice("key \(key): tokens kept in memory after a failed write are now stored")
-        onEvent(.changed(key: key, reason: pending.spent == nil ? "stored" : "refreshed", expiresAt: saved.expiresAt))
+        onEvent(.changed(key: key, reason: pending.kind.rawValue, expiresAt: saved.expiresAt))
     }
 
     /// Retries every pending write; answers how many are still pending.

@@ -19,7 +19,10 @@ enum ChangeRows {
         SELECT seq, key, kind, origin FROM changes WHERE application = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3
         """
 
-    static var statements: [String] { [insert, prune, notePruned, prunedThrough, latest, after] }
+    private static let keyChangedAfter =
+        "SELECT 1 FROM changes WHERE application = ?1 AND seq > ?3 AND key = ?2 LIMIT 1"
+
+    static var statements: [String] { [insert, prune, notePruned, prunedThrough, latest, after, keyChangedAfter] }
 
     /// Appends a change (inside the caller's write transaction) and prunes the entries beyond `capacity`.
     static func append(
@@ -48,6 +51,24 @@ enum ChangeRows {
             defer { noting.reset() }
             noting.bind(1, oldest)
             try noting.run()
+        }
+    }
+
+    /// Whether `key` of `application` has a change after `sequence`; true also when entries after `sequence` were
+    /// pruned (nobody can tell any more). Reads at most the application's entries after `sequence`.
+    static func keyChanged(
+        _ key: String, _ application: String, after sequence: Int64, _ connection: SQLiteConnection
+    ) throws(StoreError) -> Bool {
+        try TokenRows.sqlite("could not read the change log of key '\(key)'") { () throws(SQLiteError) -> Bool in
+            let pruned = try connection.prepared(prunedThrough)
+            defer { pruned.reset() }
+            if try pruned.step(), sequence < pruned.int64(0) { return true }
+            let statement = try connection.prepared(keyChangedAfter)
+            defer { statement.reset() }
+            statement.bind(1, application)
+            statement.bind(2, key)
+            statement.bind(3, sequence)
+            return try statement.step()
         }
     }
 

@@ -107,6 +107,25 @@ package final class MemoryTokenStore: TokenStore {
         }
     }
 
+    package func save(
+        _ token: StoredToken, kind: ChangeKind, unlessChangedAfter sequence: Int64
+    ) async throws(StoreError) -> FencedSave {
+        let application = self.application
+        return try access { tables in
+            // As `ChangeRows.keyChanged`: pruned entries after `sequence` count as a change; keys compare by bytes.
+            let start = tables.changes.partitioningIndex { $0.change.sequence > sequence }
+            let changed =
+                sequence < tables.prunedThrough
+                || tables.changes[start...].contains {
+                    $0.application == application && $0.change.key.utf8.elementsEqual(token.key.utf8)
+                }
+            if changed { return .superseded }
+            let written = write(token, lastRefreshedAt: token.lastRefreshedAt, keepConnectOptions: false, &tables)
+            append(token.key, kind, &tables)
+            return .saved(written)
+        }
+    }
+
     package func delete(_ key: String) async throws(StoreError) -> Bool {
         try access { tables in
             guard tables.tokens[application]?.removeValue(forKey: key) != nil else { return false }

@@ -113,6 +113,19 @@ package final class SQLiteTokenStore: TokenStore {
         }
     }
 
+    package func save(
+        _ token: StoredToken, kind: ChangeKind, unlessChangedAfter sequence: Int64
+    ) async throws(StoreError) -> FencedSave {
+        let (application, origin, capacity) = (self.application, self.origin, changeLogCapacity)
+        return try await queue.write { connection throws(StoreError) -> FencedSave in
+            if try ChangeRows.keyChanged(token.key, application, after: sequence, connection) { return .superseded }
+            let written = try TokenRows.writeNewTokens(
+                token, application, lastRefreshedAt: token.lastRefreshedAt, keepConnectOptions: false, connection)
+            try ChangeRows.append(token.key, application, kind: kind, origin: origin, capacity: capacity, connection)
+            return .saved(written)
+        }
+    }
+
     package func delete(_ key: String) async throws(StoreError) -> Bool {
         let (application, origin, capacity) = (self.application, self.origin, changeLogCapacity)
         return try await queue.write { connection throws(StoreError) in

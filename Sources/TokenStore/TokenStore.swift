@@ -47,6 +47,15 @@ package protocol TokenStore: Sendable {
     /// (`.stored` or `.exchanged`). `token.generation` is ignored. Returns the row as written.
     @discardableResult
     func save(_ token: StoredToken, kind: ChangeKind) async throws(StoreError) -> StoredToken
+    /// `save(_:kind:)`, fenced: only if this application's `token.key` has no change-log entry (of any origin or
+    /// kind) after `sequence`, checked inside the write transaction; else `.superseded` and nothing is written.
+    /// For tokens whose save failed, written again later: `sequence` is `latestChange()` read after the failure,
+    /// so a store, exchange, refresh, forget or needs-reauth mark of the key that came later wins. When entries
+    /// after `sequence` were pruned the log cannot tell, and it answers `.superseded`: dropping a write its
+    /// caller was told had failed is the lesser harm than overwriting a later grant.
+    func save(
+        _ token: StoredToken, kind: ChangeKind, unlessChangedAfter sequence: Int64
+    ) async throws(StoreError) -> FencedSave
     /// Removes the row; answers whether there was one (then a `.forgotten` change is logged).
     @discardableResult
     func delete(_ key: String) async throws(StoreError) -> Bool
