@@ -90,7 +90,7 @@ extension Bench {
             let kind = Change.allCases[trial % Change.allCases.count]
             let changed = try change(kind)
             samples[kind, default: []].append(try untilObserved(changed.token, since: changed.acknowledged))
-            current = changed.token ?? (try change(.store).token)
+            current = try changed.token ?? change(.store).token
         }
         for kind in Change.allCases {
             let statistics = Statistics(samples[kind] ?? [])
