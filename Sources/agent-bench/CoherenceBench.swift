@@ -100,7 +100,7 @@ extension Bench {
                     Row(
                         id: "coherence.\(kind.rawValue).\(label)",
                         measure:
-                            "coherence: 2 other agents serve a \(kind.rawValue), \(label) (ms, \(statistics.count) trials)",
+                            "coherence: both other agents serve A's \(kind.rawValue), \(label) (ms, \(statistics.count) trials)",
                         unit: "ms", agent: value, target: "≤ 100", verdict: value <= 100 ? .met : .missed))
             }
         }
