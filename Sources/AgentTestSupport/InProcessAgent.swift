@@ -21,8 +21,8 @@ package final class InProcessAgent: Sendable {
     private let notifications = Mutex<[(method: String, params: JSONValue)]>([])
     private let closed = Mutex(false)
 
-    /// An agent on `store` (in memory unless given) whose Smartcar is `fake`, as the fake's main application or,
-    /// with `clientID`, as one of its `extraClients`.
+    /// An agent on `store` (in memory unless given) whose Smartcar is `fake`, as the application `clientID`
+    /// (nil: the fake's main one; else one of its `extraClients`).
     package init(
         fake: FakeSmartcar, clientID: String? = nil, store location: StoreLocation = .memory,
         transport: (any HTTPTransport)? = nil, settings: AgentSettings = AgentSettings()
@@ -30,7 +30,7 @@ package final class InProcessAgent: Sendable {
         var environment = fake.agentEnvironment
         if let clientID {
             environment["SMARTCAR_CLIENT_ID"] = clientID
-            environment["SMARTCAR_CLIENT_SECRET"] = fake.options.extraClients[clientID]
+            environment["SMARTCAR_CLIENT_SECRET"] = fake.options.secret(ofClient: clientID)
         }
         let configuration = try SmartcarConfiguration.fromEnvironment(environment)
         let setup = Agent.Setup(

@@ -62,7 +62,7 @@ package final class FakeSmartcar: Sendable {
         package init() {}
 
         /// The secret of `clientID` if the fake knows that application.
-        func secret(ofClient clientID: String) -> String? {
+        package func secret(ofClient clientID: String) -> String? {
             clientID == self.clientID ? clientSecret : extraClients[clientID]
         }
     }
