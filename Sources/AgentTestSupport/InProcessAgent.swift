@@ -21,12 +21,18 @@ package final class InProcessAgent: Sendable {
     private let notifications = Mutex<[(method: String, params: JSONValue)]>([])
     private let closed = Mutex(false)
 
-    /// An agent on `store` (in memory unless given) whose Smartcar is `fake`.
+    /// An agent on `store` (in memory unless given) whose Smartcar is `fake`, as the application `clientID`
+    /// (nil: the fake's main one; else one of its `extraClients`).
     package init(
-        fake: FakeSmartcar, store location: StoreLocation = .memory, transport: (any HTTPTransport)? = nil,
-        settings: AgentSettings = AgentSettings()
+        fake: FakeSmartcar, clientID: String? = nil, store location: StoreLocation = .memory,
+        transport: (any HTTPTransport)? = nil, settings: AgentSettings = AgentSettings()
     ) throws {
-        let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
+        var environment = fake.agentEnvironment
+        if let clientID {
+            environment["SMARTCAR_CLIENT_ID"] = clientID
+            environment["SMARTCAR_CLIENT_SECRET"] = fake.options.secret(ofClient: clientID)
+        }
+        let configuration = try SmartcarConfiguration.fromEnvironment(environment)
         let setup = Agent.Setup(
             configuration: configuration,
             store: try SQLiteTokenStore.open(

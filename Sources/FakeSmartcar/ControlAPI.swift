@@ -81,14 +81,15 @@ extension FakeService {
                 return try Self.controlJSON(ControlAPI.OK())
             case "mint":
                 let userID = try Self.decode(ControlAPI.MintRequest.self, request.body).userID ?? "user-1"
-                let pair = mintTokens(userID: userID)
+                let pair = mintTokens(userID: userID, clientID: options.clientID)
                 return try Self.controlJSON(
                     ControlAPI.MintResponse(
                         accessToken: pair.accessToken,
                         refreshToken: pair.refreshToken, userID: userID))
             case "code":
                 let body = try Self.decode(ControlAPI.CodeRequest.self, request.body)
-                let code = issueCode(redirectURI: body.redirectURI, userID: body.userID ?? "user-1")
+                let code = issueCode(
+                    redirectURI: body.redirectURI, userID: body.userID ?? "user-1", clientID: options.clientID)
                 return try Self.controlJSON(ControlAPI.CodeResponse(code: code))
             case "revoke":
                 let userID = try Self.decode(ControlAPI.RevokeRequest.self, request.body).userID

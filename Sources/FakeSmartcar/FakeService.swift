@@ -75,14 +75,16 @@ final class FakeService: Sendable {
         state.withLock { $0.inFlight -= 1 }
     }
 
-    func mintTokens(userID: String) -> (accessToken: String, refreshToken: String) {
+    func mintTokens(userID: String, clientID: String) -> (accessToken: String, refreshToken: String) {
         let now = options.now()
-        return state.withLock { $0.mintPair(userID: userID, now: now, options: options) }
+        return state.withLock { $0.mintPair(userID: userID, clientID: clientID, now: now, options: options) }
     }
 
-    func issueCode(redirectURI: String?, userID: String) -> String {
+    func issueCode(redirectURI: String?, userID: String, clientID: String) -> String {
         let now = options.now()
-        return state.withLock { $0.issueCode(redirectURI: redirectURI, userID: userID, now: now, options: options) }
+        return state.withLock {
+            $0.issueCode(redirectURI: redirectURI, userID: userID, clientID: clientID, now: now, options: options)
+        }
     }
 
     func isLive(refreshToken: String) -> Bool {

@@ -9,8 +9,9 @@ import Foundation
 ///   Knobs in the query: `fake_error=NAME` (or `fake_deny=1` for `access_denied`) redirects with
 ///   `error`, `error_description` (and `vin`/`make`/`model`/`year` for `vehicle_incompatible`);
 ///   `fake_user=ID` picks the user the code belongs to (default `user-1`).
-/// - `POST /oauth/token`: Basic client auth, form body; `authorization_code` (single use, expiring, bound to
-///   the redirect_uri it was issued for) and `refresh_token` (rotating; reuse per `Options.refreshReuse`).
+/// - `POST /oauth/token`: Basic client auth (the main client or one of `Options.extraClients`), form body; `authorization_code` (single use, expiring, bound to
+///   the redirect_uri it was issued for) and `refresh_token` (rotating; reuse per `Options.refreshReuse`);
+///   either grant only for the client it was issued to (else `invalid_grant`, recorded in `crossClientGrants`).
 /// - `POST /oauth2/token`: client credentials in the form body (or Basic) → 3600 s token, no refresh token.
 /// - `GET /v2.0/user`: `Bearer` access token it issued and not expired → `{"id": userID}`, else a v2 401.
 ///
@@ -27,9 +28,12 @@ package final class FakeSmartcar: Sendable {
     }
 
     package struct Options: Sendable {
-        /// The credentials the token endpoints accept.
+        /// The credentials the token endpoints accept (the main application).
         package var clientID = "sandbox-client-id"
         package var clientSecret = "sandbox-client-secret"
+        /// More applications (client id: secret) the endpoints accept besides the main one. Each grant belongs to
+        /// the client it was issued to; another client using it gets `invalid_grant` (see `crossClientGrants`).
+        package var extraClients: [String: String] = [:]
         /// The `expires_in` (seconds) of user access tokens; `/v2.0/user` refuses them afterwards.
         package var accessTokenLifetime = 7200
         /// Seconds a refresh token stays usable (Smartcar: 60 days).
@@ -56,12 +60,31 @@ package final class FakeSmartcar: Sendable {
         package var log: (@Sendable (String) -> Void)?
 
         package init() {}
+
+        /// The secret of `clientID` if the fake knows that application.
+        package func secret(ofClient clientID: String) -> String? {
+            clientID == self.clientID ? clientSecret : extraClients[clientID]
+        }
     }
 
     /// A refresh the fake answered `invalid_grant`: whose token it was (nil: a token it never issued), and when.
     package struct RefusedRefresh: Sendable, Equatable {
         package var userID: String?
         package var at: Date
+    }
+
+    /// A code exchange or refresh by a client other than the one the grant was issued to, which the fake
+    /// answered `invalid_grant`: a client sent another application's grant upstream.
+    package struct CrossClientGrant: Sendable, Equatable {
+        package enum Kind: Sendable, Equatable {
+            case code, refreshToken
+        }
+
+        package var kind: Kind
+        /// The application the grant was issued to.
+        package var issuedTo: String
+        /// The application that sent it.
+        package var sentBy: String
     }
 
     package let options: Options
@@ -96,15 +119,19 @@ package final class FakeSmartcar: Sendable {
         server.stop()
     }
 
-    /// Mints a token pair for `userID` as if the user had gone through Connect and the code was exchanged.
-    package func mintTokens(userID: String = "user-1") -> (accessToken: String, refreshToken: String) {
-        service.mintTokens(userID: userID)
+    /// Mints a token pair for `userID` as if the user had gone through Connect and the code was exchanged,
+    /// issued to the application `clientID` (nil: the main one, `options.clientID`).
+    package func mintTokens(
+        userID: String = "user-1", clientID: String? = nil
+    ) -> (accessToken: String, refreshToken: String) {
+        service.mintTokens(userID: userID, clientID: clientID ?? options.clientID)
     }
 
-    /// Issues an authorization code (what Connect would put in the redirect). With a `redirectURI` the
-    /// exchange must name the same one; without, any (or none) is accepted.
-    package func issueCode(redirectURI: String? = nil, userID: String = "user-1") -> String {
-        service.issueCode(redirectURI: redirectURI, userID: userID)
+    /// Issues an authorization code (what Connect would put in the redirect) to the application `clientID`
+    /// (nil: the main one). With a `redirectURI` the exchange must name the same one; without, any (or none)
+    /// is accepted.
+    package func issueCode(redirectURI: String? = nil, userID: String = "user-1", clientID: String? = nil) -> String {
+        service.issueCode(redirectURI: redirectURI, userID: userID, clientID: clientID ?? options.clientID)
     }
 
     /// Whether `refreshToken` would be accepted now (issued, not expired, unused or within the grace).
@@ -144,6 +171,10 @@ package final class FakeSmartcar: Sendable {
 
     /// Every refresh answered `invalid_grant` (a refresh token spent twice, expired or unknown), in order.
     package var refusedRefreshes: [RefusedRefresh] { service.state.withLock { $0.refusedRefreshes } }
+
+    /// Every code exchange or refresh that sent a grant of another application, in order (each answered
+    /// `invalid_grant`; a refresh is in `refusedRefreshes` too).
+    package var crossClientGrants: [CrossClientGrant] { service.state.withLock { $0.crossClientGrants } }
 
     /// Refreshes that re-sent a spent refresh token inside the grace window (`RefreshReuse.grace`).
     package var graceReuses: Int { service.state.withLock { $0.graceReuses } }

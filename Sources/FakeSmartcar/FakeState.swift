@@ -5,6 +5,8 @@ struct FakeState: Sendable {
     struct IssuedCode: Sendable {
         var redirectURI: String?
         var userID: String
+        /// The application it was issued to: only that client may exchange it.
+        var clientID: String
         var expiresAt: Date
         var used = false
     }
@@ -16,6 +18,8 @@ struct FakeState: Sendable {
 
     struct RefreshGrant: Sendable {
         var userID: String
+        /// The application it was issued to: only that client may refresh it.
+        var clientID: String
         var expiresAt: Date
         /// When it was first exchanged; nil while live.
         var usedAt: Date?
@@ -35,6 +39,7 @@ struct FakeState: Sendable {
     var counts: [Endpoint: Int] = [:]
     var faults: [PendingFault] = []
     var refusedRefreshes: [FakeSmartcar.RefusedRefresh] = []
+    var crossClientGrants: [FakeSmartcar.CrossClientGrant] = []
     /// Refreshes that re-sent a spent refresh token inside the grace window (and got a new pair).
     var graceReuses = 0
     /// Smartcar requests received and not yet answered (or dropped), and the most there ever were at once.
@@ -61,20 +66,24 @@ struct FakeState: Sendable {
         return grant
     }
 
-    /// A fresh access/refresh pair for `userID`.
+    /// A fresh access/refresh pair for `userID`, issued to the application `clientID`.
     mutating func mintPair(
-        userID: String, now: Date, options: FakeSmartcar.Options
+        userID: String, clientID: String, now: Date, options: FakeSmartcar.Options
     ) -> (accessToken: String, refreshToken: String) {
         let access = FakeState.randomToken(prefix: "fake-at-")
         let refresh = FakeState.randomToken(prefix: "fake-rt-")
         accessTokens[access] = AccessGrant(userID: userID, expiresAt: now + TimeInterval(options.accessTokenLifetime))
-        refreshTokens[refresh] = RefreshGrant(userID: userID, expiresAt: now + options.refreshTokenLifetime)
+        refreshTokens[refresh] = RefreshGrant(
+            userID: userID, clientID: clientID, expiresAt: now + options.refreshTokenLifetime)
         return (access, refresh)
     }
 
-    mutating func issueCode(redirectURI: String?, userID: String, now: Date, options: FakeSmartcar.Options) -> String {
+    mutating func issueCode(
+        redirectURI: String?, userID: String, clientID: String, now: Date, options: FakeSmartcar.Options
+    ) -> String {
         let code = FakeState.randomToken(prefix: "fake-code-")
-        codes[code] = IssuedCode(redirectURI: redirectURI, userID: userID, expiresAt: now + options.codeLifetime)
+        codes[code] = IssuedCode(
+            redirectURI: redirectURI, userID: userID, clientID: clientID, expiresAt: now + options.codeLifetime)
         return code
     }
 

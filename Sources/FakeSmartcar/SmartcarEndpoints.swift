@@ -31,47 +31,59 @@ extension FakeService {
 
     private func token(_ request: HTTPServerRequest) -> HTTPServerResponse {
         guard let credentials = request.basicCredentials,
-            credentials.id == options.clientID, credentials.secret == options.clientSecret
+            credentials.secret == options.secret(ofClient: credentials.id)
         else { return Self.invalidClient(challenge: options.basicChallengeOnInvalidClient) }
         guard request.isFormEncoded else {
             return Self.oauthError(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
         }
         let form = FormCoding.decodeDictionary(String(decoding: request.body, as: UTF8.self))
         switch form["grant_type"] ?? "" {
-        case "authorization_code": return exchangeCode(form)
-        case "refresh_token": return refresh(form)
+        case "authorization_code": return exchangeCode(form, clientID: credentials.id)
+        case "refresh_token": return refresh(form, clientID: credentials.id)
         case "": return Self.oauthError(400, "invalid_request", "Missing required parameter: grant_type.")
         case let other: return Self.oauthError(400, "unsupported_grant_type", "Unsupported grant_type: \(other).")
         }
     }
 
-    private func exchangeCode(_ form: [String: String]) -> HTTPServerResponse {
+    private func exchangeCode(_ form: [String: String], clientID: String) -> HTTPServerResponse {
         guard let code = form["code"], !code.isEmpty else {
             return Self.oauthError(400, "invalid_request", "Missing required parameter: code.")
         }
         let now = options.now()
+        let rejected = Self.oauthError(400, "invalid_grant", "Invalid or expired authorization code.")
         return state.withLock { state in
-            guard let issued = state.codes[code], !issued.used, issued.expiresAt > now else {
-                return Self.oauthError(400, "invalid_grant", "Invalid or expired authorization code.")
+            // Another application's code (live or not): refused as unknown, and left unspent for its own client.
+            if let issuedTo = state.codes[code]?.clientID, issuedTo != clientID {
+                state.crossClientGrants.append(.init(kind: .code, issuedTo: issuedTo, sentBy: clientID))
+                return rejected
             }
+            guard let issued = state.codes[code], !issued.used, issued.expiresAt > now else { return rejected }
             if let bound = issued.redirectURI, form["redirect_uri"] != bound {
                 return Self.oauthError(
                     400, "invalid_grant", "Unauthorized redirect_uri: \(form["redirect_uri"] ?? "(none)")")
             }
             state.codes[code]?.used = true
-            return tokenPairResponse(state.mintPair(userID: issued.userID, now: now, options: options))
+            return tokenPairResponse(
+                state.mintPair(userID: issued.userID, clientID: issued.clientID, now: now, options: options))
         }
     }
 
-    private func refresh(_ form: [String: String]) -> HTTPServerResponse {
+    private func refresh(_ form: [String: String], clientID: String) -> HTTPServerResponse {
         guard let token = form["refresh_token"], !token.isEmpty else {
             return Self.oauthError(400, "invalid_request", "Missing required parameter: refresh_token.")
         }
         let now = options.now()
         let rejected = Self.oauthError(400, "invalid_grant", "Invalid or expired refresh token.")
         return state.withLock { state in
-            guard let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse) else {
-                state.refusedRefreshes.append(.init(userID: state.refreshTokens[token]?.userID, at: now))
+            let issued = state.refreshTokens[token]
+            // Another application's refresh token (live or not): refused, and left unspent for its own client.
+            if let issued, issued.clientID != clientID {
+                state.crossClientGrants.append(.init(kind: .refreshToken, issuedTo: issued.clientID, sentBy: clientID))
+            }
+            guard issued?.clientID == clientID,
+                let grant = state.refreshTokenUsable(token, now: now, reuse: options.refreshReuse)
+            else {
+                state.refusedRefreshes.append(.init(userID: issued?.userID, at: now))
                 return rejected
             }
             if grant.usedAt == nil {
@@ -79,7 +91,8 @@ extension FakeService {
             } else {
                 state.graceReuses += 1
             }
-            return tokenPairResponse(state.mintPair(userID: grant.userID, now: now, options: options))
+            return tokenPairResponse(
+                state.mintPair(userID: grant.userID, clientID: grant.clientID, now: now, options: options))
         }
     }
 
@@ -109,7 +122,7 @@ extension FakeService {
         // The documented form is credentials in the body; RFC 6749 §2.3.1 Basic auth is accepted too.
         let credentials =
             form["client_id"].map { (id: $0, secret: form["client_secret"] ?? "") } ?? request.basicCredentials
-        guard let credentials, credentials.id == options.clientID, credentials.secret == options.clientSecret else {
+        guard let credentials, credentials.secret == options.secret(ofClient: credentials.id) else {
             return Self.invalidClient(challenge: false)
         }
         let token = FakeState.randomToken(prefix: "fake-app-")
@@ -152,9 +165,9 @@ extension FakeService {
         guard query["response_type"] == "code" else {
             return Self.page(400, "Invalid request", "response_type must be code.")
         }
-        guard query["client_id"] == options.clientID else {
+        guard let clientID = query["client_id"], options.secret(ofClient: clientID) != nil else {
             return Self.page(
-                400, "Invalid client", "Unknown client_id; this fake accepts only its configured client ID.")
+                400, "Invalid client", "Unknown client_id; this fake accepts only its configured client IDs.")
         }
         let redirectURI = query["redirect_uri"] ?? options.defaultRedirectURI
         var parameters: [(String, String)]
@@ -166,7 +179,11 @@ extension FakeService {
             }
         } else {
             parameters = [
-                ("code", issueCode(redirectURI: query["redirect_uri"], userID: query["fake_user"] ?? "user-1"))
+                (
+                    "code",
+                    issueCode(
+                        redirectURI: query["redirect_uri"], userID: query["fake_user"] ?? "user-1", clientID: clientID)
+                )
             ]
         }
         if let state = query["state"] { parameters.append(("state", state)) }

@@ -6,43 +6,54 @@ import Testing
 import TokenStore
 import WireFormats
 
-/// Issue 13: two applications (client ids) keep keys of the same names in one store file; each agent lists,
-/// serves and refreshes only its own application's keys, so it never sends the other's refresh token upstream.
+/// Issue 13: two applications (client ids) of one Smartcar keep keys of the same names in one store file; each
+/// agent lists, serves and refreshes only its own application's keys, so it never sends the other's grant
+/// upstream. One fake serves both clients and refuses (and records) any grant sent by the wrong one.
 @Suite struct ApplicationBindingTests {
+    static let applications = ["live-app", "test-app"]
+
     @Test func twoApplicationsOnOneStoreFileNeverUseEachOthersGrants() async throws {
         let folder = try TemporaryFolder("two-applications")
         let location = StoreLocation.file(folder.file("state/tokens.sqlite3"))
-        var fakes: [FakeSmartcar] = []
-        defer { fakes.forEach { $0.stop() } }
-        var agents: [(agent: InProcessAgent, fake: FakeSmartcar, keys: [String])] = []
-        for (application, ownKey) in [("live-app", "live-only"), ("test-app", "test-only")] {
-            var options = FakeSmartcar.Options()
-            options.clientID = application
-            let fake = try FakeSmartcar(options: options)
-            fakes.append(fake)
-            agents.append((try InProcessAgent(fake: fake, store: location), fake, ["car", ownKey]))
-        }
-        // Interleaved, so the second application's "car" is written after the first's.
-        for key in ["car", "own"] {
-            for (agent, fake, keys) in agents {
-                let name = key == "car" ? "car" : keys[1]
-                let minted = fake.mintTokens(userID: name)
+        var options = FakeSmartcar.Options()
+        options.clientID = Self.applications[0]
+        options.extraClients = [Self.applications[1]: "test-app-secret"]
+        let fake = try FakeSmartcar(options: options)
+        defer { fake.stop() }
+        let agents = try Self.applications.map { try InProcessAgent(fake: fake, clientID: $0, store: location) }
+        let shared = ["car", "van"]
+        // Interleaved, so each name is written by one application right after the other's.
+        for key in shared + ["own"] {
+            for (application, agent) in zip(Self.applications, agents) {
+                let name = key == "own" ? "\(application)-only" : key
+                let minted = fake.mintTokens(userID: "\(application)/\(name)", clientID: application)
                 _ = try await agent.store(name, accessToken: minted.accessToken, refreshToken: minted.refreshToken)
             }
         }
-        for (agent, _, keys) in agents {
-            let listed = try await agent.call("listTokens")["tokens"]?.arrayValue ?? []
-            #expect(listed.compactMap { $0["key"]?.stringValue }.sorted() == keys.sorted())
-            // Refreshed with its own application's grant: the fake of that application accepts it.
-            let refreshed = try await agent.call("getToken", ["key": "car", "forceRefresh": true])
-            #expect(refreshed["accessToken"]?.stringValue != nil, "\(refreshed)")
-            let other = keys[1] == "live-only" ? "test-only" : "live-only"
-            do {
-                _ = try await agent.call("getToken", ["key": .string(other)])
-                Issue.record("another application's key was served")
-            } catch let error as ResponseError {
-                #expect(error.data?["kind"] == "unknownKey")
+        for _ in 0..<3 {
+            for (application, agent) in zip(Self.applications, agents) {
+                let listed = try await agent.call("listTokens")["tokens"]?.arrayValue ?? []
+                #expect(
+                    listed.compactMap { $0["key"]?.stringValue }.sorted()
+                        == (shared + ["\(application)-only"]).sorted(),
+                    "\(application)")
+                for key in shared + ["\(application)-only"] {
+                    // Refreshed upstream with its own grant: the fake accepts only the client it was issued to.
+                    let refreshed = try await agent.call("getToken", ["key": .string(key), "forceRefresh": true])
+                    let token = try #require(refreshed["accessToken"]?.stringValue, "\(application) \(key)")
+                    #expect(fake.owner(ofAccessToken: token) == "\(application)/\(key)")
+                }
+                let other = Self.applications.first { $0 != application }!
+                do {
+                    _ = try await agent.call("getToken", ["key": .string("\(other)-only")])
+                    Issue.record("\(application) was served \(other)'s key")
+                } catch let error as ResponseError {
+                    #expect(error.data?["kind"] == "unknownKey")
+                }
             }
         }
+        #expect(fake.crossClientGrants.isEmpty, "\(fake.crossClientGrants)")
+        #expect(fake.refusedRefreshes.isEmpty)
+        #expect(fake.count(.token) == 3 * 2 * 3)
     }
 }
