@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project: the Swift suites (which also drive the real agent binary over pipes), the
-# reliability suites in their short mode (fuzz, crash, upstream faults, secrets, rotation race; about a
-# minute), then the clients' suites against the binaries that build made.
+# reliability suites in their short mode (fuzz, crash, upstream faults, secrets, rotation race, the model-based
+# concurrency search; about a minute and a half), then the clients' suites against the binaries that build made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
