@@ -95,6 +95,7 @@ actor TokenManager {
                 snapshot.invalidate(change.key)
                 onEvent(await Self.event(for: change, in: store))
             case .everything: snapshot.invalidateAll()
+            case .caughtUp(let instant): snapshot.followed(until: instant)
             }
         }
     }
