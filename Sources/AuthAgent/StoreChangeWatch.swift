@@ -3,11 +3,9 @@ import TokenStore
 
 /// Keeps one agent coherent with the other agents on its store: a background task follows the store's change
 /// log (one `ChangeFollower`, polled every `interval`; a poll that finds nothing reads no table) and hands each
-/// change another agent made to `onChange`, one at a time in the store's order, so the hot path never reads the
-/// store yet stops serving a row another agent replaced. The agent's own changes are left out: it already holds
-/// what it wrote. After each poll that read the log to its end it says when that poll began (`caughtUp`), so
-/// the hot path can tell a follower that lags (a paused process, a stalled store) from one that keeps up.
-/// The tasks end when this is released.
+/// change another agent made to `onChange`, one at a time in the store's order, so the hot path never reads the store yet stops serving a row
+/// another agent replaced. The agent's own changes are left out: it already holds what it wrote. The tasks end
+/// when this is released.
 final class StoreChangeWatch: Sendable {
     /// What the follower saw.
     enum Event: Sendable {
@@ -15,8 +13,6 @@ final class StoreChangeWatch: Sendable {
         case changed(StoreChange)
         /// Changes may have been missed (the store failed, or the follower fell behind the pruned log).
         case everything
-        /// Every change committed before this instant has been handed on.
-        case caughtUp(ContinuousClock.Instant)
     }
 
     /// The pause between polls: well under the 100 ms an agent may lag behind another's change.
@@ -61,9 +57,7 @@ final class StoreChangeWatch: Sendable {
                     // Rows read while the store failed may be stale by now.
                     await onChange(.everything)
                 }
-                let began = ContinuousClock.now
                 while let current = follower, try await drain(current, origin: store.origin, onChange) {}
-                await onChange(.caughtUp(began))
                 if failing { logger.notice("following the token store's changes again") }
                 failing = false
             } catch  where error.kind == .closed {

@@ -95,7 +95,6 @@ actor TokenManager {
                 snapshot.invalidate(change.key)
                 onEvent(await Self.event(for: change, in: store))
             case .everything: snapshot.invalidateAll()
-            case .caughtUp(let instant): snapshot.followed(until: instant)
             }
         }
     }

@@ -14,10 +14,7 @@ import WireFormats
 ///
 /// Other agents on the store change rows behind this one's back: the agent's `StoreChangeWatch` drops each
 /// changed key (`invalidate`). A row read before such a drop must not be published after it, so every
-/// publication names the `changesSeen` count it was read at and is refused once a change came in since. And
-/// nothing is answered here while the watch lags more than `followLagLimit` behind the store (a process paused
-/// and resumed with requests waiting, a store that stalls the follower): those go to the actor, which reads
-/// the row, until the watch has caught up.
+/// publication names the `changesSeen` count it was read at and is refused once a change came in since.
 final class TokenSnapshot: Sendable {
     private struct Entry {
         var expiresAt: Date
@@ -33,13 +30,7 @@ final class TokenSnapshot: Sendable {
         var entries: [TokenKey: Entry] = [:]
         /// How many times rows were invalidated by changes followed in the store.
         var changesSeen: UInt64 = 0
-        /// Every change committed in the store before this instant has been followed (nil: none yet).
-        var followedUntil: ContinuousClock.Instant?
     }
-
-    /// How far behind the store the watch may be while rows are answered from here: the bound on how long
-    /// another agent's change can go unseen.
-    static let followLagLimit: Duration = .seconds(1)
 
     private let state = Mutex(State())
     /// The most random seconds `TokenManager.token(for:)` adds to `minValidity`: a token is answered from here
@@ -89,11 +80,6 @@ final class TokenSnapshot: Sendable {
         }
     }
 
-    /// Records that the watch has followed every change committed before `instant`.
-    func followed(until instant: ContinuousClock.Instant) {
-        state.withLock { $0.followedUntil = instant }
-    }
-
     /// Stops answering every key here (changes may have been missed), and refuses rows read before.
     func invalidateAll() {
         state.withLock { state in
@@ -103,12 +89,9 @@ final class TokenSnapshot: Sendable {
     }
 
     /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `minValidity`
-    /// plus the jitter after `now`, and the watch keeps up with the store (nil: ask the actor).
+    /// plus the jitter after `now`.
     func summary(for key: String, minValidity: TimeInterval, now: Date) -> [UInt8]? {
-        let (entry, followedUntil) = state.withLock { ($0.entries[TokenKey(key)], $0.followedUntil) }
-        guard let entry, let followedUntil, ContinuousClock.now - followedUntil < Self.followLagLimit else {
-            return nil
-        }
+        guard let entry = state.withLock({ $0.entries[TokenKey(key)] }) else { return nil }
         let remaining = entry.expiresAt.timeIntervalSince(now)
         guard remaining > minValidity + jitter else { return nil }
         let strings = entry.strings
