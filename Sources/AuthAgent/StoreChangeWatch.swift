@@ -3,9 +3,9 @@ import TokenStore
 
 /// Keeps one agent coherent with the other agents on its store: a background task follows the store's change
 /// log (one `ChangeFollower`, polled every `interval`; a poll that finds nothing reads no table) and hands each
-/// change another agent made to `onChange`, one at a time in the store's order, so the hot path never reads the store yet stops serving a row
-/// another agent replaced. The agent's own changes are left out: it already holds what it wrote. The tasks end
-/// when this is released.
+/// change another agent made to `onChange`, one at a time in the store's order, so the hot path never reads the
+/// store yet stops serving a row another agent replaced. The agent's own changes are left out: it already holds
+/// what it wrote. The tasks end when this is released.
 final class StoreChangeWatch: Sendable {
     /// What the follower saw.
     enum Event: Sendable {
@@ -60,7 +60,7 @@ final class StoreChangeWatch: Sendable {
                 while let current = follower, try await drain(current, origin: store.origin, onChange) {}
                 if failing { logger.notice("following the token store's changes again") }
                 failing = false
-            } catch  where error.kind == .closed {
+            } catch where error.kind == .closed {
                 break
             } catch {
                 if !failing { logger.warning("could not follow the token store's changes (\(error)); retrying") }
