@@ -60,7 +60,7 @@ final class StoreChangeWatch: Sendable {
                 while let current = follower, try await drain(current, origin: store.origin, onChange) {}
                 if failing { logger.notice("following the token store's changes again") }
                 failing = false
-            } catch where error.kind == .closed {
+            } catch  where error.kind == .closed {
                 break
             } catch {
                 if !failing { logger.warning("could not follow the token store's changes (\(error)); retrying") }
