@@ -23,6 +23,10 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
         // The operating system's libsqlite3.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        // AES-256-GCM, HKDF-SHA256 and wiped key memory, from the operating system (libcrypto; CryptoKit on macOS).
+        .target(name: "Sealing", dependencies: [.target(name: "CCrypto", condition: .when(platforms: [.linux]))]),
+        // The operating system's libcrypto (OpenSSL 3).
+        .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
         // Durable, cross-process token store on SQLite.
         .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
@@ -76,6 +80,7 @@ let package = Package(
             dependencies: ["AgentTestSupport", "CSQLite", "FakeSmartcar", "JSONRPC", "TokenStore", "WireFormats"]),
 
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
+        .testTarget(name: "SealingTests", dependencies: ["AgentTestSupport", "Sealing"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["AgentTestSupport", "JSONRPC", "WireFormats"]),
         .testTarget(
             name: "SmartcarOAuthTests",
