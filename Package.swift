@@ -28,7 +28,7 @@ let package = Package(
         // The operating system's libcrypto (OpenSSL 3).
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
         // Durable, cross-process token store on SQLite.
-        .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite"]),
+        .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite", "Sealing"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
         .target(name: "FakeSmartcar", dependencies: ["AgentSupport", "WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.

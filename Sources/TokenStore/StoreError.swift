@@ -10,6 +10,11 @@ package struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case futureSchema
         /// Another connection kept the database locked for longer than the busy timeout; retrying may work.
         case busy
+        /// A sealed value does not open in its place (altered, or moved from another row, column or store), or
+        /// sealing failed. Never a reason to ask the user to connect again: the row is left as it is.
+        case sealing
+        /// The store's tokens were sealed with another client secret or store key than the one given.
+        case wrongKey
         /// The store was closed with `close()`.
         case closed
         /// Anything else the file system or SQLite reported (disk full, I/O error, missing folder…).
