@@ -25,6 +25,9 @@ struct SQLiteError: Error {
 final class SQLiteConnection {
     private var db: OpaquePointer?
     private var cache: [String: Statement] = [:]
+    /// How this database's token columns are sealed for the store's application (nil: unsealed, no secret was
+    /// given). Set once at open (`SQLiteSealing.prepare`), before the connection is shared.
+    var sealer: TokenSealer?
 
     init(path: String, flags: Int32) throws(SQLiteError) {
         var handle: OpaquePointer?
@@ -154,6 +157,13 @@ final class Statement {
 
     func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(raw, index, value) }
 
+    func bind(_ index: Int32, blob value: [UInt8]) {
+        value.withUnsafeBytes { bytes in
+            _ = sqlite3_bind_blob(
+                raw, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), Self.transient)
+        }
+    }
+
     /// Advances one row: true when a row is available, false when done.
     func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(raw)
@@ -171,6 +181,13 @@ final class Statement {
     func double(_ column: Int32) -> Double { sqlite3_column_double(raw, column) }
     func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
     func text(_ column: Int32) -> String { optionalText(column) ?? "" }
+    func isBlob(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_BLOB }
+
+    func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(raw, column))
+        guard let bytes = sqlite3_column_blob(raw, column), count > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: count))
+    }
 
     func optionalText(_ column: Int32) -> String? {
         guard let bytes = sqlite3_column_text(raw, column) else { return nil }

@@ -101,6 +101,22 @@ enum Schema {
             "CREATE INDEX connect_states_by_application ON connect_states (application, id)",
             "CREATE INDEX connect_states_by_expiry ON connect_states (expires_at)",
         ],
+        // Version 3: sealed token columns (see `TokenSealer`). The store's random id and salt; per application,
+        // the fingerprint of the key its rows are sealed with. Token columns then hold BLOBs (sealed) where they
+        // held TEXT; `SQLiteSealing.prepare` seals existing rows at the first open with a secret.
+        [
+            "ALTER TABLE store_meta ADD COLUMN store_id TEXT",
+            "ALTER TABLE store_meta ADD COLUMN sealing_salt BLOB",
+            "UPDATE store_meta SET store_id = lower(hex(randomblob(16))), sealing_salt = randomblob(32) WHERE id = 1",
+            """
+            CREATE TABLE sealing_keys (
+                application TEXT PRIMARY KEY NOT NULL,
+                fingerprint TEXT NOT NULL,
+                source TEXT NOT NULL,
+                sealed_at REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ],
     ]
 
     static var currentVersion: Int { migrations.count }

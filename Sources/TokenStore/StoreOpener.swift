@@ -15,6 +15,8 @@ struct StoreOpener {
     var busyTimeoutMilliseconds: Int32
     /// The application the store is opened for: it claims rows written before rows had one.
     var application: String
+    /// What the application's token columns are sealed with (nil: unsealed).
+    var secrets: StoreSecrets?
     var logger: Logger
 
     /// `PRAGMA quick_check` reads every page: measured 70 ms for a 100,000-row (19 MiB) store and 0.6 s
@@ -44,6 +46,7 @@ struct StoreOpener {
         do { try TokenRows.prepareAll(connection) } catch {
             throw error.storeError("could not prepare the in-memory token store")
         }
+        _ = try SQLiteSealing.prepare(secrets, application: application, connection, path: ":memory:", logger: .silent)
         return connection
     }
 
@@ -109,6 +112,7 @@ struct StoreOpener {
                     ? error.storeError("could not prepare \(path)")
                     : StoreError(.corrupt, "\(path) does not have the expected tables: \(error.message)")
             }
+            _ = try SQLiteSealing.prepare(secrets, application: application, connection, path: path, logger: logger)
         } catch {
             connection.close()
             throw error
@@ -159,6 +163,8 @@ struct StoreOpener {
                 )
             }
             try connection.execute("PRAGMA synchronous = FULL")
+            // Deleted and replaced content is overwritten with zeros, not left in free space.
+            try connection.execute("PRAGMA secure_delete = ON")
         } catch {
             throw error.storeError("could not configure \(path)")
         }

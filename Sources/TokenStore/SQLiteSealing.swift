@@ -1,0 +1,145 @@
+import AgentSupport
+import Foundation
+
+/// A SQLite store's sealing, set up for one application when the store opens (`TokenSealer` does the crypto).
+enum SQLiteSealing {
+    /// Checks `secrets` against the fingerprint the store keeps for `application` and returns the sealer, after
+    /// sealing what is not sealed yet, in one transaction:
+    /// - no fingerprint yet: every plaintext row of the application is sealed (an upgrade) and the fingerprint
+    ///   recorded;
+    /// - the fingerprint of `secrets.previous`: every row is re-sealed under `secrets.current` (a rotation);
+    /// - any other fingerprint: `.wrongKey`, and nothing is written.
+    /// When rows were rewritten, `VACUUM` and a truncating checkpoint leave no old value in free pages or the WAL
+    /// (`secure_delete` is on for every connection). Without secrets, a store whose rows are sealed is refused
+    /// (`.wrongKey`); one that never was stays unsealed, and the log says so.
+    static func prepare(
+        _ secrets: StoreSecrets?, application: String, _ connection: SQLiteConnection, path: String, logger: Logger
+    ) throws(StoreError) -> TokenSealer? {
+        let action = "could not set up the sealing of \(path)"
+        guard let secrets else {
+            if let stored = try fingerprint(of: application, connection, action) {
+                throw StoreError(
+                    .wrongKey,
+                    "the token store \(path) is sealed for application \(application) with a \(stored.source) (fingerprint \(stored.fingerprint.prefix(8))…), but the agent was given none; give it the client secret or --store-key-file the store was sealed with"
+                )
+            }
+            logger.warning(
+                "token store \(path): application \(application)'s tokens are stored unsealed: the agent was given nothing to seal them with (client credentials or a store key)"
+            )
+            return nil
+        }
+        try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("BEGIN IMMEDIATE") }
+        let rewritten: Int
+        let sealer: TokenSealer
+        do throws(StoreError) {
+            let (storeID, salt) = try identity(connection, action)
+            sealer = try TokenSealer(secret: secrets.current, storeID: storeID, salt: salt, application: application)
+            let previous = try secrets.previous.map { secret throws(StoreError) in
+                try TokenSealer(secret: secret, storeID: storeID, salt: salt, application: application)
+            }
+            let stored = try fingerprint(of: application, connection, action)
+            switch stored?.fingerprint {
+            case sealer.fingerprint:
+                rewritten = 0
+            case nil:
+                rewritten = try reseal(application, from: nil, to: sealer, connection, action)
+            case let old? where old == previous?.fingerprint:
+                rewritten = try reseal(application, from: previous, to: sealer, connection, action)
+            case let old?:
+                throw StoreError(
+                    .wrongKey,
+                    "the token store \(path) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
+                )
+            }
+            if stored?.fingerprint != sealer.fingerprint {
+                try TokenRows.sqlite(action) { () throws(SQLiteError) in
+                    let statement = try connection.prepared(
+                        """
+                        INSERT INTO sealing_keys (application, fingerprint, source, sealed_at) VALUES (?1, ?2, ?3, ?4)
+                        ON CONFLICT (application) DO UPDATE SET fingerprint = excluded.fingerprint,
+                            source = excluded.source, sealed_at = excluded.sealed_at
+                        """)
+                    defer { statement.reset() }
+                    statement.bind(1, application)
+                    statement.bind(2, sealer.fingerprint)
+                    statement.bind(3, sealer.source)
+                    statement.bind(4, Date().timeIntervalSince1970)
+                    try statement.run()
+                }
+            }
+            try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
+        } catch {
+            if connection.isInTransaction { try? connection.execute("ROLLBACK") }
+            throw error
+        }
+        connection.sealer = sealer
+        if rewritten > 0 {
+            scrub(connection, path: path, logger: logger)
+            logger.notice(
+                "token store \(path): sealed \(rewritten) row\(rewritten == 1 ? "" : "s") of application \(application) with a key from its \(sealer.source)"
+            )
+        }
+        return sealer
+    }
+
+    /// Rewrites free pages and truncates the WAL so no value replaced by its sealed form survives there. Another
+    /// agent reading at this moment can keep the WAL from being truncated: the log says so (the next checkpoint
+    /// overwrites it).
+    static func scrub(_ connection: SQLiteConnection, path: String, logger: Logger) {
+        do {
+            try connection.execute("VACUUM")
+            let result = try connection.firstColumn("PRAGMA wal_checkpoint(TRUNCATE)")
+            if result.first != "0" {
+                logger.warning(
+                    "token store \(path): another process kept the WAL from being truncated; old values stay in it until the next checkpoint"
+                )
+            }
+        } catch {
+            logger.warning("token store \(path): could not scrub free pages and the WAL (\(error))")
+        }
+    }
+
+    private static func identity(
+        _ connection: SQLiteConnection, _ action: String
+    ) throws(StoreError) -> (String, [UInt8]) {
+        try TokenRows.sqlite(action) { () throws(SQLiteError) in
+            let statement = try connection.prepared("SELECT store_id, sealing_salt FROM store_meta WHERE id = 1")
+            defer { statement.reset() }
+            guard try statement.step(), !statement.isNull(0), statement.isBlob(1) else {
+                throw SQLiteError(code: 11 /* SQLITE_CORRUPT */, message: "the store has no id or salt")
+            }
+            return (statement.text(0), statement.blob(1))
+        }
+    }
+
+    private static func fingerprint(
+        of application: String, _ connection: SQLiteConnection, _ action: String
+    ) throws(StoreError) -> (fingerprint: String, source: String)? {
+        try TokenRows.sqlite(action) { () throws(SQLiteError) in
+            let statement = try connection.prepared(
+                "SELECT fingerprint, source FROM sealing_keys WHERE application = ?1")
+            defer { statement.reset() }
+            statement.bind(1, application)
+            return try statement.step() ? (statement.text(0), statement.text(1)) : nil
+        }
+    }
+
+    /// Rewrites every row of `application` sealed under `target`: rows read in plain text (`from` nil) or opened
+    /// with `from`. Keeps generations, leases and everything else.
+    private static func reseal(
+        _ application: String, from source: TokenSealer?, to target: TokenSealer, _ connection: SQLiteConnection,
+        _ action: String
+    ) throws(StoreError) -> Int {
+        connection.sealer = source
+        defer { connection.sealer = nil }
+        let (rows, unopenable) = try TokenRows.list(application, connection)
+        if let key = unopenable.first {
+            throw StoreError(
+                .sealing,
+                "could not re-seal key '\(key)' of \(application): its values do not open; nothing was changed")
+        }
+        connection.sealer = target
+        for row in rows { try TokenRows.rewriteTokens(row, application, connection) }
+        return rows.count
+    }
+}
