@@ -45,6 +45,32 @@ package enum PrivateFile {
         )
     }
 
+    /// The contents of the secret file at `path`, read through one descriptor after checking that very file
+    /// (`fstat`) against the rule above. A symbolic link is followed (secret mounts use them) and the file it
+    /// leads to is what is checked. `what` names the file in messages ("client secret file").
+    package static func readSecret(_ path: String, what: String) throws(Refusal) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw Refusal(message: "the \(what) \(path) \(errno == ENOENT ? "does not exist" : "cannot be read")")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw Refusal(message: "the \(what) \(path) cannot be read")
+        }
+        if let refusal = refusal(for: info, path: path, what: what, fix: "chmod 600") { throw refusal }
+        var contents: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw Refusal(message: "the \(what) \(path) cannot be read") }
+            if count == 0 { break }
+            contents += buffer[..<count]
+        }
+        return contents
+    }
+
     /// `mode` as four octal digits (`0640`).
     package static func octal(_ mode: UInt32) -> String {
         let digits = String(mode, radix: 8)

@@ -15,6 +15,8 @@ package final class Agent: Sendable {
         package var store: any TokenStore
         /// Where the store lives, for `status` (a path or `memory`).
         package var storeDescription: String
+        /// How the store seals tokens, for `status` ("none" when unsealed).
+        package var storeSealing: String
         package var transport: any HTTPTransport
         package var clock: any WallClock
         /// Present only with `--allow-clock-control`: `$/advanceClock` moves it.
@@ -25,9 +27,10 @@ package final class Agent: Sendable {
         package init(
             configuration: SmartcarConfiguration, store: any TokenStore, storeDescription: String,
             transport: any HTTPTransport, clock: any WallClock, adjustableClock: AdjustableClock?,
-            logger: Logger, settings: AgentSettings
+            logger: Logger, settings: AgentSettings, storeSealing: String = "none"
         ) {
             self.configuration = configuration
+            self.storeSealing = storeSealing
             self.store = store
             self.storeDescription = storeDescription
             self.transport = transport

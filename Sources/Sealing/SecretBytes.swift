@@ -40,3 +40,11 @@ package final class SecretBytes: Sendable {
         }
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Overwrites the bytes with zeros where they are (a copy made earlier is not reached: keep secrets in
+    /// `SecretBytes`, and wipe only transient buffers with this).
+    package mutating func wipe() {
+        withUnsafeMutableBytes { Primitives.wipe($0) }
+    }
+}

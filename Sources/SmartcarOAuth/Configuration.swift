@@ -128,25 +128,13 @@ package struct SmartcarConfiguration: Sendable, Equatable, CustomStringConvertib
         return url
     }
 
-    /// Reads the secret through one descriptor, after checking that very file (`fstat`) against the rule the
-    /// token store keeps (`PrivateFile`): owned by this user, no access for group or others. A symbolic link is
-    /// followed (secret mounts use them) and the file it leads to is what is checked.
+    /// Reads the secret file, held to the token store's rule (`PrivateFile.readSecret`).
     private static func readSecretFile(_ path: String) throws(SmartcarError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            let reason = errno == ENOENT ? "does not exist" : "cannot be read"
-            throw .configuration("the client secret file \(path) \(reason)")
+        let bytes: [UInt8]
+        do { bytes = try PrivateFile.readSecret(path, what: "client secret file") } catch {
+            throw .configuration(error.message)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw .configuration("the client secret file \(path) cannot be read")
-        }
-        if let refusal = PrivateFile.refusal(for: info, path: path, what: "client secret file", fix: "chmod 600") {
-            throw .configuration(refusal.message)
-        }
-        let data = FileHandle(fileDescriptor: fd, closeOnDealloc: false).readDataToEndOfFile()
-        guard var secret = String(data: data, encoding: .utf8) else {
+        guard var secret = String(validating: bytes, as: UTF8.self) else {
             throw .configuration("the client secret file \(path) is not UTF-8 text")
         }
         while let last = secret.last, last == "\n" || last == "\r" || last == "\r\n" { secret.removeLast() }

@@ -14,16 +14,20 @@ package final class SQLiteTokenStore: TokenStore {
     package let location: StoreLocation
     package let application: String
     package let origin: String
+    /// How the application's tokens are sealed in this store, for `status`: the cipher and where the key comes
+    /// from, or "none".
+    package let sealing: String
     let changeLogCapacity: Int
     let queue: StoreQueue
     let logger: Logger
     private let busyTimeoutMilliseconds: Int32
 
     private init(
-        location: StoreLocation, application: String, origin: String, changeLogCapacity: Int, queue: StoreQueue,
-        busyTimeoutMilliseconds: Int32, logger: Logger
+        location: StoreLocation, application: String, origin: String, sealing: String, changeLogCapacity: Int,
+        queue: StoreQueue, busyTimeoutMilliseconds: Int32, logger: Logger
     ) {
         self.location = location
+        self.sealing = sealing
         self.application = application
         self.origin = origin
         self.changeLogCapacity = changeLogCapacity
@@ -62,6 +66,10 @@ package final class SQLiteTokenStore: TokenStore {
             strict: strict, busyTimeoutMilliseconds: milliseconds, application: application, secrets: secrets,
             logger: logger)
         let (connection, identity) = try opener.open(location)
+        let sealing =
+            connection.sealer.map {
+                "AES-256-GCM, key from the \($0.source == "store-key" ? "store key" : "client secret")"
+            } ?? "none"
         let queue: StoreQueue
         switch location {
         case .file(let path):
@@ -75,7 +83,7 @@ package final class SQLiteTokenStore: TokenStore {
             queue = StoreQueue(connection: connection, label: "TokenStore memory")
         }
         return SQLiteTokenStore(
-            location: location, application: application, origin: origin,
+            location: location, application: application, origin: origin, sealing: sealing,
             changeLogCapacity: max(changeLogCapacity, 1), queue: queue, busyTimeoutMilliseconds: milliseconds,
             logger: logger)
     }

@@ -33,13 +33,15 @@ enum AgentLauncher {
         let location =
             options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
-        let store: any TokenStore
+        let secrets = try StoreSealingOptions.secrets(
+            options: options, environment: environment, clientSecret: configuration.clientSecret)
+        let store: SQLiteTokenStore
         do {
             let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
             // The store only shows this application's keys; without a client id, only keys stored without one.
             store = try SQLiteTokenStore.open(
                 location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
-                strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
+                strict: options.strictStore, sealing: secrets, busyTimeout: busyTimeout, logger: logger)
         } catch {
             throw CommandLineError(error.description)
         }
@@ -59,6 +61,7 @@ enum AgentLauncher {
         return Agent.Setup(
             configuration: configuration, store: store, storeDescription: storeDescription,
             transport: CurlTransport.shared,
-            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent)
+            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent,
+            storeSealing: store.sealing)
     }
 }

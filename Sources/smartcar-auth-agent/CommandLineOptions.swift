@@ -12,6 +12,12 @@ struct CommandLineOptions: Equatable {
     /// `--store PATH` or `--store memory`; nil means `SMARTCAR_AUTH_STORE` or the default location.
     var store: String?
     var strictStore = false
+    /// `--store-key-file PATH` (or `SMARTCAR_AUTH_STORE_KEY_FILE`): seal the store with this key instead of one
+    /// derived from the client secret.
+    var storeKeyFile: String?
+    /// During a rotation, what the store was sealed with before: its rows are re-sealed at open.
+    var previousClientSecretFile: String?
+    var previousStoreKeyFile: String?
     var clientID: String?
     var clientSecretFile: String?
     var redirectURI: String?

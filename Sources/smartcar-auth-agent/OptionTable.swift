@@ -56,6 +56,17 @@ struct CommandLineOption {
             text(
                 "--store", "PATH|memory", \.store, environment: "SMARTCAR_AUTH_STORE",
                 defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3", help: "token store"),
+            text(
+                "--store-key-file", "PATH", \.storeKeyFile, environment: "SMARTCAR_AUTH_STORE_KEY_FILE",
+                help: "seal the store's tokens with the 256-bit key in PATH instead of a key derived from the client "
+                    + "secret"),
+            text(
+                "--previous-client-secret-file", "PATH", \.previousClientSecretFile,
+                help: "rotation: the client secret the store was sealed with before (or "
+                    + "SMARTCAR_PREVIOUS_CLIENT_SECRET); its tokens are re-sealed under the current one"),
+            text(
+                "--previous-store-key-file", "PATH", \.previousStoreKeyFile,
+                help: "rotation: the store key the store was sealed with before"),
             toggle(
                 "--strict-store", \.strictStore,
                 help: "refuse to start on a corrupt store instead of moving it aside"),

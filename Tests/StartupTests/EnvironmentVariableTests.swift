@@ -1,4 +1,5 @@
 import AgentSupport
+import AgentTestSupport
 import AuthAgent
 import Foundation
 import Testing
@@ -8,18 +9,28 @@ import Testing
 /// The variable `--help` shows with an option is the one the launcher reads: giving the value either way
 /// starts the agent with the same configuration and store.
 @Suite struct EnvironmentVariableTests {
-    /// A valid value for each option that has a variable; a new one must be added here.
-    static let samples = [
-        "--client-id": "id-from-a-test", "--redirect-uri": "https://example.com/callback", "--mode": "simulated",
-        "--store": "memory",
-    ]
+    /// A valid value for each option that has a variable; a new one must be added here. `keyFile` is a private
+    /// file holding a store key.
+    static func samples(keyFile: String) -> [String: String] {
+        [
+            "--client-id": "id-from-a-test", "--redirect-uri": "https://example.com/callback", "--mode": "simulated",
+            "--store": "memory", "--store-key-file": keyFile,
+        ]
+    }
 
     @Test func theVariableAndTheOptionSetTheSameThing() throws {
+        let keyFolder = try TemporaryFolder("startup-key")
+        let keyFile = keyFolder.file("store.key")
+        #expect(
+            FileManager.default.createFile(
+                atPath: keyFile, contents: Data(String(repeating: "ab", count: 32).utf8),
+                attributes: [.posixPermissions: 0o600]))
+        let samples = Self.samples(keyFile: keyFile)
         let options = CommandLineOption.table.filter { $0.environmentVariable != nil }
-        #expect(Set(options.flatMap(\.names)) == Set(Self.samples.keys))
+        #expect(Set(options.flatMap(\.names)) == Set(samples.keys))
         for option in options {
             let name = try #require(option.names.first), variable = try #require(option.environmentVariable)
-            let value = try #require(Self.samples[name])
+            let value = try #require(samples[name])
             // Every start opens a store: memory, or for `--store` itself the default one in a folder of the test's.
             let folder = FileManager.default.temporaryDirectory
                 .appendingPathComponent("startup-\(UInt64.random(in: 0...UInt64.max))")
@@ -35,9 +46,10 @@ import Testing
             let unset = try start([], base)
             #expect(fromFlag.configuration == fromVariable.configuration, "\(name)")
             #expect(fromFlag.storeDescription == fromVariable.storeDescription, "\(name)")
+            #expect(fromFlag.storeSealing == fromVariable.storeSealing, "\(name)")
             let changedSomething =
                 fromFlag.configuration != unset.configuration
-                || fromFlag.storeDescription != unset.storeDescription
+                || fromFlag.storeDescription != unset.storeDescription || fromFlag.storeSealing != unset.storeSealing
             #expect(changedSomething, "\(name) \(value) must differ from the default")
         }
     }

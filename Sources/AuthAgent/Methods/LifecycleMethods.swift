@@ -157,6 +157,7 @@ extension Agent {
             "redirectURI": configuration.redirectURI.map { .string($0) } ?? .null,
             "mode": .string(configuration.mode.rawValue),
             "store": .string(setup.storeDescription),
+            "storeSealing": .string(setup.storeSealing),
         ]
     }
 }

@@ -1,4 +1,3 @@
-import AgentTestSupport
 import Foundation
 
 /// Finds known secret values in text, in every form they could leak in: as they are, JSON-escaped,
@@ -7,16 +6,16 @@ import Foundation
 /// characters of a secret are found (a crash report shows memory 16 bytes at a time).
 ///
 /// Reusable for any text (another suite's transcripts, a log file): `add` the secrets, `scan` the bytes.
-struct SecretScanner {
-    struct Hit: CustomStringConvertible {
-        var label: String
-        var form: String
-        var source: String
-        var offset: Int
+package struct SecretScanner {
+    package struct Hit: CustomStringConvertible {
+        package var label: String
+        package var form: String
+        package var source: String
+        package var offset: Int
         /// The text around the hit, the secret's bytes masked.
-        var context: String
+        package var context: String
 
-        var description: String { "\(label) (\(form)) in \(source) at byte \(offset): …\(context)…" }
+        package var description: String { "\(label) (\(form)) in \(source) at byte \(offset): …\(context)…" }
     }
 
     private struct Form {
@@ -37,10 +36,12 @@ struct SecretScanner {
     private var short: [Int] = []
     private var known: Set<String> = []
 
-    var count: Int { known.count }
+    package init() {}
+
+    package var count: Int { known.count }
 
     /// Adds a secret (and its encoded forms) under a label such as "refresh token".
-    mutating func add(_ label: String, _ value: String) {
+    package mutating func add(_ label: String, _ value: String) {
         guard value.count >= 6, known.insert(value).inserted else { return }
         var seen: Set<[UInt8]> = []
         for (name, text) in Self.forms(of: value) {
@@ -59,12 +60,12 @@ struct SecretScanner {
     }
 
     /// The client secret also leaks as the Basic credential `base64(id:secret)`.
-    mutating func addClientSecret(_ secret: String, clientID: String) {
+    package mutating func addClientSecret(_ secret: String, clientID: String) {
         add("client secret", secret)
         add("Basic credential", Data("\(clientID):\(secret)".utf8).base64EncodedString())
     }
 
-    func scan(_ text: [UInt8], source: String) -> [Hit] {
+    package func scan(_ text: [UInt8], source: String) -> [Hit] {
         var hits: [Hit] = []
         var reported: Set<Int> = []
         if text.count >= Self.width {
@@ -135,7 +136,7 @@ struct SecretScanner {
 extension SecretScanner {
     /// `agent-reliability scan --secret VALUE... FILE...`: prints each hit; the exit code is 1 on any, 2 on
     /// bad arguments.
-    static func command(_ arguments: [String]) -> Int32 {
+    package static func command(_ arguments: [String]) -> Int32 {
         var scanner = SecretScanner()
         var files: [String] = []
         var rest = arguments[...]
