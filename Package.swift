@@ -71,7 +71,8 @@ let package = Package(
         .target(
             name: "AgentTestSupport",
             dependencies: [
-                "AgentSupport", "AuthAgent", "FakeSmartcar", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats",
+                "AgentSupport", "AuthAgent", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth", "TokenStore",
+                "WireFormats",
             ]),
         .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.

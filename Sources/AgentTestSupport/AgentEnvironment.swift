@@ -1,4 +1,6 @@
 import FakeSmartcar
+import Sealing
+import TokenStore
 
 extension FakeSmartcar {
     /// The redirect URI the fake's test app is registered with.
@@ -13,5 +15,12 @@ extension FakeSmartcar {
             "SMARTCAR_CONNECT_ORIGIN": origin, "SMARTCAR_AUTH_ORIGIN": origin,
             "SMARTCAR_IAM_ORIGIN": origin, "SMARTCAR_API_ORIGIN": origin,
         ]
+    }
+}
+
+extension FakeSmartcar.Options {
+    /// What an agent given these credentials seals its store with: a test reads that store with the same.
+    package var storeSecrets: StoreSecrets {
+        StoreSecrets(current: .clientSecret(SecretBytes(Array(clientSecret.utf8))))
     }
 }

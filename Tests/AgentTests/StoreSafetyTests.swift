@@ -193,7 +193,8 @@ import WireFormats
             #expect(!agent.stderr.contains("corrupt"), "round \(round)")
             // What was handed out is never newer than what is stored.
             let rows = try await SQLiteTokenStore.open(
-                .file(store), application: FakeSmartcar.Options().clientID, strict: true
+                .file(store), application: FakeSmartcar.Options().clientID, strict: true,
+                sealing: FakeSmartcar.Options().storeSecrets
             ).list()
             for row in rows {
                 if let last = handedOut[row.key]?.last, let index = handedOut[row.key]?.lastIndex(of: row.accessToken) {
