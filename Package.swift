@@ -70,9 +70,10 @@ let package = Package(
         .target(
             name: "AgentTestSupport",
             dependencies: [
-                "AgentSupport", "AuthAgent", "FakeSmartcar", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats",
+                "AgentSupport", "AuthAgent", "CLibPQ", "FakeSmartcar", "JSONRPC", "SmartcarOAuth", "TokenStore",
+                "WireFormats",
             ]),
-        .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
+        .executableTarget(name: "replay-transcripts", dependencies: ["AgentTestSupport", "TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(
             name: "agent-reliability",

@@ -1,0 +1,212 @@
+import AgentTestSupport
+import FakeSmartcar
+import Foundation
+import Synchronization
+import WireFormats
+
+/// The rotation race across hosts (issue 14, must-show 2): `RaceSuite`'s drivers on 8 agents, 4 on each of two
+/// simulated hosts, sharing 100 keys through one PostgreSQL database over the hosts' links, while the database
+/// restarts (`pg_ctl restart -m fast`) and one agent connection at a time is killed (`pg_terminate_backend`).
+/// Every refresh token must still be spent once: 0 `invalid_grant` at the fake, 0 `reauthRequired` at the
+/// clients, every key's stored refresh token the live one at the end (none lost). While the database is down a
+/// caller may get `storageError` (counted apart); a hang or any other error fails.
+///
+/// Short mode (CI): 10 s, one restart, a connection killed every 3 s. Long mode: 60 s, a restart every 10 s.
+@MainActor
+struct PostgresRaceSuite {
+    let harness: Harness
+
+    nonisolated static let agentsPerHost = 4
+    nonisolated static let restartEvery: Duration = .seconds(10)
+    nonisolated static let killEvery: Duration = .seconds(3)
+
+    /// What the disturbing thread did.
+    struct Disturbances: Sendable {
+        var restarts = 0
+        var killedConnections = 0
+        var failures: [String] = []
+    }
+
+    func run(_ report: Report) async throws {
+        guard SimulatedHost.isAvailable else {
+            report.fail(
+                "simulated hosts are not available here (they need root, `ip` and `unshare`): the race across hosts did not run"
+            )
+            return
+        }
+        let seconds = harness.long ? 60 : 10
+        let hosts = [try SimulatedHost(hostName: "race-host-a"), try SimulatedHost(hostName: "race-host-b")]
+        let cluster = try PostgresCluster(listenAddresses: ["127.0.0.1"] + hosts.map(\.hostSideAddress))
+        let database = URL(string: try cluster.createDatabase("race"))!.lastPathComponent
+
+        let upstream = UpstreamTally()
+        var options = FakeSmartcar.Options()
+        options.accessTokenLifetime = RaceSuite.accessTokenLifetime
+        options.refreshReuse = .rejected
+        options.log = upstream.sink
+        let fake = try FakeSmartcar(options: options)
+        defer { fake.stop() }
+        for host in hosts { try host.expose(fake) }
+
+        let start = { (host: SimulatedHost) in
+            try host.start(
+                binary: harness.agentBinary,
+                arguments: [
+                    "--store", cluster.uri(database: database, host: host.hostSideAddress), "--log-level", "warning",
+                ],
+                environment: fake.agentEnvironment)
+        }
+        let seeding = try start(hosts[0])
+        for key in RaceSuite.keys {
+            guard seeding.storeGrant(key, fake.mintTokens(userID: key)) else {
+                report.fail("seeding \(key) failed: \(seeding.keepStderr())")
+                return
+            }
+        }
+        seeding.closeInput()
+        _ = seeding.exitStatus()
+
+        let agents = try hosts.flatMap { host in try (0..<Self.agentsPerHost).map { _ in try start(host) } }
+        defer { for agent in agents { agent.kill() } }
+        for agent in agents {
+            guard agent.call("init", "initialize", ["notifications": true])?.isSuccess == true else {
+                report.fail("initialize failed: \(agent.keepStderr())")
+                return
+            }
+        }
+
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let results = Mutex<[RaceSuite.Drive]>([])
+        let disturbances = Mutex(Disturbances())
+        let finished = DispatchGroup()
+        var random = SeededGenerator(seed: harness.seed ^ 0x9057)
+        for agent in agents {
+            let seed = random.next()
+            finished.enter()
+            Thread {
+                let drive = RaceSuite.drive(agent, until: deadline, seed: seed)
+                results.withLock { $0.append(drive) }
+                finished.leave()
+            }.start()
+        }
+        let restarts = harness.long ? seconds / 10 : 1
+        finished.enter()
+        Thread {
+            disturbances.withLock { $0 = Self.disturb(cluster, until: deadline, restarts: restarts) }
+            finished.leave()
+        }.start()
+        finished.wait()
+
+        for agent in agents { agent.closeInput() }
+        for (index, agent) in agents.enumerated() {
+            let status = agent.exitStatus()
+            report.check(
+                status == 0,
+                "agent \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
+            report.check(agent.inbox.violations.isEmpty, "agent \(index): non-protocol output on stdout")
+        }
+
+        let drives = results.withLock { $0 }
+        let disturbed = disturbances.withLock { $0 }
+        disturbed.failures.forEach(report.fail)
+        var outcomes: [String: Int] = [:]
+        for drive in drives {
+            if let failure = drive.failure { report.fail(failure) }
+            outcomes.merge(drive.outcomes, uniquingKeysWith: +)
+        }
+        let answered = drives.map(\.answered).reduce(0, +)
+        let reauth = (outcomes["reauthRequired"] ?? 0) + drives.map(\.reauthNotifications).reduce(0, +)
+        let invalidGrant = upstream.count("token", "400")
+        let refreshes = upstream.count("token", "200")
+        let storageErrors = outcomes["storageError"] ?? 0
+        let stale = drives.map(\.stale).reduce(0, +)
+        report.check(
+            invalidGrant == 0,
+            "Smartcar refused \(invalidGrant) refreshes (invalid_grant: a refresh token was spent twice)")
+        report.check(reauth == 0, "\(reauth) reauthRequired answers or notifications")
+        report.check(
+            outcomes.keys.allSatisfy { $0 == "result" || $0 == "storageError" },
+            "a getToken failed otherwise than storageError: \(outcomes), e.g. \(drives.compactMap(\.firstError).first ?? "")"
+        )
+        report.check(stale == 0, "\(stale) tokens handed out with less than minValidity left when asked for")
+        report.check((outcomes["result"] ?? 0) > 0, "no getToken succeeded")
+
+        // Nothing lost: each key's stored refresh token is the live one, so the token of every rotation that
+        // was committed is the one the store holds, and no rotation's tokens were dropped.
+        let rows = try PostgreSQLStoreInspector(uri: cluster.uri(database: database)).rows()
+        let lost = RaceSuite.keys.filter { key in
+            rows[ModelKey(key)].map { $0.needsReauth || !fake.isLive(refreshToken: $0.refreshToken) } ?? true
+        }
+        report.check(lost.isEmpty, "\(lost.count) keys lost their refresh token, e.g. \(lost.prefix(3))")
+        let perKey = Self.refreshesPerKey(fake)
+
+        report.figure(
+            "hosts × agents × keys",
+            "\(hosts.count) × \(Self.agentsPerHost) × \(RaceSuite.keys.count), one PostgreSQL database over the hosts' links"
+        )
+        report.figure(
+            "race duration",
+            "\(seconds) s, \(RaceSuite.window) requests in flight per agent, access tokens live \(RaceSuite.accessTokenLifetime) s"
+        )
+        report.figure("database restarts", disturbed.restarts)
+        report.figure("agent connections killed", disturbed.killedConnections)
+        report.figure("getToken answered", "\(answered) (\(answered / max(1, seconds)) per second)")
+        report.counts("outcomes", outcomes)
+        report.figure("storageError (database down)", storageErrors)
+        report.figure("refreshes done", "\(refreshes) (\(refreshes / max(1, seconds)) per second)")
+        report.figure(
+            "refreshes per key",
+            "min \(perKey.first ?? 0), median \(perKey.isEmpty ? 0 : perKey[perKey.count / 2]), max \(perKey.last ?? 0)"
+        )
+        report.figure("invalid_grant at the fake", invalidGrant)
+        report.figure("reauthRequired at clients", reauth)
+        report.figure("tokens lost", lost.count)
+        report.figure(
+            "slowest getToken", String(format: "%.2f s", FaultSuite.seconds(drives.map(\.slowest).max() ?? .zero)))
+    }
+
+    /// Until `deadline`: kills one agent connection every `killEvery`, and restarts the database `restarts`
+    /// times, evenly spread.
+    nonisolated static func disturb(
+        _ cluster: PostgresCluster, until deadline: ContinuousClock.Instant, restarts: Int
+    ) -> Disturbances {
+        var done = Disturbances()
+        let started = ContinuousClock.now
+        let restartEvery = (deadline - started) / (restarts + 1)
+        var nextKill = started + killEvery
+        var nextRestart = started + restartEvery
+        while true {
+            let next = min(nextKill, nextRestart)
+            guard next < deadline else { return done }
+            let wait = max(.zero, next - .now).components
+            Thread.sleep(forTimeInterval: Double(wait.seconds) + Double(wait.attoseconds) * 1e-18)
+            do {
+                if next == nextRestart {
+                    try cluster.restart()
+                    done.restarts += 1
+                    nextRestart += restartEvery
+                } else {
+                    let killed = try cluster.psql(
+                        "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity "
+                            + "WHERE application_name = 'smartcar-auth-agent' ORDER BY random() LIMIT 1) AS one")
+                    done.killedConnections += Int(killed) ?? 0
+                    nextKill += killEvery
+                }
+            } catch {
+                done.failures.append("the disturbance failed: \(error)")
+                return done
+            }
+        }
+    }
+
+    /// How many refreshes reached the fake for each key (the user its tokens were minted for), sorted.
+    nonisolated static func refreshesPerKey(_ fake: FakeSmartcar) -> [Int] {
+        var counts = Dictionary(uniqueKeysWithValues: RaceSuite.keys.map { ($0, 0) })
+        for request in fake.requests where request.form["grant_type"] == "refresh_token" {
+            if let key = request.form["refresh_token"].flatMap(fake.owner(ofRefreshToken:)) {
+                counts[key, default: 0] += 1
+            }
+        }
+        return counts.values.sorted()
+    }
+}
