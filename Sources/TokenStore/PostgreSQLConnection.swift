@@ -12,8 +12,9 @@ final class PostgreSQLConnection {
 
     /// Connects (blocking) with libpq's own defaults, `PG*` variables and ~/.pgpass, the URI's settings over the
     /// agent's timeouts, and the agent's application name over the URI's; then `synchronous_commit = on` (a
-    /// commit returns once it is durable) and `search_path` = `schema`.
-    init(uri: String, schema: String) throws(PostgreSQLFailure) {
+    /// commit returns once it is durable), `search_path` = `schema`, and `lock_timeout` = `lockTimeout` (a write
+    /// that waits that long for a lock fails `.busy`, as SQLite's busy timeout does; nil: wait as long as it takes).
+    init(uri: String, schema: String, lockTimeout: Duration? = nil) throws(PostgreSQLFailure) {
         let settings: [(String, String)] = [
             ("connect_timeout", "5"), ("keepalives_idle", "10"), ("keepalives_interval", "3"),
             ("keepalives_count", "3"), ("tcp_user_timeout", "15000"), ("dbname", uri),
@@ -40,6 +41,12 @@ final class PostgreSQLConnection {
         }
         do {
             _ = try execute("SET synchronous_commit = on; SET search_path = \(PostgreSQLSchema.quoted(schema))")
+            if let lockTimeout {
+                let milliseconds = max(
+                    1,
+                    lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000)
+                _ = try execute("SET lock_timeout = \(milliseconds)")
+            }
         } catch {
             PQfinish(handle)
             throw error
@@ -146,8 +153,11 @@ struct PostgreSQLFailure: Error {
     /// A deadlock or serialization failure: the transaction was rolled back and may simply be run again.
     var isRetryable: Bool { sqlState == "40P01" || sqlState == "40001" }
 
+    /// `lock_timeout` passed (55P03): another session held what the statement needed to lock.
+    var isLockTimeout: Bool { sqlState == "55P03" }
+
     func storeError(_ context: String) -> StoreError {
-        let kind: StoreError.Kind = connectionLost ? .unavailable : isRetryable ? .busy : .io
+        let kind: StoreError.Kind = connectionLost ? .unavailable : isRetryable || isLockTimeout ? .busy : .io
         return StoreError(kind, "\(context): \(message)")
     }
 }

@@ -14,11 +14,12 @@ final class PostgreSQLPool: Sendable {
     let displayName: String
 
     /// A pool of `size` connections, `first` (already open) the first one used.
-    init(uri: String, schema: String, first: PostgreSQLConnection, size: Int = 4) {
+    init(uri: String, schema: String, lockTimeout: Duration?, first: PostgreSQLConnection, size: Int = 4) {
         displayName = PostgreSQLURI.withoutPassword(uri)
         slots = (0..<size).map {
             PostgreSQLSlot(
-                uri: uri, schema: schema, label: "TokenStore PostgreSQL \($0)", connection: $0 == 0 ? first : nil)
+                uri: uri, schema: schema, lockTimeout: lockTimeout, label: "TokenStore PostgreSQL \($0)",
+                connection: $0 == 0 ? first : nil)
         }
         idle = Mutex((Array((0..<size).reversed()), [], false))
     }
@@ -120,6 +121,7 @@ private final class PostgreSQLSlot: @unchecked Sendable {
     // running on `queue`, a serial queue, which orders every access; the other properties are immutable.
     private let uri: String
     private let schema: String
+    private let lockTimeout: Duration?
     private let queue: DispatchQueue
     private var connection: PostgreSQLConnection?
     private var retryAt: ContinuousClock.Instant?
@@ -127,9 +129,10 @@ private final class PostgreSQLSlot: @unchecked Sendable {
 
     private var closed = false
 
-    init(uri: String, schema: String, label: String, connection: PostgreSQLConnection?) {
+    init(uri: String, schema: String, lockTimeout: Duration?, label: String, connection: PostgreSQLConnection?) {
         self.uri = uri
         self.schema = schema
+        self.lockTimeout = lockTimeout
         self.queue = DispatchQueue(label: label)
         self.connection = connection
     }
@@ -182,7 +185,7 @@ private final class PostgreSQLSlot: @unchecked Sendable {
                 .unavailable, "PostgreSQL \(displayName) is unreachable; the agent reconnects in \(retryAt - now)")
         }
         do {
-            let fresh = try PostgreSQLConnection(uri: uri, schema: schema)
+            let fresh = try PostgreSQLConnection(uri: uri, schema: schema, lockTimeout: lockTimeout)
             connection = fresh
             retryAt = nil
             backoff = .milliseconds(50)

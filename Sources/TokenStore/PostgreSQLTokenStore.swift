@@ -53,17 +53,19 @@ package final class PostgreSQLTokenStore: TokenStore {
     /// Connects, builds or upgrades the schema (`PostgreSQLSchema`), claims rows stored without an application,
     /// and starts the change listener, whose first notification must arrive from another connection: a
     /// transaction-level pooler (PgBouncer `pool_mode = transaction`), which breaks `LISTEN` and the session
-    /// settings the store relies on, is refused here. Blocking: call it at start-up.
+    /// settings the store relies on, is refused here. Blocking: call it at start-up. `busyTimeout`
+    /// (`--store-busy-timeout`) bounds each statement's wait for a lock another session holds (`lock_timeout`):
+    /// past it the call fails `.busy` instead of hanging; nil waits as long as it takes.
     package static func open(
         _ uri: String, application: String, origin: String = "pid \(getpid())", schema: String = "smartcar_auth",
         leaseClock: PostgreSQLLeaseClock = .database, changeLogCapacity: Int = defaultChangeLogCapacity,
-        logger: Logger = .silent
+        busyTimeout: Duration? = nil, logger: Logger = .silent
     ) throws(StoreError) -> PostgreSQLTokenStore {
         try PostgreSQLSchema.validate(schema)
         let displayName = PostgreSQLURI.withoutPassword(uri)
         let connection: PostgreSQLConnection
         do {
-            connection = try PostgreSQLConnection(uri: uri, schema: schema)
+            connection = try PostgreSQLConnection(uri: uri, schema: schema, lockTimeout: busyTimeout)
         } catch {
             throw StoreError(.unavailable, "could not connect to PostgreSQL \(displayName): \(error.message)")
         }
@@ -78,7 +80,7 @@ package final class PostgreSQLTokenStore: TokenStore {
             listener.stop()
             throw error
         }
-        let pool = PostgreSQLPool(uri: uri, schema: schema, first: connection)
+        let pool = PostgreSQLPool(uri: uri, schema: schema, lockTimeout: busyTimeout, first: connection)
         return PostgreSQLTokenStore(
             application: application, origin: origin, pool: pool, listener: listener, leaseClock: leaseClock,
             channel: channel, changeLogCapacity: max(changeLogCapacity, 1), logger: logger)

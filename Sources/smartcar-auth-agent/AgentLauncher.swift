@@ -59,6 +59,7 @@ enum AgentLauncher {
         _ location: StoreLocation, options: CommandLineOptions, environment: [String: String], application: String,
         logger: Logger
     ) throws(CommandLineError) -> (any TokenStore, String) {
+        let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
         do {
             switch location {
             case .postgres(let uri):
@@ -66,10 +67,10 @@ enum AgentLauncher {
                     options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
                     ?? defaultStoreSchema
                 let store = try PostgreSQLTokenStore.open(
-                    uri, application: application, origin: LeaseOwner.current, schema: schema, logger: logger)
+                    uri, application: application, origin: LeaseOwner.current, schema: schema,
+                    busyTimeout: busyTimeout, logger: logger)
                 return (store, "\(store.displayName) (schema \(schema))")
             case .memory, .file:
-                let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
                 let store = try SQLiteTokenStore.open(
                     location, application: application, origin: LeaseOwner.current, strict: options.strictStore,
                     busyTimeout: busyTimeout, logger: logger)
