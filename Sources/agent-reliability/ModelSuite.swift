@@ -17,7 +17,7 @@ struct ModelSuite {
         let budget: Duration = harness.long ? .seconds(600) : .zero
         let started = ContinuousClock.now
         var figures = ModelEpisode.Figures()
-        let backends: [StoreBackend] = [.sqlite]
+        let backends: [StoreBackend] = [.sqlite, .postgres(try PostgresCluster.shared)]
         var seeds: [UInt64] = []
         var failed: String?
         repeat {
