@@ -25,16 +25,14 @@ struct ManyHostsTests {
                 "expiresAt": "2030-01-01T00:00:00Z",
             ])
         #expect(stored["result"] != nil, "\(stored)")
-        let heardByB = try await agentB.waitForNotification("tokenChanged", timeout: .seconds(60))
-        #expect(heardByB["params"]?["reason"] == "stored")
+        let heardByB = try await Self.notification(from: agentB, reason: "stored")
         let originA = try #require(heardByB["params"]?["origin"]?.stringValue)
         #expect(originA.hasPrefix("\(hostA.hostName)/"), "\(originA)")
         let servedByB = try await agentB.call(id: 4, "getToken", ["key": "car"])
         #expect(servedByB["result"]?["accessToken"] == .string(minted.accessToken), "\(servedByB)")
 
         _ = try await agentB.call(id: 5, "forgetToken", ["key": "car"])
-        let heardByA = try await agentA.waitForNotification("tokenChanged", timeout: .seconds(60))
-        #expect(heardByA["params"]?["reason"] == "forgotten")
+        let heardByA = try await Self.notification(from: agentA, reason: "forgotten")
         let originB = try #require(heardByA["params"]?["origin"]?.stringValue)
         #expect(originB.hasPrefix("\(hostB.hostName)/"), "\(originB)")
         #expect(try await agentA.call(id: 6, "getToken", ["key": "car"]).errorKind == "unknownKey")
@@ -75,5 +73,16 @@ struct ManyHostsTests {
         #expect(answered.values.allSatisfy { $0.count == 1 }, "agents answered different tokens: \(answered)")
         #expect(fleet.fake.count(.token) == keys.count, "each key refreshed exactly once")
         #expect(fleet.fake.refusedRefreshes.isEmpty)
+    }
+
+    /// The first `tokenChanged` notification with `reason` that `agent` sent (waiting up to a minute for it).
+    static func notification(from agent: AgentProcess, reason: String) async throws -> JSONValue {
+        let matches: @Sendable (JSONValue) -> Bool = {
+            $0["method"] == "tokenChanged" && $0["params"]?["reason"] == .string(reason)
+        }
+        try await agent.waitFor("a tokenChanged notification (\(reason))", timeout: .seconds(60)) {
+            $0.notifications.contains(where: matches)
+        }
+        return agent.inbox.notifications.first(where: matches)!
     }
 }
