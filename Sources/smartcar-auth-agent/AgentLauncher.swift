@@ -8,6 +8,12 @@ import TokenStore
 /// Start-up failures (an unreadable secret file, a store other users can read) are `CommandLineError`s
 /// whose text says what to do; missing credentials are not: the methods that need them say so.
 enum AgentLauncher {
+    /// `--store-schema`, else `SMARTCAR_AUTH_STORE_SCHEMA`, else `smartcar_auth` (used by PostgreSQL stores only).
+    static func storeSchema(options: CommandLineOptions, environment: [String: String]) -> String {
+        options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "smartcar_auth"
+    }
+
     static func setup(
         options: CommandLineOptions, environment: [String: String],
         logger: Logger
@@ -34,19 +40,24 @@ enum AgentLauncher {
             options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
         let store: any TokenStore
+        let storeDescription: String
         do {
             let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
             // The store only shows this application's keys; without a client id, only keys stored without one.
-            store = try SQLiteTokenStore.open(
-                location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
-                strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
+            if case .postgres(let uri) = location {
+                let postgres = try PostgreSQLTokenStore.open(
+                    uri, application: configuration.clientID ?? "", origin: LeaseOwner.current,
+                    schema: storeSchema(options: options, environment: environment), logger: logger)
+                store = postgres
+                storeDescription = postgres.displayName
+            } else {
+                store = try SQLiteTokenStore.open(
+                    location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
+                    strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
+                if case .file(let path) = location { storeDescription = path } else { storeDescription = "memory" }
+            }
         } catch {
             throw CommandLineError(error.description)
-        }
-        let storeDescription: String
-        switch location {
-        case .memory: storeDescription = "memory"
-        case .file(let path): storeDescription = path
         }
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
