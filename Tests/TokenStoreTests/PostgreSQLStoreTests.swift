@@ -181,6 +181,7 @@ extension ChangeBatch {
 
 /// Runs `body` until it stops failing with `.unavailable` (the store reconnects with backoff after the server
 /// came back); gives up after a minute.
+@discardableResult
 private func eventually<T>(_ body: () async throws -> T) async throws -> T {
     let deadline = ContinuousClock.now + .seconds(60)
     while true {
