@@ -167,6 +167,39 @@ import Testing
         }
         #expect(current.generation == 201)
         print("PostgreSQL lease + fenced commit, median of 200: \(samples.sorted()[100])")
+
+        // Many at once: 4 stores (agents) refreshing 800 keys, 32 at a time each.
+        let stores = try (0..<4).map {
+            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "\($0)")
+        }
+        let keys = (0..<800).map { "key-\($0)" }
+        for key in keys { try await store.save(sampleToken(key)) }
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, agent) in stores.enumerated() {
+                let mine = keys.enumerated().filter { $0.offset % 4 == index }.map(\.element)
+                for lane in 0..<32 {
+                    group.addTask {
+                        for key in mine.enumerated().filter({ $0.offset % 32 == lane }).map(\.element) {
+                            guard
+                                case .acquired(let spent?) = try await agent.acquireLease(
+                                    key, owner: agent.origin, duration: 30, now: Date())
+                            else { throw Failure("no lease on \(key)") }
+                            guard
+                                case .committed = try await agent.commitRefresh(
+                                    sampleToken(key, refresh: "rotated"), owner: agent.origin, replacing: spent)
+                            else { throw Failure("superseded") }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - start
+        print(
+            "PostgreSQL 4 stores × 32 concurrent: 800 lease + commit in \(elapsed) (\(800 / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) per second)"
+        )
+        for agent in stores { await agent.close() }
         await store.close()
     }
 }
