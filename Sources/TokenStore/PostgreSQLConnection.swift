@@ -33,23 +33,18 @@ final class PostgreSQLConnection {
             }
         }
         guard let connected else { throw PostgreSQLFailure(message: "out of memory", connectionLost: true) }
+        // From here a failure that throws runs `deinit`, which closes the handle.
         handle = connected
+        // Server messages (such as the FATAL before a terminated session) are not printed: errors report them.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         guard PQstatus(handle) == CONNECTION_OK else {
-            let failure = PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: true)
-            PQfinish(handle)
-            throw failure
+            throw PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: true)
         }
-        do {
-            _ = try execute("SET synchronous_commit = on; SET search_path = \(PostgreSQLSchema.quoted(schema))")
-            if let lockTimeout {
-                let milliseconds = max(
-                    1,
-                    lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000)
-                _ = try execute("SET lock_timeout = \(milliseconds)")
-            }
-        } catch {
-            PQfinish(handle)
-            throw error
+        try execute("SET synchronous_commit = on; SET search_path = \(PostgreSQLSchema.quoted(schema))")
+        if let lockTimeout {
+            let milliseconds =
+                lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000
+            try execute("SET lock_timeout = \(max(1, milliseconds))")
         }
     }
 
