@@ -23,6 +23,8 @@ struct PostgresRaceSuite {
     /// What the disturbing thread did.
     struct Disturbances: Sendable {
         var restarts = 0
+        /// How long each `pg_ctl restart` took (the database was down for about that long).
+        var restartTook: [Duration] = []
         var killedConnections = 0
         var failures: [String] = []
     }
@@ -97,6 +99,16 @@ struct PostgresRaceSuite {
         }.start()
         finished.wait()
 
+        // Once the faults are over, every agent serves again by itself (it reconnected), within a generous deadline.
+        var slowestRecovery: Duration = .zero
+        for (index, agent) in agents.enumerated() {
+            switch Self.recovery(of: agent, number: index) {
+            case .success(let took): slowestRecovery = max(slowestRecovery, took)
+            case .failure(let failure):
+                report.fail("agent \(index) does not serve again after the faults: \(failure) \(agent.keepStderr())")
+            }
+        }
+
         for agent in agents { agent.closeInput() }
         for (index, agent) in agents.enumerated() {
             let status = agent.exitStatus()
@@ -148,11 +160,20 @@ struct PostgresRaceSuite {
             "race duration",
             "\(seconds) s, \(RaceSuite.window) requests in flight per agent, access tokens live \(RaceSuite.accessTokenLifetime) s"
         )
-        report.figure("database restarts", disturbed.restarts)
+        report.figure(
+            "database restarts",
+            "\(disturbed.restarts), each down for "
+                + disturbed.restartTook.map { String(format: "%.1f s", FaultSuite.seconds($0)) }.joined(separator: ", ")
+        )
         report.figure("agent connections killed", disturbed.killedConnections)
         report.figure("getToken answered", "\(answered) (\(answered / max(1, seconds)) per second)")
         report.counts("outcomes", outcomes)
         report.figure("storageError (database down)", storageErrors)
+        var failuresBySecondLeft: [Int: Int] = [:]
+        for drive in drives { failuresBySecondLeft.merge(drive.failuresBySecondLeft, uniquingKeysWith: +) }
+        report.figure(
+            "failed answers per second",
+            (0..<seconds).map { "\(failuresBySecondLeft[seconds - 1 - $0] ?? 0)" }.joined(separator: " "))
         report.figure("refreshes done", "\(refreshes) (\(refreshes / max(1, seconds)) per second)")
         report.figure(
             "refreshes per key",
@@ -163,6 +184,33 @@ struct PostgresRaceSuite {
         report.figure("tokens lost", lost.count)
         report.figure(
             "slowest getToken", String(format: "%.2f s", FaultSuite.seconds(drives.map(\.slowest).max() ?? .zero)))
+        report.figure(
+            "serving again after the race", String(format: "within %.2f s", FaultSuite.seconds(slowestRecovery)))
+    }
+
+    struct NotRecovered: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// How long until `agent` answers a `getToken` with a token, asking again 100 ms after each `storageError` (a
+    /// client's retry); fails with the last answer if it still fails after 60 s or answers anything else.
+    nonisolated static func recovery(of agent: AgentProcess, number: Int) -> Result<Duration, NotRecovered> {
+        let started = ContinuousClock.now
+        var attempt = 0
+        while true {
+            attempt += 1
+            let id = JSONValue.string("recovery-\(number)-\(attempt)")
+            let answer = agent.call(
+                id, "getToken",
+                ["key": .string(RaceSuite.keys[number]), "minValidity": .int(Int64(RaceSuite.minValidity))],
+                timeout: .seconds(60))
+            if answer?.isSuccess == true { return .success(.now - started) }
+            guard answer?.errorKind == "storageError", ContinuousClock.now - started < .seconds(60) else {
+                let text = answer.map { String($0.compactText.prefix(300)) } ?? "nothing"
+                return .failure(NotRecovered(description: "answered \(text)"))
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
     }
 
     /// Until `deadline`: kills one agent connection every `killEvery`, and restarts the database `restarts`
@@ -182,8 +230,10 @@ struct PostgresRaceSuite {
             Thread.sleep(forTimeInterval: Double(wait.seconds) + Double(wait.attoseconds) * 1e-18)
             do {
                 if next == nextRestart {
+                    let restartStarted = ContinuousClock.now
                     try cluster.restart()
                     done.restarts += 1
+                    done.restartTook.append(.now - restartStarted)
                     nextRestart += restartEvery
                 } else {
                     let killed = try cluster.psql(

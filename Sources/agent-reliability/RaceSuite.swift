@@ -37,6 +37,8 @@ struct RaceSuite {
         var refusedShort = 0
         /// The first answer that was not a token, for the failure message.
         var firstError: String?
+        /// Answers that were not a token, by whole seconds left before the deadline when they came (a timeline).
+        var failuresBySecondLeft: [Int: Int] = [:]
     }
 
     func run(_ report: Report) async throws {
@@ -192,6 +194,7 @@ struct RaceSuite {
                 drive.outcomes[message.outcome, default: 0] += 1
                 guard let result = message["result"] else {
                     if drive.firstError == nil { drive.firstError = String(message.compactText.prefix(400)) }
+                    drive.failuresBySecondLeft[Int(max(0, (deadline - .now).components.seconds)), default: 0] += 1
                     continue
                 }
                 if let left = result["expiresIn"]?.intValue, left < minValidity { drive.roundedBelow += 1 }
