@@ -17,7 +17,6 @@ struct PostgresRaceSuite {
     let harness: Harness
 
     nonisolated static let agentsPerHost = 4
-    nonisolated static let restartEvery: Duration = .seconds(10)
     nonisolated static let killEvery: Duration = .seconds(3)
 
     /// What the disturbing thread did.
@@ -91,10 +90,10 @@ struct PostgresRaceSuite {
                 finished.leave()
             }.start()
         }
-        let restarts = harness.long ? seconds / 10 : 1
+        let restartEvery: Duration = harness.long ? .seconds(10) : .seconds(5)
         finished.enter()
         Thread {
-            disturbances.withLock { $0 = Self.disturb(cluster, until: deadline, restarts: restarts) }
+            disturbances.withLock { $0 = Self.disturb(cluster, until: deadline, restartEvery: restartEvery) }
             finished.leave()
         }.start()
         finished.wait()
@@ -109,38 +108,15 @@ struct PostgresRaceSuite {
             }
         }
 
-        for agent in agents { agent.closeInput() }
-        for (index, agent) in agents.enumerated() {
-            let status = agent.exitStatus()
-            report.check(
-                status == 0,
-                "agent \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
-            report.check(agent.inbox.violations.isEmpty, "agent \(index): non-protocol output on stdout")
-        }
-
         let drives = results.withLock { $0 }
         let disturbed = disturbances.withLock { $0 }
         disturbed.failures.forEach(report.fail)
-        var outcomes: [String: Int] = [:]
-        for drive in drives {
-            if let failure = drive.failure { report.fail(failure) }
-            outcomes.merge(drive.outcomes, uniquingKeysWith: +)
-        }
+        let (outcomes, reauth) = RaceSuite.endRace(
+            agents, drives, upstream: upstream, allowedErrors: ["storageError"], report)
         let answered = drives.map(\.answered).reduce(0, +)
-        let reauth = (outcomes["reauthRequired"] ?? 0) + drives.map(\.reauthNotifications).reduce(0, +)
         let invalidGrant = upstream.count("token", "400")
         let refreshes = upstream.count("token", "200")
         let storageErrors = outcomes["storageError"] ?? 0
-        let stale = drives.map(\.stale).reduce(0, +)
-        report.check(
-            invalidGrant == 0,
-            "Smartcar refused \(invalidGrant) refreshes (invalid_grant: a refresh token was spent twice)")
-        report.check(reauth == 0, "\(reauth) reauthRequired answers or notifications")
-        report.check(
-            outcomes.keys.allSatisfy { $0 == "result" || $0 == "storageError" },
-            "a getToken failed otherwise than storageError: \(outcomes), e.g. \(drives.compactMap(\.firstError).first ?? "")"
-        )
-        report.check(stale == 0, "\(stale) tokens handed out with less than minValidity left when asked for")
         report.check((outcomes["result"] ?? 0) > 0, "no getToken succeeded")
 
         // Nothing lost: each key's stored refresh token is the live one, so the token of every rotation that
@@ -213,14 +189,13 @@ struct PostgresRaceSuite {
         }
     }
 
-    /// Until `deadline`: kills one agent connection every `killEvery`, and restarts the database `restarts`
-    /// times, evenly spread.
+    /// Until `deadline`: kills one agent connection every `killEvery`, and restarts the database every
+    /// `restartEvery`.
     nonisolated static func disturb(
-        _ cluster: PostgresCluster, until deadline: ContinuousClock.Instant, restarts: Int
+        _ cluster: PostgresCluster, until deadline: ContinuousClock.Instant, restartEvery: Duration
     ) -> Disturbances {
         var done = Disturbances()
         let started = ContinuousClock.now
-        let restartEvery = (deadline - started) / (restarts + 1)
         var nextKill = started + killEvery
         var nextRestart = started + restartEvery
         while true {
