@@ -230,3 +230,47 @@ private struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// A transaction-level pooler breaks the session features the store needs: the store refuses to open through
+/// one, with an error that says so, and opens through a session-level one.
+@Suite struct PostgreSQLPoolerTests {
+    @Test func aTransactionLevelPoolerIsRefusedASessionLevelOneWorks() async throws {
+        let cluster = try PostgresCluster.shared
+        let database = String(try cluster.createDatabase("pooler").split(separator: "/").last!)
+        let transactionPool = try cluster.pgBouncer(poolMode: "transaction")
+        let sessionPool = try cluster.pgBouncer(poolMode: "session")
+        let refusal = try await eventuallyAnswered {
+            try PostgreSQLTokenStore.open(transactionPool.uri(database: database), application: testApplication)
+        }
+        guard case .failure(let error) = refusal else {
+            Issue.record("opened through a transaction-level pooler")
+            return
+        }
+        #expect(error.kind == .io)
+        #expect(error.message.contains("transaction-level pooler"))
+        guard
+            case .success(let store) = try await eventuallyAnswered({
+                try PostgreSQLTokenStore.open(sessionPool.uri(database: database), application: testApplication)
+            })
+        else { throw Failure("could not open through a session-level pooler") }
+        try await store.save(sampleToken("car"))
+        #expect(try await store.count() == 1)
+        await store.close()
+    }
+
+    /// Opens until the pooler, just started, accepts connections (a minute at most); the store's answer.
+    private func eventuallyAnswered(
+        _ open: () throws -> PostgreSQLTokenStore
+    ) async throws -> Result<PostgreSQLTokenStore, StoreError> {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return .success(try open())
+            } catch let error as StoreError where error.kind == .unavailable && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch let error as StoreError {
+                return .failure(error)
+            }
+        }
+    }
+}
