@@ -146,8 +146,8 @@ import Testing
         await writer.close()
     }
 
-    /// Prints the median of one refresh's lease plus fenced commit on a loopback server (the number is reported;
-    /// speed is not asserted in unit tests).
+    /// Prints the median of one refresh's lease plus fenced commit on a loopback server, of a store's open, and
+    /// the rate of 4 stores refreshing at once (the numbers are reported; speed is not asserted in unit tests).
     @Test func leaseAndCommitMedian() async throws {
         let uri = try PostgresCluster.shared.createDatabase("timing")
         let store = try PostgreSQLTokenStore.open(uri, application: testApplication)
@@ -167,6 +167,16 @@ import Testing
         }
         #expect(current.generation == 201)
         print("PostgreSQL lease + fenced commit, median of 200: \(samples.sorted()[100])")
+
+        // Cold start: opening a store on a database whose schema exists (connect, pooler probe, schema check).
+        var opens: [Duration] = []
+        for _ in 0..<21 {
+            let start = ContinuousClock.now
+            let opened = try PostgreSQLTokenStore.open(uri, application: testApplication)
+            opens.append(ContinuousClock.now - start)
+            await opened.close()
+        }
+        print("PostgreSQL store open, median of 21: \(opens.sorted()[10])")
 
         // Many at once: 4 stores (agents) refreshing 800 keys, 32 at a time each.
         let stores = try (0..<4).map {
