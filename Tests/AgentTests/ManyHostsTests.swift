@@ -9,7 +9,7 @@ import WireFormats
 @Suite(.enabled(if: SimulatedHost.isAvailable, "needs root and iproute2 (network namespaces)"), .serialized)
 struct ManyHostsTests {
     @Test(.timeLimit(.minutes(3))) func whatOneHostChangesTheOtherServesAndHearsOfWithItsOrigin() async throws {
-        let fleet = try HostFleet()
+        let fleet = try await HostFleet.start()
         let (hostA, hostB) = (fleet.hosts[0], fleet.hosts[1])
         let (agentA, agentB) = (try fleet.agent(on: hostA), try fleet.agent(on: hostB))
         for agent in [agentA, agentB] {
@@ -46,7 +46,7 @@ struct ManyHostsTests {
         var random = SeededGenerator(seed: seed)
         var options = FakeSmartcar.Options()
         options.latency = .milliseconds(50)  // refreshes overlap, as across a network
-        let fleet = try HostFleet(fake: options)
+        let fleet = try await HostFleet.start(fake: options)
         let agents = try fleet.hosts.flatMap { host in try (0..<2).map { _ in try fleet.agent(on: host) } }
         let keys = (0..<6).map { "car-\($0)" }
         for (index, key) in keys.enumerated() {
@@ -79,7 +79,7 @@ struct ManyHostsTests {
     /// `storageError` naming PostgreSQL (never the URI's password, never another token), nothing reaches Smartcar,
     /// and once the database is back the agents reconnect by themselves, refresh once, and agree.
     @Test(.timeLimit(.minutes(3))) func whileTheDatabaseIsDownAgentsFailClearlyAndRecoverByThemselves() async throws {
-        let fleet = try HostFleet()
+        let fleet = try await HostFleet.start()
         let password = "password-that-must-not-leak"
         let agents = try fleet.hosts.map { host in
             let uri = fleet.storeURI(from: host).replacingOccurrences(of: "postgres@", with: "postgres:\(password)@")
@@ -95,7 +95,7 @@ struct ManyHostsTests {
         try #require(stored["result"] != nil, "\(stored)")
         for agent in agents { _ = try await agent.call(id: 2, "getToken", ["key": "car"]) }
 
-        try fleet.cluster.stop()
+        try await onOwnThread { try fleet.cluster.stop() }
         for agent in agents {
             let cached = try await agent.call(id: 3, "getToken", ["key": "car"])
             if cached["result"] != nil {
@@ -110,7 +110,7 @@ struct ManyHostsTests {
         }
         #expect(fleet.fake.count(.token) == 0)
 
-        try fleet.cluster.start()
+        try await onOwnThread { try fleet.cluster.start() }
         var refreshed: JSONValue = .null
         let deadline = ContinuousClock.now + .seconds(60)
         for id in 5... where ContinuousClock.now < deadline {
