@@ -144,6 +144,56 @@ package final class PostgresCluster: Sendable {
         return Int(killed) ?? 0
     }
 
+    /// A PgBouncer in front of this server with `poolMode` (`session`, `transaction`), on a free loopback port;
+    /// it stops when the value goes away. Throws if `pgbouncer` is not installed.
+    package func pgBouncer(poolMode: String) throws -> PgBouncer {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/pgbouncer") else {
+            throw ClusterError("pgbouncer is not installed (/usr/sbin/pgbouncer): install the package `pgbouncer`")
+        }
+        let port = try Self.freePort()
+        let name = "pgbouncer-\(commandCounter.add(1, ordering: .relaxed).newValue)"
+        let configuration = folder.file("\(name).ini")
+        let settings = """
+            [databases]
+            * = host=127.0.0.1 port=\(self.port) user=postgres
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = \(port)
+            unix_socket_dir =
+            auth_type = any
+            pool_mode = \(poolMode)
+            logfile = \(folder.file("\(name).log"))
+            ignore_startup_parameters = extra_float_digits,options
+
+            """
+        guard FileManager.default.createFile(atPath: configuration, contents: Data(settings.utf8)) else {
+            throw ClusterError("could not write \(configuration)")
+        }
+        let pid = try Self.spawn(
+            ["/usr/sbin/pgbouncer", configuration], asServerUser: asServerUser, input: nil,
+            output: folder.file("\(name).out"))
+        return PgBouncer(port: port, pid: pid)
+    }
+
+    /// A running PgBouncer (see `pgBouncer(poolMode:)`).
+    package final class PgBouncer: Sendable {
+        package let port: Int
+        private let pid: pid_t
+
+        fileprivate init(port: Int, pid: pid_t) {
+            self.port = port
+            self.pid = pid
+        }
+
+        /// A libpq URI of `database` through this PgBouncer.
+        package func uri(database: String) -> String { "postgresql://postgres@127.0.0.1:\(port)/\(database)" }
+
+        deinit {
+            kill(pid, SIGTERM)  // the `runuser` parent passes it on to pgbouncer and waits for it
+            _ = PostgresCluster.waitForExit(pid)
+        }
+    }
+
     private func pgCtl(_ arguments: [String]) throws {
         try Self.run(
             [binaries + "/pg_ctl", "-D", folder.file("data"), "-l", folder.file("server.log"), "-w", "-t", "120"]
@@ -247,7 +297,7 @@ package final class PostgresCluster: Sendable {
     }
 
     /// Waits for `pid` to end; answers its exit status (or 128 + the signal that ended it).
-    private static func waitForExit(_ pid: pid_t) -> Int32 {
+    fileprivate static func waitForExit(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         var result: pid_t
         repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR

@@ -146,8 +146,8 @@ import Testing
         await writer.close()
     }
 
-    /// Prints the median of one refresh's lease plus fenced commit on a loopback server (the number is reported;
-    /// speed is not asserted in unit tests).
+    /// Prints the median of one refresh's lease plus fenced commit on a loopback server, of a store's open, and
+    /// the rate of 4 stores refreshing at once (the numbers are reported; speed is not asserted in unit tests).
     @Test func leaseAndCommitMedian() async throws {
         let uri = try PostgresCluster.shared.createDatabase("timing")
         let store = try PostgreSQLTokenStore.open(uri, application: testApplication)
@@ -167,6 +167,16 @@ import Testing
         }
         #expect(current.generation == 201)
         print("PostgreSQL lease + fenced commit, median of 200: \(samples.sorted()[100])")
+
+        // Cold start: opening a store on a database whose schema exists (connect, pooler probe, schema check).
+        var opens: [Duration] = []
+        for _ in 0..<21 {
+            let start = ContinuousClock.now
+            let opened = try PostgreSQLTokenStore.open(uri, application: testApplication)
+            opens.append(ContinuousClock.now - start)
+            await opened.close()
+        }
+        print("PostgreSQL store open, median of 21: \(opens.sorted()[10])")
 
         // Many at once: 4 stores (agents) refreshing 800 keys, 32 at a time each.
         let stores = try (0..<4).map {
@@ -229,4 +239,48 @@ private func eventually<T>(_ body: () async throws -> T) async throws -> T {
 private struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A transaction-level pooler breaks the session features the store needs: the store refuses to open through
+/// one, with an error that says so, and opens through a session-level one.
+@Suite struct PostgreSQLPoolerTests {
+    @Test func aTransactionLevelPoolerIsRefusedASessionLevelOneWorks() async throws {
+        let cluster = try PostgresCluster.shared
+        let database = String(try cluster.createDatabase("pooler").split(separator: "/").last!)
+        let transactionPool = try cluster.pgBouncer(poolMode: "transaction")
+        let sessionPool = try cluster.pgBouncer(poolMode: "session")
+        let refusal = try await eventuallyAnswered {
+            try PostgreSQLTokenStore.open(transactionPool.uri(database: database), application: testApplication)
+        }
+        guard case .failure(let error) = refusal else {
+            Issue.record("opened through a transaction-level pooler")
+            return
+        }
+        #expect(error.kind == .io)
+        #expect(error.message.contains("transaction-level pooler"))
+        guard
+            case .success(let store) = try await eventuallyAnswered({
+                try PostgreSQLTokenStore.open(sessionPool.uri(database: database), application: testApplication)
+            })
+        else { throw Failure("could not open through a session-level pooler") }
+        try await store.save(sampleToken("car"))
+        #expect(try await store.count() == 1)
+        await store.close()
+    }
+
+    /// Opens until the pooler, just started, accepts connections (a minute at most); the store's answer.
+    private func eventuallyAnswered(
+        _ open: () throws -> PostgreSQLTokenStore
+    ) async throws -> Result<PostgreSQLTokenStore, StoreError> {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return .success(try open())
+            } catch let error as StoreError where error.kind == .unavailable && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch let error as StoreError {
+                return .failure(error)
+            }
+        }
+    }
 }
