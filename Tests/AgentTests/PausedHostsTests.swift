@@ -17,8 +17,8 @@ struct PausedHostsTests {
         options.refreshReuse = .grace(60)
         let fleet = try await HostFleet.start(fake: options)
         let (hostA, hostB) = (fleet.hosts[0], fleet.hosts[1])
-        // The lease lasts --request-timeout + 5 s: a refresh's whole call fits in it.
-        let arguments = ["--request-timeout", "3", "--lease-seconds", "1"]
+        // The lease lasts --request-timeout + 5 s (13 s): a refresh's whole call fits in it.
+        let arguments = ["--request-timeout", "8", "--lease-seconds", "1"]
         let (agentA, agentB) = (try fleet.agent(on: hostA, arguments), try fleet.agent(on: hostB, arguments))
         let minted = fleet.fake.mintTokens(userID: "owner-1")
         let stored = try await agentA.call(
@@ -29,15 +29,20 @@ struct PausedHostsTests {
             ])
         try #require(stored["result"] != nil, "\(stored)")
 
-        // A's refresh reaches Smartcar, which rotates the token and keeps the answer back: A holds the lease.
+        // A's refresh reaches Smartcar, which rotates the token and keeps the answer back: A holds the lease. A is
+        // paused the moment the answer is held, well inside its call's budget.
         fleet.fake.inject(.hold, on: .token)
         agentA.send(id: 2, "getToken", ["key": "car", "forceRefresh": true])
-        try #require(
-            try await onOwnThread { fleet.fake.waitForHeldAnswers(1, timeout: .seconds(60)) }, "\(agentA.stderrTail())")
+        let (fake, pidA) = (fleet.fake, agentA.pid)
+        let held = try await onOwnThread {
+            let held = fake.waitForHeldAnswers(1, timeout: .seconds(60))
+            if held { kill(pidA, SIGSTOP) }
+            return held
+        }
+        defer { kill(agentA.pid, SIGCONT) }
+        try #require(held, "\(agentA.stderrTail())")
         let leaseOwner = try await fleet.query("SELECT lease_owner FROM smartcar_auth.tokens WHERE key = 'car'")
         #expect(leaseOwner.hasPrefix("\(hostA.hostName)/"), "\(leaseOwner)")
-        kill(agentA.pid, SIGSTOP)
-        defer { kill(agentA.pid, SIGCONT) }
 
         // B waits for A's lease to expire (A's process is not B's to check), takes it and refreshes.
         let servedByB = try await agentB.call(
