@@ -94,9 +94,7 @@ let package = Package(
             ],
             exclude: ["broken"]),
         // The agent's start-up: the option table, parsing, `--help`, the launcher (inside the executable's module).
-        .testTarget(
-            name: "StartupTests",
-            dependencies: ["smartcar-auth-agent", "AuthAgent", "AgentSupport", "AgentTestSupport"]),
+        .testTarget(name: "StartupTests", dependencies: ["smartcar-auth-agent", "AuthAgent", "AgentSupport"]),
         .testTarget(
             name: "AgentTests",
             dependencies: [

@@ -12,7 +12,14 @@ final class HostFleet: Sendable {
     /// The database the store lives in.
     let database: String
 
-    init(hostNames: [String] = ["host-a", "host-b"], fake options: FakeSmartcar.Options = .init()) throws {
+    /// Makes the fleet on a thread of its own (starting a PostgreSQL server blocks for a while).
+    static func start(
+        hostNames: [String] = ["host-a", "host-b"], fake options: FakeSmartcar.Options = .init()
+    ) async throws -> HostFleet {
+        try await onOwnThread { try HostFleet(hostNames: hostNames, fake: options) }
+    }
+
+    private init(hostNames: [String], fake options: FakeSmartcar.Options) throws {
         fake = try FakeSmartcar(options: options)
         hosts = try hostNames.map { try SimulatedHost(hostName: $0) }
         for host in hosts { try host.expose(fake) }
@@ -36,5 +43,7 @@ final class HostFleet: Sendable {
     }
 
     /// One value the store's database answers `sql` with (psql's unaligned output).
-    func query(_ sql: String) throws -> String { try cluster.psql(sql, database: database) }
+    func query(_ sql: String) async throws -> String {
+        try await onOwnThread { [cluster, database] in try cluster.psql(sql, database: database) }
+    }
 }

@@ -15,10 +15,10 @@ struct PausedHostsTests {
         // Smartcar's reuse window: the paused agent's refresh reached Smartcar, so the other host re-sends the same
         // refresh token, as the only one it has (it never saw the paused agent's answer).
         options.refreshReuse = .grace(60)
-        let fleet = try HostFleet(fake: options)
+        let fleet = try await HostFleet.start(fake: options)
         let (hostA, hostB) = (fleet.hosts[0], fleet.hosts[1])
-        // The lease lasts --request-timeout + 5 s: a refresh's whole call fits in it.
-        let arguments = ["--request-timeout", "3", "--lease-seconds", "1"]
+        // The lease lasts --request-timeout + 5 s (13 s): a refresh's whole call fits in it.
+        let arguments = ["--request-timeout", "8", "--lease-seconds", "1"]
         let (agentA, agentB) = (try fleet.agent(on: hostA, arguments), try fleet.agent(on: hostB, arguments))
         let minted = fleet.fake.mintTokens(userID: "owner-1")
         let stored = try await agentA.call(
@@ -29,20 +29,26 @@ struct PausedHostsTests {
             ])
         try #require(stored["result"] != nil, "\(stored)")
 
-        // A's refresh reaches Smartcar, which rotates the token and keeps the answer back: A holds the lease.
+        // A's refresh reaches Smartcar, which rotates the token and keeps the answer back: A holds the lease. A is
+        // paused the moment the answer is held, well inside its call's budget.
         fleet.fake.inject(.hold, on: .token)
         agentA.send(id: 2, "getToken", ["key": "car", "forceRefresh": true])
-        try #require(fleet.fake.waitForHeldAnswers(1, timeout: .seconds(60)), "\(agentA.stderrTail())")
-        let leaseOwner = try fleet.query("SELECT lease_owner FROM smartcar_auth.tokens WHERE key = 'car'")
-        #expect(leaseOwner.hasPrefix("\(hostA.hostName)/"), "\(leaseOwner)")
-        kill(agentA.pid, SIGSTOP)
+        let (fake, pidA) = (fleet.fake, agentA.pid)
+        let held = try await onOwnThread {
+            let held = fake.waitForHeldAnswers(1, timeout: .seconds(60))
+            if held { kill(pidA, SIGSTOP) }
+            return held
+        }
         defer { kill(agentA.pid, SIGCONT) }
+        try #require(held, "\(agentA.stderrTail())")
+        let leaseOwner = try await fleet.query("SELECT lease_owner FROM smartcar_auth.tokens WHERE key = 'car'")
+        #expect(leaseOwner.hasPrefix("\(hostA.hostName)/"), "\(leaseOwner)")
 
         // B waits for A's lease to expire (A's process is not B's to check), takes it and refreshes.
         let servedByB = try await agentB.call(
             id: 3, "getToken", ["key": "car", "forceRefresh": true], timeout: .seconds(90))
         let tokenB = try #require(servedByB["result"]?["accessToken"]?.stringValue, "\(servedByB)")
-        let rowAfterB = try fleet.query(
+        let rowAfterB = try await fleet.query(
             "SELECT generation || ' ' || refresh_token FROM smartcar_auth.tokens WHERE key = 'car'")
         let refreshTokenB = try #require(rowAfterB.split(separator: " ").last.map(String.init))
         #expect(fleet.fake.count(.token) == 2 && fleet.fake.graceReuses == 1)
@@ -50,13 +56,15 @@ struct PausedHostsTests {
         // A resumes. Its call's budget ran out meanwhile (the lease outlasts a whole call), so it may send the
         // refresh again inside the reuse window before its held answer is read; either way the rotated tokens of
         // a grant B already replaced are discarded.
-        var random = SeededGenerator(seed: 1)
-        fleet.fake.releaseHeld(using: &random)
+        try await onOwnThread {
+            var random = SeededGenerator(seed: 1)
+            fleet.fake.releaseHeld(using: &random)
+        }
         kill(agentA.pid, SIGCONT)
         let servedByA = try await agentA.response(id: .int(2), timeout: .seconds(60))
         #expect(servedByA["result"]?["accessToken"] == .string(tokenB), "\(servedByA)\n\(agentA.stderrTail())")
         #expect(
-            try fleet.query(
+            try await fleet.query(
                 "SELECT generation || ' ' || refresh_token FROM smartcar_auth.tokens WHERE key = 'car'") == rowAfterB)
         #expect(!fleet.fake.isSpent(refreshToken: refreshTokenB), "B's refresh token is the live one")
         #expect(agentA.stderr.contains("superseded"), "\(agentA.stderrTail())")

@@ -21,8 +21,11 @@ struct SimulatedHostsTests {
     @Test func anAgentOnAHostReachesTheFakeSmartcarOnlyWhereItIsExposed() async throws {
         let fake = try FakeSmartcar()
         defer { fake.stop() }
-        let (exposed, isolated) = (try SimulatedHost(hostName: "exposed"), try SimulatedHost(hostName: "isolated"))
-        try exposed.expose(fake)
+        let (exposed, isolated) = try await onOwnThread {
+            let hosts = (try SimulatedHost(hostName: "exposed"), try SimulatedHost(hostName: "isolated"))
+            try hosts.0.expose(fake)
+            return hosts
+        }
         for (index, host) in [exposed, isolated].enumerated() {
             let agent = try host.start(
                 arguments: ["--store", "memory", "--request-timeout", "5"], environment: fake.agentEnvironment)
