@@ -32,6 +32,17 @@ struct Bench {
     var storeFolder: String { sidecars.work + "/stores" }
 
     func logPath(_ name: String) -> String { sidecars.work + "/\(name).stderr" }
+
+    /// The stores compared: SQLite always, PostgreSQL with `--store postgresql://…` or `--postgres`.
+    var backends: [BenchStore.Backend] { options.postgres == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A fresh, empty store of `backend` for one use, named after `label`.
+    func freshStore(_ backend: BenchStore.Backend, _ label: String) throws -> BenchStore {
+        switch backend {
+        case .sqlite: return .sqlite(storeFolder + "/\(label).sqlite3")
+        case .postgres: throw Clients.Failure(description: "PostgreSQL is not built into this bench yet")
+        }
+    }
 }
 
 /// Progress on stderr, so stdout carries only the table (or the JSON).

@@ -26,7 +26,12 @@ enum StoreFixtures {
     /// An agent store at `path` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000, bound to the
     /// fake Smartcar's application (the one the benchmarked agents are configured with).
     static func buildAgentStore(at path: String, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
-        let store = try SQLiteTokenStore.open(.file(path), application: application)
+        try fill(.sqlite(path), count: count, token: token)
+    }
+
+    /// `store` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000.
+    static func fill(_ benchStore: BenchStore, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
+        let store = try benchStore.open()
         for chunk in stride(from: 0, to: count, by: 50_000) {
             let rows = (chunk..<min(count, chunk + 50_000)).map(token)
             try blockingAwait { try await store.bulkInsertForBenchmark(rows) }

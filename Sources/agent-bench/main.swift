@@ -93,6 +93,8 @@ for section in options.sections {
         case .store: try bench.runStoreScale(into: &report)
         case .shell: try bench.runShellClient(into: &report)
         case .coherence: try bench.runCoherence(into: &report)
+        case .leaseCommit: try bench.runLeaseCommit(into: &report)
+        case .fleetStorm: try bench.runFleetStorm(into: &report)
         }
     } catch {
         progress("section \(section.rawValue) failed: \(error) (logs kept in \(work))")

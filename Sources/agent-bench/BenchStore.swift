@@ -1,0 +1,41 @@
+import Foundation
+import TokenStore
+
+/// A fresh, empty token store for one use: what the agents the bench starts are pointed at, and what the bench
+/// opens itself to fill it or to time the store alone. SQLite is a file of the work folder; PostgreSQL a database
+/// or a schema of its own (`PostgresServer`), so no measure sees another's rows.
+struct BenchStore: Sendable {
+    enum Backend: String, Sendable, CaseIterable {
+        case sqlite = "SQLite", postgres = "PostgreSQL"
+    }
+
+    enum Place: Sendable {
+        case file(String)
+    }
+
+    let place: Place
+
+    var backend: Backend {
+        switch place {
+        case .file: .sqlite
+        }
+    }
+
+    /// A SQLite store at `path` (created by its first opener).
+    static func sqlite(_ path: String) -> BenchStore { BenchStore(place: .file(path)) }
+
+    /// The agent's `--store` arguments for this store.
+    var agentArguments: [String] {
+        switch place {
+        case .file(let path): ["--store", path]
+        }
+    }
+
+    /// The store opened by the bench for the fake Smartcar's application, attributed to `origin`.
+    func open(origin: String = "agent-bench") throws -> any TokenStore {
+        switch place {
+        case .file(let path):
+            try SQLiteTokenStore.open(.file(path), application: StoreFixtures.application, origin: origin)
+        }
+    }
+}
