@@ -23,8 +23,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
         // The operating system's libsqlite3.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
-        // Durable, cross-process token store on SQLite.
-        .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite"]),
+        // The operating system's libpq (the PostgreSQL client library).
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
+        // Durable, cross-process token store on SQLite, or shared by many hosts on PostgreSQL.
+        .target(name: "TokenStore", dependencies: ["AgentSupport", "CLibPQ", "CSQLite"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
         .target(name: "FakeSmartcar", dependencies: ["AgentSupport", "WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.
