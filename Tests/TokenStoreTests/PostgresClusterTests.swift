@@ -10,6 +10,7 @@ import Testing
         let database = String(uri.split(separator: "/").last!)
         #expect(try cluster.psql("SELECT 1", database: database) == "1")
         #expect(try cluster.psql("SHOW fsync") == "on")
+        #expect(try cluster.terminateAgentConnections() == 0)
         let path = cluster.path
         try cluster.restart()
         #expect(try cluster.psql("SELECT 2", database: database) == "2")
@@ -19,6 +20,5 @@ import Testing
 
     @Test func sharedIsOneServer() throws {
         #expect(try PostgresCluster.shared.port == PostgresCluster.shared.port)
-        #expect(try PostgresCluster.shared.terminateAgentConnections() == 0)
     }
 }
