@@ -33,21 +33,9 @@ enum AgentLauncher {
         let location =
             options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
-        let store: any TokenStore
-        do {
-            let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
-            // The store only shows this application's keys; without a client id, only keys stored without one.
-            store = try SQLiteTokenStore.open(
-                location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
-                strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
-        } catch {
-            throw CommandLineError(error.description)
-        }
-        let storeDescription: String
-        switch location {
-        case .memory: storeDescription = "memory"
-        case .file(let path): storeDescription = path
-        }
+        let (store, storeDescription) = try openStore(
+            location, options: options, environment: environment, application: configuration.clientID ?? "",
+            logger: logger)
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
             logger.notice(
@@ -60,5 +48,36 @@ enum AgentLauncher {
             configuration: configuration, store: store, storeDescription: storeDescription,
             transport: CurlTransport.shared,
             clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent)
+    }
+
+    /// The schema of a PostgreSQL store when neither `--store-schema` nor `SMARTCAR_AUTH_STORE_SCHEMA` names one.
+    static let defaultStoreSchema = "smartcar_auth"
+
+    /// Opens the store and says what it is for the start-up log (a PostgreSQL URI without its password). The store
+    /// only shows this application's keys; without a client id, only keys stored without one.
+    private static func openStore(
+        _ location: StoreLocation, options: CommandLineOptions, environment: [String: String], application: String,
+        logger: Logger
+    ) throws(CommandLineError) -> (any TokenStore, String) {
+        do {
+            switch location {
+            case .postgres(let uri):
+                let schema =
+                    options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
+                    ?? defaultStoreSchema
+                let store = try PostgreSQLTokenStore.open(
+                    uri, application: application, origin: LeaseOwner.current, schema: schema, logger: logger)
+                return (store, "\(store.displayName) (schema \(schema))")
+            case .memory, .file:
+                let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
+                let store = try SQLiteTokenStore.open(
+                    location, application: application, origin: LeaseOwner.current, strict: options.strictStore,
+                    busyTimeout: busyTimeout, logger: logger)
+                guard case .file(let path) = location else { return (store, "memory") }
+                return (store, path)
+            }
+        } catch {
+            throw CommandLineError(error.description)
+        }
     }
 }

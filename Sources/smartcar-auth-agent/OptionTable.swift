@@ -54,8 +54,12 @@ struct CommandLineOption {
                 environment: "SMARTCAR_MODE", defaultValue: SmartcarConfiguration().mode.rawValue,
                 help: "Connect mode"),
             text(
-                "--store", "PATH|memory", \.store, environment: "SMARTCAR_AUTH_STORE",
-                defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3", help: "token store"),
+                "--store", "PATH|memory|postgresql://URI", \.store, environment: "SMARTCAR_AUTH_STORE",
+                defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3",
+                help: "token store: a SQLite file, memory, or a PostgreSQL database shared by many hosts"),
+            text(
+                "--store-schema", "NAME", \.storeSchema, environment: "SMARTCAR_AUTH_STORE_SCHEMA",
+                defaultValue: AgentLauncher.defaultStoreSchema, help: "the PostgreSQL store's schema"),
             toggle(
                 "--strict-store", \.strictStore,
                 help: "refuse to start on a corrupt store instead of moving it aside"),
