@@ -7,10 +7,15 @@ import TokenStore
 struct BenchStore: Sendable {
     enum Backend: String, Sendable, CaseIterable {
         case sqlite = "SQLite", postgres = "PostgreSQL"
+
+        /// The name of an agent process on this backend (logs, the transport's subjects).
+        var agentName: String { self == .sqlite ? "agent" : "agent-postgresql" }
     }
 
     enum Place: Sendable {
         case file(String)
+        /// A libpq URI and the schema in it (`--store-schema`).
+        case postgres(uri: String, schema: String)
     }
 
     let place: Place
@@ -18,6 +23,7 @@ struct BenchStore: Sendable {
     var backend: Backend {
         switch place {
         case .file: .sqlite
+        case .postgres: .postgres
         }
     }
 
@@ -28,6 +34,7 @@ struct BenchStore: Sendable {
     var agentArguments: [String] {
         switch place {
         case .file(let path): ["--store", path]
+        case .postgres(let uri, let schema): ["--store", uri, "--store-schema", schema]
         }
     }
 
@@ -36,6 +43,8 @@ struct BenchStore: Sendable {
         switch place {
         case .file(let path):
             try SQLiteTokenStore.open(.file(path), application: StoreFixtures.application, origin: origin)
+        case .postgres(let uri, let schema):
+            try PostgreSQLTokenStore.open(uri, application: StoreFixtures.application, origin: origin, schema: schema)
         }
     }
 }

@@ -18,7 +18,7 @@ extension Bench {
         let floor = (Double(keys) / Double(agents * bound)).rounded(.up) * latency
         var outcomes: [BenchStore.Backend: FleetOutcome] = [:]
         for backend in backends {
-            let places = try fleetPlaces(backend, agents: agents)
+            let places = fleetPlaces(backend, agents: agents)
             progress(
                 "fleet storm on \(backend.rawValue): \(Report.grouped(Double(keys))) expired keys, each asked of \(agents) agents (\(places.summary)), --max-upstream-concurrency \(bound) each, fake latency \(options.latencyMilliseconds) ms (floor \(String(format: "%.2f", floor)) s)"
             )
@@ -72,15 +72,8 @@ extension Bench {
     /// One storm: fills `store` with expired keys minted by the slow fake (key i for user `fleet-i`), starts the
     /// agents where `places` says, releases every agent's burst at once, and checks the replies and the fake's log.
     private func fleetStorm(_ store: BenchStore, places: FleetPlaces) throws -> FleetOutcome {
-        let keys = options.stormKeys, agents = places.count, now = Date()
-        let pairs = (0..<keys).map { slow.mintTokens(userID: "fleet-\($0)") }
-        try StoreFixtures.fill(store, count: keys) { index in
-            var token = StoreFixtures.syntheticToken(index, now: now)
-            token.accessToken = pairs[index].accessToken
-            token.refreshToken = pairs[index].refreshToken
-            token.expiresAt = now.addingTimeInterval(-60)
-            return token
-        }
+        let keys = options.stormKeys, agents = places.count
+        try StoreFixtures.fillExpired(store, count: keys, mintedBy: slow, user: "fleet")
         slow.reset()
         let recipes = (0..<agents).map { index in
             places.recipe(

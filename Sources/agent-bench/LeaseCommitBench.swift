@@ -18,28 +18,39 @@ extension Bench {
             try StoreFixtures.fill(place, count: keys) { StoreFixtures.syntheticToken($0, now: now) }
             stores.append((backend, try place.open()))
         }
-        let timings = try blockingAwait { [stores] () async throws -> [BenchStore.Backend: [Double]] in
+        let floor = try FsyncFloor(path: storeFolder + "/lease-commit-fsync-floor")
+        // nil stands for the fsync floor; the order rotates every sample.
+        let subjects: [(BenchStore.Backend, any TokenStore)?] = stores + [nil]
+        let timings = try blockingAwait { () async throws -> [BenchStore.Backend?: [Double]] in
             var generator = SystemRandomNumberGenerator()
-            var timings: [BenchStore.Backend: [Double]] = [:]
+            var timings: [BenchStore.Backend?: [Double]] = [:]
             for index in 0..<(warmup + samples) {
-                for (backend, store) in stores.rotated(by: index) {
+                for subject in subjects.rotated(by: index) {
                     let key = StoreFixtures.key(Int.random(in: 0..<keys, using: &generator))
                     let started = Monotonic.now()
-                    try await Bench.refreshOnce(store, key: key, tag: index)
+                    if let (_, store) = subject {
+                        try await Bench.refreshOnce(store, key: key, tag: index)
+                    } else {
+                        floor.twoCommits()
+                    }
                     if index >= warmup {
-                        timings[backend, default: []].append(Monotonic.milliseconds(from: started, to: Monotonic.now()))
+                        timings[subject?.0, default: []].append(
+                            Monotonic.milliseconds(from: started, to: Monotonic.now()))
                     }
                 }
             }
-            for (_, store) in stores { await store.close() }
+            for case let (_, store)? in subjects { await store.close() }
             return timings
         }
         let sqlite = Statistics(timings[.sqlite] ?? []), postgres = timings[.postgres].map(Statistics.init)
+        let fsyncs = Statistics(timings[nil] ?? [])
         for (id, label, p) in [("median", "median", 50.0), ("p99", "p99", 99.0)] {
             var row = Row(
                 id: "leaseCommit.\(id)",
-                measure: "one refresh's lease + fenced commit, store alone, \(label) (ms, \(samples) refreshes)",
-                unit: "ms", agent: sqlite.percentile(p), postgres: postgres?.percentile(p), peerNote: "n/a")
+                measure:
+                    "one refresh's lease + fenced commit, store alone, \(label) (ms, \(samples) refreshes; floor = 2 fsyncs)",
+                unit: "ms", agent: sqlite.percentile(p), postgres: postgres?.percentile(p), floor: fsyncs.percentile(p),
+                peerNote: "n/a")
             if id == "median", let postgres {
                 row.target = "PostgreSQL ≤ 3"
                 row.verdict = postgres.median <= 3 ? .met : .missed

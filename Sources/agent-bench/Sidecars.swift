@@ -82,7 +82,7 @@ struct Sidecars {
     /// The agent on `store`, configured for `fake`; named after the store's backend when it is not SQLite.
     func agent(_ store: BenchStore, fake: FakeSmartcar, extraArguments: [String] = []) -> Recipe {
         Recipe(
-            name: store.backend == .sqlite ? "agent" : "agent-\(store.backend.rawValue.lowercased())",
+            name: store.backend.agentName,
             executable: agentPath,
             arguments: store.agentArguments + ["--log-level", "error"] + extraArguments,
             environment: Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new })

@@ -39,6 +39,20 @@ enum StoreFixtures {
         try blockingAwait { await store.close() }
     }
 
+    /// `store` holding `count` keys whose tokens `fake` minted (key i for the user `user` + "-i"), all expired a
+    /// minute ago: a refresh storm waiting to happen.
+    static func fillExpired(_ store: BenchStore, count: Int, mintedBy fake: FakeSmartcar, user: String) throws {
+        let now = Date()
+        let pairs = (0..<count).map { fake.mintTokens(userID: "\(user)-\($0)") }
+        try fill(store, count: count) { index in
+            var token = syntheticToken(index, now: now)
+            token.accessToken = pairs[index].accessToken
+            token.refreshToken = pairs[index].refreshToken
+            token.expiresAt = now.addingTimeInterval(-60)
+            return token
+        }
+    }
+
     /// The peer's JSON file at `path` with the same rows (what its `save()` writes).
     static func buildPeerStore(at path: String, count: Int, token: (Int) -> StoredToken) throws {
         var text = "{"

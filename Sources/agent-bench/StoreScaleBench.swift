@@ -83,25 +83,18 @@ extension Bench {
                 try SQLiteTokenStore.open(.file(fixtures.agentStores[size]!), application: StoreFixtures.application)
             )
         }
-        let floorPath = storeFolder + "/fsync-floor"
-        let floorFD = open(floorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard floorFD >= 0 else { throw Clients.Failure(description: "cannot create \(floorPath)") }
-        defer { close(floorFD) }
+        let floor = try FsyncFloor(path: storeFolder + "/fsync-floor")
         let warmup = 5, samples = options.persistSamples
         let timings = try blockingAwait { () async throws -> [Int: [Double]] in
             var generator = SystemRandomNumberGenerator()
             var timings: [Int: [Double]] = [:]
-            let page = [UInt8](repeating: 0x5A, count: 4096)
             for index in 0..<(warmup + samples) {
                 // -1 stands for the fsync floor; the order rotates every sample.
                 let order = (stores.map(\.0) + [-1]).rotated(by: index)
                 for size in order {
                     let started = Monotonic.now()
                     if size < 0 {
-                        for _ in 0..<2 {
-                            _ = page.withUnsafeBytes { pwrite(floorFD, $0.baseAddress, $0.count, 0) }
-                            fsync(floorFD)
-                        }
+                        floor.twoCommits()
                     } else {
                         let store = stores.first { $0.0 == size }!.1
                         try await Bench.refreshOnce(
