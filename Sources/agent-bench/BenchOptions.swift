@@ -54,7 +54,7 @@ struct BenchOptions: Sendable {
                                      (schemas agent_bench_PID_*, dropped at the end with psql when it is on PATH)
           --postgres                 the same on a throwaway PostgreSQL cluster the bench starts itself
           --fleet-agents N           agents in the fleet storm, half on each simulated host (default 4)
-          --storm-keys N             keys expiring at once in the refresh storm (default 10000)
+          --storm-keys N             keys expiring at once in the refresh storms (default 10000)
           --storm-concurrency N      the agent's --max-upstream-concurrency in the storm (default 32)
           --latency-ms N             the fake's latency in the single-flight and storm runs (default 50)
           --only LIST                run only these sections (comma-separated): \(Section.allCases.map(\.rawValue).joined(separator: ","))

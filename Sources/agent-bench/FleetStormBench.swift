@@ -91,7 +91,7 @@ extension Bench {
         let bursts = try Bench.simultaneousBursts(
             recipes.indices.map { (recipes[$0], batches[$0], logPath("agent-fleet-\(store.backend)-\($0)")) })
 
-        var errors = 0, keysWithTwoTokens = 0
+        var errors = 0, keysWithTwoTokens: Set<Int> = []
         var answered = [String?](repeating: nil, count: keys)
         for reply in bursts.replies.joined() {
             guard Replies.isResult(reply), let id = Replies.intField("id", in: reply), (1...keys).contains(id),
@@ -101,7 +101,7 @@ extension Bench {
                 continue
             }
             if let first = answered[id - 1] {
-                if first != token { keysWithTwoTokens += 1 }
+                if first != token { keysWithTwoTokens.insert(id) }
             } else {
                 answered[id - 1] = token
             }
@@ -116,7 +116,7 @@ extension Bench {
         }
         return FleetOutcome(
             seconds: bursts.milliseconds / 1000, errors: errors,
-            keysNotRefreshedOnce: refreshes.filter { $0 != 1 }.count, keysWithTwoTokens: keysWithTwoTokens,
+            keysNotRefreshedOnce: refreshes.filter { $0 != 1 }.count, keysWithTwoTokens: keysWithTwoTokens.count,
             peakUpstream: slow.peakConcurrentRequests)
     }
 
