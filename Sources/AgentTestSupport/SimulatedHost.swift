@@ -98,7 +98,9 @@ package final class SimulatedHost: Sendable {
                 throw error
             }
             do {
-                try IPCommand.run(["link", "add", "sch\(n)", "type", "veth", "peer", "name", "eth0", "netns", namespace])
+                try IPCommand.run([
+                    "link", "add", "sch\(n)", "type", "veth", "peer", "name", "eth0", "netns", namespace,
+                ])
                 return (namespace, n)
             } catch {
                 try? IPCommand.run(["netns", "del", namespace])

@@ -3,17 +3,18 @@
 /// a follower that read up to a number never misses a change committed later under a lower one (a `bigserial`
 /// would allow that). The commit also notifies the store's channel, whose listeners read the log then.
 enum PostgreSQLChangeRows {
+    /// Takes the next sequence number, logs the change, prunes the entries beyond the capacity `$6` (noting the
+    /// newest pruned number, to tell a follower it fell behind) and notifies `$5`, in one statement: the sequence
+    /// row stays locked only for this statement and the commit.
     private static let append = """
-        WITH next AS (UPDATE store_meta SET last_sequence = last_sequence + 1 WHERE id = 1 RETURNING last_sequence),
+        WITH next AS (UPDATE store_meta SET last_sequence = last_sequence + 1,
+                          change_log_pruned_through = greatest(change_log_pruned_through, last_sequence + 1 - $6)
+                      WHERE id = 1 RETURNING last_sequence),
              logged AS (INSERT INTO changes (seq, application, key, kind, origin, changed_at)
                         SELECT last_sequence, $1, $2, $3, $4, extract(epoch from clock_timestamp()) FROM next
-                        RETURNING seq)
+                        RETURNING seq),
+             pruned AS (DELETE FROM changes WHERE seq <= (SELECT last_sequence FROM next) - $6)
         SELECT seq, pg_notify($5, seq::text) FROM logged
-        """
-    private static let prune = """
-        WITH pruned AS (DELETE FROM changes WHERE seq <= $1 RETURNING 1)
-        UPDATE store_meta SET change_log_pruned_through = greatest(change_log_pruned_through, $1)
-        WHERE id = 1 AND EXISTS (SELECT 1 FROM pruned)
         """
     /// Takes the sequence row's lock without using a number (a fenced save checks the log under it).
     static let lock = "SELECT last_sequence FROM store_meta WHERE id = 1 FOR UPDATE"
@@ -38,12 +39,10 @@ enum PostgreSQLChangeRows {
         _ key: String, _ application: String, kind: ChangeKind, origin: String, capacity: Int, channel: String,
         _ connection: PostgreSQLConnection
     ) throws(PostgreSQLFailure) {
-        let logged = try connection.execute(append, [application, key, kind.rawValue, origin, channel])
-        guard let sequence = logged.value.flatMap({ Int64($0) }) else {
+        let logged = try connection.execute(append, [application, key, kind.rawValue, origin, channel, "\(capacity)"])
+        guard logged.value != nil else {
             throw PostgreSQLFailure(message: "the change log has no store_meta row", connectionLost: false)
         }
-        let oldest = sequence - Int64(capacity)
-        if oldest > 0 { try connection.execute(prune, ["\(oldest)"]) }
     }
 
     /// Whether `key` of `application` has a change after `sequence` (or entries after it were pruned).

@@ -32,18 +32,14 @@ final class PostgreSQLConnection {
             }
         }
         guard let connected else { throw PostgreSQLFailure(message: "out of memory", connectionLost: true) }
+        // From here a failure that throws runs `deinit`, which closes the handle.
         handle = connected
+        // Server messages (such as the FATAL before a terminated session) are not printed: errors report them.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         guard PQstatus(handle) == CONNECTION_OK else {
-            let failure = PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: true)
-            PQfinish(handle)
-            throw failure
+            throw PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: true)
         }
-        do {
-            _ = try execute("SET synchronous_commit = on; SET search_path = \(PostgreSQLSchema.quoted(schema))")
-        } catch {
-            PQfinish(handle)
-            throw error
-        }
+        try execute("SET synchronous_commit = on; SET search_path = \(PostgreSQLSchema.quoted(schema))")
     }
 
     deinit { PQfinish(handle) }

@@ -67,13 +67,15 @@ package final class PostgreSQLTokenStore: TokenStore {
         } catch {
             throw StoreError(.unavailable, "could not connect to PostgreSQL \(displayName): \(error.message)")
         }
-        try PostgreSQLSchema.migrate(connection, schema: schema, displayName: displayName)
-        try PostgreSQLSchema.claimUnboundRows(for: application, connection, displayName: displayName, logger: logger)
+        // The pooler check comes first: behind a transaction-level pooler the rest would fail less clearly.
         let channel = PostgreSQLSchema.channel(schema)
         let listener = try PostgreSQLListener(
             uri: uri, schema: schema, channel: channel, displayName: displayName, logger: logger)
         do {
             try listener.expectProbe(from: connection)
+            try PostgreSQLSchema.migrate(connection, schema: schema, displayName: displayName)
+            try PostgreSQLSchema.claimUnboundRows(
+                for: application, connection, displayName: displayName, logger: logger)
         } catch {
             listener.stop()
             throw error

@@ -8,6 +8,12 @@ import TokenStore
 /// Start-up failures (an unreadable secret file, a store other users can read) are `CommandLineError`s
 /// whose text says what to do; missing credentials are not: the methods that need them say so.
 enum AgentLauncher {
+    /// `--store-schema`, else `SMARTCAR_AUTH_STORE_SCHEMA`, else `smartcar_auth` (used by PostgreSQL stores only).
+    static func storeSchema(options: CommandLineOptions, environment: [String: String]) -> String {
+        options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "smartcar_auth"
+    }
+
     static func setup(
         options: CommandLineOptions, environment: [String: String],
         logger: Logger
@@ -33,9 +39,26 @@ enum AgentLauncher {
         let location =
             options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
-        let (store, storeDescription) = try openStore(
-            location, options: options, environment: environment, application: configuration.clientID ?? "",
-            logger: logger)
+        let store: any TokenStore
+        let storeDescription: String
+        do {
+            let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
+            // The store only shows this application's keys; without a client id, only keys stored without one.
+            if case .postgres(let uri) = location {
+                let postgres = try PostgreSQLTokenStore.open(
+                    uri, application: configuration.clientID ?? "", origin: LeaseOwner.current,
+                    schema: storeSchema(options: options, environment: environment), logger: logger)
+                store = postgres
+                storeDescription = postgres.displayName
+            } else {
+                store = try SQLiteTokenStore.open(
+                    location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
+                    strict: options.strictStore, busyTimeout: busyTimeout, logger: logger)
+                if case .file(let path) = location { storeDescription = path } else { storeDescription = "memory" }
+            }
+        } catch {
+            throw CommandLineError(error.description)
+        }
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
             logger.notice(
@@ -48,36 +71,5 @@ enum AgentLauncher {
             configuration: configuration, store: store, storeDescription: storeDescription,
             transport: CurlTransport.shared,
             clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent)
-    }
-
-    /// The schema of a PostgreSQL store when neither `--store-schema` nor `SMARTCAR_AUTH_STORE_SCHEMA` names one.
-    static let defaultStoreSchema = "smartcar_auth"
-
-    /// Opens the store and says what it is for the start-up log (a PostgreSQL URI without its password). The store
-    /// only shows this application's keys; without a client id, only keys stored without one.
-    private static func openStore(
-        _ location: StoreLocation, options: CommandLineOptions, environment: [String: String], application: String,
-        logger: Logger
-    ) throws(CommandLineError) -> (any TokenStore, String) {
-        do {
-            switch location {
-            case .postgres(let uri):
-                let schema =
-                    options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
-                    ?? defaultStoreSchema
-                let store = try PostgreSQLTokenStore.open(
-                    uri, application: application, origin: LeaseOwner.current, schema: schema, logger: logger)
-                return (store, "\(store.displayName) (schema \(schema))")
-            case .memory, .file:
-                let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
-                let store = try SQLiteTokenStore.open(
-                    location, application: application, origin: LeaseOwner.current, strict: options.strictStore,
-                    busyTimeout: busyTimeout, logger: logger)
-                guard case .file(let path) = location else { return (store, "memory") }
-                return (store, path)
-            }
-        } catch {
-            throw CommandLineError(error.description)
-        }
     }
 }

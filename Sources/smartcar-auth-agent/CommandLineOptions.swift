@@ -9,11 +9,11 @@ struct CommandLineOptions: Equatable {
 
     var action: Action = .run
     var logLevel: LogLevel = .info
-    /// `--store PATH`, `--store memory` or `--store postgresql://…`; nil means `SMARTCAR_AUTH_STORE` or the
-    /// default location.
+    /// `--store PATH`, `--store memory` or `--store postgresql://…`; nil means `SMARTCAR_AUTH_STORE` or the default
+    /// location.
     var store: String?
-    /// `--store-schema NAME`: the PostgreSQL schema of the store's tables; nil means `SMARTCAR_AUTH_STORE_SCHEMA` or
-    /// `smartcar_auth`.
+    /// `--store-schema NAME`: the PostgreSQL schema of the store's tables; nil means `SMARTCAR_AUTH_STORE_SCHEMA`
+    /// or `smartcar_auth`.
     var storeSchema: String?
     var strictStore = false
     var clientID: String?

@@ -56,10 +56,11 @@ struct CommandLineOption {
             text(
                 "--store", "PATH|memory|postgresql://URI", \.store, environment: "SMARTCAR_AUTH_STORE",
                 defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3",
-                help: "token store: a SQLite file, memory, or a PostgreSQL database shared by many hosts"),
+                help: "token store: a SQLite file, memory, or a PostgreSQL database shared by many hosts "
+                    + "(a libpq URI; PG* variables and ~/.pgpass apply)"),
             text(
                 "--store-schema", "NAME", \.storeSchema, environment: "SMARTCAR_AUTH_STORE_SCHEMA",
-                defaultValue: AgentLauncher.defaultStoreSchema, help: "the PostgreSQL store's schema"),
+                defaultValue: "smartcar_auth", help: "the PostgreSQL schema holding the store's tables"),
             toggle(
                 "--strict-store", \.strictStore,
                 help: "refuse to start on a corrupt store instead of moving it aside"),

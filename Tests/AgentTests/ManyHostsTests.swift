@@ -75,6 +75,56 @@ struct ManyHostsTests {
         #expect(fleet.fake.refusedRefreshes.isEmpty)
     }
 
+    /// The database stopped, then started again: every answer meanwhile is the key's token or a clear
+    /// `storageError` naming PostgreSQL (never the URI's password, never another token), nothing reaches Smartcar,
+    /// and once the database is back the agents reconnect by themselves, refresh once, and agree.
+    @Test(.timeLimit(.minutes(3))) func whileTheDatabaseIsDownAgentsFailClearlyAndRecoverByThemselves() async throws {
+        let fleet = try HostFleet()
+        let password = "password-that-must-not-leak"
+        let agents = try fleet.hosts.map { host in
+            let uri = fleet.storeURI(from: host).replacingOccurrences(of: "postgres@", with: "postgres:\(password)@")
+            return try host.start(arguments: ["--store", uri], environment: fleet.fake.agentEnvironment)
+        }
+        let minted = fleet.fake.mintTokens(userID: "owner-1")
+        let stored = try await agents[0].call(
+            id: 1, "storeToken",
+            [
+                "key": "car", "accessToken": .string(minted.accessToken), "refreshToken": .string(minted.refreshToken),
+                "expiresAt": "2030-01-01T00:00:00Z",
+            ])
+        try #require(stored["result"] != nil, "\(stored)")
+        for agent in agents { _ = try await agent.call(id: 2, "getToken", ["key": "car"]) }
+
+        try fleet.cluster.stop()
+        for agent in agents {
+            let cached = try await agent.call(id: 3, "getToken", ["key": "car"])
+            if cached["result"] != nil {
+                #expect(cached["result"]?["accessToken"] == .string(minted.accessToken), "\(cached)")
+            } else {
+                #expect(cached.errorKind == "storageError", "\(cached)")
+            }
+            let refresh = try await agent.call(id: 4, "getToken", ["key": "car", "forceRefresh": true])
+            #expect(refresh.errorKind == "storageError", "\(refresh)")
+            let message = refresh["error"]?["message"]?.stringValue ?? ""
+            #expect(message.contains("PostgreSQL") && !message.contains(password), "\(message)")
+        }
+        #expect(fleet.fake.count(.token) == 0)
+
+        try fleet.cluster.start()
+        var refreshed: JSONValue = .null
+        let deadline = ContinuousClock.now + .seconds(60)
+        for id in 5... where ContinuousClock.now < deadline {
+            refreshed = try await agents[1].call(id: id, "getToken", ["key": "car", "forceRefresh": true])
+            if refreshed["result"] != nil { break }
+            try await Task.sleep(for: .milliseconds(100))  // the agent reconnects with a backoff of up to 2 s
+        }
+        let token = try #require(refreshed["result"]?["accessToken"]?.stringValue, "\(refreshed)")
+        #expect(fleet.fake.count(.token) == 1)
+        let servedByOther = try await agents[0].call(id: 100, "getToken", ["key": "car"])
+        #expect(servedByOther["result"]?["accessToken"] == .string(token), "\(servedByOther)")
+        for agent in agents { #expect(!agent.stderr.contains(password)) }
+    }
+
     /// The first `tokenChanged` notification with `reason` that `agent` sent (waiting up to a minute for it).
     static func notification(from agent: AgentProcess, reason: String) async throws -> JSONValue {
         let matches: @Sendable (JSONValue) -> Bool = {

@@ -39,7 +39,8 @@ struct PausedHostsTests {
         defer { kill(agentA.pid, SIGCONT) }
 
         // B waits for A's lease to expire (A's process is not B's to check), takes it and refreshes.
-        let servedByB = try await agentB.call(id: 3, "getToken", ["key": "car", "forceRefresh": true], timeout: .seconds(90))
+        let servedByB = try await agentB.call(
+            id: 3, "getToken", ["key": "car", "forceRefresh": true], timeout: .seconds(90))
         let tokenB = try #require(servedByB["result"]?["accessToken"]?.stringValue, "\(servedByB)")
         let rowAfterB = try fleet.query(
             "SELECT generation || ' ' || refresh_token FROM smartcar_auth.tokens WHERE key = 'car'")
@@ -54,8 +55,9 @@ struct PausedHostsTests {
         kill(agentA.pid, SIGCONT)
         let servedByA = try await agentA.response(id: .int(2), timeout: .seconds(60))
         #expect(servedByA["result"]?["accessToken"] == .string(tokenB), "\(servedByA)\n\(agentA.stderrTail())")
-        #expect(try fleet.query(
-            "SELECT generation || ' ' || refresh_token FROM smartcar_auth.tokens WHERE key = 'car'") == rowAfterB)
+        #expect(
+            try fleet.query(
+                "SELECT generation || ' ' || refresh_token FROM smartcar_auth.tokens WHERE key = 'car'") == rowAfterB)
         #expect(!fleet.fake.isSpent(refreshToken: refreshTokenB), "B's refresh token is the live one")
         #expect(agentA.stderr.contains("superseded"), "\(agentA.stderrTail())")
         #expect(fleet.fake.refusedRefreshes.isEmpty, "a spent refresh token was sent after its reuse window")

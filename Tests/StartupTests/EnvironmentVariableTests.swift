@@ -11,7 +11,7 @@ import Testing
     /// A valid value for each option that has a variable; a new one must be added here.
     static let samples = [
         "--client-id": "id-from-a-test", "--redirect-uri": "https://example.com/callback", "--mode": "simulated",
-        "--store": "memory",
+        "--store": "memory", "--store-schema": "tenant_a",
     ]
 
     @Test func theVariableAndTheOptionSetTheSameThing() throws {
@@ -20,6 +20,15 @@ import Testing
         for option in options {
             let name = try #require(option.names.first), variable = try #require(option.environmentVariable)
             let value = try #require(Self.samples[name])
+            if name == "--store-schema" {  // only a PostgreSQL store reads it
+                func schema(_ arguments: [String], _ environment: [String: String]) throws -> String {
+                    AgentLauncher.storeSchema(
+                        options: try CommandLineOptions(parsing: arguments), environment: environment)
+                }
+                #expect(try schema([name, value], [:]) == schema([], [variable: value]))
+                #expect(try schema([], [:]) != schema([name, value], [:]))
+                continue
+            }
             // Every start opens a store: memory, or for `--store` itself the default one in a folder of the test's.
             let folder = FileManager.default.temporaryDirectory
                 .appendingPathComponent("startup-\(UInt64.random(in: 0...UInt64.max))")
