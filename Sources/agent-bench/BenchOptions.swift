@@ -65,8 +65,9 @@ struct BenchOptions: Sendable {
           -h, --help                 this help
 
         Exits 1 when a hard invariant fails (single-flight refreshes != 1, storm errors > 0, storm
-        concurrency above its bound) or a section cannot finish, 2 on a usage or setup error; never for
-        a missed speed target.
+        concurrency above its bound; fleet storm errors, a key not refreshed exactly once, one key answered
+        with different tokens) or a section cannot finish, 2 on a usage or setup error; never for a missed
+        speed target.
         """
 
     enum Section: String, CaseIterable, Sendable {

@@ -21,7 +21,7 @@ extension Bench {
         let hosts = simulatedHosts.all
         guard backend == .postgres, let postgres, !hosts.isEmpty else {
             var places = FleetPlaces.thisHost(agents)
-            if backend == .postgres, let simulatedHostsNote { places.summary += " (\(simulatedHostsNote))" }
+            if backend == .postgres, let simulatedHostsNote { places.summary += "; \(simulatedHostsNote)" }
             return places
         }
         return FleetPlaces(
