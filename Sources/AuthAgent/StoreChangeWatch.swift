@@ -18,6 +18,9 @@ final class StoreChangeWatch: Sendable {
 
     /// The longest pause between polls: well under the 100 ms an agent may lag behind another's change.
     static let interval: Duration = .milliseconds(20)
+    /// The shortest pause between polls woken by notifications: bounds the reads one agent makes while every
+    /// agent of a fleet commits at once, for a few milliseconds of lag.
+    static let minimumGap: Duration = .milliseconds(5)
 
     /// Takes the store's newest change as the mark to follow from; nil if the store failed (the follow loop
     /// then keeps trying, and drops everything once it succeeds).
@@ -69,7 +72,10 @@ final class StoreChangeWatch: Sendable {
                 await onChange(.everything)
             }
             if let follower, !failing {
+                // Notifications coming faster than this (a refresh storm) are read together, not one poll each.
+                let polled = ContinuousClock.now
                 await follower.waitForChange(upTo: interval)
+                try? await Task.sleep(until: polled + minimumGap)
             } else {
                 try? await Task.sleep(for: interval)
             }

@@ -33,16 +33,14 @@ enum PostgreSQLChangeRows {
         WHERE m.id = 1 ORDER BY c.seq
         """
 
-    /// Logs a change inside the caller's transaction, notifies `channel` (delivered at commit) and prunes the
-    /// entries beyond `capacity`.
+    /// Logs a change in the caller's transaction as its last statement, sent with its `COMMIT`
+    /// (`PostgreSQLConnection.commit`): the sequence row is locked for that one round trip only. Notifies
+    /// `channel` (delivered at commit) and prunes the entries beyond `capacity`.
     static func append(
         _ key: String, _ application: String, kind: ChangeKind, origin: String, capacity: Int, channel: String,
         _ connection: PostgreSQLConnection
-    ) throws(PostgreSQLFailure) {
-        let logged = try connection.execute(append, [application, key, kind.rawValue, origin, channel, "\(capacity)"])
-        guard logged.value != nil else {
-            throw PostgreSQLFailure(message: "the change log has no store_meta row", connectionLost: false)
-        }
+    ) {
+        connection.statementBeforeCommit = (append, [application, key, kind.rawValue, origin, channel, "\(capacity)"])
     }
 
     /// Whether `key` of `application` has a change after `sequence` (or entries after it were pruned).

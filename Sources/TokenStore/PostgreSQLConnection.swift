@@ -5,6 +5,8 @@ import Foundation
 /// parameters and answer text results; a failure says whether the connection is gone.
 final class PostgreSQLConnection {
     private let handle: OpaquePointer
+    /// A statement the open transaction runs last, sent with its `COMMIT` (see `executeAndCommit`).
+    var statementBeforeCommit: (sql: String, parameters: [String?])?
 
     /// What every connection of the agent is called on the server (`pg_stat_activity.application_name`), so an
     /// operator, or a test, can find them.
@@ -82,13 +84,7 @@ final class PostgreSQLConnection {
         }
         defer { PQclear(result) }
         let status = PQresultStatus(result)
-        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-            throw PostgreSQLFailure(
-                sqlState: state, message: primary ?? Self.text(PQerrorMessage(handle)),
-                connectionLost: isBroken || PostgreSQLFailure.meansConnectionLost(state))
-        }
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw failure(result) }
         var rows: [[String?]] = []
         let (count, columns) = (PQntuples(result), PQnfields(result))
         rows.reserveCapacity(Int(count))
@@ -99,6 +95,65 @@ final class PostgreSQLConnection {
                 })
         }
         return PostgreSQLRows(rows: rows, affected: Int(String(cString: PQcmdTuples(result))) ?? 0)
+    }
+
+    /// Commits the open transaction, running `statementBeforeCommit` first in the same round trip.
+    func commit() throws(PostgreSQLFailure) {
+        guard let last = statementBeforeCommit else {
+            try execute("COMMIT")
+            return
+        }
+        statementBeforeCommit = nil
+        try executeAndCommit(last.sql, last.parameters)
+    }
+
+    /// Runs `sql` then `COMMIT` in one round trip (libpq's pipeline mode), inside the transaction the caller began:
+    /// the locks `sql` takes (the change log's sequence row) are held for the statement and the commit's flush
+    /// only, not for one more trip to the agent and back, which is what bounds how many commits per second every
+    /// agent on the store makes together. Throws the first failure; the transaction is then aborted (roll it back).
+    func executeAndCommit(_ sql: String, _ parameters: [String?]) throws(PostgreSQLFailure) {
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: isBroken)
+        }
+        defer { PQexitPipelineMode(handle) }
+        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        let sent = copies.withUnsafeBufferPointer { values in
+            values.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
+                PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0) == 1
+                    && PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1
+                    && PQpipelineSync(handle) == 1
+            }
+        }
+        guard sent else {
+            throw PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: isBroken)
+        }
+        // Each statement's result, a NULL after each, then the sync point's result.
+        var firstFailure: PostgreSQLFailure?
+        var ends = 0
+        while true {
+            guard let result = PQgetResult(handle) else {
+                ends += 1
+                if isBroken || ends > 2 {
+                    throw firstFailure
+                        ?? PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: isBroken)
+                }
+                continue
+            }
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+            if status == PGRES_FATAL_ERROR, firstFailure == nil { firstFailure = failure(result) }
+        }
+        if let firstFailure { throw firstFailure }
+    }
+
+    private func failure(_ result: OpaquePointer) -> PostgreSQLFailure {
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+        return PostgreSQLFailure(
+            sqlState: state, message: primary ?? Self.text(PQerrorMessage(handle)),
+            connectionLost: isBroken || PostgreSQLFailure.meansConnectionLost(state))
     }
 
     /// Reads what arrived on the socket; answers the payloads of the notifications received.

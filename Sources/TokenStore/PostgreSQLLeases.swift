@@ -78,7 +78,7 @@ extension PostgreSQLTokenStore {
             LeaseRules.warnAboutLease(row, key: key, owner: owner, now: leaseNow, logger: logger)
             let written = try self.writeNewTokens(
                 token, lastRefreshedAt: token.lastRefreshedAt ?? now, keep: true, connection)
-            try self.logChange(key, .refreshed, connection)
+            self.logChange(key, .refreshed, connection)
             return .committed(written)
         }
     }

@@ -61,9 +61,10 @@ final class PostgreSQLPool: Sendable {
                         throw unsent
                     }
                     let result = try body(connection)
-                    try connection.execute("COMMIT")
+                    try connection.commit()
                     return result
                 } catch {
+                    connection.statementBeforeCommit = nil
                     if !error.connectionLost { _ = try? connection.execute("ROLLBACK") }
                     attempt += 1
                     guard error.isRetryable, attempt < 5 else { throw error }

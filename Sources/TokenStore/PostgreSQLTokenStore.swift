@@ -128,7 +128,7 @@ package final class PostgreSQLTokenStore: TokenStore {
         try await pool.transaction { connection throws(PostgreSQLFailure) in
             let written = try self.writeNewTokens(
                 token, lastRefreshedAt: token.lastRefreshedAt, keep: false, connection)
-            try self.logChange(token.key, kind, connection)
+            self.logChange(token.key, kind, connection)
             return written
         }
     }
@@ -148,7 +148,7 @@ package final class PostgreSQLTokenStore: TokenStore {
             }
             let written = try self.writeNewTokens(
                 token, lastRefreshedAt: token.lastRefreshedAt, keep: false, connection)
-            try self.logChange(token.key, kind, connection)
+            self.logChange(token.key, kind, connection)
             return .saved(written)
         }
     }
@@ -159,7 +159,7 @@ package final class PostgreSQLTokenStore: TokenStore {
             guard try connection.execute(PostgreSQLTokenRows.deleteOne, [application, key]).affected > 0 else {
                 return false
             }
-            try self.logChange(key, .forgotten, connection)
+            self.logChange(key, .forgotten, connection)
             return true
         }
     }
@@ -171,7 +171,7 @@ package final class PostgreSQLTokenStore: TokenStore {
                 PostgreSQLTokenRows.markNeedsReauth,
                 [application, key, rejectedRefreshToken, PostgreSQLTokenRows.seconds(Date())])
             guard marked.affected > 0 else { return false }
-            try self.logChange(key, .reauthRequired, connection)
+            self.logChange(key, .reauthRequired, connection)
             return true
         }
     }
@@ -229,8 +229,8 @@ package final class PostgreSQLTokenStore: TokenStore {
         return PostgreSQLTokenRows.row(row).token
     }
 
-    func logChange(_ key: String, _ kind: ChangeKind, _ connection: PostgreSQLConnection) throws(PostgreSQLFailure) {
-        try PostgreSQLChangeRows.append(
+    func logChange(_ key: String, _ kind: ChangeKind, _ connection: PostgreSQLConnection) {
+        PostgreSQLChangeRows.append(
             key, application, kind: kind, origin: origin, capacity: changeLogCapacity, channel: channel, connection)
     }
 }
