@@ -182,8 +182,12 @@ private final class PostgreSQLSlot: @unchecked Sendable {
         connection = nil
         let now = ContinuousClock.now
         if let retryAt, now < retryAt {
+            let milliseconds =
+                (retryAt - now).components.attoseconds / 1_000_000_000_000_000
+                + (retryAt - now).components.seconds * 1000
             throw StoreError(
-                .unavailable, "PostgreSQL \(displayName) is unreachable; the agent reconnects in \(retryAt - now)")
+                .unavailable,
+                "PostgreSQL \(displayName) is unreachable; the agent tries to reconnect in \(milliseconds) ms")
         }
         do {
             let fresh = try PostgreSQLConnection(uri: uri, schema: schema, lockTimeout: lockTimeout)

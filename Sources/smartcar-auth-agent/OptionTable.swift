@@ -60,7 +60,8 @@ struct CommandLineOption {
                     + "(a libpq URI; PG* variables and ~/.pgpass apply)"),
             text(
                 "--store-schema", "NAME", \.storeSchema, environment: "SMARTCAR_AUTH_STORE_SCHEMA",
-                defaultValue: AgentLauncher.defaultStoreSchema, help: "the PostgreSQL schema holding the store's tables"),
+                defaultValue: AgentLauncher.defaultStoreSchema, help: "the PostgreSQL schema holding the store's tables"
+            ),
             toggle(
                 "--strict-store", \.strictStore,
                 help: "refuse to start on a corrupt store instead of moving it aside"),
