@@ -28,7 +28,11 @@ let package = Package(
         // The operating system's libcrypto (OpenSSL 3).
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
         // Durable, cross-process token store on SQLite.
-        .target(name: "TokenStore", dependencies: ["AgentSupport", "CSQLite", "Sealing"]),
+                // The operating system's libpq (the PostgreSQL client library).
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
+        // Durable, cross-process token store on SQLite, or shared by many hosts on PostgreSQL.
+        .target(name: "TokenStore", dependencies: ["AgentSupport", "CLibPQ", "CSQLite", "Sealing"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
         .target(name: "FakeSmartcar", dependencies: ["AgentSupport", "WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.
@@ -71,10 +75,10 @@ let package = Package(
         .target(
             name: "AgentTestSupport",
             dependencies: [
-                "AgentSupport", "AuthAgent", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth", "TokenStore",
+                "AgentSupport", "AuthAgent", "CLibPQ", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth", "TokenStore",
                 "WireFormats",
             ]),
-        .executableTarget(name: "replay-transcripts", dependencies: ["TranscriptReplay"]),
+        .executableTarget(name: "replay-transcripts", dependencies: ["AgentTestSupport", "TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
         .executableTarget(
             name: "agent-reliability",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: the Swift suites (which also drive the real agent binary over pipes), the
-# reliability suites in their short mode (fuzz, crash, upstream faults, secrets, rotation race, the model-based
-# concurrency search; about a minute and a half), then the clients' suites against the binaries that build made.
+# reliability suites in their short mode (fuzz, crash, upstream faults, secrets, rotation race, the rotation race
+# across two simulated hosts on PostgreSQL, the model-based concurrency search on SQLite and PostgreSQL; about two
+# minutes), then the clients' suites against the binaries that build made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"

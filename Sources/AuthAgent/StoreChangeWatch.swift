@@ -2,7 +2,8 @@ import AgentSupport
 import TokenStore
 
 /// Keeps one agent coherent with the other agents on its store: a background task follows the store's change
-/// log (one `ChangeFollower`, polled every `interval`; a poll that finds nothing reads no table) and hands each
+/// log (one `ChangeFollower`, polled every `interval`, or as soon as the follower's `waitForChange` is told of a
+/// change: PostgreSQL's notifications; a poll that finds nothing reads no table) and hands each
 /// change another agent made to `onChange`, one at a time in the store's order, so the hot path never reads the
 /// store yet stops serving a row another agent replaced. The agent's own changes are left out: it already holds
 /// what it wrote. The tasks end when this is released.
@@ -15,8 +16,11 @@ final class StoreChangeWatch: Sendable {
         case everything
     }
 
-    /// The pause between polls: well under the 100 ms an agent may lag behind another's change.
+    /// The longest pause between polls: well under the 100 ms an agent may lag behind another's change.
     static let interval: Duration = .milliseconds(20)
+    /// The shortest pause between polls woken by notifications: bounds the reads one agent makes while every
+    /// agent of a fleet commits at once, for a few milliseconds of lag.
+    static let minimumGap: Duration = .milliseconds(5)
 
     /// Takes the store's newest change as the mark to follow from; nil if the store failed (the follow loop
     /// then keeps trying, and drops everything once it succeeds).
@@ -67,7 +71,14 @@ final class StoreChangeWatch: Sendable {
                 failing = true
                 await onChange(.everything)
             }
-            try? await Task.sleep(for: interval)
+            if let follower, !failing {
+                // Notifications coming faster than this (a refresh storm) are read together, not one poll each.
+                let polled = ContinuousClock.now
+                await follower.waitForChange(upTo: interval)
+                try? await Task.sleep(until: polled + minimumGap)
+            } else {
+                try? await Task.sleep(for: interval)
+            }
         }
         await follower?.close()
     }

@@ -112,7 +112,11 @@ package final class FakeSmartcar: Sendable {
     /// `http://127.0.0.1:PORT`: use it for every `*_ORIGIN`.
     package var origin: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
-    /// Closes the listener and every connection; stalled and delayed requests end unanswered.
+    /// Listens on 127.0.0.1:`port` too, in the network namespace of the calling thread: a test thread that joined
+    /// another namespace (a simulated host) makes the fake reachable there at the same `origin`.
+    package func listenInCurrentNamespace() throws(FakeServerError) { try server.listenInCurrentNamespace() }
+
+    /// Closes every listener and connection; stalled and delayed requests end unanswered.
     /// Returns when the server's threads are done. Idempotent.
     package func stop() {
         service.held.abandonAll()

@@ -25,7 +25,8 @@ enum HTTPReply: Sendable {
     case held(HTTPServerResponse, HeldAnswer)
 }
 
-/// A small HTTP/1.1 server on 127.0.0.1: one thread accepting, one thread per connection, keep-alive.
+/// A small HTTP/1.1 server on 127.0.0.1 (of one or more network namespaces): one thread accepting per listener,
+/// one thread per connection, keep-alive.
 ///
 /// Blocking POSIX sockets on threads of its own (never the cooperative pool). `stop()` shuts every socket
 /// down with `shutdown(2)`, which wakes each blocked `accept`/`recv`, and releases delayed answers.
@@ -39,12 +40,11 @@ final class HTTPServer: Sendable {
     /// closed and reused meanwhile (each owner closes its descriptor inside this lock).
     private struct Sockets {
         var stopped = false
-        var listenerOpen = true
+        var listeners: Set<Int32> = []
         var connections: Set<Int32> = []
     }
 
     let port: UInt16
-    private let listener: Int32
     private let handler: Handler
     private let finished: Finished
     private let sockets = Mutex(Sockets())
@@ -54,6 +54,21 @@ final class HTTPServer: Sendable {
     init(
         port requestedPort: UInt16, handler: @escaping Handler, finished: @escaping Finished = { _ in }
     ) throws(FakeServerError) {
+        let (fd, port) = try Self.openListener(port: requestedPort)
+        self.port = port
+        self.handler = handler
+        self.finished = finished
+        serve(listener: fd)
+    }
+
+    /// Listens on 127.0.0.1:`port` too, in the network namespace of the calling thread: a test that joined
+    /// another namespace (a simulated host) makes the server reachable there at the same address.
+    func listenInCurrentNamespace() throws(FakeServerError) {
+        serve(listener: try Self.openListener(port: port).fd)
+    }
+
+    /// A listening socket on 127.0.0.1:`port` (0: any free port) and the port it got.
+    private static func openListener(port requestedPort: UInt16) throws(FakeServerError) -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw FakeServerError(operation: "socket", errno: errno) }
         var yes: Int32 = 1
@@ -82,34 +97,42 @@ final class HTTPServer: Sendable {
             close(fd)
             throw error
         }
-        listener = fd
-        port = UInt16(bigEndian: address.sin_port)
-        self.handler = handler
-        self.finished = finished
-        threads.enter()
-        let acceptThread = Thread { [self] in acceptLoop() }
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Accepts connections on `listener` on a thread of its own; the server owns and closes it (at once when
+    /// stopped already).
+    private func serve(listener: Int32) {
+        let started = sockets.withLock { state in
+            guard !state.stopped else { close(listener); return false }
+            state.listeners.insert(listener)
+            threads.enter()
+            return true
+        }
+        guard started else { return }
+        let acceptThread = Thread { [self] in acceptLoop(listener) }
         acceptThread.name = "fake-smartcar accept"
         acceptThread.start()
     }
 
-    /// Closes the listener and every connection; stalled and delayed requests end unanswered.
+    /// Closes every listener and connection; stalled and delayed requests end unanswered.
     /// Returns once every server thread has finished (or after 5 s). Idempotent.
     func stop() {
         sockets.withLock { state in
             guard !state.stopped else { return }
             state.stopped = true
-            if state.listenerOpen { shutdown(listener, Int32(SHUT_RDWR)) }
+            for fd in state.listeners { shutdown(fd, Int32(SHUT_RDWR)) }
             for fd in state.connections { shutdown(fd, Int32(SHUT_RDWR)) }
         }
         stopSignal.fire()
         _ = threads.wait(timeout: .now() + 5)
     }
 
-    private func acceptLoop() {
+    private func acceptLoop(_ listener: Int32) {
         defer {
             sockets.withLock { state in
                 close(listener)
-                state.listenerOpen = false
+                state.listeners.remove(listener)
             }
             threads.leave()
         }

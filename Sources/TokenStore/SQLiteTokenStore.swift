@@ -79,7 +79,7 @@ package final class SQLiteTokenStore: TokenStore {
                 }
             }
             queue = StoreQueue(connection: connection, label: "TokenStore \(path)", watch: watch)
-        case .memory:
+        case .memory, .postgres:  // the opener refused a PostgreSQL location
             queue = StoreQueue(connection: connection, label: "TokenStore memory")
         }
         return SQLiteTokenStore(
@@ -230,7 +230,7 @@ package final class SQLiteTokenStore: TokenStore {
             return try SQLiteChangeFollower(
                 path: path, application: application, after: sequence,
                 busyTimeoutMilliseconds: busyTimeoutMilliseconds)
-        case .memory:
+        case .memory, .postgres:
             return PollingChangeFollower(store: self, after: sequence)
         }
     }

@@ -46,8 +46,16 @@ package protocol ChangeFollower: Sendable {
     /// The changes since the last poll (in batches of at most a few hundred; poll again while non-empty), or
     /// `.fellBehind` (the follower then continues after the newest change).
     func poll() async throws(StoreError) -> ChangeBatch
+    /// Returns once a change may be waiting (a PostgreSQL notification arrived), or after `upTo`: the pause
+    /// between polls. Not cancellable.
+    func waitForChange(upTo: Duration) async
     /// Releases the follower's resources (its connection). Later polls throw `.closed`.
     func close() async
+}
+
+extension ChangeFollower {
+    /// Followers told of nothing (SQLite, memory) just wait.
+    package func waitForChange(upTo limit: Duration) async { try? await Task.sleep(for: limit) }
 }
 
 /// How many change-log entries a store keeps (all applications together) unless told otherwise: a follower

@@ -1,5 +1,5 @@
-/// Why the token store could not do what was asked. Messages name paths, keys and SQLite's own text,
-/// never a token value, so they can be logged and sent to clients as they are.
+/// Why the token store could not do what was asked. Messages name paths, keys and the database's own text,
+/// never a token value or a password, so they can be logged and sent to clients as they are.
 package struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     package enum Kind: String, Sendable, Equatable, CaseIterable {
         /// The file or its folder is readable or writable by other users, or owned by someone else.
@@ -15,6 +15,9 @@ package struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case sealing
         /// The store's tokens were sealed with another client secret or store key than the one given.
         case wrongKey
+        /// The database server could not be reached or the connection broke (PostgreSQL); retrying may work. A write
+        /// that failed so may or may not have been committed.
+        case unavailable
         /// The store was closed with `close()`.
         case closed
         /// Anything else the file system or SQLite reported (disk full, I/O error, missing folder…).

@@ -4,16 +4,24 @@
     import Darwin
 #endif
 
-/// Where the tokens live: a SQLite file shared by every agent process of this user, or memory only
-/// (tests, `--store memory`: tokens die with the process).
+/// Where the tokens live: a SQLite file shared by every agent process of this user, memory only
+/// (tests, `--store memory`: tokens die with the process), or a PostgreSQL database shared by many hosts.
 package enum StoreLocation: Sendable, Equatable {
     case file(String)
     case memory
+    /// A libpq connection URI (`postgresql://…` or `postgres://…`), as given.
+    case postgres(String)
 
-    /// Reads a `--store` argument (or `$SMARTCAR_AUTH_STORE`): `memory` or `:memory:` mean memory,
-    /// anything else is a file path.
+    /// Reads a `--store` argument (or `$SMARTCAR_AUTH_STORE`): `memory` or `:memory:` mean memory, a
+    /// `postgresql://` or `postgres://` URI a PostgreSQL database, anything else is a file path.
     package init(argument: String) {
-        self = (argument == "memory" || argument == ":memory:") ? .memory : .file(argument)
+        if argument == "memory" || argument == ":memory:" {
+            self = .memory
+        } else if argument.hasPrefix("postgresql://") || argument.hasPrefix("postgres://") {
+            self = .postgres(argument)
+        } else {
+            self = .file(argument)
+        }
     }
 
     /// `$SMARTCAR_AUTH_STORE`, else `$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3`, else

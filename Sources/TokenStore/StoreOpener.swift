@@ -32,6 +32,8 @@ struct StoreOpener {
         switch location {
         case .memory: return (try openMemory(), nil)
         case .file(let path): return try openFile(path)
+        case .postgres(let uri):
+            throw StoreError(.io, "\(PostgreSQLURI.withoutPassword(uri)) is a PostgreSQL store, not a SQLite one")
         }
     }
 

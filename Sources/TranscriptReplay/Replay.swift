@@ -1,9 +1,19 @@
+import AgentTestSupport
 import Foundation
 
-/// How to replay: which agent binary, and how long a step may wait.
+/// What `{{store}}` names in a scenario.
+package enum ReplayStore: Sendable {
+    /// A SQLite file in the scenario's private folder.
+    case sqlite
+    /// A fresh database of this cluster per scenario (its libpq URI).
+    case postgres(PostgresCluster)
+}
+
+/// How to replay: which agent binary, which store, and how long a step may wait.
 package struct ReplayOptions: Sendable {
     /// The agent executable to drive (the real `smartcar-auth-agent`, or another implementation).
     package var agent: String
+    package var store: ReplayStore = .sqlite
     /// Seconds a waiting step waits unless the transcript says otherwise.
     package var timeout: Double = 10
 

@@ -29,7 +29,7 @@ final class Runner {
     private var clockRequests = 0
     /// Agents whose exit an `expectExit` step checked; any other must exit 0 when its input closes.
     private var exitChecked: Set<String> = []
-    private var storeLock: StoreProbe?
+    private var storeLock: (any StoreProbe)?
     /// What happened, filled in when the run ends (see `ReplayResult.log`).
     private(set) var log: [String] = []
 
@@ -86,8 +86,13 @@ final class Runner {
         bindings.with { values in
             values["upstream"] = .string(server.origin.absoluteString)
             values["dir"] = .string(folder.path)
-            values["store"] = .string(folder.file("tokens.sqlite3"))
         }
+        let store: String
+        switch options.store {
+        case .sqlite: store = folder.file("tokens.sqlite3")
+        case .postgres(let cluster): store = try cluster.createDatabase("transcript")
+        }
+        bindings.with { $0["store"] = .string(store) }
         try startAgent("A", arguments: transcript.header.arguments, environment: transcript.header.environment)
     }
 
@@ -416,7 +421,7 @@ final class Runner {
 
     // MARK: The store
 
-    private var storePath: String { bindings.with { $0["store"]?.stringValue ?? "" } }
+    private var storeLocation: String { bindings.with { $0["store"]?.stringValue ?? "" } }
 
     private func assertStore(_ pattern: JSONValue) -> String? {
         let key: String
@@ -426,7 +431,7 @@ final class Runner {
         }
         let row: JSONValue?
         do {
-            let probe = try storeLock ?? StoreProbe(path: storePath)
+            let probe = try storeLock ?? openStoreProbe(storeLocation)
             row = try probe.row(key)
         } catch {
             return "assertStore: \(error)"
@@ -452,7 +457,7 @@ final class Runner {
         if lock {
             guard storeLock == nil else { return "lockStore: the store is already locked" }
             do {
-                let probe = try StoreProbe(path: storePath)
+                let probe = try openStoreProbe(storeLocation)
                 try probe.lock()
                 storeLock = probe
             } catch {

@@ -1,89 +1,26 @@
-import CSQLite
-import Foundation
 import WireFormats
 
-/// The harness's own look into the reference agent's token store, a SQLite file with a `tokens` table
-/// (`key`, `access_token`, `refresh_token`, `expires_at`, `generation`, `needs_reauth`, ...). Used by the
-/// `assertStore` and `lockStore` steps only; an implementation with another store skips those scenarios.
-final class StoreProbe {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    private var db: OpaquePointer?
-    private var locked = false
-
-    init(path: String) throws(Failure) {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw Failure(description: "there is no store file at \(path)")
-        }
-        var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            sqlite3_close_v2(handle)
-            throw Failure(description: "cannot open the store \(path): \(message)")
-        }
-        db = handle
-        sqlite3_busy_timeout(handle, 5000)
-    }
-
-    deinit { close() }
-
+/// The harness's own look into the reference agent's token store, used by the `assertStore` and `lockStore`
+/// steps only: a SQLite file (`SQLiteStoreProbe`) or a PostgreSQL database (`PostgreSQLStoreProbe`), chosen by
+/// what `{{store}}` names. An implementation with another store skips those scenarios.
+protocol StoreProbe: AnyObject {
     /// The key's row as JSON (`key`, `accessToken`, `refreshToken`, `expiresAt`, `generation`,
     /// `needsReauth`), or nil when the store has no such key.
-    func row(_ key: String) throws(Failure) -> JSONValue? {
-        var statement: OpaquePointer?
-        let sql =
-            "SELECT key, access_token, refresh_token, expires_at, generation, needs_reauth FROM tokens WHERE key = ?"
-        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
-            throw lastError("cannot read the store")
-        }
-        defer { sqlite3_finalize(statement) }
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        sqlite3_bind_text(statement, 1, key, -1, transient)
-        switch sqlite3_step(statement) {
-        case SQLITE_ROW:
-            let expiresAt = Date(timeIntervalSince1970: sqlite3_column_double(statement, 3))
-            return .object([
-                "key": .string(text(statement, 0)),
-                "accessToken": .string(text(statement, 1)),
-                "refreshToken": .string(text(statement, 2)),
-                "expiresAt": .string(expiresAt.formatted(.iso8601)),
-                "generation": .int(sqlite3_column_int64(statement, 4)),
-                "needsReauth": .bool(sqlite3_column_int64(statement, 5) != 0),
-            ])
-        case SQLITE_DONE:
-            return nil
-        default:
-            throw lastError("cannot read the store")
-        }
-    }
+    func row(_ key: String) throws(StoreProbeFailure) -> JSONValue?
+    /// Stops every write of the agent until `close()`: each waits out the agent's `--store-busy-timeout` and
+    /// fails, as on a disk that stopped taking writes. Reads still work.
+    func lock() throws(StoreProbeFailure)
+    func close()
+}
 
-    /// Takes SQLite's exclusive lock on the store and keeps it until `unlock()`: every write of the agent
-    /// then waits out its busy timeout and fails, as on a disk that stopped taking writes.
-    func lock() throws(Failure) {
-        guard sqlite3_exec(db, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK else {
-            throw lastError("cannot lock the store")
-        }
-        locked = true
-    }
+struct StoreProbeFailure: Error, CustomStringConvertible {
+    var description: String
+}
 
-    func unlock() {
-        if locked { sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
-        locked = false
+/// Opens the probe for `store`, the value `{{store}}` was bound to: a libpq URI or a SQLite file's path.
+func openStoreProbe(_ store: String) throws(StoreProbeFailure) -> any StoreProbe {
+    if store.hasPrefix("postgresql://") || store.hasPrefix("postgres://") {
+        return try PostgreSQLStoreProbe(uri: store)
     }
-
-    func close() {
-        unlock()
-        if let db { sqlite3_close_v2(db) }
-        db = nil
-    }
-
-    private func text(_ statement: OpaquePointer?, _ column: Int32) -> String {
-        sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
-    }
-
-    private func lastError(_ what: String) -> Failure {
-        Failure(description: "\(what): \(db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed")")
-    }
+    return try SQLiteStoreProbe(path: store)
 }

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FakeSmartcar
 import Foundation
 import TokenStore
@@ -12,6 +13,11 @@ struct Bench {
     /// Answers after `options.latencyMilliseconds`: single-flight and the refresh storm.
     let slow: FakeSmartcar
     let fixtures: Fixtures
+    /// The PostgreSQL server compared with SQLite, if any.
+    let postgres: PostgresServer?
+    /// Two simulated hosts for the fleet storm on PostgreSQL; none when `simulatedHostsNote` says why not.
+    let simulatedHosts: SimulatedHosts
+    let simulatedHostsNote: String?
 
     /// The key every cached read asks for; in the sized stores its refresh token is live on `fast`.
     static let cachedKey = StoreFixtures.key(0)
@@ -20,6 +26,8 @@ struct Bench {
         /// A store holding only the key that is asked for (the "empty store" of the cold start).
         var agentOne: String
         var peerOne: String
+        /// The same on PostgreSQL, when it is compared (cold start and the cached read).
+        var postgresOne: BenchStore?
         /// Stores of each size in `options.storeSizes` (plus 100,000 keys, which cold start and RSS need).
         var agentStores: [Int: String]
         /// The peer's JSON stores, up to 100,000 keys (its start-up reads the whole file).
@@ -32,6 +40,19 @@ struct Bench {
     var storeFolder: String { sidecars.work + "/stores" }
 
     func logPath(_ name: String) -> String { sidecars.work + "/\(name).stderr" }
+
+    /// The stores compared: SQLite always, PostgreSQL with `--store postgresql://…` or `--postgres`.
+    var backends: [BenchStore.Backend] { options.postgres == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A fresh, empty store of `backend` for one use, named after `label`.
+    func freshStore(_ backend: BenchStore.Backend, _ label: String) throws -> BenchStore {
+        switch backend {
+        case .sqlite: return .sqlite(storeFolder + "/\(label).sqlite3")
+        case .postgres:
+            guard let postgres else { throw Clients.Failure(description: "no PostgreSQL server in this run") }
+            return try postgres.freshStore(label)
+        }
+    }
 }
 
 /// Progress on stderr, so stdout carries only the table (or the JSON).
@@ -49,12 +70,19 @@ extension Bench.Fixtures {
     }
 
     /// Builds every store the chosen sections use; a 1,000,000-key one takes most of the time (about 10 s).
-    static func build(options: BenchOptions, folder: String, fast: FakeSmartcar, peer: Bool) throws -> Bench.Fixtures {
+    static func build(
+        options: BenchOptions, folder: String, fast: FakeSmartcar, peer: Bool, postgres: PostgresServer?
+    ) throws -> Bench.Fixtures {
         try FileManager.default.createDirectory(
             atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let now = Date()
         let agentOne = folder + "/one.sqlite3", peerOne = folder + "/one.json"
         try StoreFixtures.buildAgentStore(at: agentOne, count: 1) { StoreFixtures.syntheticToken($0, now: now) }
+        let postgresOne = try postgres.map { server in
+            let store = try server.freshStore("one")
+            try StoreFixtures.fill(store, count: 1) { StoreFixtures.syntheticToken($0, now: now) }
+            return store
+        }
         if peer {
             try StoreFixtures.buildPeerStore(at: peerOne, count: 1) { StoreFixtures.syntheticToken($0, now: now) }
         }
@@ -77,7 +105,9 @@ extension Bench.Fixtures {
                 peerStores[size] = peerPath
             }
         }
-        return Bench.Fixtures(agentOne: agentOne, peerOne: peerOne, agentStores: agentStores, peerStores: peerStores)
+        return Bench.Fixtures(
+            agentOne: agentOne, peerOne: peerOne, postgresOne: postgresOne, agentStores: agentStores,
+            peerStores: peerStores)
     }
 
     /// Row 0 of a sized store: valid tokens minted by `fake`, so a forced refresh of it succeeds.

@@ -12,6 +12,10 @@ struct BenchOptions: Sendable {
     var stormConcurrency = 32
     var latencyMilliseconds = 50
     var singleFlightCallers = 10_000
+    /// The PostgreSQL store compared with SQLite, column beside column (nil: SQLite alone).
+    var postgres: PostgresChoice?
+    /// Agents in the fleet storm (half on each simulated host when they run on PostgreSQL).
+    var fleetAgents = 4
     /// The sections to run, in this order; `--only` picks some.
     var sections = Section.allCases
 
@@ -28,6 +32,14 @@ struct BenchOptions: Sendable {
     var refreshSamples = 20
     var rssKeys = 100_000
     var shellRuns = 20
+    var leaseCommitSamples = 400
+
+    enum PostgresChoice: Sendable, Equatable {
+        /// `--store postgresql://…`: a server the user runs; the bench works in schemas of its own there.
+        case uri(String)
+        /// `--postgres`: a throwaway cluster the bench starts (initdb, pg_ctl) and removes.
+        case throwaway
+    }
 
     static let usage = """
         agent-bench: measures the release smartcar-auth-agent against a fake Smartcar and, when the Smartcar
@@ -38,7 +50,11 @@ struct BenchOptions: Sendable {
           --quick                    small samples, storm of 2,000 keys, no 1,000,000-key store (about a minute)
           --json [PATH|-]            also write every number as JSON to PATH (or stdout; the table then goes to stderr)
           --no-peer                  do not run the Python SDK sidecar
-          --storm-keys N             keys expiring at once in the refresh storm (default 10000)
+          --store postgresql://…     also measure the agent on this PostgreSQL store, in a column beside SQLite's
+                                     (schemas agent_bench_PID_*, dropped at the end with psql when it is on PATH)
+          --postgres                 the same on a throwaway PostgreSQL cluster the bench starts itself
+          --fleet-agents N           agents in the fleet storm, half on each simulated host (default 4)
+          --storm-keys N             keys expiring at once in the refresh storms (default 10000)
           --storm-concurrency N      the agent's --max-upstream-concurrency in the storm (default 32)
           --latency-ms N             the fake's latency in the single-flight and storm runs (default 50)
           --only LIST                run only these sections (comma-separated): \(Section.allCases.map(\.rawValue).joined(separator: ","))
@@ -49,12 +65,14 @@ struct BenchOptions: Sendable {
           -h, --help                 this help
 
         Exits 1 when a hard invariant fails (single-flight refreshes != 1, storm errors > 0, storm
-        concurrency above its bound) or a section cannot finish, 2 on a usage or setup error; never for
-        a missed speed target.
+        concurrency above its bound; fleet storm errors, a key not refreshed exactly once, one key answered
+        with different tokens) or a section cannot finish, 2 on a usage or setup error; never for a missed
+        speed target.
         """
 
     enum Section: String, CaseIterable, Sendable {
         case transport, coldStart = "cold-start", singleFlight = "single-flight", storm, stall, store, shell, coherence
+        case leaseCommit = "lease-commit", fleetStorm = "fleet-storm"
     }
 
     struct UsageError: Error, CustomStringConvertible {
@@ -95,6 +113,15 @@ struct BenchOptions: Sendable {
                     options.jsonPath = "-"
                 }
             case "--no-peer": options.usePeer = false
+            case "--store":
+                let uri = try value(argument)
+                guard uri.hasPrefix("postgresql://") || uri.hasPrefix("postgres://") else {
+                    throw UsageError(
+                        description: "--store takes a postgresql:// or postgres:// URI (SQLite is always measured)")
+                }
+                options.postgres = .uri(uri)
+            case "--postgres": options.postgres = .throwaway
+            case "--fleet-agents": options.fleetAgents = try number(argument, 2...64)
             case "--only":
                 let names = try value(argument).split(separator: ",").map(String.init)
                 let unknown = names.filter { Section(rawValue: $0) == nil }
@@ -137,6 +164,7 @@ struct BenchOptions: Sendable {
             options.persistSamples = 15
             options.refreshSamples = 5
             options.shellRuns = 5
+            options.leaseCommitSamples = 100
             if !stormKeysGiven { options.stormKeys = 2_000 }
         }
         return .run(options)

@@ -1,10 +1,10 @@
 import AgentTestSupport
 import Foundation
 
-/// How long a change one agent makes takes to reach the other agents on the same store file (issue 13 aims for
-/// 100 ms): agent A stores new tokens for a key, exchanges a code for it, force-refreshes it or forgets it,
-/// while agents B and C hold the key in memory; each is asked again and again until it answers the change.
-/// A trial's figure is the time until both answer it.
+/// How long a change one agent makes takes to reach the other agents on the same store (issue 13 aims for
+/// 100 ms; issue 14 for a p99 of 20 ms on PostgreSQL): agent A stores new tokens for a key, exchanges a code for
+/// it, force-refreshes it or forgets it, while agents B and C hold the key in memory; each is asked again and
+/// again until it answers the change. A trial's figure is the time until both answer it. Run on each store.
 extension Bench {
     private enum Change: String, CaseIterable {
         case store, exchange, refresh, forget
@@ -12,12 +12,36 @@ extension Bench {
 
     func runCoherence(into report: inout Report) throws {
         let trials = options.quick ? 200 : 4000
-        progress("coherence: \(trials) changes by one agent, each awaited on two others on the same store")
-        let path = sidecars.work + "/coherence.sqlite3"
-        let changer = try sidecars.agent(store: path, fake: fast).start(stderrPath: logPath("agent-coherence-a"))
+        var samples: [BenchStore.Backend: [Change: [Double]]] = [:]
+        for backend in backends {
+            progress("coherence on \(backend.rawValue): \(trials) changes by one agent, each awaited on two others")
+            samples[backend] = try coherenceSamples(try freshStore(backend, "coherence"), trials: trials)
+        }
+        for kind in Change.allCases {
+            let sqlite = Statistics(samples[.sqlite]?[kind] ?? [])
+            let postgres = samples[.postgres].map { Statistics($0[kind] ?? []) }
+            for (label, p) in [("p50", 50.0), ("p99", 99.0)] {
+                let value = sqlite.percentile(p), postgresValue = postgres?.percentile(p)
+                let postgresLimit = label == "p99" ? 20.0 : 100.0
+                report.add(
+                    Row(
+                        id: "coherence.\(kind.rawValue).\(label)",
+                        measure:
+                            "coherence: both other agents serve A's \(kind.rawValue), \(label) (ms, \(sqlite.count) trials)",
+                        unit: "ms", agent: value, postgres: postgresValue,
+                        target: postgres == nil || postgresLimit == 100 ? "≤ 100" : "≤ 100; PostgreSQL ≤ 20",
+                        verdict: value <= 100 && (postgresValue ?? 0) <= postgresLimit ? .met : .missed))
+            }
+        }
+    }
+
+    /// Milliseconds per trial and kind of change, with agents A, B and C on `store`.
+    private func coherenceSamples(_ store: BenchStore, trials: Int) throws -> [Change: [Double]] {
+        let name = "agent-coherence-\(store.backend.rawValue.lowercased())"
+        let changer = try sidecars.agent(store, fake: fast).start(stderrPath: logPath(name + "-a"))
         defer { changer.finish() }
         let observers = try ["b", "c"].map {
-            try sidecars.agent(store: path, fake: fast).start(stderrPath: logPath("agent-coherence-\($0)"))
+            try sidecars.agent(store, fake: fast).start(stderrPath: logPath(name + "-\($0)"))
         }
         defer { observers.forEach { $0.finish() } }
         var samples: [Change: [Double]] = [:]
@@ -92,17 +116,6 @@ extension Bench {
             samples[kind, default: []].append(try untilObserved(changed.token, since: changed.acknowledged))
             current = try changed.token ?? change(.store).token
         }
-        for kind in Change.allCases {
-            let statistics = Statistics(samples[kind] ?? [])
-            for (label, p) in [("p50", 50.0), ("p99", 99.0)] {
-                let value = statistics.percentile(p)
-                report.add(
-                    Row(
-                        id: "coherence.\(kind.rawValue).\(label)",
-                        measure:
-                            "coherence: both other agents serve A's \(kind.rawValue), \(label) (ms, \(statistics.count) trials)",
-                        unit: "ms", agent: value, target: "≤ 100", verdict: value <= 100 ? .met : .missed))
-            }
-        }
+        return samples
     }
 }

@@ -75,15 +75,7 @@ extension Bench {
             "refresh storm: \(Report.grouped(Double(keys))) keys expiring at once, --max-upstream-concurrency \(bound), fake latency \(options.latencyMilliseconds) ms (ideal \(String(format: "%.1f", ideal)) s)"
         )
         let path = sidecars.work + "/storm.sqlite3"
-        let now = Date()
-        let pairs = (0..<keys).map { _ in slow.mintTokens(userID: "storm") }
-        try StoreFixtures.buildAgentStore(at: path, count: keys) { index in
-            var token = StoreFixtures.syntheticToken(index, now: now)
-            token.accessToken = pairs[index].accessToken
-            token.refreshToken = pairs[index].refreshToken
-            token.expiresAt = now.addingTimeInterval(-60)
-            return token
-        }
+        try StoreFixtures.fillExpired(.sqlite(path), count: keys, mintedBy: slow, user: "storm")
         slow.reset()
         let child = try sidecars.agent(
             store: path, fake: slow, extraArguments: ["--max-upstream-concurrency", "\(bound)"]

@@ -14,11 +14,16 @@ struct Row: Codable, Sendable {
     /// What a person reads, unit included.
     var measure: String
     var unit: String
+    /// The agent on its SQLite store (the default store).
     var agent: Double?
+    /// The agent on PostgreSQL, in runs given `--store postgresql://…` or `--postgres`.
+    var postgres: Double?
     var peer: Double?
     var floor: Double?
     /// Shown instead of a missing peer number (e.g. `skipped`, `not run`).
     var peerNote: String?
+    /// Shown instead of a missing PostgreSQL number, in runs with PostgreSQL.
+    var postgresNote: String?
     var ratio: String?
     var target: String?
     var verdict: Verdict?
@@ -47,6 +52,8 @@ struct Report: Codable, Sendable {
         var latencyMilliseconds: Int
         var singleFlightCallers: Int
         var storeSizes: [Int]
+        /// The PostgreSQL server compared with SQLite (its URI without the password), if any.
+        var postgres: String?
     }
 
     var generatedAt: String
@@ -64,29 +71,35 @@ struct Report: Codable, Sendable {
 
     // MARK: Table
 
+    /// With PostgreSQL in the run, the agent's column is headed SQLite and a PostgreSQL column follows it.
     func table() -> String {
-        let header = ["measure", "agent", "peer", "floor", "ratio", "target", "verdict"]
-        let body = rows.map { row in
-            [
-                row.measure,
-                Report.format(row.agent, row.unit) ?? "—",
-                Report.format(row.peer, row.unit) ?? row.peerNote ?? "—",
-                Report.format(row.floor, row.unit) ?? "",
-                row.ratio ?? "", row.target ?? "", row.verdict?.rawValue ?? "",
+        let compared = settings.postgres != nil
+        let header =
+            ["measure"] + (compared ? ["SQLite", "PostgreSQL"] : ["agent"]) + [
+                "peer", "floor", "ratio", "target", "verdict",
             ]
+        let body = rows.map { row in
+            [row.measure, Report.format(row.agent, row.unit) ?? "—"]
+                + (compared ? [Report.format(row.postgres, row.unit) ?? row.postgresNote ?? "—"] : [])
+                + [
+                    Report.format(row.peer, row.unit) ?? row.peerNote ?? "—",
+                    Report.format(row.floor, row.unit) ?? "",
+                    row.ratio ?? "", row.target ?? "", row.verdict?.rawValue ?? "",
+                ]
         }
+        let numbers = compared ? 5 : 4
         let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
             "| "
                 + cells.enumerated().map { column, cell in
                     let pad = String(repeating: " ", count: widths[column] - cell.count)
-                    return column == 0 || column >= 4 ? cell + pad : pad + cell
+                    return column == 0 || column >= numbers ? cell + pad : pad + cell
                 }.joined(separator: " | ") + " |"
         }
         let rule =
             "|"
             + widths.enumerated().map { column, width in
-                column == 0 || column >= 4
+                column == 0 || column >= numbers
                     ? String(repeating: "-", count: width + 2) : String(repeating: "-", count: width + 1) + ":"
             }.joined(separator: "|") + "|"
         return ([line(header), rule] + body.map(line)).joined(separator: "\n")

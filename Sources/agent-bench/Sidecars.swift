@@ -76,9 +76,15 @@ struct Sidecars {
 
     /// The agent on `store` (a path or `memory`), configured for `fake`.
     func agent(store: String, fake: FakeSmartcar, extraArguments: [String] = []) -> Recipe {
+        agent(BenchStore.sqlite(store), fake: fake, extraArguments: extraArguments)
+    }
+
+    /// The agent on `store`, configured for `fake`; named after the store's backend when it is not SQLite.
+    func agent(_ store: BenchStore, fake: FakeSmartcar, extraArguments: [String] = []) -> Recipe {
         Recipe(
-            name: "agent", executable: agentPath,
-            arguments: ["--store", store, "--log-level", "error"] + extraArguments,
+            name: store.backend.agentName,
+            executable: agentPath,
+            arguments: store.agentArguments + ["--log-level", "error"] + extraArguments,
             environment: Sidecars.baseEnvironment.merging(fake.agentEnvironment) { _, new in new })
     }
 

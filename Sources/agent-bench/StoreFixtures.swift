@@ -26,12 +26,31 @@ enum StoreFixtures {
     /// An agent store at `path` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000, bound to the
     /// fake Smartcar's application (the one the benchmarked agents are configured with).
     static func buildAgentStore(at path: String, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
-        let store = try SQLiteTokenStore.open(.file(path), application: application)
+        try fill(.sqlite(path), count: count, token: token)
+    }
+
+    /// `store` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000.
+    static func fill(_ benchStore: BenchStore, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
+        let store = try benchStore.open()
         for chunk in stride(from: 0, to: count, by: 50_000) {
             let rows = (chunk..<min(count, chunk + 50_000)).map(token)
             try blockingAwait { try await store.bulkInsertForBenchmark(rows) }
         }
         try blockingAwait { await store.close() }
+    }
+
+    /// `store` holding `count` keys whose tokens `fake` minted (key i for the user `user` + "-i"), all expired a
+    /// minute ago: a refresh storm waiting to happen.
+    static func fillExpired(_ store: BenchStore, count: Int, mintedBy fake: FakeSmartcar, user: String) throws {
+        let now = Date()
+        let pairs = (0..<count).map { fake.mintTokens(userID: "\(user)-\($0)") }
+        try fill(store, count: count) { index in
+            var token = syntheticToken(index, now: now)
+            token.accessToken = pairs[index].accessToken
+            token.refreshToken = pairs[index].refreshToken
+            token.expiresAt = now.addingTimeInterval(-60)
+            return token
+        }
     }
 
     /// The peer's JSON file at `path` with the same rows (what its `save()` writes).

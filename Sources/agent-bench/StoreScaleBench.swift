@@ -9,8 +9,8 @@ import TokenStore
 #endif
 
 /// How the store's size weighs on a refresh, on memory and on disk:
-/// - the durable cost of one refresh as the agent pays it (lease transaction + commit transaction, each
-///   fsynced), through the `TokenStore` API on stores of 1,000 to 1,000,000 keys: it must stay flat;
+/// - the durable cost of one refresh as the agent pays it (lease transaction + fenced commit transaction,
+///   each fsynced), through the `TokenStore` API on stores of 1,000 to 1,000,000 keys: it must stay flat;
 /// - a forced `getToken` refresh end to end through the agent (HTTP to the fake answering at once, lease,
 ///   commit), beside the peer's (which rewrites its whole JSON file);
 /// - the agent's resident memory per cached key, and bytes on disk per key.
@@ -83,25 +83,18 @@ extension Bench {
                 try SQLiteTokenStore.open(.file(fixtures.agentStores[size]!), application: StoreFixtures.application)
             )
         }
-        let floorPath = storeFolder + "/fsync-floor"
-        let floorFD = open(floorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard floorFD >= 0 else { throw Clients.Failure(description: "cannot create \(floorPath)") }
-        defer { close(floorFD) }
+        let floor = try FsyncFloor(path: storeFolder + "/fsync-floor")
         let warmup = 5, samples = options.persistSamples
         let timings = try blockingAwait { () async throws -> [Int: [Double]] in
             var generator = SystemRandomNumberGenerator()
             var timings: [Int: [Double]] = [:]
-            let page = [UInt8](repeating: 0x5A, count: 4096)
             for index in 0..<(warmup + samples) {
                 // -1 stands for the fsync floor; the order rotates every sample.
                 let order = (stores.map(\.0) + [-1]).rotated(by: index)
                 for size in order {
                     let started = Monotonic.now()
                     if size < 0 {
-                        for _ in 0..<2 {
-                            _ = page.withUnsafeBytes { pwrite(floorFD, $0.baseAddress, $0.count, 0) }
-                            fsync(floorFD)
-                        }
+                        floor.twoCommits()
                     } else {
                         let store = stores.first { $0.0 == size }!.1
                         try await Bench.refreshOnce(
@@ -118,8 +111,9 @@ extension Bench {
         return (timings.filter { $0.key >= 0 }.mapValues(Statistics.init), Statistics(timings[-1] ?? []))
     }
 
-    /// What the agent writes for one refresh: take the key's lease, then commit the rotated tokens.
-    private static func refreshOnce(_ store: any TokenStore, key: String, tag: Int) async throws {
+    /// What the agent writes for one refresh: take the key's lease (the row re-read under it), then commit the
+    /// rotated tokens fenced on the ones spent.
+    static func refreshOnce(_ store: any TokenStore, key: String, tag: Int) async throws {
         guard
             case .acquired(let row?) = try await store.acquireLease(
                 key, owner: "agent-bench", duration: 20, now: Date())
@@ -131,7 +125,9 @@ extension Bench {
         refreshed.refreshToken = "bench-rt-\(tag)-" + row.refreshToken.suffix(24)
         refreshed.expiresAt = Date().addingTimeInterval(7200)
         refreshed.lastRefreshedAt = Date()
-        try await store.commitRefresh(refreshed, owner: "agent-bench")
+        guard case .committed = try await store.commitRefresh(refreshed, owner: "agent-bench", replacing: row) else {
+            throw Clients.Failure(description: "the commit of \(key) was fenced out, though the bench held its lease")
+        }
     }
 
     /// Milliseconds per `getToken forceRefresh` of the live key, sequential, after one cached read.

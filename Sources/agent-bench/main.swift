@@ -55,9 +55,12 @@ do {
     slowOptions.latency = .milliseconds(options.latencyMilliseconds)
     let slow = try FakeSmartcar(options: slowOptions)
     progress("agent \(sidecars.agentPath) (\(sidecars.agentVersion)); fakes on ports \(fast.port) and \(slow.port)")
+    let postgres = try Bench.setUpPostgres(options: options, slow: slow)
     let fixtures = try Bench.Fixtures.build(
-        options: options, folder: work + "/stores", fast: fast, peer: sidecars.hasPeer)
-    bench = Bench(options: options, sidecars: sidecars, fast: fast, slow: slow, fixtures: fixtures)
+        options: options, folder: work + "/stores", fast: fast, peer: sidecars.hasPeer, postgres: postgres.server)
+    bench = Bench(
+        options: options, sidecars: sidecars, fast: fast, slow: slow, fixtures: fixtures, postgres: postgres.server,
+        simulatedHosts: postgres.hosts, simulatedHostsNote: postgres.hostsNote)
     var name = utsname()
     uname(&name)
     let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -73,7 +76,7 @@ do {
         settings: .init(
             quick: options.quick, stormKeys: options.stormKeys, stormConcurrency: options.stormConcurrency,
             latencyMilliseconds: options.latencyMilliseconds, singleFlightCallers: options.singleFlightCallers,
-            storeSizes: options.storeSizes))
+            storeSizes: options.storeSizes, postgres: postgres.server?.displayName))
 } catch {
     progress("\(error)")
     try? FileManager.default.removeItem(atPath: work)
@@ -93,6 +96,8 @@ for section in options.sections {
         case .store: try bench.runStoreScale(into: &report)
         case .shell: try bench.runShellClient(into: &report)
         case .coherence: try bench.runCoherence(into: &report)
+        case .leaseCommit: try bench.runLeaseCommit(into: &report)
+        case .fleetStorm: try bench.runFleetStorm(into: &report)
         }
     } catch {
         progress("section \(section.rawValue) failed: \(error) (logs kept in \(work))")
@@ -106,6 +111,8 @@ for section in options.sections {
 }
 bench.fast.stop()
 bench.slow.stop()
+bench.simulatedHosts.removeAll()
+if let left = bench.postgres?.dropSchemas() { progress(left) }
 report.machine.loadAverageAtEnd = loadAverage()
 report.durationSeconds = (Double(Monotonic.now() - startedAt) / 1e9 * 10).rounded() / 10
 
@@ -114,7 +121,7 @@ let peerLine =
     ?? "peer: skipped (\(bench.sidecars.peerSkipReason ?? ""))"
 let header = """
     agent-bench: \(bench.sidecars.agentVersion), \(report.machine.cores) cores, load \(report.machine.loadAverageAtStart.map { String($0) }.joined(separator: " ")) at start, \(report.durationSeconds) s
-    \(peerLine); floor: cat over the same pipes, same client
+    \(peerLine); floor: cat over the same pipes, same client\(report.settings.postgres.map { "\nPostgreSQL: \($0)" } ?? "")
     """
 let table =
     header + "\n\n" + report.table() + "\n\n"

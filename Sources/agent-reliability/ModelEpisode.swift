@@ -10,7 +10,7 @@ import WireFormats
     import Darwin
 #endif
 
-/// One seeded run of the model suite: `ModelSuite.processes` agents on one store against a strict fake, a
+/// One seeded run of the model suite: `ModelSuite.processes` agents on one store (SQLite or PostgreSQL) against a strict fake, a
 /// random stream of operations on colliding keys with upstream faults, kills and storage locks, every answer
 /// and every quiescent point checked against the `ReferenceModel`. Stops at the first violation.
 ///
@@ -72,9 +72,11 @@ final class ModelEpisode {
     var model = ReferenceModel(keys: ModelChoices.keys)
     let fake: FakeSmartcar
     let folder: TemporaryFolder
-    let storePath: String
+    let backend: StoreBackend
+    /// The `--store` argument: a file's path or a database's URI.
+    let store: String
     var agents: [AgentProcess] = []
-    var inspector: StoreInspector!
+    var inspector: (any StoreInspector)!
     var inFlight: [ModelOperation] = []
     var nextID = 0
     var grants = 0
@@ -105,9 +107,10 @@ final class ModelEpisode {
         if tracing { FileHandle.standardError.write(Data("[\(model.clock)] \(line())\n".utf8)) }
     }
 
-    init(harness: Harness, seed: UInt64, processes: Int) throws {
+    init(harness: Harness, seed: UInt64, processes: Int, backend: StoreBackend) throws {
         self.harness = harness
         self.seed = seed
+        self.backend = backend
         random = SeededGenerator(seed: seed)
         releaseRandom = SeededGenerator(seed: seed ^ 0x4E1D)
         var options = FakeSmartcar.Options()
@@ -115,11 +118,11 @@ final class ModelEpisode {
         options.accessTokenLifetime = 600
         fake = try FakeSmartcar(options: options)
         folder = try TemporaryFolder("agent-reliability-model")
-        storePath = folder.file("tokens.sqlite3")
+        store = try backend.makeStore(in: folder)
         for _ in 0..<processes { agents.append(try startAgent()) }
         notificationsSeen = Array(repeating: 0, count: processes)
         agentStarted = Array(repeating: 0, count: processes)
-        inspector = try StoreInspector(path: storePath)
+        inspector = try backend.inspector(of: store)
     }
 
     deinit {
@@ -158,7 +161,7 @@ final class ModelEpisode {
     // MARK: Agents
 
     func startAgent() throws -> AgentProcess {
-        let agent = try harness.agent(["--store", storePath] + Self.agentArguments, fake: fake)
+        let agent = try harness.agent(["--store", store] + Self.agentArguments, fake: fake)
         guard agent.call("init", "initialize", ["notifications": true])?.isSuccess == true else {
             throw Violation(description: "an agent did not start: \(agent.keepStderr())")
         }

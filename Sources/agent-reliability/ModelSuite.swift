@@ -1,10 +1,11 @@
 import AgentTestSupport
 import Foundation
 
-/// Model-based concurrency search (issue 12, must-show 2): episodes of `ModelEpisode`, each with its own seed
-/// (the run's seed, then the next ones), so a failure names the seed that replays it:
-/// `agent-reliability --seed S model` runs that episode first. Short mode (CI): 2 episodes of 48 operations.
-/// Long mode: episodes of 240 operations until 10 minutes have passed.
+/// Model-based concurrency search (issue 12, must-show 2): episodes of `ModelEpisode`, each seed (the run's
+/// seed, then the next ones) played once on a SQLite store and once on a PostgreSQL store (issue 14, a database
+/// of the process's `PostgresCluster.shared`), so a failure names the seed that replays it:
+/// `agent-reliability --seed S model` runs that seed first. Short mode (CI): 2 seeds of 48 operations.
+/// Long mode: seeds of 240 operations until 10 minutes have passed.
 @MainActor
 struct ModelSuite {
     let harness: Harness
@@ -16,28 +17,33 @@ struct ModelSuite {
         let budget: Duration = harness.long ? .seconds(600) : .zero
         let started = ContinuousClock.now
         var figures = ModelEpisode.Figures()
+        let backends: [StoreBackend] = [.sqlite, .postgres(try PostgresCluster.shared)]
         var seeds: [UInt64] = []
         var failed: String?
         repeat {
             let seed = harness.seed &+ UInt64(seeds.count)
             seeds.append(seed)
-            let episode = try ModelEpisode(harness: harness, seed: seed, processes: Self.processes)
-            do {
-                try episode.run(operations: operations)
-            } catch {
-                failed =
-                    "seed 0x\(String(seed, radix: 16)) (replay: agent-reliability --seed 0x\(String(seed, radix: 16)) model): \(error)"
+            for backend in backends where failed == nil {
+                let episode = try ModelEpisode(
+                    harness: harness, seed: seed, processes: Self.processes, backend: backend)
+                do {
+                    try episode.run(operations: operations)
+                } catch {
+                    failed =
+                        "seed 0x\(String(seed, radix: 16)) on \(backend.name) (replay: agent-reliability --seed 0x\(String(seed, radix: 16)) model): \(error)"
+                }
+                figures.add(episode.figures)
             }
-            figures.add(episode.figures)
         } while failed == nil && (seeds.count < 2 || ContinuousClock.now - started < budget)
         if let failed { report.fail(failed) }
 
         report.figure(
             "setup",
-            "\(Self.processes) agents on one store, keys \(ModelChoices.keys.map(\.description).joined(separator: " ")), fake reuse grace \(Int(ModelEpisode.graceSeconds)) s"
+            "\(Self.processes) agents on one store (each seed on SQLite, then PostgreSQL), keys \(ModelChoices.keys.map(\.description).joined(separator: " ")), fake reuse grace \(Int(ModelEpisode.graceSeconds)) s"
         )
         report.figure(
-            "episodes (seeds)", "\(seeds.count): 0x\(String(seeds[0], radix: 16)) … 0x\(String(seeds.last!, radix: 16))"
+            "seeds (× 2 stores)",
+            "\(seeds.count): 0x\(String(seeds[0], radix: 16)) … 0x\(String(seeds.last!, radix: 16))"
         )
         report.figure("operations", figures.operations)
         report.counts("outcomes", figures.outcomes)

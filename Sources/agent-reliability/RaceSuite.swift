@@ -37,6 +37,8 @@ struct RaceSuite {
         var refusedShort = 0
         /// The first answer that was not a token, for the failure message.
         var firstError: String?
+        /// Answers that were not a token, by whole seconds left before the deadline when they came (a timeline).
+        var failuresBySecondLeft: [Int: Int] = [:]
     }
 
     func run(_ report: Report) async throws {
@@ -92,37 +94,13 @@ struct RaceSuite {
             }.start()
         }
         finished.wait()
-        for agent in agents { agent.closeInput() }
-        for (index, agent) in agents.enumerated() {
-            let status = agent.exitStatus()
-            report.check(
-                status == 0,
-                "process \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
-            report.check(agent.inbox.violations.isEmpty, "process \(index): non-protocol output on stdout")
-        }
-
         let drives = results.withLock { $0 }
-        var outcomes: [String: Int] = [:]
-        for drive in drives {
-            if let failure = drive.failure { report.fail(failure) }
-            outcomes.merge(drive.outcomes, uniquingKeysWith: +)
-        }
+        let (outcomes, reauth) = Self.endRace(agents, drives, upstream: upstream, report)
         let answered = drives.map(\.answered).reduce(0, +)
-        let reauth = (outcomes["reauthRequired"] ?? 0) + drives.map(\.reauthNotifications).reduce(0, +)
         let invalidGrant = upstream.count("token", "400")
         let refreshes = upstream.count("token", "200")
         let stale = drives.map(\.stale).reduce(0, +)
         let roundedBelow = drives.map(\.roundedBelow).reduce(0, +)
-        report.check(
-            invalidGrant == 0,
-            "Smartcar refused \(invalidGrant) refreshes (invalid_grant: a refresh token was spent twice)")
-        report.check(reauth == 0, "\(reauth) reauthRequired answers or notifications")
-        report.check(
-            outcomes.keys.allSatisfy { $0 == "result" },
-            "not every getToken succeeded: \(outcomes), e.g. \(drives.compactMap(\.firstError).first ?? "")")
-        report.check(
-            stale == 0,
-            "\(stale) tokens handed out with less than minValidity (\(Self.minValidity) s) left when asked for")
         report.check(answered > 0, "nothing was answered")
 
         // Every key's refresh token in the store is the live one.
@@ -151,6 +129,43 @@ struct RaceSuite {
             "slowest getToken", String(format: "%.2f s", FaultSuite.seconds(drives.map(\.slowest).max() ?? .zero)))
         report.figure("keys live at the end", "\(Self.keys.count - dead.count) of \(Self.keys.count)")
         try await equivalentKeys(report)
+    }
+
+    /// The end of a race: closes every agent's input, checks each exits 0 having written nothing but protocol
+    /// messages, and checks the drives: no failure, no `invalid_grant` at the fake, no `reauthRequired`, no stale
+    /// token, and no error but `allowedErrors`. Answers the outcomes summed over the drives, and the
+    /// `reauthRequired` answers and notifications.
+    static func endRace(
+        _ agents: [AgentProcess], _ drives: [Drive], upstream: UpstreamTally, allowedErrors: Set<String> = [],
+        _ report: Report
+    ) -> (outcomes: [String: Int], reauth: Int) {
+        for agent in agents { agent.closeInput() }
+        for (index, agent) in agents.enumerated() {
+            let status = agent.exitStatus()
+            report.check(
+                status == 0,
+                "agent \(index) exited with \(status.map(String.init) ?? "nothing"): \(agent.keepStderr())")
+            report.check(agent.inbox.violations.isEmpty, "agent \(index): non-protocol output on stdout")
+        }
+        var outcomes: [String: Int] = [:]
+        for drive in drives {
+            if let failure = drive.failure { report.fail(failure) }
+            outcomes.merge(drive.outcomes, uniquingKeysWith: +)
+        }
+        let reauth = (outcomes["reauthRequired"] ?? 0) + drives.map(\.reauthNotifications).reduce(0, +)
+        let invalidGrant = upstream.count("token", "400")
+        let stale = drives.map(\.stale).reduce(0, +)
+        report.check(
+            invalidGrant == 0,
+            "Smartcar refused \(invalidGrant) refreshes (invalid_grant: a refresh token was spent twice)")
+        report.check(reauth == 0, "\(reauth) reauthRequired answers or notifications")
+        report.check(
+            outcomes.keys.allSatisfy { $0 == "result" || allowedErrors.contains($0) },
+            "a getToken failed: \(outcomes), e.g. \(drives.compactMap(\.firstError).first ?? "")")
+        report.check(
+            stale == 0,
+            "\(stale) tokens handed out with less than minValidity (\(Self.minValidity) s) left when asked for")
+        return (outcomes, reauth)
     }
 
     /// Keeps `window` getTokens on random keys in flight until the deadline, then collects the last answers.
@@ -192,6 +207,7 @@ struct RaceSuite {
                 drive.outcomes[message.outcome, default: 0] += 1
                 guard let result = message["result"] else {
                     if drive.firstError == nil { drive.firstError = String(message.compactText.prefix(400)) }
+                    drive.failuresBySecondLeft[Int(max(0, (deadline - .now).components.seconds)), default: 0] += 1
                     continue
                 }
                 if let left = result["expiresIn"]?.intValue, left < minValidity { drive.roundedBelow += 1 }

@@ -1,84 +1,25 @@
-import CSQLite
-import Foundation
-
-/// The model suite's own connection to the agents' token store: reads every row by the key's exact bytes,
-/// and can hold SQLite's exclusive lock so that every write of every agent fails (`storageError`) until
-/// `unlock()`, as on a disk that stopped taking writes. Tests run as root, so `chmod` cannot do that.
-final class StoreInspector {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// One row, as the model compares it.
-    struct Row {
-        var key: ModelKey
-        var accessToken: String
-        var refreshToken: String
-        var needsReauth: Bool
-    }
-
-    private var db: OpaquePointer?
-    private(set) var locked = false
-
-    init(path: String) throws(Failure) {
-        var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            sqlite3_close_v2(handle)
-            throw Failure(description: "cannot open the store \(path): \(message)")
-        }
-        db = handle
-        sqlite3_busy_timeout(handle, 30_000)
-    }
-
-    deinit { close() }
-
+/// The model suite's own connection to the agents' token store (`SQLiteStoreInspector`,
+/// `PostgreSQLStoreInspector`): reads every row by the key's exact bytes, and can stop every write of every
+/// agent (`storageError`) until `unlock()`, as on a disk that stopped taking writes. Tests run as root, so
+/// `chmod` cannot do that.
+protocol StoreInspector: AnyObject {
+    var locked: Bool { get }
     /// Every row of the store, keyed by the key's bytes.
-    func rows() throws(Failure) -> [ModelKey: Row] {
-        var statement: OpaquePointer?
-        let sql = "SELECT key, access_token, refresh_token, needs_reauth FROM tokens"
-        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw lastError("cannot read") }
-        defer { sqlite3_finalize(statement) }
-        var rows: [ModelKey: Row] = [:]
-        while true {
-            switch sqlite3_step(statement) {
-            case SQLITE_ROW:
-                let key = ModelKey(bytes: bytes(statement, 0))
-                rows[key] = Row(
-                    key: key, accessToken: String(decoding: bytes(statement, 1), as: UTF8.self),
-                    refreshToken: String(decoding: bytes(statement, 2), as: UTF8.self),
-                    needsReauth: sqlite3_column_int64(statement, 3) != 0)
-            case SQLITE_DONE:
-                return rows
-            default:
-                throw lastError("cannot read")
-            }
-        }
-    }
+    func rows() throws(StoreInspectorFailure) -> [ModelKey: InspectedRow]
+    /// Takes the lock (waiting for a writer that holds it) and keeps it until `unlock()`; reads go on.
+    func lock() throws(StoreInspectorFailure)
+    func unlock()
+    func close()
+}
 
-    /// Takes the exclusive lock (waiting for a writer that holds it) and keeps it until `unlock()`.
-    func lock() throws(Failure) {
-        guard sqlite3_exec(db, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK else { throw lastError("cannot lock") }
-        locked = true
-    }
+struct StoreInspectorFailure: Error, CustomStringConvertible {
+    var description: String
+}
 
-    func unlock() {
-        if locked { sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
-        locked = false
-    }
-
-    func close() {
-        unlock()
-        if let db { sqlite3_close_v2(db) }
-        db = nil
-    }
-
-    private func bytes(_ statement: OpaquePointer?, _ column: Int32) -> [UInt8] {
-        guard let text = sqlite3_column_text(statement, column) else { return [] }
-        return Array(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))))
-    }
-
-    private func lastError(_ what: String) -> Failure {
-        Failure(description: "\(what) the store: \(db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed")")
-    }
+/// One row, as the model compares it.
+struct InspectedRow {
+    var key: ModelKey
+    var accessToken: String
+    var refreshToken: String
+    var needsReauth: Bool
 }

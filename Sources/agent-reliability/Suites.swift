@@ -11,6 +11,7 @@ enum Suites {
         Entry(name: "faults") { harness, report in try FaultSuite(harness: harness).run(report) },
         Entry(name: "secrets") { harness, report in try await SecretsSuite(harness: harness).run(report) },
         Entry(name: "race") { harness, report in try await RaceSuite(harness: harness).run(report) },
+        Entry(name: "race-postgres") { harness, report in try await PostgresRaceSuite(harness: harness).run(report) },
         Entry(name: "model") { harness, report in try ModelSuite(harness: harness).run(report) },
     ]
 }

@@ -2,15 +2,18 @@ import AgentTestSupport
 import Foundation
 
 // The reliability suites of issue 7, against the real agent binary: fuzz, crash, upstream faults, secrets and
-// the rotation race; and issue 12's model-based concurrency search (model). Short by default (CI); `--long` runs the issue's figures. Exit code 1 on any failure.
+// the rotation race; issue 12's model-based concurrency search (model, on SQLite and PostgreSQL); issue 14's
+// rotation race across two simulated hosts on PostgreSQL (race-postgres). Short by default (CI); `--long` runs
+// the issues' figures. Exit code 1 on any failure.
 
 let usage = """
     Usage: agent-reliability [--long] [--seed N] [--agent PATH] [SUITE...]
 
     Runs the reliability suites against the smartcar-auth-agent binary (default: the one next to this
     executable; build it first with `swift build`). Suites: \(Suites.all.map(\.name).joined(separator: ", ")) (default: all).
-      --long       the issue's figures: 100,000 fuzz inputs, 1,000 kills, a 60 s race of 8 processes,
-                   10 minutes of model episodes
+      --long       the issues' figures: 100,000 fuzz inputs, 1,000 kills, a 60 s race of 8 processes,
+                   10 minutes of model episodes, a 60 s race of 8 agents on 2 hosts on PostgreSQL
+                   restarted every 10 s with an agent connection killed every 3 s
       --seed N     seed of every random choice (default 0x5EED2026); a failure replays with the same seed
                    (the model suite names the seed of the failing episode)
       --agent PATH the agent binary to test

@@ -1,15 +1,18 @@
+import AgentTestSupport
 import Foundation
 import TranscriptReplay
 
 // replay-transcripts: replays transcripts against an agent binary and says which pass.
-// Usage: replay-transcripts --agent PATH [--timeout SECONDS] [--verbose] FILE_OR_FOLDER...
+// Usage: replay-transcripts --agent PATH [--postgres] [--timeout SECONDS] [--verbose] FILE_OR_FOLDER...
 
 let usage = """
-    Usage: replay-transcripts --agent PATH [--timeout SECONDS] [--verbose] FILE_OR_FOLDER...
+    Usage: replay-transcripts --agent PATH [--postgres] [--timeout SECONDS] [--verbose] FILE_OR_FOLDER...
     Replays each .transcript file (a folder: every .transcript in it) against the agent at PATH,
     with a scripted fake Smartcar playing the recorded upstream side. Prints PASS or FAIL with a diff per
     file, then "N passed, M failed"; exits 1 if any failed. --verbose also prints every message the agent
-    sent and every request the upstream received. Format: Protocol/transcripts/README.md.
+    sent and every request the upstream received. --postgres makes {{store}} a fresh database (one per
+    file) of a throwaway PostgreSQL cluster this run starts and removes (initdb and pg_ctl must be
+    installed), instead of a SQLite file. Format: Protocol/transcripts/README.md.
     """
 
 func fail(_ message: String) -> Never {
@@ -20,6 +23,7 @@ func fail(_ message: String) -> Never {
 var agent: String?
 var timeout: Double?
 var verbose = false
+var postgres = false
 var inputs: [String] = []
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
@@ -33,6 +37,7 @@ while let argument = arguments.popFirst() {
         }
         timeout = seconds
     case "--verbose": verbose = true
+    case "--postgres": postgres = true
     case "-h", "--help":
         print(usage)
         exit(0)
@@ -61,6 +66,16 @@ for input in inputs {
 
 var options = ReplayOptions(agent: agent)
 if let timeout { options.timeout = timeout }
+// Kept until the end of the run: the cluster stops and its folder goes when the last reference does.
+var cluster: PostgresCluster?
+if postgres {
+    do {
+        cluster = try PostgresCluster()
+    } catch {
+        fail("--postgres: \(error)")
+    }
+    options.store = .postgres(cluster!)
+}
 var passed = 0, failed = 0
 for file in files {
     let result = await Replay.run(path: file, options: options)
@@ -69,4 +84,5 @@ for file in files {
     if result.passed { passed += 1 } else { failed += 1 }
 }
 print("\(passed) passed, \(failed) failed")
+cluster = nil
 exit(failed == 0 ? 0 : 1)

@@ -33,23 +33,11 @@ enum AgentLauncher {
         let location =
             options.store.map(StoreLocation.init(argument:))
             ?? StoreLocation.defaultLocation(environment: environment)
-        let secrets = try StoreSealingOptions.secrets(
-            options: options, environment: environment, clientSecret: configuration.clientSecret)
-        let store: SQLiteTokenStore
-        do {
-            let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
-            // The store only shows this application's keys; without a client id, only keys stored without one.
-            store = try SQLiteTokenStore.open(
-                location, application: configuration.clientID ?? "", origin: LeaseOwner.current,
-                strict: options.strictStore, sealing: secrets, busyTimeout: busyTimeout, logger: logger)
-        } catch {
-            throw CommandLineError(error.description)
-        }
-        let storeDescription: String
-        switch location {
-        case .memory: storeDescription = "memory"
-        case .file(let path): storeDescription = path
-        }
+        let (store, storeDescription, storeSealing) = try openStore(
+            location, options: options, environment: environment, application: configuration.clientID ?? "",
+            secrets: StoreSealingOptions.secrets(
+                options: options, environment: environment, clientSecret: configuration.clientSecret),
+            logger: logger)
         logger.info("token store: \(storeDescription)")
         if configuration.clientID == nil || configuration.clientSecret == nil {
             logger.notice(
@@ -62,6 +50,39 @@ enum AgentLauncher {
             configuration: configuration, store: store, storeDescription: storeDescription,
             transport: CurlTransport.shared,
             clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent,
-            storeSealing: store.sealing)
+            storeSealing: storeSealing)
+    }
+
+    /// The schema of a PostgreSQL store when neither `--store-schema` nor `SMARTCAR_AUTH_STORE_SCHEMA` names one.
+    static let defaultStoreSchema = "smartcar_auth"
+
+    /// Opens the store and says what it is for the start-up log (a PostgreSQL URI without its password) and how it
+    /// seals tokens. The store only shows this application's keys; without a client id, only keys stored without
+    /// one. (Sealing on PostgreSQL is not built yet: issue 15.)
+    private static func openStore(
+        _ location: StoreLocation, options: CommandLineOptions, environment: [String: String], application: String,
+        secrets: StoreSecrets?, logger: Logger
+    ) throws(CommandLineError) -> (any TokenStore, String, String) {
+        let busyTimeout = Duration.milliseconds(Int64(options.storeBusyTimeoutSeconds * 1000))
+        do {
+            switch location {
+            case .postgres(let uri):
+                let schema =
+                    options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
+                    ?? defaultStoreSchema
+                let store = try PostgreSQLTokenStore.open(
+                    uri, application: application, origin: LeaseOwner.current, schema: schema,
+                    busyTimeout: busyTimeout, logger: logger)
+                return (store, "\(store.displayName) (schema \(schema))", "none")
+            case .memory, .file:
+                let store = try SQLiteTokenStore.open(
+                    location, application: application, origin: LeaseOwner.current, strict: options.strictStore,
+                    sealing: secrets, busyTimeout: busyTimeout, logger: logger)
+                guard case .file(let path) = location else { return (store, "memory", store.sealing) }
+                return (store, path, store.sealing)
+            }
+        } catch {
+            throw CommandLineError(error.description)
+        }
     }
 }

@@ -9,8 +9,12 @@ struct CommandLineOptions: Equatable {
 
     var action: Action = .run
     var logLevel: LogLevel = .info
-    /// `--store PATH` or `--store memory`; nil means `SMARTCAR_AUTH_STORE` or the default location.
+    /// `--store PATH`, `--store memory` or `--store postgresql://…`; nil means `SMARTCAR_AUTH_STORE` or the
+    /// default location.
     var store: String?
+    /// `--store-schema NAME`: the PostgreSQL schema of the store's tables; nil means `SMARTCAR_AUTH_STORE_SCHEMA` or
+    /// `smartcar_auth`.
+    var storeSchema: String?
     var strictStore = false
     /// `--store-key-file PATH` (or `SMARTCAR_AUTH_STORE_KEY_FILE`): seal the store with this key instead of one
     /// derived from the client secret.

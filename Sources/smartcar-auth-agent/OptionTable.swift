@@ -54,8 +54,14 @@ struct CommandLineOption {
                 environment: "SMARTCAR_MODE", defaultValue: SmartcarConfiguration().mode.rawValue,
                 help: "Connect mode"),
             text(
-                "--store", "PATH|memory", \.store, environment: "SMARTCAR_AUTH_STORE",
-                defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3", help: "token store"),
+                "--store", "PATH|memory|postgresql://URI", \.store, environment: "SMARTCAR_AUTH_STORE",
+                defaultValue: "$XDG_STATE_HOME/smartcar-auth-agent/tokens.sqlite3",
+                help: "token store: a SQLite file, memory, or a PostgreSQL database shared by many hosts "
+                    + "(a libpq URI; PG* variables and ~/.pgpass apply)"),
+            text(
+                "--store-schema", "NAME", \.storeSchema, environment: "SMARTCAR_AUTH_STORE_SCHEMA",
+                defaultValue: AgentLauncher.defaultStoreSchema, help: "the PostgreSQL schema holding the store's tables"
+            ),
             text(
                 "--store-key-file", "PATH", \.storeKeyFile, environment: "SMARTCAR_AUTH_STORE_KEY_FILE",
                 help: "seal the store's tokens with the 256-bit key in PATH instead of a key derived from the client "

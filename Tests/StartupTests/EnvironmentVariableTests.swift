@@ -14,7 +14,7 @@ import Testing
     static func samples(keyFile: String) -> [String: String] {
         [
             "--client-id": "id-from-a-test", "--redirect-uri": "https://example.com/callback", "--mode": "simulated",
-            "--store": "memory", "--store-key-file": keyFile,
+            "--store": "memory", "--store-schema": "another_schema", "--store-key-file": keyFile,
         ]
     }
 
@@ -31,11 +31,17 @@ import Testing
         for option in options {
             let name = try #require(option.names.first), variable = try #require(option.environmentVariable)
             let value = try #require(samples[name])
-            // Every start opens a store: memory, or for `--store` itself the default one in a folder of the test's.
+            // Every start opens a store: memory, for `--store` itself the default one in a folder of the test's, for
+            // `--store-schema` a PostgreSQL one.
             let folder = FileManager.default.temporaryDirectory
                 .appendingPathComponent("startup-\(UInt64.random(in: 0...UInt64.max))")
             defer { try? FileManager.default.removeItem(at: folder) }
-            let base = name == "--store" ? ["XDG_STATE_HOME": folder.path] : ["SMARTCAR_AUTH_STORE": "memory"]
+            let base =
+                switch name {
+                case "--store": ["XDG_STATE_HOME": folder.path]
+                case "--store-schema": ["SMARTCAR_AUTH_STORE": try PostgresCluster.shared.createDatabase("startup")]
+                default: ["SMARTCAR_AUTH_STORE": "memory"]
+                }
             func start(_ arguments: [String], _ environment: [String: String]) throws -> Agent.Setup {
                 try AgentLauncher.setup(
                     options: CommandLineOptions(parsing: arguments), environment: environment,

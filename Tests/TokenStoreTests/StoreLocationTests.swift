@@ -32,5 +32,11 @@ import TokenStore
         #expect(StoreLocation(argument: "memory") == .memory)
         #expect(StoreLocation(argument: ":memory:") == .memory)
         #expect(StoreLocation(argument: "./tokens.sqlite3") == .file("./tokens.sqlite3"))
+        #expect(
+            StoreLocation(argument: "postgresql://db.internal/tokens") == .postgres("postgresql://db.internal/tokens"))
+        #expect(
+            StoreLocation(argument: "postgres://u@db/t?sslmode=require")
+                == .postgres("postgres://u@db/t?sslmode=require"))
+        #expect(StoreLocation(argument: "./postgresql://x") == .file("./postgresql://x"))
     }
 }

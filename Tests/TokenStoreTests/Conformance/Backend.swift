@@ -17,7 +17,7 @@ struct Backend: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static let all: [Backend] = [sqliteFile, memory]
+    static let all: [Backend] = [sqliteFile, memory, postgres]
 
     /// `SQLiteTokenStore` on a file in a temporary folder: each store is its own SQLite connection.
     static let sqliteFile = Backend(
@@ -30,6 +30,46 @@ struct Backend: Sendable, CustomTestStringConvertible {
         name: "memory",
         makePlace: { memoryPlace(MemoryTokenDatabase()) },
         makeLegacyPlace: { rows in memoryPlace(MemoryTokenDatabase(unboundRows: rows)) })
+
+    /// `PostgreSQLTokenStore` on a fresh database of the test process's cluster: each store has its own
+    /// connections. Leases are timed by the caller's `now`, so the suite's simulated times work.
+    static let postgres = Backend(
+        name: "PostgreSQL",
+        makePlace: { try postgresPlace().0 },
+        makeLegacyPlace: { rows in
+            let (place, uri) = try postgresPlace()
+            // Rows stored without an application, as an agent without a client id writes them.
+            let schemaMaker = try PostgreSQLTokenStore.open(uri, application: "")
+            schemaMaker.listener.stop()
+            func literal(_ value: String?) -> String {
+                value.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" } ?? "NULL"
+            }
+            func literal(_ date: Date?) -> String { date.map { "\($0.timeIntervalSince1970)" } ?? "NULL" }
+            for row in rows {
+                try PostgresCluster.shared.psql(
+                    """
+                    INSERT INTO smartcar_auth.tokens (application, key, access_token, refresh_token, expires_at,
+                        refresh_expires_at, scope, generation, last_refreshed_at, needs_reauth, updated_at)
+                    VALUES ('', \(literal(row.key)), \(literal(row.accessToken)), \(literal(row.refreshToken)),
+                        \(literal(row.expiresAt)), \(literal(row.refreshExpiresAt)), \(literal(row.scope)),
+                        \(row.generation), \(literal(row.lastRefreshedAt)), \(row.needsReauth), 0)
+                    """, database: String(uri.split(separator: "/").last!))
+            }
+            return place
+        })
+
+    private static func postgresPlace() throws -> (BackendPlace, String) {
+        let uri = try PostgresCluster.shared.createDatabase("conformance")
+        return (postgresPlace(uri), uri)
+    }
+
+    private static func postgresPlace(_ uri: String) -> BackendPlace {
+        BackendPlace(keepAlive: uri) { application, origin, capacity, logger in
+            try PostgreSQLTokenStore.open(
+                uri, application: application, origin: origin, leaseClock: .caller, changeLogCapacity: capacity,
+                logger: logger)
+        }
+    }
 
     private static func sqlitePlace(_ prepare: (String) throws -> Void) throws -> BackendPlace {
         let folder = try TemporaryFolder("tokenstore-conformance")

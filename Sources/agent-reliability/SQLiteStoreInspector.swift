@@ -1,0 +1,70 @@
+import CSQLite
+import Foundation
+
+/// The store inspector of a SQLite file: its lock is SQLite's exclusive lock.
+final class SQLiteStoreInspector: StoreInspector {
+    typealias Failure = StoreInspectorFailure
+
+    private var db: OpaquePointer?
+    private(set) var locked = false
+
+    init(path: String) throws(Failure) {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close_v2(handle)
+            throw Failure(description: "cannot open the store \(path): \(message)")
+        }
+        db = handle
+        sqlite3_busy_timeout(handle, 30_000)
+    }
+
+    deinit { close() }
+
+    func rows() throws(Failure) -> [ModelKey: InspectedRow] {
+        var statement: OpaquePointer?
+        let sql = "SELECT key, access_token, refresh_token, needs_reauth FROM tokens"
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw lastError("cannot read") }
+        defer { sqlite3_finalize(statement) }
+        var rows: [ModelKey: InspectedRow] = [:]
+        while true {
+            switch sqlite3_step(statement) {
+            case SQLITE_ROW:
+                let key = ModelKey(bytes: bytes(statement, 0))
+                rows[key] = InspectedRow(
+                    key: key, accessToken: String(decoding: bytes(statement, 1), as: UTF8.self),
+                    refreshToken: String(decoding: bytes(statement, 2), as: UTF8.self),
+                    needsReauth: sqlite3_column_int64(statement, 3) != 0)
+            case SQLITE_DONE:
+                return rows
+            default:
+                throw lastError("cannot read")
+            }
+        }
+    }
+
+    func lock() throws(Failure) {
+        guard sqlite3_exec(db, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK else { throw lastError("cannot lock") }
+        locked = true
+    }
+
+    func unlock() {
+        if locked { sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
+        locked = false
+    }
+
+    func close() {
+        unlock()
+        if let db { sqlite3_close_v2(db) }
+        db = nil
+    }
+
+    private func bytes(_ statement: OpaquePointer?, _ column: Int32) -> [UInt8] {
+        guard let text = sqlite3_column_text(statement, column) else { return [] }
+        return Array(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))))
+    }
+
+    private func lastError(_ what: String) -> Failure {
+        Failure(description: "\(what) the store: \(db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed")")
+    }
+}
