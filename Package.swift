@@ -27,8 +27,7 @@ let package = Package(
         .target(name: "Sealing", dependencies: [.target(name: "CCrypto", condition: .when(platforms: [.linux]))]),
         // The operating system's libcrypto (OpenSSL 3).
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
-        // Durable, cross-process token store on SQLite.
-                // The operating system's libpq (the PostgreSQL client library).
+        // The operating system's libpq (the PostgreSQL client library).
         .systemLibrary(
             name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
         // Durable, cross-process token store on SQLite, or shared by many hosts on PostgreSQL.
@@ -69,14 +68,15 @@ let package = Package(
         .target(
             name: "TranscriptRecording", dependencies: ["AgentSupport", "WireFormats", "JSONRPC", "SmartcarOAuth"]),
         .target(
-            name: "TranscriptReplay", dependencies: ["AgentTestSupport", "WireFormats", "FakeSmartcar", "CSQLite"]),
+            name: "TranscriptReplay",
+            dependencies: ["AgentTestSupport", "WireFormats", "FakeSmartcar", "CSQLite", "Sealing", "TokenStore"]),
         // What the tests and tools share to drive an agent: the process, its output, temporary folders, seeds,
         // and the agent in process (an in-memory transport, a real store, the fake Smartcar).
         .target(
             name: "AgentTestSupport",
             dependencies: [
-                "AgentSupport", "AuthAgent", "CLibPQ", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth", "TokenStore",
-                "WireFormats",
+                "AgentSupport", "AuthAgent", "CLibPQ", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth",
+                "TokenStore", "WireFormats",
             ]),
         .executableTarget(name: "replay-transcripts", dependencies: ["AgentTestSupport", "TranscriptReplay"]),
         // The reliability suites (fuzz, crash, upstream faults, secrets, rotation race) against the agent binary.
@@ -101,7 +101,8 @@ let package = Package(
             exclude: ["broken"]),
         // The agent's start-up: the option table, parsing, `--help`, the launcher (inside the executable's module).
         .testTarget(
-            name: "StartupTests", dependencies: ["smartcar-auth-agent", "AgentTestSupport", "AuthAgent", "AgentSupport"]),
+            name: "StartupTests",
+            dependencies: ["smartcar-auth-agent", "AgentTestSupport", "AuthAgent", "AgentSupport"]),
         .testTarget(
             name: "AgentTests",
             dependencies: [

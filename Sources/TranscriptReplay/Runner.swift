@@ -109,6 +109,7 @@ final class Runner {
         for variable in environment {
             env[variable.name] = try bindings.fillString(variable.value, path: "env.\(variable.name)").get()
         }
+        storeSecret = storeSecret ?? env["SMARTCAR_CLIENT_SECRET"]
         let driver = try ReplayedAgent(name: name, binary: options.agent, arguments: filledArguments, environment: env)
         agents[name] = driver
         agentOrder.append(name)
@@ -422,6 +423,8 @@ final class Runner {
     // MARK: The store
 
     private var storeLocation: String { bindings.with { $0["store"]?.stringValue ?? "" } }
+    /// The client secret the first agent was started with: what its store's tokens are sealed with.
+    private var storeSecret: String?
 
     private func assertStore(_ pattern: JSONValue) -> String? {
         let key: String
@@ -431,7 +434,7 @@ final class Runner {
         }
         let row: JSONValue?
         do {
-            let probe = try storeLock ?? openStoreProbe(storeLocation)
+            let probe = try storeLock ?? openStoreProbe(storeLocation, clientSecret: storeSecret)
             row = try probe.row(key)
         } catch {
             return "assertStore: \(error)"
@@ -457,7 +460,7 @@ final class Runner {
         if lock {
             guard storeLock == nil else { return "lockStore: the store is already locked" }
             do {
-                let probe = try openStoreProbe(storeLocation)
+                let probe = try openStoreProbe(storeLocation, clientSecret: storeSecret)
                 try probe.lock()
                 storeLock = probe
             } catch {

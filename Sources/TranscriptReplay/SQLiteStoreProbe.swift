@@ -1,5 +1,7 @@
 import CSQLite
 import Foundation
+import Sealing
+import TokenStore
 import WireFormats
 
 /// The store probe of a SQLite file with a `tokens` table (`key`, `access_token`, `refresh_token`,
@@ -9,8 +11,10 @@ final class SQLiteStoreProbe: StoreProbe {
 
     private var db: OpaquePointer?
     private var locked = false
+    private let clientSecret: String?
 
-    init(path: String) throws(Failure) {
+    init(path: String, clientSecret: String?) throws(Failure) {
+        self.clientSecret = clientSecret
         guard FileManager.default.fileExists(atPath: path) else {
             throw Failure(description: "there is no store file at \(path)")
         }
@@ -29,7 +33,7 @@ final class SQLiteStoreProbe: StoreProbe {
     func row(_ key: String) throws(Failure) -> JSONValue? {
         var statement: OpaquePointer?
         let sql =
-            "SELECT key, access_token, refresh_token, expires_at, generation, needs_reauth FROM tokens WHERE key = ?"
+            "SELECT key, access_token, refresh_token, expires_at, generation, needs_reauth, application FROM tokens WHERE key = ?"
         guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
             throw lastError("cannot read the store")
         }
@@ -39,10 +43,26 @@ final class SQLiteStoreProbe: StoreProbe {
         switch sqlite3_step(statement) {
         case SQLITE_ROW:
             let expiresAt = Date(timeIntervalSince1970: sqlite3_column_double(statement, 3))
+            let (key, generation, application) = (
+                text(statement, 0), sqlite3_column_int64(statement, 4), text(statement, 6)
+            )
+            func token(_ column: Int32, _ name: TokenSealer.Column) throws(Failure) -> String {
+                guard sqlite3_column_type(statement, column) == SQLITE_BLOB else { return text(statement, column) }
+                let count = Int(sqlite3_column_bytes(statement, column))
+                let sealed =
+                    sqlite3_column_blob(statement, column).map {
+                        Array(UnsafeRawBufferPointer(start: $0, count: count))
+                    } ?? []
+                do {
+                    return try sealer(application).open(sealed, key: key, column: name, generation: generation)
+                } catch {
+                    throw Failure(description: "cannot open the stored \(name.rawValue) of \(key): \(error)")
+                }
+            }
             return .object([
-                "key": .string(text(statement, 0)),
-                "accessToken": .string(text(statement, 1)),
-                "refreshToken": .string(text(statement, 2)),
+                "key": .string(key),
+                "accessToken": .string(try token(1, .accessToken)),
+                "refreshToken": .string(try token(2, .refreshToken)),
                 "expiresAt": .string(expiresAt.formatted(.iso8601)),
                 "generation": .int(sqlite3_column_int64(statement, 4)),
                 "needsReauth": .bool(sqlite3_column_int64(statement, 5) != 0),
@@ -51,6 +71,28 @@ final class SQLiteStoreProbe: StoreProbe {
             return nil
         default:
             throw lastError("cannot read the store")
+        }
+    }
+
+    /// The sealer of `application`'s rows, from the store's id and salt and the agents' client secret.
+    private func sealer(_ application: String) throws(Failure) -> TokenSealer {
+        guard let clientSecret else {
+            throw Failure(description: "the store's tokens are sealed, and no agent was given SMARTCAR_CLIENT_SECRET")
+        }
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, "SELECT store_id, sealing_salt FROM store_meta", -1, &statement, nil) == SQLITE_OK
+        else { throw lastError("cannot read the store's id and salt") }
+        defer { sqlite3_finalize(statement) }
+        guard sqlite3_step(statement) == SQLITE_ROW else { throw lastError("cannot read the store's id and salt") }
+        let count = Int(sqlite3_column_bytes(statement, 1))
+        let salt =
+            sqlite3_column_blob(statement, 1).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
+        do {
+            return try TokenSealer(
+                secret: .clientSecret(SecretBytes(Array(clientSecret.utf8))), storeID: text(statement, 0), salt: salt,
+                application: application)
+        } catch {
+            throw Failure(description: "cannot derive the store's sealing key: \(error)")
         }
     }
 

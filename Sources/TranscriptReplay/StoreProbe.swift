@@ -18,9 +18,10 @@ struct StoreProbeFailure: Error, CustomStringConvertible {
 }
 
 /// Opens the probe for `store`, the value `{{store}}` was bound to: a libpq URI or a SQLite file's path.
-func openStoreProbe(_ store: String) throws(StoreProbeFailure) -> any StoreProbe {
+/// `clientSecret` (the agents' `SMARTCAR_CLIENT_SECRET`) opens sealed token values.
+func openStoreProbe(_ store: String, clientSecret: String?) throws(StoreProbeFailure) -> any StoreProbe {
     if store.hasPrefix("postgresql://") || store.hasPrefix("postgres://") {
         return try PostgreSQLStoreProbe(uri: store)
     }
-    return try SQLiteStoreProbe(path: store)
+    return try SQLiteStoreProbe(path: store, clientSecret: clientSecret)
 }
