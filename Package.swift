@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "AgentTestSupport",
             dependencies: [
-                "AgentSupport", "AuthAgent", "CLibPQ", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth",
+                "AgentSupport", "AuthAgent", "CLibPQ", "CSQLite", "FakeSmartcar", "JSONRPC", "Sealing", "SmartcarOAuth",
                 "TokenStore", "WireFormats",
             ]),
         .executableTarget(name: "replay-transcripts", dependencies: ["AgentTestSupport", "TranscriptReplay"]),

@@ -1,6 +1,6 @@
+import AgentTestSupport
 import CSQLite
 import Foundation
-import Sealing
 import TokenStore
 import WireFormats
 
@@ -47,16 +47,12 @@ final class SQLiteStoreProbe: StoreProbe {
                 text(statement, 0), sqlite3_column_int64(statement, 4), text(statement, 6)
             )
             func token(_ column: Int32, _ name: TokenSealer.Column) throws(Failure) -> String {
-                guard sqlite3_column_type(statement, column) == SQLITE_BLOB else { return text(statement, column) }
-                let count = Int(sqlite3_column_bytes(statement, column))
-                let sealed =
-                    sqlite3_column_blob(statement, column).map {
-                        Array(UnsafeRawBufferPointer(start: $0, count: count))
-                    } ?? []
+                guard let db else { throw Failure(description: "the store probe is closed") }
                 do {
-                    return try sealer(application).open(sealed, key: key, column: name, generation: generation)
+                    return try SQLiteSealedColumns(db: db, clientSecret: clientSecret).value(
+                        statement!, column, name: name, key: key, application: application, generation: generation)
                 } catch {
-                    throw Failure(description: "cannot open the stored \(name.rawValue) of \(key): \(error)")
+                    throw Failure(description: error.description)
                 }
             }
             return .object([
@@ -71,28 +67,6 @@ final class SQLiteStoreProbe: StoreProbe {
             return nil
         default:
             throw lastError("cannot read the store")
-        }
-    }
-
-    /// The sealer of `application`'s rows, from the store's id and salt and the agents' client secret.
-    private func sealer(_ application: String) throws(Failure) -> TokenSealer {
-        guard let clientSecret else {
-            throw Failure(description: "the store's tokens are sealed, and no agent was given SMARTCAR_CLIENT_SECRET")
-        }
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(db, "SELECT store_id, sealing_salt FROM store_meta", -1, &statement, nil) == SQLITE_OK
-        else { throw lastError("cannot read the store's id and salt") }
-        defer { sqlite3_finalize(statement) }
-        guard sqlite3_step(statement) == SQLITE_ROW else { throw lastError("cannot read the store's id and salt") }
-        let count = Int(sqlite3_column_bytes(statement, 1))
-        let salt =
-            sqlite3_column_blob(statement, 1).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
-        do {
-            return try TokenSealer(
-                secret: .clientSecret(SecretBytes(Array(clientSecret.utf8))), storeID: text(statement, 0), salt: salt,
-                application: application)
-        } catch {
-            throw Failure(description: "cannot derive the store's sealing key: \(error)")
         }
     }
 

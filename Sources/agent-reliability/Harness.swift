@@ -30,12 +30,13 @@ struct Harness {
             binary: agentBinary, arguments: arguments, environment: environment, keepRawOutput: keepRawOutput)
     }
 
-    /// The rows of `application` in the store at `path` by key, opened strictly (a corrupt store throws), as
-    /// another agent would open it.
+    /// The rows of `application` in the store at `path` by key, opened strictly (a corrupt store throws) with the
+    /// secret its agents sealed it with, as another agent would open it.
     nonisolated static func storedRows(
-        _ path: String, application: String = FakeSmartcar.Options().clientID
+        _ path: String, application: String = FakeSmartcar.Options().clientID,
+        secrets: StoreSecrets = FakeSmartcar.Options().storeSecrets
     ) async throws -> [String: StoredToken] {
-        let store = try SQLiteTokenStore.open(.file(path), application: application, strict: true)
+        let store = try SQLiteTokenStore.open(.file(path), application: application, strict: true, sealing: secrets)
         let rows = try await store.list()
         await store.close()
         return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })

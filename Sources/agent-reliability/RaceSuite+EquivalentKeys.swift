@@ -83,7 +83,8 @@ extension RaceSuite {
         for agent in agents { report.check(agent.exitStatus() == 0, "equivalent keys: an agent did not exit cleanly") }
 
         // Each spelling kept a row of its own, holding its user's live refresh token.
-        let reader = try SQLiteTokenStore.open(.file(store), application: options.clientID, strict: true)
+        let reader = try SQLiteTokenStore.open(
+            .file(store), application: options.clientID, strict: true, sealing: options.storeSecrets)
         let rows = try await reader.list()
         await reader.close()
         for (index, key) in keys.enumerated() {

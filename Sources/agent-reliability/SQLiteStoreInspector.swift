@@ -1,3 +1,4 @@
+import AgentTestSupport
 import CSQLite
 import Foundation
 
@@ -7,8 +8,11 @@ final class SQLiteStoreInspector: StoreInspector {
 
     private var db: OpaquePointer?
     private(set) var locked = false
+    private let clientSecret: String
 
-    init(path: String) throws(Failure) {
+    /// `clientSecret`: the agents' one, which opens the sealed token values.
+    init(path: String, clientSecret: String) throws(Failure) {
+        self.clientSecret = clientSecret
         var handle: OpaquePointer?
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -23,7 +27,9 @@ final class SQLiteStoreInspector: StoreInspector {
 
     func rows() throws(Failure) -> [ModelKey: InspectedRow] {
         var statement: OpaquePointer?
-        let sql = "SELECT key, access_token, refresh_token, needs_reauth FROM tokens"
+        guard let db else { throw Failure(description: "the store inspector is closed") }
+        let columns = SQLiteSealedColumns(db: db, clientSecret: clientSecret)
+        let sql = "SELECT key, access_token, refresh_token, needs_reauth, application, generation FROM tokens"
         guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw lastError("cannot read") }
         defer { sqlite3_finalize(statement) }
         var rows: [ModelKey: InspectedRow] = [:]
@@ -31,10 +37,23 @@ final class SQLiteStoreInspector: StoreInspector {
             switch sqlite3_step(statement) {
             case SQLITE_ROW:
                 let key = ModelKey(bytes: bytes(statement, 0))
-                rows[key] = InspectedRow(
-                    key: key, accessToken: String(decoding: bytes(statement, 1), as: UTF8.self),
-                    refreshToken: String(decoding: bytes(statement, 2), as: UTF8.self),
-                    needsReauth: sqlite3_column_int64(statement, 3) != 0)
+                let (name, application) = (
+                    String(decoding: key.bytes, as: UTF8.self), String(decoding: bytes(statement, 4), as: UTF8.self)
+                )
+                let generation = sqlite3_column_int64(statement, 5)
+                do {
+                    rows[key] = InspectedRow(
+                        key: key,
+                        accessToken: try columns.value(
+                            statement!, 1, name: .accessToken, key: name, application: application,
+                            generation: generation),
+                        refreshToken: try columns.value(
+                            statement!, 2, name: .refreshToken, key: name, application: application,
+                            generation: generation),
+                        needsReauth: sqlite3_column_int64(statement, 3) != 0)
+                } catch {
+                    throw Failure(description: error.description)
+                }
             case SQLITE_DONE:
                 return rows
             default:

@@ -468,7 +468,9 @@ struct SecretsSuite {
                 if let token = message["result"]?["accessToken"]?.stringValue { accessTokens.insert(token) }
             }
         }
-        if let rows = try? await Harness.storedRows(store, application: Self.clientID) {
+        var sealing = FakeSmartcar.Options()
+        sealing.clientSecret = clientSecret
+        if let rows = try? await Harness.storedRows(store, application: Self.clientID, secrets: sealing.storeSecrets) {
             for row in rows.values {
                 secrets.append(("refresh token", row.refreshToken))
                 accessTokens.insert(row.accessToken)

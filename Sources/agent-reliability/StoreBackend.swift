@@ -1,4 +1,5 @@
 import AgentTestSupport
+import FakeSmartcar
 
 /// Which store a suite's agents share: a SQLite file, or a database of a PostgreSQL cluster.
 enum StoreBackend: Sendable {
@@ -23,7 +24,7 @@ enum StoreBackend: Sendable {
     /// The suite's own connection to `store` (made by `makeStore`).
     func inspector(of store: String) throws -> any StoreInspector {
         switch self {
-        case .sqlite: try SQLiteStoreInspector(path: store)
+        case .sqlite: try SQLiteStoreInspector(path: store, clientSecret: FakeSmartcar.Options().clientSecret)
         case .postgres: try PostgreSQLStoreInspector(uri: store)
         }
     }
