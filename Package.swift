@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "AgentTestSupport",
             dependencies: [
-                "AgentSupport", "AuthAgent", "CLibPQ", "FakeSmartcar", "JSONRPC", "SmartcarOAuth", "TokenStore",
+                "AgentSupport", "AuthAgent", "CLibPQ", "CSQLite", "FakeSmartcar", "JSONRPC", "SmartcarOAuth", "TokenStore",
                 "WireFormats",
             ]),
         .executableTarget(name: "replay-transcripts", dependencies: ["AgentTestSupport", "TranscriptReplay"]),

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import CSQLite
 import Foundation
 
@@ -9,14 +10,9 @@ final class SQLiteStoreInspector: StoreInspector {
     private(set) var locked = false
 
     init(path: String) throws(Failure) {
-        var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            sqlite3_close_v2(handle)
-            throw Failure(description: "cannot open the store \(path): \(message)")
+        do { db = try RawSQLite.open(path, busyTimeoutMilliseconds: 30_000) } catch {
+            throw Failure(description: error.description)
         }
-        db = handle
-        sqlite3_busy_timeout(handle, 30_000)
     }
 
     deinit { close() }
