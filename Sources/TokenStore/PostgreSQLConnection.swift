@@ -69,6 +69,7 @@ final class PostgreSQLConnection {
     /// Runs one statement (several without parameters); answers its rows and how many rows it changed.
     @discardableResult
     func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgreSQLFailure) -> PostgreSQLRows {
+        try Self.refuseNULs(parameters)
         let copies = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { copies.forEach { free($0) } }
         let result: OpaquePointer? =
@@ -112,6 +113,7 @@ final class PostgreSQLConnection {
     /// only, not for one more trip to the agent and back, which is what bounds how many commits per second every
     /// agent on the store makes together. Throws the first failure; the transaction is then aborted (roll it back).
     func executeAndCommit(_ sql: String, _ parameters: [String?]) throws(PostgreSQLFailure) {
+        try Self.refuseNULs(parameters)
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgreSQLFailure(message: Self.text(PQerrorMessage(handle)), connectionLost: isBroken)
         }
@@ -146,6 +148,14 @@ final class PostgreSQLConnection {
             if status == PGRES_FATAL_ERROR, firstFailure == nil { firstFailure = failure(result) }
         }
         if let firstFailure { throw firstFailure }
+    }
+
+    /// Parameters go to libpq as C strings, which end at a NUL byte, and PostgreSQL's text cannot hold one: a value
+    /// with a NUL would be stored cut short (a refresh token lost). It is refused instead, before anything is sent.
+    private static func refuseNULs(_ parameters: [String?]) throws(PostgreSQLFailure) {
+        guard parameters.contains(where: { $0?.utf8.contains(0) == true }) else { return }
+        throw PostgreSQLFailure(
+            message: "a value holds a NUL byte, which PostgreSQL text cannot store", connectionLost: false)
     }
 
     private func failure(_ result: OpaquePointer) -> PostgreSQLFailure {

@@ -18,14 +18,9 @@ final class SQLiteStoreProbe: StoreProbe {
         guard FileManager.default.fileExists(atPath: path) else {
             throw Failure(description: "there is no store file at \(path)")
         }
-        var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            sqlite3_close_v2(handle)
-            throw Failure(description: "cannot open the store \(path): \(message)")
+        do { db = try RawSQLite.open(path, busyTimeoutMilliseconds: 5000) } catch {
+            throw Failure(description: error.description)
         }
-        db = handle
-        sqlite3_busy_timeout(handle, 5000)
     }
 
     deinit { close() }

@@ -77,26 +77,11 @@ struct PostgresRaceSuite {
         }
 
         let deadline = ContinuousClock.now + .seconds(seconds)
-        let results = Mutex<[RaceSuite.Drive]>([])
         let disturbances = Mutex(Disturbances())
-        let finished = DispatchGroup()
-        var random = SeededGenerator(seed: harness.seed ^ 0x9057)
-        for agent in agents {
-            let seed = random.next()
-            finished.enter()
-            Thread {
-                let drive = RaceSuite.drive(agent, until: deadline, seed: seed)
-                results.withLock { $0.append(drive) }
-                finished.leave()
-            }.start()
-        }
         let restartEvery: Duration = harness.long ? .seconds(10) : .seconds(5)
-        finished.enter()
-        Thread {
+        let drives = RaceSuite.driveAll(agents, until: deadline, seed: harness.seed ^ 0x9057) {
             disturbances.withLock { $0 = Self.disturb(cluster, until: deadline, restartEvery: restartEvery) }
-            finished.leave()
-        }.start()
-        finished.wait()
+        }
 
         // Once the faults are over, every agent serves again by itself (it reconnected), within a generous deadline.
         var slowestRecovery: Duration = .zero
@@ -108,7 +93,6 @@ struct PostgresRaceSuite {
             }
         }
 
-        let drives = results.withLock { $0 }
         let disturbed = disturbances.withLock { $0 }
         disturbed.failures.forEach(report.fail)
         let (outcomes, reauth) = RaceSuite.endRace(

@@ -79,22 +79,8 @@ struct RaceSuite {
                 report.fail("initialize failed: \(agent.keepStderr())"); return
             }
         }
-        let results = Mutex<[Drive]>([])
-        let finished = DispatchGroup()
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        var random = SeededGenerator(seed: harness.seed ^ 0x2ACE)
-        for agent in agents {
-            let seed = random.next()
-            finished.enter()
-            // Each driver blocks on its agent's answers: on a thread of its own, not the cooperative pool.
-            Thread {
-                let drive = Self.drive(agent, until: deadline, seed: seed)
-                results.withLock { $0.append(drive) }
-                finished.leave()
-            }.start()
-        }
-        finished.wait()
-        let drives = results.withLock { $0 }
+        let drives = Self.driveAll(
+            agents, until: ContinuousClock.now + .seconds(seconds), seed: harness.seed ^ 0x2ACE)
         let (outcomes, reauth) = Self.endRace(agents, drives, upstream: upstream, report)
         let answered = drives.map(\.answered).reduce(0, +)
         let invalidGrant = upstream.count("token", "400")
@@ -169,6 +155,31 @@ struct RaceSuite {
     }
 
     /// Keeps `window` getTokens on random keys in flight until the deadline, then collects the last answers.
+    /// Drives every agent until `deadline`, each on a thread of its own (a driver blocks on its agent's answers: not
+    /// on the cooperative pool), while `alongside` runs on one more; returns when all are done.
+    nonisolated static func driveAll(
+        _ agents: [AgentProcess], until deadline: ContinuousClock.Instant, seed: UInt64,
+        alongside: (@Sendable () -> Void)? = nil
+    ) -> [Drive] {
+        let results = Mutex<[Drive]>([])
+        let finished = DispatchGroup()
+        var random = SeededGenerator(seed: seed)
+        var work: [@Sendable () -> Void] = agents.map { agent in
+            let seed = random.next()
+            return { results.withLock { $0.append(drive(agent, until: deadline, seed: seed)) } }
+        }
+        if let alongside { work.append(alongside) }
+        for body in work {
+            finished.enter()
+            Thread {
+                body()
+                finished.leave()
+            }.start()
+        }
+        finished.wait()
+        return results.withLock { $0 }
+    }
+
     nonisolated static func drive(_ agent: AgentProcess, until deadline: ContinuousClock.Instant, seed: UInt64) -> Drive
     {
         var random = SeededGenerator(seed: seed)

@@ -13,14 +13,9 @@ final class SQLiteStoreInspector: StoreInspector {
     /// `clientSecret`: the agents' one, which opens the sealed token values.
     init(path: String, clientSecret: String) throws(Failure) {
         self.clientSecret = clientSecret
-        var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            sqlite3_close_v2(handle)
-            throw Failure(description: "cannot open the store \(path): \(message)")
+        do { db = try RawSQLite.open(path, busyTimeoutMilliseconds: 30_000) } catch {
+            throw Failure(description: error.description)
         }
-        db = handle
-        sqlite3_busy_timeout(handle, 30_000)
     }
 
     deinit { close() }

@@ -118,6 +118,24 @@ import WireFormats
         _ = try await agent.call("buildConnectURL", ["scope": .array((0..<100).map { .string("p\($0)") })])
     }
 
+    /// A token holding a control character (a NUL above all, which some stores cannot hold) is refused, whichever
+    /// position it is in, and nothing is stored.
+    @Test func tokensWithControlCharactersAreRefused() async throws {
+        let agent = try InProcessAgent(fake: try FakeSmartcar())
+        for (field, control) in [("accessToken", "\u{0}"), ("refreshToken", "\u{0}"), ("refreshToken", "\u{7}")] {
+            var params: [String: JSONValue] = [
+                "key": "car", "accessToken": "access-token", "refreshToken": "refresh-token",
+                "expiresAt": .string(Self.expiresAt),
+            ]
+            params[field] = .string("token" + control + "rest")
+            await #expect(throws: ResponseError.self) {
+                _ = try await agent.call("storeToken", .object(JSONObject(params)))
+            }
+        }
+        let listed = try await agent.call("listTokens")
+        #expect(listed["tokens"]?.arrayValue?.isEmpty == true)
+    }
+
     /// A key of one character that holds thousands of combining marks is refused (512 characters is not a
     /// bound on bytes).
     @Test func aKeyOfFewCharactersButManyBytesIsRefused() async throws {

@@ -97,6 +97,20 @@ import Testing
         } throws: { ($0 as? StoreError)?.kind == .futureSchema }
     }
 
+    /// libpq takes text parameters as C strings: a value with a NUL byte would be stored cut short, so the store
+    /// refuses it and keeps the row it had.
+    @Test func aValueWithANULIsRefusedNotCutShort() async throws {
+        let store = try PostgreSQLTokenStore.open(
+            try PostgresCluster.shared.createDatabase("nul"), application: testApplication)
+        let stored = try await store.save(sampleToken())
+        await #expect(throws: StoreError.self) { try await store.save(sampleToken(refresh: "refresh\u{0}cut")) }
+        await #expect(throws: StoreError.self) {
+            try await store.commitRefresh(sampleToken(refresh: "r\u{0}"), owner: "A", replacing: stored)
+        }
+        #expect(try await store.load("user-1") == stored)
+        await store.close()
+    }
+
     @Test func aBadSchemaNameIsRefused() {
         for name in ["", "Upper", "1st", "with space", "quote\"d", String(repeating: "a", count: 49)] {
             #expect(throws: StoreError.self) {

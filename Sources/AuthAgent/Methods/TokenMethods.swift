@@ -98,6 +98,11 @@ enum StoreToken: AgentMethod {
             }
             try Limits.check(accessToken, field: "accessToken", max: Limits.token)
             try Limits.check(refreshToken, field: "refreshToken", max: Limits.token)
+            for (field, token) in [("accessToken", accessToken), ("refreshToken", refreshToken)]
+            where token.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                // No real token has one, a bearer header cannot carry it, and not every store can hold a NUL.
+                throw .invalidParams("invalid params: '\(field)' must not contain control characters")
+            }
             try Limits.check(expiresAt, field: "expiresAt", max: Limits.time)
             try Limits.check(refreshExpiresAt, field: "refreshExpiresAt", max: Limits.time)
             try Limits.check(scope, field: "scope", max: Limits.scope)
