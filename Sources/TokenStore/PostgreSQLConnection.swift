@@ -203,6 +203,19 @@ struct PostgreSQLFailure: Error {
     var connectionLost: Bool
     /// Set when the failure came before anything of a write reached the server (its `BEGIN` failed).
     var nothingWritten = false
+    /// A value that did not seal or open (`.sealing`, `.wrongKey`): answered as it is, the transaction rolled back.
+    var sealing: StoreError? = nil
+
+    init(sqlState: String? = nil, message: String, connectionLost: Bool) {
+        self.sqlState = sqlState
+        self.message = message
+        self.connectionLost = connectionLost
+    }
+
+    init(_ sealing: StoreError) {
+        self.init(message: sealing.message, connectionLost: false)
+        self.sealing = sealing
+    }
 
     /// Class 08 (connection exception), and the server shutting down or not accepting connections.
     static func meansConnectionLost(_ state: String?) -> Bool {
@@ -217,6 +230,7 @@ struct PostgreSQLFailure: Error {
     var isLockTimeout: Bool { sqlState == "55P03" }
 
     func storeError(_ context: String) -> StoreError {
+        if let sealing { return sealing }
         let kind: StoreError.Kind = connectionLost ? .unavailable : isRetryable || isLockTimeout ? .busy : .io
         return StoreError(kind, "\(context): \(message)")
     }

@@ -19,7 +19,7 @@ extension PostgreSQLTokenStore {
         _ key: String, owner: String, duration: TimeInterval, now: Date,
         holderIsGone: @escaping @Sendable (String) -> Bool
     ) async throws(StoreError) -> LeaseOutcome {
-        let (application, logger, clock) = (self.application, self.logger, Self.clock(5))
+        let (application, logger, clock, sealer) = (self.application, self.logger, Self.clock(5), self.sealer)
         let parameters = [application, key, owner, "\(duration)", clockParameter(now)]
         let take = """
             UPDATE tokens SET lease_owner = $3, lease_expires_at = \(clock) + $4::float8
@@ -38,11 +38,11 @@ extension PostgreSQLTokenStore {
         return try await pool.read { connection throws(PostgreSQLFailure) -> LeaseOutcome in
             for _ in 0..<5 {
                 if let taken = try connection.execute(take, parameters).rows.first {
-                    return .acquired(PostgreSQLTokenRows.row(taken).token)
+                    return .acquired(try PostgreSQLTokenRows.row(taken, sealer).token)
                 }
                 let found = try connection.execute(read, [application, key, parameters[4]]).rows
                 guard let values = found.first else { return .acquired(nil) }
-                let row = PostgreSQLTokenRows.row(values)
+                let row = try PostgreSQLTokenRows.row(values, sealer)
                 let databaseNow = PostgreSQLTokenRows.date(values[12]) ?? now
                 if let refusal = LeaseRules.refusal(
                     row, owner: owner, now: databaseNow, holderIsGone: holderIsGone, logger: logger)
@@ -51,7 +51,7 @@ extension PostgreSQLTokenStore {
                 }
                 let expected = [row.leaseOwner, row.leaseExpiresAt.map(PostgreSQLTokenRows.seconds)]
                 if let taken = try connection.execute(takeOver, parameters + expected).rows.first {
-                    return .acquired(PostgreSQLTokenRows.row(taken).token)
+                    return .acquired(try PostgreSQLTokenRows.row(taken, sealer).token)
                 }
             }
             throw PostgreSQLFailure(message: "the lease of key '\(key)' kept changing", connectionLost: false)
@@ -63,11 +63,11 @@ extension PostgreSQLTokenStore {
     package func commitRefresh(
         _ token: StoredToken, owner: String, replacing spent: StoredToken?, now: Date
     ) async throws(StoreError) -> RefreshCommit {
-        let (application, logger, key) = (self.application, self.logger, token.key)
+        let (application, logger, key, sealer) = (self.application, self.logger, token.key, self.sealer)
         let byDatabase = leaseClock == .database
         return try await pool.transaction { connection throws(PostgreSQLFailure) -> RefreshCommit in
             let values = try connection.execute(PostgreSQLTokenRows.lockOne, [application, key]).rows.first
-            let row = values.map(PostgreSQLTokenRows.row)
+            let row = try values.map { values throws(PostgreSQLFailure) in try PostgreSQLTokenRows.row(values, sealer) }
             if LeaseRules.isSuperseded(row, key: key, spent: spent, owner: owner, logger: logger) {
                 if let row, row.leaseOwner == owner {
                     try connection.execute(PostgreSQLTokenRows.clearLease, [application, key, owner])

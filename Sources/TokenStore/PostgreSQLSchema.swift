@@ -66,7 +66,24 @@ enum PostgreSQLSchema {
             )
             """,
             "CREATE INDEX connect_states_by_expiry ON connect_states (expires_at)",
-        ]
+        ],
+        // Version 2, sealed tokens: the store's id and random salt (from the server's strong random source) and
+        // the fingerprint of each application's key. Token columns then hold base64 of sealed values.
+        [
+            "ALTER TABLE store_meta ADD COLUMN store_id text, ADD COLUMN sealing_salt bytea",
+            """
+            UPDATE store_meta SET store_id = gen_random_uuid()::text,
+                sealing_salt = decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
+            """,
+            """
+            CREATE TABLE sealing_keys (
+                application text COLLATE "C" PRIMARY KEY,
+                fingerprint text NOT NULL,
+                source text NOT NULL,
+                sealed_at double precision NOT NULL
+            )
+            """,
+        ],
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -32,11 +32,17 @@ package final class PostgreSQLTokenStore: TokenStore {
     let channel: String
     let changeLogCapacity: Int
     let logger: Logger
+    /// Seals and opens the token columns; nil in a store opened without secrets (unsealed, logged at open).
+    let sealer: TokenSealer?
+    /// How the store seals tokens, for `status` (`TokenSealer.modeDescription`).
+    package var sealing: String { TokenSealer.modeDescription(sealer) }
 
     private init(
         application: String, origin: String, pool: PostgreSQLPool, listener: PostgreSQLListener,
-        leaseClock: PostgreSQLLeaseClock, channel: String, changeLogCapacity: Int, logger: Logger
+        leaseClock: PostgreSQLLeaseClock, channel: String, changeLogCapacity: Int, sealer: TokenSealer?,
+        logger: Logger
     ) {
+        self.sealer = sealer
         self.application = application
         self.origin = origin
         self.pool = pool
@@ -51,7 +57,7 @@ package final class PostgreSQLTokenStore: TokenStore {
     deinit { listener.stop() }
 
     /// Connects, builds or upgrades the schema (`PostgreSQLSchema`), claims rows stored without an application,
-    /// and starts the change listener, whose first notification must arrive from another connection: a
+    /// sets up the sealing of the application's tokens with `secrets` (`PostgreSQLSealing`), and starts the change listener, whose first notification must arrive from another connection: a
     /// transaction-level pooler (PgBouncer `pool_mode = transaction`), which breaks `LISTEN` and the session
     /// settings the store relies on, is refused here. Blocking: call it at start-up. `busyTimeout`
     /// (`--store-busy-timeout`) bounds each statement's wait for a lock another session holds (`lock_timeout`):
@@ -59,7 +65,7 @@ package final class PostgreSQLTokenStore: TokenStore {
     package static func open(
         _ uri: String, application: String, origin: String = "pid \(getpid())", schema: String = "smartcar_auth",
         leaseClock: PostgreSQLLeaseClock = .database, changeLogCapacity: Int = defaultChangeLogCapacity,
-        busyTimeout: Duration? = nil, logger: Logger = .silent
+        sealing secrets: StoreSecrets? = nil, busyTimeout: Duration? = nil, logger: Logger = .silent
     ) throws(StoreError) -> PostgreSQLTokenStore {
         try PostgreSQLSchema.validate(schema)
         let displayName = PostgreSQLURI.withoutPassword(uri)
@@ -73,11 +79,14 @@ package final class PostgreSQLTokenStore: TokenStore {
         let channel = PostgreSQLSchema.channel(schema)
         let listener = try PostgreSQLListener(
             uri: uri, schema: schema, channel: channel, displayName: displayName, logger: logger)
+        let sealer: TokenSealer?
         do {
             try listener.expectProbe(from: connection)
             try PostgreSQLSchema.migrate(connection, schema: schema, displayName: displayName)
             try PostgreSQLSchema.claimUnboundRows(
                 for: application, connection, displayName: displayName, logger: logger)
+            sealer = try PostgreSQLSealing.prepare(
+                secrets, application: application, connection, displayName: displayName, logger: logger)
         } catch {
             listener.stop()
             throw error
@@ -85,34 +94,38 @@ package final class PostgreSQLTokenStore: TokenStore {
         let pool = PostgreSQLPool(uri: uri, schema: schema, lockTimeout: busyTimeout, first: connection)
         return PostgreSQLTokenStore(
             application: application, origin: origin, pool: pool, listener: listener, leaseClock: leaseClock,
-            channel: channel, changeLogCapacity: max(changeLogCapacity, 1), logger: logger)
+            channel: channel, changeLogCapacity: max(changeLogCapacity, 1), sealer: sealer, logger: logger)
     }
 
     package func load(_ key: String) async throws(StoreError) -> StoredToken? {
-        let application = self.application
+        let (application, sealer) = (self.application, self.sealer)
         return try await pool.read { connection throws(PostgreSQLFailure) in
             try connection.execute(PostgreSQLTokenRows.selectOne, [application, key]).rows.first.map {
-                PostgreSQLTokenRows.row($0).token
+                values throws(PostgreSQLFailure) in try PostgreSQLTokenRows.row(values, sealer).token
             }
         }
     }
 
     package func lookup(_ key: String) async throws(StoreError) -> KeyLookup {
-        let application = self.application
+        let (application, sealer) = (self.application, self.sealer)
         return try await pool.read { connection throws(PostgreSQLFailure) -> KeyLookup in
             if let row = try connection.execute(PostgreSQLTokenRows.selectOne, [application, key]).rows.first {
-                return .found(PostgreSQLTokenRows.row(row).token)
+                return .found(try PostgreSQLTokenRows.row(row, sealer).token)
             }
             let elsewhere = try connection.execute(PostgreSQLTokenRows.existsElsewhere, [application, key])
             return elsewhere.rows.isEmpty ? .unknown : .otherApplication
         }
     }
 
+    /// Rows whose values do not open are left out, and the log names them (as on SQLite).
     package func list() async throws(StoreError) -> [StoredToken] {
-        let application = self.application
+        let (application, sealer, logger) = (self.application, self.sealer, self.logger)
         return try await pool.read { connection throws(PostgreSQLFailure) in
-            try connection.execute(PostgreSQLTokenRows.selectAll, [application]).rows.map {
-                PostgreSQLTokenRows.row($0).token
+            try connection.execute(PostgreSQLTokenRows.selectAll, [application]).rows.compactMap { values in
+                do throws(PostgreSQLFailure) { return try PostgreSQLTokenRows.row(values, sealer).token } catch {
+                    logger.warning("token store: \(error.message); the key is left out of the list")
+                    return nil
+                }
             }
         }
     }
@@ -164,12 +177,17 @@ package final class PostgreSQLTokenStore: TokenStore {
         }
     }
 
+    /// The row is compared opened, by the generation it was read at, under its lock.
     package func markNeedsReauth(_ key: String, rejectedRefreshToken: String) async throws(StoreError) -> Bool {
-        let application = self.application
+        let (application, sealer) = (self.application, self.sealer)
         return try await pool.transaction { connection throws(PostgreSQLFailure) in
+            guard let values = try connection.execute(PostgreSQLTokenRows.lockOne, [application, key]).rows.first
+            else { return false }
+            let row = try PostgreSQLTokenRows.row(values, sealer).token
+            guard row.refreshToken == rejectedRefreshToken else { return false }
             let marked = try connection.execute(
                 PostgreSQLTokenRows.markNeedsReauth,
-                [application, key, rejectedRefreshToken, PostgreSQLTokenRows.seconds(Date())])
+                [application, key, "\(row.generation)", PostgreSQLTokenRows.seconds(Date())])
             guard marked.affected > 0 else { return false }
             self.logChange(key, .reauthRequired, connection)
             return true
@@ -202,11 +220,12 @@ package final class PostgreSQLTokenStore: TokenStore {
     }
 
     package func bulkInsertForBenchmark(_ tokens: [StoredToken]) async throws(StoreError) {
-        let application = self.application
+        let (application, sealer) = (self.application, self.sealer)
         try await pool.transaction { connection throws(PostgreSQLFailure) in
             for token in tokens {
                 try connection.execute(
-                    PostgreSQLTokenRows.insertAsGiven, PostgreSQLTokenRows.insertAsGivenParameters(token, application))
+                    PostgreSQLTokenRows.insertAsGiven,
+                    try PostgreSQLTokenRows.insertAsGivenParameters(token, application, sealer))
             }
         }
     }
@@ -217,16 +236,31 @@ package final class PostgreSQLTokenStore: TokenStore {
         listener.stop()
     }
 
-    /// Upserts new tokens (generation + 1, needs_reauth and the lease cleared); the row as written.
+    /// Upserts new tokens (generation + 1, needs_reauth and the lease cleared), sealed for that generation; the row
+    /// as written. Refuses (`.wrongKey`) when another agent re-sealed the application's rows under another key since
+    /// this one opened the store (a rotation): values sealed under the old key would open for no one.
     func writeNewTokens(
         _ token: StoredToken, lastRefreshedAt: Date?, keep: Bool, _ connection: PostgreSQLConnection
     ) throws(PostgreSQLFailure) -> StoredToken {
-        let parameters = PostgreSQLTokenRows.upsertParameters(
-            token, application, lastRefreshedAt: lastRefreshedAt, keepConnectOptions: keep)
-        guard let row = try connection.execute(PostgreSQLTokenRows.upsert, parameters).rows.first else {
-            throw PostgreSQLFailure(message: "the upsert of key '\(token.key)' returned no row", connectionLost: false)
+        for _ in 0..<2 {
+            let locked = try connection.execute(PostgreSQLTokenRows.lockForWrite, [application, token.key]).rows.first
+            if let sealer, locked?[1] != sealer.fingerprint {
+                throw PostgreSQLFailure(
+                    StoreError(
+                        .wrongKey,
+                        "the store's tokens of application \(application) were re-sealed under another client secret or store key since this agent started; restart it with the new one"
+                    ))
+            }
+            let generation = (locked?[0].flatMap { Int64($0) } ?? 0) + 1
+            let parameters = try PostgreSQLTokenRows.upsertParameters(
+                token, application, generation: generation, lastRefreshedAt: lastRefreshedAt, keepConnectOptions: keep,
+                sealer)
+            if let row = try connection.execute(PostgreSQLTokenRows.upsert, parameters).rows.first {
+                return try PostgreSQLTokenRows.row(row, sealer).token
+            }
         }
-        return PostgreSQLTokenRows.row(row).token
+        throw PostgreSQLFailure(
+            message: "the key '\(token.key)' kept changing while it was saved", connectionLost: false)
     }
 
     func logChange(_ key: String, _ kind: ChangeKind, _ connection: PostgreSQLConnection) {

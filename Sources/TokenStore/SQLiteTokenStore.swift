@@ -66,10 +66,7 @@ package final class SQLiteTokenStore: TokenStore {
             strict: strict, busyTimeoutMilliseconds: milliseconds, application: application, secrets: secrets,
             logger: logger)
         let (connection, identity) = try opener.open(location)
-        let sealing =
-            connection.sealer.map {
-                "AES-256-GCM, key from the \($0.source == "store-key" ? "store key" : "client secret")"
-            } ?? "none"
+        let sealing = TokenSealer.modeDescription(connection.sealer)
         let queue: StoreQueue
         switch location {
         case .file(let path):

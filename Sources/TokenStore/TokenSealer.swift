@@ -61,6 +61,12 @@ package struct TokenSealer: Sendable {
         self.source = secret.source
     }
 
+    /// The storage mode `status` shows: "none", or the cipher and where its key came from (never the key).
+    package static func modeDescription(_ sealer: TokenSealer?) -> String {
+        guard let sealer else { return "none" }
+        return "AES-256-GCM, key from the \(sealer.source == "store-key" ? "store key" : "client secret")"
+    }
+
     package func seal(
         _ value: String, key tokenKey: String, column: Column, generation: Int64
     ) throws(StoreError) -> [UInt8] {

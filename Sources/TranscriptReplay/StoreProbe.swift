@@ -21,7 +21,7 @@ struct StoreProbeFailure: Error, CustomStringConvertible {
 /// `clientSecret` (the agents' `SMARTCAR_CLIENT_SECRET`) opens sealed token values.
 func openStoreProbe(_ store: String, clientSecret: String?) throws(StoreProbeFailure) -> any StoreProbe {
     if store.hasPrefix("postgresql://") || store.hasPrefix("postgres://") {
-        return try PostgreSQLStoreProbe(uri: store)
+        return try PostgreSQLStoreProbe(uri: store, clientSecret: clientSecret)
     }
     return try SQLiteStoreProbe(path: store, clientSecret: clientSecret)
 }

@@ -6,8 +6,11 @@ final class PostgreSQLStoreInspector: StoreInspector {
     private let session: PostgresSession
     private let schema: String
     private(set) var locked = false
+    private let clientSecret: String
 
-    init(uri: String, schema: String = "smartcar_auth") throws(StoreInspectorFailure) {
+    /// `clientSecret`: the agents' one, which opens the sealed token values.
+    init(uri: String, schema: String = "smartcar_auth", clientSecret: String) throws(StoreInspectorFailure) {
+        self.clientSecret = clientSecret
         do {
             session = try PostgresSession(uri)
         } catch {
@@ -19,13 +22,23 @@ final class PostgreSQLStoreInspector: StoreInspector {
     deinit { close() }
 
     func rows() throws(StoreInspectorFailure) -> [ModelKey: InspectedRow] {
-        let sql = "SELECT key, access_token, refresh_token, needs_reauth FROM \(PostgresSession.quoted(schema)).tokens"
+        let sql = """
+            SELECT key, access_token, refresh_token, needs_reauth, application, generation
+            FROM \(PostgresSession.quoted(schema)).tokens
+            """
+        let columns = PostgreSQLSealedColumns(session: session, schema: schema, clientSecret: clientSecret)
         var rows: [ModelKey: InspectedRow] = [:]
         do {
             for row in try session.query(sql) {
                 let key = ModelKey(row[0] ?? "")
+                let (name, application, generation) = (row[0] ?? "", row[4] ?? "", Int64(row[5] ?? "") ?? 0)
                 rows[key] = InspectedRow(
-                    key: key, accessToken: row[1] ?? "", refreshToken: row[2] ?? "", needsReauth: row[3] == "t")
+                    key: key,
+                    accessToken: try columns.value(
+                        row[1], name: .accessToken, key: name, application: application, generation: generation),
+                    refreshToken: try columns.value(
+                        row[2], name: .refreshToken, key: name, application: application, generation: generation),
+                    needsReauth: row[3] == "t")
             }
         } catch {
             throw StoreInspectorFailure(description: "cannot read the store: \(error)")

@@ -105,7 +105,9 @@ struct PostgresRaceSuite {
 
         // Nothing lost: each key's stored refresh token is the live one, so the token of every rotation that
         // was committed is the one the store holds, and no rotation's tokens were dropped.
-        let rows = try PostgreSQLStoreInspector(uri: cluster.uri(database: database)).rows()
+        let rows = try PostgreSQLStoreInspector(
+            uri: cluster.uri(database: database), clientSecret: FakeSmartcar.Options().clientSecret
+        ).rows()
         let lost = RaceSuite.keys.filter { key in
             rows[ModelKey(key)].map { $0.needsReauth || !fake.isLive(refreshToken: $0.refreshToken) } ?? true
         }

@@ -25,7 +25,7 @@ enum StoreBackend: Sendable {
     func inspector(of store: String) throws -> any StoreInspector {
         switch self {
         case .sqlite: try SQLiteStoreInspector(path: store, clientSecret: FakeSmartcar.Options().clientSecret)
-        case .postgres: try PostgreSQLStoreInspector(uri: store)
+        case .postgres: try PostgreSQLStoreInspector(uri: store, clientSecret: FakeSmartcar.Options().clientSecret)
         }
     }
 }

@@ -58,7 +58,7 @@ enum AgentLauncher {
 
     /// Opens the store and says what it is for the start-up log (a PostgreSQL URI without its password) and how it
     /// seals tokens. The store only shows this application's keys; without a client id, only keys stored without
-    /// one. (Sealing on PostgreSQL is not built yet: issue 15.)
+    /// one.
     private static func openStore(
         _ location: StoreLocation, options: CommandLineOptions, environment: [String: String], application: String,
         secrets: StoreSecrets?, logger: Logger
@@ -71,9 +71,9 @@ enum AgentLauncher {
                     options.storeSchema ?? environment["SMARTCAR_AUTH_STORE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 }
                     ?? defaultStoreSchema
                 let store = try PostgreSQLTokenStore.open(
-                    uri, application: application, origin: LeaseOwner.current, schema: schema,
+                    uri, application: application, origin: LeaseOwner.current, schema: schema, sealing: secrets,
                     busyTimeout: busyTimeout, logger: logger)
-                return (store, "\(store.displayName) (schema \(schema))", "none")
+                return (store, "\(store.displayName) (schema \(schema))", store.sealing)
             case .memory, .file:
                 let store = try SQLiteTokenStore.open(
                     location, application: application, origin: LeaseOwner.current, strict: options.strictStore,

@@ -2,6 +2,7 @@ import AgentSupport
 import AgentTestSupport
 import Dispatch
 import Foundation
+import Sealing
 import Synchronization
 import Testing
 
@@ -68,13 +69,16 @@ import Testing
         await other.close()
     }
 
-    /// Many agents opening a new database at once build the schema once; none fails.
+    /// Many agents opening a new database at once build the schema once and record each application's sealing key
+    /// once; none fails.
     @Test func manyStoresMigrateAFreshDatabaseAtOnce() throws {
         let uri = try PostgresCluster.shared.createDatabase("migrate")
         let outcomes = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { index in
             do {
-                let store = try PostgreSQLTokenStore.open(uri, application: "app-\(index % 2)", origin: "\(index)")
+                let store = try PostgreSQLTokenStore.open(
+                    uri, application: "app-\(index % 2)", origin: "\(index)",
+                    sealing: StoreSecrets(current: .clientSecret(SecretBytes(Array("secret-\(index % 2)".utf8)))))
                 store.listener.stop()
                 outcomes.withLock { $0.append("opened") }
             } catch {
@@ -84,7 +88,11 @@ import Testing
         #expect(outcomes.withLock { $0 } == Array(repeating: "opened", count: 8))
         let database = String(uri.split(separator: "/").last!)
         #expect(
-            try PostgresCluster.shared.psql("SELECT version FROM smartcar_auth.store_meta", database: database) == "1")
+            try PostgresCluster.shared.psql("SELECT version FROM smartcar_auth.store_meta", database: database)
+                == "\(PostgreSQLSchema.currentVersion)")
+        #expect(
+            try PostgresCluster.shared.psql("SELECT count(*) FROM smartcar_auth.sealing_keys", database: database)
+                == "2")
     }
 
     @Test func aNewerSchemaIsRefused() throws {
