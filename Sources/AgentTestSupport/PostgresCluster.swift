@@ -127,6 +127,14 @@ package final class PostgresCluster: Sendable {
         return try String(contentsOfFile: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `pg_dump` of `database` (schema and rows, plain SQL): what a logical backup of it holds.
+    package func dump(database: String) throws -> [UInt8] {
+        let output = folder.file("dump-\(commandCounter.add(1, ordering: .relaxed).newValue).sql")
+        defer { unlink(output) }
+        try Self.run([binaries + "/pg_dump", "-d", uri(database: database)], asServerUser: false, output: output)
+        return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+    }
+
     /// `pg_ctl restart -m fast`: every connection is closed, the server is back when this returns.
     package func restart() throws {
         try pgCtl(["-m", "fast", "-o", serverOptions, "restart"])

@@ -64,10 +64,26 @@ struct Backend: Sendable, CustomTestStringConvertible {
     }
 
     private static func postgresPlace(_ uri: String) -> BackendPlace {
-        BackendPlace(keepAlive: uri) { application, origin, capacity, logger in
+        let database = String(uri.split(separator: "/").last!)
+        return BackendPlace(
+            keepAlive: uri,
+            raw: RawPlace(
+                execute: { sql in
+                    try PostgresCluster.shared.psql("SET search_path = smartcar_auth; \(sql)", database: database)
+                },
+                storedBytes: {
+                    // Without pg_dump's `\restrict` lines, whose random key differs in every dump.
+                    let lines = try PostgresCluster.shared.dump(database: database).split(
+                        separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                    let kept = lines.filter {
+                        !$0.starts(with: Array("\\restrict".utf8)) && !$0.starts(with: Array("\\unrestrict".utf8))
+                    }
+                    return ["pg_dump \(database)": Array(kept.joined(separator: [UInt8(ascii: "\n")]))]
+                })
+        ) { application, origin, capacity, secrets, logger in
             try PostgreSQLTokenStore.open(
                 uri, application: application, origin: origin, leaseClock: .caller, changeLogCapacity: capacity,
-                logger: logger)
+                sealing: secrets, logger: logger)
         }
     }
 
@@ -75,14 +91,28 @@ struct Backend: Sendable, CustomTestStringConvertible {
         let folder = try TemporaryFolder("tokenstore-conformance")
         let path = folder.file("tokens.sqlite3")
         try prepare(path)
-        return BackendPlace(keepAlive: folder) { application, origin, capacity, logger in
+        return BackendPlace(
+            keepAlive: folder,
+            raw: RawPlace(
+                execute: { sql in
+                    let connection = try SQLiteConnection(path: path, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
+                    defer { connection.close() }
+                    return try connection.firstColumn(sql).joined(separator: "\n")
+                },
+                storedBytes: {
+                    var files: [String: [UInt8]] = [:]
+                    for suffix in ["", "-wal", "-shm"] { files[path + suffix] = bytes(of: path + suffix) }
+                    return files
+                })
+        ) { application, origin, capacity, secrets, logger in
             try SQLiteTokenStore.open(
-                .file(path), application: application, origin: origin, changeLogCapacity: capacity, logger: logger)
+                .file(path), application: application, origin: origin, sealing: secrets, changeLogCapacity: capacity,
+                logger: logger)
         }
     }
 
     private static func memoryPlace(_ database: MemoryTokenDatabase) -> BackendPlace {
-        BackendPlace(keepAlive: database) { application, origin, capacity, logger in
+        BackendPlace(keepAlive: database, raw: nil) { application, origin, capacity, _, logger in
             MemoryTokenStore(
                 database: database, application: application, origin: origin, changeLogCapacity: capacity,
                 logger: logger)
@@ -113,25 +143,40 @@ struct Backend: Sendable, CustomTestStringConvertible {
     }
 }
 
+/// The stored form of a place, read and written beside the store (what a backup, an administrator or an attacker
+/// holding the files sees): nil for the memory store, which keeps nothing anywhere else.
+struct RawPlace: Sendable {
+    /// Runs SQL on the place's tables through a connection of its own; answers its output.
+    let execute: @Sendable (String) throws -> String
+    /// Every byte the place keeps, by where it came from: the SQLite file, its WAL and SHM; a `pg_dump`.
+    let storedBytes: @Sendable () throws -> [String: [UInt8]]
+}
+
 /// A shared place of one backend; stores opened on it see each other's writes, as agent processes on one store do.
+/// Stores are opened sealed with `testSecrets` unless a test gives other secrets (or none).
 final class BackendPlace: Sendable {
     private let keepAlive: any Sendable
+    let raw: RawPlace?
     private let opener:
-        @Sendable (_ application: String, _ origin: String, _ changeLogCapacity: Int, _ logger: Logger) throws ->
-            any TokenStore
+        @Sendable (
+            _ application: String, _ origin: String, _ changeLogCapacity: Int, _ secrets: StoreSecrets?,
+            _ logger: Logger
+        ) throws -> any TokenStore
 
     init(
-        keepAlive: any Sendable,
-        opener: @escaping @Sendable (String, String, Int, Logger) throws -> any TokenStore
+        keepAlive: any Sendable, raw: RawPlace?,
+        opener: @escaping @Sendable (String, String, Int, StoreSecrets?, Logger) throws -> any TokenStore
     ) {
         self.keepAlive = keepAlive
+        self.raw = raw
         self.opener = opener
     }
 
     func open(
         _ application: String = testApplication, origin: String = "origin-1",
-        changeLogCapacity: Int = defaultChangeLogCapacity, logger: Logger = .silent
+        changeLogCapacity: Int = defaultChangeLogCapacity, sealing secrets: StoreSecrets? = testSecrets,
+        logger: Logger = .silent
     ) throws -> any TokenStore {
-        try opener(application, origin, changeLogCapacity, logger)
+        try opener(application, origin, changeLogCapacity, secrets, logger)
     }
 }
