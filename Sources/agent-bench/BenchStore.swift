@@ -38,13 +38,18 @@ struct BenchStore: Sendable {
         }
     }
 
-    /// The store opened by the bench for the fake Smartcar's application, attributed to `origin`.
-    func open(origin: String = "agent-bench") throws -> any TokenStore {
+    /// The store opened by the bench for the fake Smartcar's application, attributed to `origin`, sealed as the
+    /// agents seal it (`sealed` false: a SQLite store left unsealed, to weigh what sealing costs).
+    func open(origin: String = "agent-bench", sealed: Bool = true) throws -> any TokenStore {
         switch place {
         case .file(let path):
-            try SQLiteTokenStore.open(.file(path), application: StoreFixtures.application, origin: origin)
+            try SQLiteTokenStore.open(
+                .file(path), application: StoreFixtures.application, origin: origin,
+                sealing: sealed ? StoreFixtures.secrets : nil)
         case .postgres(let uri, let schema):
-            try PostgreSQLTokenStore.open(uri, application: StoreFixtures.application, origin: origin, schema: schema)
+            try PostgreSQLTokenStore.open(
+                uri, application: StoreFixtures.application, origin: origin, schema: schema,
+                sealing: StoreFixtures.secrets)
         }
     }
 }

@@ -31,7 +31,8 @@ final class PostgresServer: Sendable {
             kind = .given(uri)
             let schema = "agent_bench_\(getpid())_0"
             schemas.withLock { $0.append(schema) }
-            let store = try PostgreSQLTokenStore.open(uri, application: StoreFixtures.application, schema: schema)
+            let store = try PostgreSQLTokenStore.open(
+                uri, application: StoreFixtures.application, schema: schema, sealing: StoreFixtures.secrets)
             displayName = store.displayName
             try blockingAwait { await store.close() }
         }

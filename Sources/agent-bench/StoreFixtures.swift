@@ -9,6 +9,9 @@ import WireFormats
 /// refresh of idle keys leaves them alone).
 enum StoreFixtures {
     static let application = FakeSmartcar.Options().clientID
+    /// What the benchmarked agents seal their stores with (the fakes' client secret), so a fixture is sealed as
+    /// their own writes are, and an agent never spends its start-up sealing one.
+    static let secrets = FakeSmartcar.Options().storeSecrets
 
     static func key(_ index: Int) -> String { "k-\(index)" }
 
@@ -29,9 +32,11 @@ enum StoreFixtures {
         try fill(.sqlite(path), count: count, token: token)
     }
 
-    /// `store` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000.
-    static func fill(_ benchStore: BenchStore, count: Int, token: @escaping @Sendable (Int) -> StoredToken) throws {
-        let store = try benchStore.open()
+    /// `store` holding `token(i)` for i in 0..<count, inserted in chunks of 50,000 (`sealed`: see `BenchStore.open`).
+    static func fill(
+        _ benchStore: BenchStore, count: Int, sealed: Bool = true, token: @escaping @Sendable (Int) -> StoredToken
+    ) throws {
+        let store = try benchStore.open(sealed: sealed)
         for chunk in stride(from: 0, to: count, by: 50_000) {
             let rows = (chunk..<min(count, chunk + 50_000)).map(token)
             try blockingAwait { try await store.bulkInsertForBenchmark(rows) }

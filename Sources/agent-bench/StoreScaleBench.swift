@@ -20,7 +20,7 @@ extension Bench {
         progress(
             "persist one refresh through the TokenStore API, stores of \(sizes.map { Report.grouped(Double($0)) }.joined(separator: ", ")) keys, interleaved: \(options.persistSamples) refreshes each"
         )
-        let (persist, fsyncFloor) = try persistCosts(sizes: sizes)
+        let (persist, unsealed, fsyncFloor) = try persistCosts(sizes: sizes)
         let smallest = sizes.min()!, largest = sizes.max()!
         let medians = sizes.map { persist[$0]!.median }
         for size in sizes {
@@ -38,6 +38,13 @@ extension Bench {
             }
             report.add(row)
         }
+        let sealingCost = persist[smallest]!.median - unsealed.median
+        report.add(
+            Row(
+                id: "persist.sealingCost",
+                measure:
+                    "what sealing adds to one refresh's persist, \(Report.grouped(Double(smallest))) keys (ms, sealed − unsealed median; unsealed \(Report.format(unsealed.median, "ms") ?? "-"))",
+                unit: "ms", agent: sealingCost, target: "≤ 0.1", verdict: sealingCost <= 0.1 ? .met : .missed))
 
         for size in sizes {
             progress(
@@ -73,16 +80,22 @@ extension Bench {
     }
 
     /// Milliseconds per refresh commit as the agent makes it (two transactions), on keys other than the live
-    /// row 0, for every size, with the sizes and an fsync floor (two 4 KiB writes, each fsynced, in the same
-    /// folder) interleaved: fsync time on these machines varies tenfold from one second to the next, and
-    /// interleaving makes it hit every size alike.
-    private func persistCosts(sizes: [Int]) throws -> (bySize: [Int: Statistics], fsyncFloor: Statistics) {
-        let stores = try sizes.map { size in
-            (
-                size,
-                try SQLiteTokenStore.open(.file(fixtures.agentStores[size]!), application: StoreFixtures.application)
-            )
+    /// row 0, for every size, for an unsealed store of the smallest size, and for an fsync floor (two 4 KiB
+    /// writes, each fsynced, in the same folder), all interleaved: fsync time on these machines varies tenfold
+    /// from one second to the next, and interleaving makes it hit every store alike.
+    private func persistCosts(
+        sizes: [Int]
+    ) throws -> (bySize: [Int: Statistics], unsealed: Statistics, fsyncFloor: Statistics) {
+        let unsealedPlace = BenchStore.sqlite(storeFolder + "/unsealed.sqlite3")
+        let now = Date()
+        try StoreFixtures.fill(unsealedPlace, count: sizes.min()!, sealed: false) {
+            StoreFixtures.syntheticToken($0, now: now)
         }
+        // -2 stands for the unsealed store.
+        let stores: [(Int, any TokenStore)] =
+            try sizes.map { size in (size, try BenchStore.sqlite(fixtures.agentStores[size]!).open()) }
+            + [(-2, try unsealedPlace.open(sealed: false))]
+        let smallest = sizes.min()!
         let floor = try FsyncFloor(path: storeFolder + "/fsync-floor")
         let warmup = 5, samples = options.persistSamples
         let timings = try blockingAwait { () async throws -> [Int: [Double]] in
@@ -93,12 +106,13 @@ extension Bench {
                 let order = (stores.map(\.0) + [-1]).rotated(by: index)
                 for size in order {
                     let started = Monotonic.now()
-                    if size < 0 {
+                    if size == -1 {
                         floor.twoCommits()
                     } else {
                         let store = stores.first { $0.0 == size }!.1
+                        let keys = size < 0 ? smallest : size
                         try await Bench.refreshOnce(
-                            store, key: StoreFixtures.key(Int.random(in: 1..<size, using: &generator)), tag: index)
+                            store, key: StoreFixtures.key(Int.random(in: 1..<keys, using: &generator)), tag: index)
                     }
                     if index >= warmup {
                         timings[size, default: []].append(Monotonic.milliseconds(from: started, to: Monotonic.now()))
@@ -108,7 +122,10 @@ extension Bench {
             for (_, store) in stores { await store.close() }
             return timings
         }
-        return (timings.filter { $0.key >= 0 }.mapValues(Statistics.init), Statistics(timings[-1] ?? []))
+        return (
+            timings.filter { $0.key >= 0 }.mapValues(Statistics.init), Statistics(timings[-2] ?? []),
+            Statistics(timings[-1] ?? [])
+        )
     }
 
     /// What the agent writes for one refresh: take the key's lease (the row re-read under it), then commit the
