@@ -5,8 +5,8 @@ import Foundation
 /// `SQLiteSealing.prepare`: the fingerprint of the current secret is kept as it is; no fingerprint yet seals every
 /// plaintext row (an upgrade); the previous secret's re-seals every row (a rotation); any other is `.wrongKey`,
 /// with nothing written. Rewrites run in one transaction holding the `tokens` table in `EXCLUSIVE` mode, so no
-/// agent writes a row meanwhile, and every later write checks the fingerprint under that table's lock
-/// (`PostgreSQLTokenRows.lockForWrite`).
+/// agent writes a row meanwhile, once no refresh holds a lease (`ResealWait`), and every later write checks the
+/// fingerprint under that table's lock (`PostgreSQLTokenRows.lockForWrite`).
 enum PostgreSQLSealing {
     static func prepare(
         _ secrets: StoreSecrets?, application: String, _ connection: PostgreSQLConnection, displayName: String,
@@ -33,34 +33,56 @@ enum PostgreSQLSealing {
             let previous = try secrets.previous.map { secret throws(PostgreSQLFailure) in
                 try sealerFor(secret, storeID, salt, application)
             }
-            try connection.execute("BEGIN")
-            let rewritten: Int
-            do throws(PostgreSQLFailure) {
-                try connection.execute("LOCK TABLE tokens IN EXCLUSIVE MODE")
-                let stored = try fingerprint(of: application, connection)
-                switch stored?.fingerprint {
-                case sealer.fingerprint: rewritten = 0  // another agent sealed it meanwhile
-                case nil: rewritten = try reseal(application, from: nil, to: sealer, connection)
-                case let old? where old == previous?.fingerprint:
-                    rewritten = try reseal(application, from: previous, to: sealer, connection)
-                case let old?:
-                    throw PostgreSQLFailure(
-                        StoreError(
-                            .wrongKey,
-                            "the token store PostgreSQL \(displayName) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
-                        ))
+            var wait = ResealWait(place: "PostgreSQL \(displayName)", logger: logger)
+            var rewritten = 0
+            sealing: while true {
+                try connection.execute("BEGIN")
+                do throws(PostgreSQLFailure) {
+                    try connection.execute("LOCK TABLE tokens IN EXCLUSIVE MODE")
+                    let stored = try fingerprint(of: application, connection)
+                    let source: TokenSealer?
+                    switch stored?.fingerprint {
+                    case sealer.fingerprint:  // another agent sealed it meanwhile
+                        try connection.execute("COMMIT")
+                        break sealing
+                    case nil: source = nil
+                    case let old? where old == previous?.fingerprint: source = previous
+                    case let old?:
+                        throw PostgreSQLFailure(
+                            StoreError(
+                                .wrongKey,
+                                "the token store PostgreSQL \(displayName) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
+                            ))
+                    }
+                    let held = try connection.execute(
+                        """
+                        SELECT count(*), max(lease_expires_at) - extract(epoch from now())::float8 FROM tokens
+                        WHERE application = $1 AND lease_owner IS NOT NULL
+                          AND lease_expires_at > extract(epoch from now())::float8
+                        """, [application]
+                    ).rows.first
+                    if let count = held?[0].flatMap({ Int($0) }), count > 0 {
+                        try connection.execute("ROLLBACK")
+                        let remaining = held?[1].flatMap(Double.init) ?? 0
+                        do { try wait.pause(leases: count, until: Date().addingTimeInterval(remaining)) } catch {
+                            throw PostgreSQLFailure(error)
+                        }
+                        continue
+                    }
+                    rewritten = try reseal(application, from: source, to: sealer, connection)
+                    try connection.execute(
+                        """
+                        INSERT INTO sealing_keys (application, fingerprint, source, sealed_at) VALUES ($1, $2, $3, $4)
+                        ON CONFLICT (application) DO UPDATE SET fingerprint = excluded.fingerprint,
+                            source = excluded.source, sealed_at = excluded.sealed_at
+                        """,
+                        [application, sealer.fingerprint, sealer.source, PostgreSQLTokenRows.seconds(Date())])
+                    try connection.execute("COMMIT")
+                    break sealing
+                } catch {
+                    if !error.connectionLost { _ = try? connection.execute("ROLLBACK") }
+                    throw error
                 }
-                try connection.execute(
-                    """
-                    INSERT INTO sealing_keys (application, fingerprint, source, sealed_at) VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (application) DO UPDATE SET fingerprint = excluded.fingerprint,
-                        source = excluded.source, sealed_at = excluded.sealed_at
-                    """,
-                    [application, sealer.fingerprint, sealer.source, PostgreSQLTokenRows.seconds(Date())])
-                try connection.execute("COMMIT")
-            } catch {
-                if !error.connectionLost { _ = try? connection.execute("ROLLBACK") }
-                throw error
             }
             if rewritten > 0 {
                 scrub(connection, displayName: displayName, logger: logger)

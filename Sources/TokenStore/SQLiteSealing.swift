@@ -10,7 +10,8 @@ enum SQLiteSealing {
     /// - the fingerprint of `secrets.previous`: every row is re-sealed under `secrets.current` (a rotation);
     /// - any other fingerprint: `.wrongKey`, and nothing is written.
     /// When rows were rewritten, `VACUUM` and a truncating checkpoint leave no old value in free pages or the WAL
-    /// (`secure_delete` is on for every connection). Without secrets, a store whose rows are sealed is refused
+    /// (`secure_delete` is on for every connection). Rows are sealed anew only once no refresh holds a lease on
+    /// one (`ResealWait`). Without secrets, a store whose rows are sealed is refused
     /// (`.wrongKey`); one that never was stays unsealed, and the log says so.
     static func prepare(
         _ secrets: StoreSecrets?, application: String, _ connection: SQLiteConnection, path: String, logger: Logger
@@ -28,49 +29,45 @@ enum SQLiteSealing {
             )
             return nil
         }
-        try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("BEGIN IMMEDIATE") }
-        let rewritten: Int
-        let sealer: TokenSealer
-        do throws(StoreError) {
-            let (storeID, salt) = try identity(connection, action)
-            sealer = try TokenSealer(secret: secrets.current, storeID: storeID, salt: salt, application: application)
-            let previous = try secrets.previous.map { secret throws(StoreError) in
-                try TokenSealer(secret: secret, storeID: storeID, salt: salt, application: application)
-            }
-            let stored = try fingerprint(of: application, connection, action)
-            switch stored?.fingerprint {
-            case sealer.fingerprint:
-                rewritten = 0
-            case nil:
-                rewritten = try reseal(application, from: nil, to: sealer, connection, action)
-            case let old? where old == previous?.fingerprint:
-                rewritten = try reseal(application, from: previous, to: sealer, connection, action)
-            case let old?:
-                throw StoreError(
-                    .wrongKey,
-                    "the token store \(path) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
-                )
-            }
-            if stored?.fingerprint != sealer.fingerprint {
-                try TokenRows.sqlite(action) { () throws(SQLiteError) in
-                    let statement = try connection.prepared(
-                        """
-                        INSERT INTO sealing_keys (application, fingerprint, source, sealed_at) VALUES (?1, ?2, ?3, ?4)
-                        ON CONFLICT (application) DO UPDATE SET fingerprint = excluded.fingerprint,
-                            source = excluded.source, sealed_at = excluded.sealed_at
-                        """)
-                    defer { statement.reset() }
-                    statement.bind(1, application)
-                    statement.bind(2, sealer.fingerprint)
-                    statement.bind(3, sealer.source)
-                    statement.bind(4, Date().timeIntervalSince1970)
-                    try statement.run()
+        var wait = ResealWait(place: path, logger: logger)
+        var rewritten = 0
+        var sealer: TokenSealer
+        sealing: while true {
+            try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("BEGIN IMMEDIATE") }
+            do throws(StoreError) {
+                let (storeID, salt) = try identity(connection, action)
+                sealer = try TokenSealer(
+                    secret: secrets.current, storeID: storeID, salt: salt, application: application)
+                let previous = try secrets.previous.map { secret throws(StoreError) in
+                    try TokenSealer(secret: secret, storeID: storeID, salt: salt, application: application)
                 }
+                let stored = try fingerprint(of: application, connection, action)
+                let source: TokenSealer?
+                switch stored?.fingerprint {
+                case sealer.fingerprint:
+                    try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
+                    break sealing
+                case nil: source = nil
+                case let old? where old == previous?.fingerprint: source = previous
+                case let old?:
+                    throw StoreError(
+                        .wrongKey,
+                        "the token store \(path) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
+                    )
+                }
+                if let held = try leasesHeld(application, connection, action) {
+                    try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("ROLLBACK") }
+                    try wait.pause(leases: held.count, until: held.until)
+                    continue
+                }
+                rewritten = try reseal(application, from: source, to: sealer, connection, action)
+                try record(sealer, application, connection, action)
+                try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
+                break sealing
+            } catch {
+                if connection.isInTransaction { try? connection.execute("ROLLBACK") }
+                throw error
             }
-            try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
-        } catch {
-            if connection.isInTransaction { try? connection.execute("ROLLBACK") }
-            throw error
         }
         connection.sealer = sealer
         if rewritten > 0 {
@@ -80,6 +77,45 @@ enum SQLiteSealing {
             )
         }
         return sealer
+    }
+
+    /// Records `sealer`'s fingerprint as the application's, inside the caller's write transaction.
+    private static func record(
+        _ sealer: TokenSealer, _ application: String, _ connection: SQLiteConnection, _ action: String
+    ) throws(StoreError) {
+        try TokenRows.sqlite(action) { () throws(SQLiteError) in
+            let statement = try connection.prepared(
+                """
+                INSERT INTO sealing_keys (application, fingerprint, source, sealed_at) VALUES (?1, ?2, ?3, ?4)
+                ON CONFLICT (application) DO UPDATE SET fingerprint = excluded.fingerprint,
+                    source = excluded.source, sealed_at = excluded.sealed_at
+                """)
+            defer { statement.reset() }
+            statement.bind(1, application)
+            statement.bind(2, sealer.fingerprint)
+            statement.bind(3, sealer.source)
+            statement.bind(4, Date().timeIntervalSince1970)
+            try statement.run()
+        }
+    }
+
+    /// Leases of the application's rows not yet expired (refreshes in flight, perhaps by agents on the old secret):
+    /// how many, and when the last one ends.
+    private static func leasesHeld(
+        _ application: String, _ connection: SQLiteConnection, _ action: String
+    ) throws(StoreError) -> (count: Int, until: Date)? {
+        try TokenRows.sqlite(action) { () throws(SQLiteError) -> (count: Int, until: Date)? in
+            let statement = try connection.prepared(
+                """
+                SELECT count(*), max(lease_expires_at) FROM tokens
+                WHERE application = ?1 AND lease_owner IS NOT NULL AND lease_expires_at > ?2
+                """)
+            defer { statement.reset() }
+            statement.bind(1, application)
+            statement.bind(2, Date().timeIntervalSince1970)
+            guard try statement.step(), let until = statement.optionalDouble(1) else { return nil }
+            return (Int(statement.int64(0)), Date(timeIntervalSince1970: until))
+        }
     }
 
     /// Rewrites free pages and truncates the WAL so no value replaced by its sealed form survives there. Another

@@ -122,3 +122,50 @@ import Testing
         #expect(try place.raw!.execute("SELECT count(*) FROM tokens WHERE needs_reauth").contains("0"))
     }
 }
+
+extension SealingConformanceTests {
+    /// An agent still on the old secret with a refresh in flight (its lease held) when another starts the rotation:
+    /// the rotation waits for that refresh's commit, so its rotated tokens are stored and then re-sealed, never lost.
+    @Test(arguments: backends)
+    func aRotationWaitsForARefreshInFlight(backend: Backend) async throws {
+        let place = try backend.makePlace()
+        let old = try place.open("app", sealing: secrets("secret-1"))
+        try await old.save(sampleToken("user-1"))
+        guard
+            case .acquired(let row?) = try await old.acquireLease(
+                "user-1", owner: "old-agent", duration: 30, now: Date(), holderIsGone: { _ in false })
+        else { throw StoreError(.io, "the lease was not taken") }
+
+        let log = LogCapture()
+        // Opening blocks while it waits: on a thread of its own, not one of the cooperative pool's.
+        let rotation = Task {
+            try await onOwnThread {
+                try place.open(
+                    "app", origin: "origin-2", sealing: secrets("secret-2", previous: "secret-1"), logger: log.logger)
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !log.all.contains(where: { $0.contains("waiting for 1 refresh in flight") }),
+            ContinuousClock.now < deadline
+        {
+            await Task.yield()
+        }
+        #expect(log.all.contains { $0.contains("waiting for 1 refresh in flight") })
+        var rotated = row
+        rotated.refreshToken = "refresh-rotated-while-re-sealing"
+        let commit = try await old.commitRefresh(rotated, owner: "old-agent", replacing: row, now: Date())
+        guard case .committed = commit else {
+            Issue.record("the refresh in flight could not commit: \(commit)")
+            return
+        }
+        let renewed = try await rotation.value
+        #expect(try await renewed.load("user-1")?.refreshToken == "refresh-rotated-while-re-sealing")
+        // Now re-sealed, the old agent can no longer take a lease: it refreshes nothing it could not store.
+        await #expect(throws: StoreError.self) {
+            try await old.acquireLease(
+                "user-1", owner: "old-agent", duration: 30, now: Date(), holderIsGone: { _ in false })
+        }
+        await renewed.close()
+        await old.close()
+    }
+}
