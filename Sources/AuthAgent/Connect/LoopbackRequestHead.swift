@@ -1,3 +1,5 @@
+import WireFormats
+
 /// The request line of a request to the loopback listener: all `connect` needs of it. The header fields are
 /// read past (bounded by the listener), never interpreted.
 struct LoopbackRequestHead: Sendable, Equatable {
@@ -19,13 +21,7 @@ struct LoopbackRequestHead: Sendable, Equatable {
             target.hasPrefix("/"), target.utf8.allSatisfy({ $0 > 32 && $0 < 127 })
         else { return nil }
         self.method = method
-        if let mark = target.firstIndex(of: "?") {
-            path = String(target[..<mark])
-            query = String(target[target.index(after: mark)...])
-        } else {
-            path = target
-            query = ""
-        }
+        (path, query) = RequestTarget.split(target)
     }
 
     /// Where the head ends (the index of its `\r\n\r\n`), or nil if it has not all arrived.
