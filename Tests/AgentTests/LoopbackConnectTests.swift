@@ -130,6 +130,20 @@ import WireFormats
         #expect(!Self.isListening(try Self.port(of: announced["redirectURI"])))
     }
 
+    /// A failure after the port is bound (no client id: no Connect URL) closes the port and answers.
+    @Test func aFailureBeforeTheWaitClosesThePort() async throws {
+        let holder = try FakeBrowser.listening()
+        close(holder.fd)  // a port that was free a moment ago
+        let agent = try AgentProcess()
+        let answer = try await agent.call(
+            id: 1, "connect", ["key": "car", "redirectURI": .string("http://127.0.0.1:\(holder.port)/callback")])
+        #expect(answer["error"]?["data"]?["kind"] == "configurationError", "\(answer)")
+        #expect(!Self.isListening(holder.port))
+        #expect(agent.inbox.notifications.isEmpty)
+        agent.closeInput()
+        #expect(try await agent.waitForExit() == 0)
+    }
+
     @Test(arguments: [
         "https://127.0.0.1:8000/callback", "http://example.com:8000/callback", "http://localhost/callback",
         "http://localhost:65536/callback", "http://[::1]:8000/callback", "http://user@localhost:8000/callback",

@@ -42,6 +42,7 @@ final class LoopbackListener: Sendable {
 
     private struct Control {
         var heldPage: LoopbackPage?
+        var started = false
         var stopping = false
         var closed: CheckedContinuation<Void, Never>?
         var hasClosed = false
@@ -87,6 +88,7 @@ final class LoopbackListener: Sendable {
 
     /// Starts accepting; `route` runs on the listener's thread for each complete request head.
     func start(route: @escaping @Sendable (LoopbackRequestHead) -> Route) {
+        control.withLock { $0.started = true }
         let thread = Thread { [self] in
             var loop = LoopbackConnections(limit: Self.maxConnections)
             run(&loop, route: route)
@@ -103,9 +105,13 @@ final class LoopbackListener: Sendable {
 
     /// Closes the port; returns once it is closed. Answers already being sent finish within their linger time.
     func stop() async {
+        let started = control.withLock { control in
+            control.stopping = true
+            return control.started
+        }
+        guard started else { return closeListeningSocket() }  // no thread: nothing else has the socket
         await withCheckedContinuation { (closed: CheckedContinuation<Void, Never>) in
             let done = control.withLock { control -> Bool in
-                control.stopping = true
                 if control.hasClosed { return true }
                 control.closed = closed
                 return false
@@ -129,13 +135,8 @@ final class LoopbackListener: Sendable {
             if let held { loop.answerHeld(held) }
             if stopping && listening {
                 listening = false
-                close(listenFD)
+                closeListeningSocket()
                 loop.closeUnanswered()
-                let closed = control.withLock { control in
-                    control.hasClosed = true
-                    return control.closed.take()
-                }
-                closed?.resume()
             }
             var descriptors = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             if listening { descriptors.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
@@ -143,12 +144,27 @@ final class LoopbackListener: Sendable {
             descriptors += connections
             let timeout = loop.millisecondsToNextDeadline(now: Self.now())
             let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
-            if ready < 0 && errno != EINTR { break }
+            if ready < 0 && errno != EINTR { break }  // cannot happen with valid descriptors; ends the listener
             if descriptors[0].revents != 0 { drainWakeups() }
             loop.serviceReady(descriptors.suffix(connections.count), now: Self.now(), route: route)
             if listening && descriptors[1].revents != 0 { acceptAll(&loop) }
         }
+        if listening { closeListeningSocket() }
         loop.closeAll()
+    }
+
+    /// Closes the port, and lets `stop()` return.
+    private func closeListeningSocket() {
+        close(listenFD)
+        let closed = control.withLock { control in
+            control.hasClosed = true
+            return control.closed.take()
+        }
+        closed?.resume()
+    }
+
+    /// The wake-up pipe lives as long as the listener: `wake()` may run after the thread has ended.
+    deinit {
         close(wakeRead)
         close(wakeWrite)
     }
