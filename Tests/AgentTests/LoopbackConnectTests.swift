@@ -139,6 +139,11 @@ import WireFormats
             id: 1, "connect", ["key": "car", "redirectURI": .string("http://127.0.0.1:\(holder.port)/callback")])
         #expect(answer["error"]?["data"]?["kind"] == "configurationError", "\(answer)")
         #expect(!Self.isListening(holder.port))
+        // Without a redirect URI at all, connect says where to give one.
+        let none = try await agent.call(id: 2, "connect", ["key": "car"])
+        #expect(
+            none["error"]?["message"]?.stringValue?.hasSuffix("pass 'redirectURI' or set SMARTCAR_REDIRECT_URI") == true
+        )
         #expect(agent.inbox.notifications.isEmpty)
         agent.closeInput()
         #expect(try await agent.waitForExit() == 0)

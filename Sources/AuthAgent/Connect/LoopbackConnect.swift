@@ -10,7 +10,13 @@ extension Agent {
     func connectThroughLoopback(
         _ options: ConnectOptions, key: String?, timeoutSeconds: Double, context: PeerContext
     ) async throws -> TokenSummary {
-        let target = try LoopbackRedirectURI(options.redirectURI ?? setup.configuration.redirectURI ?? "(none)")
+        guard let redirectURI = options.redirectURI ?? setup.configuration.redirectURI else {
+            throw AgentError.invalidParams(
+                "invalid params: connect needs a redirect URI to listen on (http://localhost:PORT/PATH or "
+                    + "http://127.0.0.1:PORT/PATH; port 0 picks a free one): pass 'redirectURI' or set SMARTCAR_REDIRECT_URI"
+            )
+        }
+        let target = try LoopbackRedirectURI(redirectURI)
         let events: AsyncStream<LoopbackConnectEvent>
         switch await loopbackConnect.claim(redirectURI: target.uri(port: target.port)) {
         case .success(let claimed): events = claimed
