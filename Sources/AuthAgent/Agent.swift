@@ -53,6 +53,8 @@ package final class Agent: Sendable {
     let appTokens: AppTokenCache
     let upstream: UpstreamLimiter
     let notifier: Notifier
+    /// The one `connect` waiting for its redirect, if any.
+    let loopbackConnect = LoopbackConnectSlot()
     let startedAt = Date()
     private let lifecycle = Mutex(Lifecycle())
     /// The requests this agent answers, by name (`MethodTable`).
@@ -178,6 +180,9 @@ extension Agent: MessageHandler {
         MethodTable.notification(named: notification.method)?.handle(notification, agent: self, context: context)
             ?? setup.logger.debug("ignoring notification '\(notification.method)'")
     }
+
+    /// A `connect` waiting for its redirect ends: nobody would read its answer.
+    package func inputEnded() { loopbackConnect.endInput() }
 
     private static let shuttingDown = AgentError.invalidRequest(
         "the agent is shutting down; only the 'exit' notification is accepted")

@@ -14,4 +14,8 @@ enum AgentError: Error {
     case storage(any Error)
     /// A redirect whose `state` this agent did not issue, or that was used or expired.
     case stateMismatch(String)
+    /// `connect` could not listen on its redirect URI's port (taken, or not allowed).
+    case portUnavailable(String, redirectURI: String)
+    /// `connect`'s redirect did not come within its timeout.
+    case connectTimeout(String, redirectURI: String, seconds: Double)
 }

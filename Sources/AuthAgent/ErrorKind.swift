@@ -7,7 +7,7 @@ import WireFormats
 enum ErrorKind: String, CaseIterable, Sendable {
     case invalidRequest, invalidParams, internalError, cancelled
     case configurationError, invalidClient, invalidGrant, reauthRequired, rateLimited, upstreamUnavailable
-    case upstreamError, stateMismatch, connectError, unknownKey, storageError
+    case upstreamError, stateMismatch, connectError, unknownKey, storageError, portUnavailable, connectTimeout
 
     var code: Int {
         switch self {
@@ -26,6 +26,8 @@ enum ErrorKind: String, CaseIterable, Sendable {
         case .connectError: -32009
         case .unknownKey: -32010
         case .storageError: -32011
+        case .portUnavailable: -32012
+        case .connectTimeout: -32013
         }
     }
 
@@ -110,6 +112,11 @@ extension Agent {
             return ErrorKind.reauthRequired.responseError(message, details: details)
         case .storage(let underlying):
             return ErrorKind.storageError.responseError("the token store failed: \(underlying)")
+        case .portUnavailable(let message, let redirectURI):
+            return ErrorKind.portUnavailable.responseError(message, details: ["redirectURI": .string(redirectURI)])
+        case .connectTimeout(let message, let redirectURI, let seconds):
+            return ErrorKind.connectTimeout.responseError(
+                message, details: ["redirectURI": .string(redirectURI), "timeout": .double(seconds)])
         }
     }
 

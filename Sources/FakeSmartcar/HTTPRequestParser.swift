@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// Why a byte stream is not a request we can answer; the connection answers `status` and closes.
 struct HTTPParseError: Error, Equatable {
@@ -104,14 +105,7 @@ struct HTTPRequestParser {
             target = afterScheme.firstIndex(of: "/").map { String(afterScheme[$0...]) } ?? "/"
         }
         guard target.hasPrefix("/") else { throw HTTPParseError(status: 400, reason: "unsupported request target") }
-        let path: String, query: String
-        if let mark = target.firstIndex(of: "?") {
-            path = String(target[..<mark])
-            query = String(target[target.index(after: mark)...])
-        } else {
-            path = target
-            query = ""
-        }
+        let (path, query) = RequestTarget.split(target)
         var headers: [(name: String, value: String)] = []
         for line in lines {
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,

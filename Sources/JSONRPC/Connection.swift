@@ -97,6 +97,7 @@ package final class Connection: Sendable {
                 deliver: { [self] events in receive(events, handler: handler, context: context) },
                 ended: { ended.resume() })
         }
+        handler.inputEnded()
         await withCheckedContinuation { (idle: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
                 state.inputEnded = true

@@ -16,6 +16,13 @@ package protocol MessageHandler: Sendable {
     /// Handles one notification from the client, in arrival order, on the reading thread: it must be quick and
     /// never block (`$/cancelRequest` never reaches it).
     func handle(notification: IncomingMessage, context: PeerContext)
+
+    /// Reading has stopped (end of input, or `close()`): requests that wait on the client, not on work, end now.
+    func inputEnded()
+}
+
+extension MessageHandler {
+    package func inputEnded() {}
 }
 
 /// A request's answer given on the spot by `MessageHandler.immediateReply(to:)`.

@@ -187,6 +187,8 @@ final class Runner {
             return assertStore(pattern)
         case .lockStore(let lock):
             return lockStore(lock)
+        case .browse(let url, let status, let page):
+            return browse(url, status: status, page: page, until: deadline)
         default:
             break
         }
@@ -218,9 +220,31 @@ final class Runner {
             }
             return exit.status == code
                 ? nil : "expectExit: agent \(agent.name) exited with code \(exit.status), expected \(code)"
-        case .upstream, .waitForUpstream, .assertStore, .lockStore, .start:
+        case .upstream, .waitForUpstream, .assertStore, .lockStore, .start, .browse:
             return nil
         }
+    }
+
+    /// A browser's visit: one GET of the filled URL, no redirect followed; status and page text checked.
+    private func browse(_ url: String, status: Int, page: String?, until deadline: DispatchTime) -> String? {
+        let filled: String
+        switch bindings.fillString(url, path: "browse") {
+        case .success(let text): filled = text
+        case .failure(let failure): return "browse: \(failure)"
+        }
+        let answer: BrowserGet.Answer
+        do {
+            answer = try BrowserGet.fetch(filled, until: deadline)
+        } catch {
+            return "browse: \(filled): \(error)"
+        }
+        guard answer.status == status else {
+            return "browse: \(filled) answered \(answer.status), expected \(status): \(answer.body.prefix(300))"
+        }
+        if let page, let mismatch = bindings.match(.string(page), .string(answer.body), path: "page") {
+            return "browse: the page does not match\n\(mismatch)\nreceived: \(answer.body)"
+        }
+        return nil
     }
 
     private func send(_ message: JSONValue, framing: Transcript.Framing, to agent: ReplayedAgent) -> String? {

@@ -37,6 +37,8 @@ package struct Transcript: Sendable {
         case closeInput
         case signal(Int32)
         case expectExit(Int32)
+        /// A browser's GET of `url` (a template), its answer's `status` and text (`page`, a pattern) checked.
+        case browse(url: String, status: Int, page: String?)
     }
 
     package struct Step: Sendable {
@@ -97,7 +99,7 @@ private struct StepReader {
 
     static let verbs = [
         "send", "sendRaw", "expect", "upstream", "advanceClock", "waitForUpstream", "assertStore", "lockStore",
-        "start", "closeInput", "signal", "expectExit",
+        "start", "closeInput", "signal", "expectExit", "browse",
     ]
 
     func header(_ value: JSONValue, line: Int) throws(Transcript.LoadError) -> Transcript.Header {
@@ -213,6 +215,17 @@ private struct StepReader {
                 throw error(line, "expectExit takes an exit code from 0 to 255")
             }
             action = .expectExit(Int32(code))
+        case "browse":
+            try allow(members, ["browse", "status", "page", "within"], line, "a browse step")
+            guard let url = verb.value.stringValue, let status = value["status"]?.intValue else {
+                throw error(line, "browse takes a URL and the \"status\" its answer must have (and maybe a \"page\")")
+            }
+            try checkTemplates(verb.value, line)
+            if let page = value["page"] {
+                guard page.stringValue != nil else { throw error(line, "browse's \"page\" is a text pattern") }
+                try checkTemplates(page, line)
+            }
+            action = .browse(url: url, status: Int(status), page: value["page"]?.stringValue)
         default:
             throw error(line, "unknown step \(verb.key)")
         }

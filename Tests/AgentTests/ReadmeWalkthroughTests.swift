@@ -10,18 +10,18 @@ import Testing
         return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
     }
 
-    /// The README's one-script sandbox walkthrough, minus its build lines (the test already built the binary).
-    static func walkthroughScript() -> String? {
+    /// The README's first `sh` block holding `marker`, minus its build lines (the test already built the binary).
+    static func script(holding marker: String) -> String? {
         let blocks = readme.components(separatedBy: "```sh\n").dropFirst().map {
             $0.components(separatedBy: "```").first ?? ""
         }
-        guard let script = blocks.first(where: { $0.contains("coproc AGENT") }) else { return nil }
+        guard let script = blocks.first(where: { $0.contains(marker) }) else { return nil }
         return script.split(separator: "\n").filter { !$0.hasPrefix("swift build") && !$0.hasPrefix("agent=") }.joined(
             separator: "\n")
     }
 
-    @Test func theSandboxScriptWorksAsPasted() async throws {
-        let script = try #require(Self.walkthroughScript(), "README.md has no sandbox script")
+    /// Runs `script` with bash (`set -e`, `$agent` the binary this build made); its exit status and stdout.
+    static func run(_ script: String) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", "set -e\n" + script]
@@ -42,11 +42,31 @@ import Testing
             }.start()
         }
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        return (process.terminationStatus, text)
+    }
+
+    @Test func theSandboxScriptWorksAsPasted() async throws {
+        let script = try #require(Self.script(holding: "coproc AGENT"), "README.md has no sandbox script")
+        let (status, text) = try await Self.run(script)
+        #expect(status == 0)
         let lines = text.split(separator: "\n")
         #expect(lines.count == 2, "\(text)")
         #expect(lines.first?.contains(#""key":"my-car""#) == true, "\(text)")
         #expect(lines.last?.contains(#""accessToken":"#) == true, "\(text)")
         #expect(!text.contains(#""error""#), "\(text)")
+    }
+
+    /// "Connect a vehicle from a terminal": the sandbox script, a curl playing the browser.
+    @Test func theConnectScriptWorksAsPasted() async throws {
+        let script = try #require(Self.script(holding: #""method":"connect""#), "README.md has no connect script")
+        let (status, text) = try await Self.run(script)
+        #expect(status == 0)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 2, "\(text)")
+        #expect(
+            lines.first?.contains("Connected: the vehicle&#39;s access is stored under the key &#39;my-car&#39;")
+                == true)
+        #expect(lines.last?.contains(#""key":"my-car""#) == true, "\(text)")
+        #expect(lines.last?.contains(#""accessToken":"#) == true, "\(text)")
     }
 }

@@ -192,7 +192,8 @@ check "version" matches "$OUT" "^smartcar-auth [0-9]+\.[0-9]+\.[0-9]+$"
 end
 
 begin "usage errors exit 2 with one line"
-for args in "" "bogus" "token" "token a b" "token a --min-validity x" "connect-url --nope" "store k --access-token a"; do
+for args in "" "bogus" "token" "token a b" "token a --min-validity x" "connect-url --nope" "store k --access-token a" \
+	"connect" "connect a --timeout x" "connect a --state s"; do
 	# shellcheck disable=SC2086 # word splitting of the argument list is the point
 	run $args
 	check "'$args' exits 2" is "$CODE" 2
@@ -425,6 +426,51 @@ fake_post /_fake/reset '{}'
 expect_error 15 upstreamUnavailable
 run token limited-car
 check "then refreshed once Smartcar is back" is "$CODE" 0
+end
+
+# A browser for connect: $BROWSER gets the Connect URL; this one follows its redirect with curl and keeps
+# the page. With FAKE_ERROR set, the owner denies access.
+cat >"$tmp/browser" <<'EOF'
+#!/usr/bin/env bash
+curl -sS -L -o "$PAGE" "$1${FAKE_ERROR:+&fake_error=$FAKE_ERROR}"
+EOF
+chmod +x "$tmp/browser"
+export PAGE=$tmp/page
+
+begin "connect against --sandbox: the URL on stderr, opened with \$BROWSER; prints the key"
+rm -f "$PAGE"
+SMARTCAR_AUTH_AGENT_ARGS=--sandbox BROWSER=$tmp/browser run connect my-car --scope read_odometer \
+	--redirect-uri http://127.0.0.1:0/callback
+check "exit 0" is "$CODE" 0
+check "prints the key" is "$OUT" my-car
+check "shows the Connect URL" matches "$ERR" "open this URL in a browser to connect the vehicle:"$'\n'"  http://127\.0\.0\.1:[0-9]+/oauth/authorize\?"
+check "names the redirect it waits for" matches "$ERR" "waiting for Connect to redirect to http://127\.0\.0\.1:[0-9]+/callback"
+check "the browser saw the page" has "$(cat "$PAGE")" "Connected: the vehicle&#39;s access is stored under the key &#39;my-car&#39;"
+end
+
+begin "connect on the store: the key is usable afterwards"
+BROWSER=$tmp/browser run connect stored-car --redirect-uri http://localhost:0/cb
+check "exit 0" is "$CODE/$OUT" 0/stored-car
+run token stored-car
+check "token" is "$CODE" 0
+end
+
+begin "connect, Connect denies access: connectError, exit 18"
+FAKE_ERROR=access_denied BROWSER=$tmp/browser run connect denied-car --redirect-uri http://127.0.0.1:0/callback
+check "exit 18" is "$CODE" 18
+check "says why" has "$ERR" "smartcar-auth: connectError: Smartcar Connect returned access_denied"
+check "the browser saw why" has "$(cat "$PAGE")" "Not connected: Smartcar Connect returned access_denied"
+end
+
+begin "connect on a port another program holds: portUnavailable, exit 21"
+BROWSER=$tmp/browser run connect busy-car --redirect-uri "http://127.0.0.1:${origin##*:}/callback"
+expect_error 21 portUnavailable
+end
+
+begin "connect whose redirect never comes: connectTimeout, exit 22"
+BROWSER=true run connect late-car --redirect-uri http://127.0.0.1:0/callback --timeout 1
+check "exit 22" is "$CODE" 22
+check "says so" matches "$ERR" "smartcar-auth: connectTimeout: no redirect came to http://127\.0\.0\.1:[0-9]+/callback within 1 s"
 end
 
 begin "shellcheck finds nothing"

@@ -54,31 +54,42 @@ enum HandleRedirect: AgentMethod {
     }
 
     static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
-        let redirect = try ConnectRedirect.parse(params.url)
-        guard let state = redirect.state else {
-            throw AgentError.stateMismatch("the redirect URL carries no state; it was not started by this agent")
+        try await agent.completeRedirect(url: params.url, key: params.key)
+    }
+}
+
+enum Connect: AgentMethod {
+    static let name = "connect"
+    static let errors: Set<ErrorKind> = HandleRedirect.errors.union([.portUnavailable, .connectTimeout])
+    /// The notification that hands the client the Connect URL to open, before the wait.
+    static let urlNotification = "connectURL"
+    static let defaultTimeout = 300.0
+    static let maxTimeout = 3600.0
+
+    /// `buildConnectURL`'s params (the redirect URI a loopback one) and how long to wait for the redirect.
+    struct Params: MethodParams {
+        var connect: BuildConnectURL.Params
+        var timeout: Double?
+
+        private enum Keys: String, CodingKey { case timeout }
+
+        init(from decoder: any Decoder) throws {
+            connect = try BuildConnectURL.Params(from: decoder)
+            timeout = try decoder.container(keyedBy: Keys.self).decodeIfPresent(Double.self, forKey: .timeout)
         }
-        let issued: ConnectState
-        let claim: StateClaim
-        do {
-            claim = try await agent.setup.store.consumeState(state, now: agent.setup.clock.now())
-        } catch {
-            throw AgentError.storage(error)
+
+        func validate() throws(AgentError) {
+            try connect.validate()
+            if let timeout, !(timeout >= 1 && timeout <= Connect.maxTimeout) {
+                throw .invalidParams("invalid params: 'timeout' must be from 1 to \(Int(Connect.maxTimeout)) seconds")
+            }
         }
-        switch claim {
-        case .valid(let found): issued = found
-        case .unknown: throw AgentError.stateMismatch("the redirect's state was not issued by an agent on this store")
-        case .reused: throw AgentError.stateMismatch("the redirect's state was already used")
-        case .expired: throw AgentError.stateMismatch("the redirect's state has expired; start Connect again")
-        }
-        if let connectError = redirect.connectError { throw connectError }
-        guard case .code(let code, _) = redirect else {
-            throw AgentError.stateMismatch("the redirect URL carries no code")
-        }
-        return try await agent.exchange(
-            code: code, key: params.key ?? issued.key,
-            redirectURI: ConnectStateRecord.options(issued.options).redirectURI, flags: nil,
-            connectOptions: issued.options)
+    }
+
+    static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
+        try await agent.connectThroughLoopback(
+            params.connect.options, key: params.connect.key, timeoutSeconds: params.timeout ?? defaultTimeout,
+            context: context)
     }
 }
 
@@ -109,6 +120,37 @@ enum ExchangeCode: AgentMethod {
 }
 
 extension Agent {
+    /// Completes Connect from the URL it redirected to: checks and spends the state (issued by an agent on this
+    /// store), reports a Connect error, or exchanges the code and stores the tokens under `key` (or the key the
+    /// state remembers, or the Smartcar user id).
+    func completeRedirect(url: String, key: String?) async throws -> TokenSummary {
+        let redirect = try ConnectRedirect.parse(url)
+        guard let state = redirect.state else {
+            throw AgentError.stateMismatch("the redirect URL carries no state; it was not started by this agent")
+        }
+        let issued: ConnectState
+        let claim: StateClaim
+        do {
+            claim = try await setup.store.consumeState(state, now: setup.clock.now())
+        } catch {
+            throw AgentError.storage(error)
+        }
+        switch claim {
+        case .valid(let found): issued = found
+        case .unknown: throw AgentError.stateMismatch("the redirect's state was not issued by an agent on this store")
+        case .reused: throw AgentError.stateMismatch("the redirect's state was already used")
+        case .expired: throw AgentError.stateMismatch("the redirect's state has expired; start Connect again")
+        }
+        if let connectError = redirect.connectError { throw connectError }
+        guard case .code(let code, _) = redirect else {
+            throw AgentError.stateMismatch("the redirect URL carries no code")
+        }
+        return try await exchange(
+            code: code, key: key ?? issued.key,
+            redirectURI: ConnectStateRecord.options(issued.options).redirectURI, flags: nil,
+            connectOptions: issued.options)
+    }
+
     /// Exchanges a code, names the tokens (by `key`, or by the Smartcar user id), stores and returns them,
     /// with the Connect options the code was obtained with, if known (`ConnectStateRecord`).
     func exchange(

@@ -7,7 +7,7 @@ enum MethodTable {
     /// In the order `initialize` lists them.
     static let requests: [any AgentMethod.Type] = [
         Initialize.self, Shutdown.self, Ping.self, Status.self,
-        BuildConnectURL.self, HandleRedirect.self, ExchangeCode.self,
+        BuildConnectURL.self, HandleRedirect.self, ExchangeCode.self, Connect.self,
         GetToken.self, AppToken.self, StoreToken.self, ForgetToken.self, ListTokens.self,
         AdvanceClock.self,
     ]

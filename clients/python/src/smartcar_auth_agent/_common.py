@@ -8,8 +8,10 @@ import os
 import shlex
 import shutil
 import signal
+import sys
+import webbrowser
 from datetime import datetime
-from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import AgentNotFound, ProtocolError, error_from_response
 from .types import format_time
@@ -21,6 +23,13 @@ STDERR_TAIL_LINES = 20
 
 FlagValue = Union[str, bool, int, float]
 Time = Union[datetime, str]
+#: ``connect``'s hook for the Connect URL, called once the agent listens for the redirect.
+UrlHook = Callable[[str], Any]
+
+#: The notification that hands ``connect``'s caller the Connect URL to open.
+CONNECT_URL_NOTIFICATION = "connectURL"
+#: How long ``connect`` waits for the redirect unless told (the agent's default).
+CONNECT_TIMEOUT = 300.0
 
 
 def find_agent(path: Optional[str]) -> str:
@@ -165,6 +174,44 @@ def connect_url_params(
             "key": key,
         }
     )
+
+
+def connect_params(
+    key: str,
+    scope: Union[str, Sequence[str], None],
+    redirect_uri: Optional[str],
+    mode: Optional[str],
+    force_prompt: bool,
+    make: Optional[str],
+    single_select: bool,
+    single_select_vin: Optional[str],
+    flags: Optional[Mapping[str, FlagValue]],
+    user: Optional[str],
+    timeout: Optional[float],
+) -> Dict[str, Any]:
+    params = connect_url_params(
+        scope, redirect_uri, mode, force_prompt, None, make, single_select, single_select_vin, flags, user, key
+    )
+    return _drop_none({**params, "timeout": timeout})
+
+
+def connect_call_timeout(call_timeout: Optional[float], wait: Optional[float]) -> Optional[float]:
+    """The bound of a ``connect`` call: the client's per-call timeout, but never shorter than the wait."""
+    if call_timeout is None:
+        return None
+    return max(call_timeout, (wait or CONNECT_TIMEOUT) + 30)
+
+
+def show_connect_url(url: str) -> None:
+    """``connect``'s default hook: prints the URL on stderr, and opens it in a browser when one can show it
+    (``$BROWSER`` is set, a display is there, or on macOS and Windows), never a text browser in this terminal."""
+    print(f"Open this URL in a browser to connect the vehicle:\n  {url}", file=sys.stderr, flush=True)
+    graphical = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")
+    if os.environ.get("BROWSER") or graphical:
+        try:
+            webbrowser.open(url)
+        except webbrowser.Error:
+            pass
 
 
 def app_token_params(force_refresh: bool) -> Dict[str, Any]:

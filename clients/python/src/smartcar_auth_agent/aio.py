@@ -261,6 +261,7 @@ class AsyncAuthAgent:
         self._lock: Optional[asyncio.Lock] = None
         self._session: Optional[_AsyncSession] = None
         self._callbacks: Set[asyncio.Future[Any]] = set()
+        self._url_hooks: Dict[str, common.UrlHook] = {}  # connect's on_url by key
         #: The ``initialize`` result of the current agent (server info, capabilities, configuration).
         self.server_info: Optional[Dict[str, Any]] = None
         #: The exit code of the last agent that stopped or died.
@@ -341,13 +342,21 @@ class AsyncAuthAgent:
         return session
 
     def _notify(self, method: str, params: Dict[str, Any]) -> None:
+        if method == common.CONNECT_URL_NOTIFICATION:
+            key, url = params.get("key"), params.get("url")
+            hook = self._url_hooks.get(key) if isinstance(key, str) else None
+            if hook is not None and isinstance(url, str):
+                self._run_callback(hook, url)
         callback = self._on_notification
-        if callback is None:
-            return
+        if callback is not None:
+            self._run_callback(callback, method, params)
+
+    def _run_callback(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Calls ``callback``; an awaitable it returns runs as a task."""
         try:
-            outcome = callback(method, params)
+            outcome = callback(*args)
         except Exception:
-            logger.exception("the notification callback failed on %s", method)
+            logger.exception("the callback %r failed", callback)
             return
         if inspect.isawaitable(outcome):
             task = asyncio.ensure_future(outcome)
@@ -407,6 +416,39 @@ class AsyncAuthAgent:
             scope, redirect_uri, mode, force_prompt, state, make, single_select, single_select_vin, flags, user, key
         )
         return ConnectURL.from_result(await self.request("buildConnectURL", params))
+
+    async def connect(
+        self,
+        key: str,
+        scope: Union[str, Sequence[str], None] = None,
+        *,
+        redirect_uri: Optional[str] = None,
+        mode: Optional[str] = None,
+        force_prompt: bool = False,
+        make: Optional[str] = None,
+        single_select: bool = False,
+        single_select_vin: Optional[str] = None,
+        flags: Optional[Mapping[str, common.FlagValue]] = None,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+        on_url: common.UrlHook = common.show_connect_url,
+    ) -> Token:
+        """Connects a vehicle from this machine, as ``gh auth login`` does: the agent listens on the redirect
+        URI's loopback port (``http://localhost:PORT/PATH`` or ``http://127.0.0.1:PORT/PATH``; port 0 picks
+        a free one), ``on_url`` (a function or a coroutine function) gets the Connect URL (default: printed on stderr and opened in a browser when
+        one can show it), and once the owner approves, the tokens are stored under ``key`` and returned.
+        Waits up to ``timeout`` seconds (default 300) for the redirect (:class:`ConnectTimeout`)."""
+        params = common.connect_params(
+            key, scope, redirect_uri, mode, force_prompt, make, single_select, single_select_vin, flags, user, timeout
+        )
+        self._url_hooks[key] = on_url
+        try:
+            session = await self._current()
+            result = await session.request("connect", params, common.connect_call_timeout(self._timeout, timeout))
+        finally:
+            if self._url_hooks.get(key) is on_url:
+                del self._url_hooks[key]
+        return Token.from_result(result, "connect")
 
     async def app_token(self, force_refresh: bool = False) -> AppToken:
         """An application token (client-credentials grant), cached by the agent."""

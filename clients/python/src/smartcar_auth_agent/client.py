@@ -239,6 +239,13 @@ class _Notifier:
                 logger.exception("the notification callback failed on %s", item[0])
 
 
+def _run_url_hook(hook: common.UrlHook, url: str) -> None:
+    try:
+        hook(url)
+    except Exception:
+        logger.exception("connect's on_url hook failed")
+
+
 class AuthAgent:
     """A smartcar-auth-agent process, spawned on first use (or on ``with``) and shared by every thread.
 
@@ -271,6 +278,7 @@ class AuthAgent:
         self._lock = threading.Lock()  # guards _session and _notifier
         self._session: Optional[_Session] = None
         self._notifier: Optional[_Notifier] = None
+        self._url_hooks: Dict[str, common.UrlHook] = {}  # connect's on_url by key, guarded by _lock
         #: The ``initialize`` result of the current agent (server info, capabilities, configuration).
         self.server_info: Optional[Dict[str, Any]] = None
         #: The exit code of the last agent that stopped or died.
@@ -350,6 +358,13 @@ class AuthAgent:
         return session
 
     def _notify(self, method: str, params: Dict[str, Any]) -> None:
+        if method == common.CONNECT_URL_NOTIFICATION:
+            key, url = params.get("key"), params.get("url")
+            with self._lock:
+                hook = self._url_hooks.get(key) if isinstance(key, str) else None
+            if hook is not None and isinstance(url, str):
+                # Off the reader thread: a hook that blocks must not hold up other calls' answers.
+                threading.Thread(target=_run_url_hook, args=(hook, url), name="agent-connect-url", daemon=True).start()
         notifier = self._notifier
         if notifier is not None:
             notifier.put(method, params)
@@ -404,6 +419,40 @@ class AuthAgent:
             scope, redirect_uri, mode, force_prompt, state, make, single_select, single_select_vin, flags, user, key
         )
         return ConnectURL.from_result(self.request("buildConnectURL", params))
+
+    def connect(
+        self,
+        key: str,
+        scope: Union[str, Sequence[str], None] = None,
+        *,
+        redirect_uri: Optional[str] = None,
+        mode: Optional[str] = None,
+        force_prompt: bool = False,
+        make: Optional[str] = None,
+        single_select: bool = False,
+        single_select_vin: Optional[str] = None,
+        flags: Optional[Mapping[str, common.FlagValue]] = None,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+        on_url: common.UrlHook = common.show_connect_url,
+    ) -> Token:
+        """Connects a vehicle from this machine, as ``gh auth login`` does: the agent listens on the redirect
+        URI's loopback port (``http://localhost:PORT/PATH`` or ``http://127.0.0.1:PORT/PATH``; port 0 picks
+        a free one), ``on_url`` gets the Connect URL (default: printed on stderr and opened in a browser when
+        one can show it), and once the owner approves, the tokens are stored under ``key`` and returned.
+        Waits up to ``timeout`` seconds (default 300) for the redirect (:class:`ConnectTimeout`)."""
+        params = common.connect_params(
+            key, scope, redirect_uri, mode, force_prompt, make, single_select, single_select_vin, flags, user, timeout
+        )
+        with self._lock:
+            self._url_hooks[key] = on_url
+        try:
+            result = self._current().request("connect", params, common.connect_call_timeout(self._timeout, timeout))
+        finally:
+            with self._lock:
+                if self._url_hooks.get(key) is on_url:
+                    del self._url_hooks[key]
+        return Token.from_result(result, "connect")
 
     def app_token(self, force_refresh: bool = False) -> AppToken:
         """An application token (client-credentials grant), cached by the agent."""

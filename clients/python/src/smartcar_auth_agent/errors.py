@@ -133,6 +133,24 @@ class StorageError(AgentError):
     """The agent's token store failed (tokens are kept in memory and written again)."""
 
 
+class PortUnavailable(AgentError):
+    """``connect`` could not listen on the redirect URI's port (another program holds it)."""
+
+    @property
+    def redirect_uri(self) -> Optional[str]:
+        value = self.data.get("redirectURI")
+        return value if isinstance(value, str) else None
+
+
+class ConnectTimeout(AgentError):
+    """``connect``'s redirect did not come within its timeout."""
+
+    @property
+    def redirect_uri(self) -> Optional[str]:
+        value = self.data.get("redirectURI")
+        return value if isinstance(value, str) else None
+
+
 class ProtocolError(AgentError):
     """A JSON-RPC level error (-32700 parse, -32600 invalid request, -32601 unknown method,
     -32602 invalid params, -32603 internal, -32800 cancelled), or an answer this client cannot read."""
@@ -167,6 +185,8 @@ _BY_KIND: Dict[str, Type[AgentError]] = {
     "connectError": ConnectError,
     "unknownKey": UnknownKey,
     "storageError": StorageError,
+    "portUnavailable": PortUnavailable,
+    "connectTimeout": ConnectTimeout,
 }
 
 
