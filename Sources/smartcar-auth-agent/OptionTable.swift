@@ -32,8 +32,8 @@ struct CommandLineOption {
         [
             toggle(
                 "--sandbox", \.sandbox,
-                help: "start a fake Smartcar in-process and use it (offline trial; "
-                    + "tokens are kept in memory unless --store is given)"),
+                help: "start a fake Smartcar in-process and use it (offline trial; tokens are kept in memory "
+                    + "unless --store or SMARTCAR_AUTH_STORE names a store, whose grants the fake then accepts)"),
             text("--client-id", "ID", \.clientID, environment: "SMARTCAR_CLIENT_ID", help: "Smartcar client id"),
             text(
                 "--client-secret-file", "PATH", \.clientSecretFile,
