@@ -435,7 +435,8 @@ expect_error 10 configurationError
 end
 
 begin "invalidClient (wrong secret): exit 11"
-SMARTCAR_CLIENT_SECRET=wrong-secret run app-token --force
+# A store of its own: the shared one is sealed with the right secret, and an agent with another refuses to open it.
+SMARTCAR_CLIENT_SECRET=wrong-secret SMARTCAR_AUTH_AGENT_ARGS="--store memory" run app-token --force
 expect_error 11 invalidClient
 end
 

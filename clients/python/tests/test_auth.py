@@ -28,6 +28,15 @@ def refused_key(agent: AuthAgent, fake: Fake) -> Tuple[str, str]:
     return key, refused
 
 
+async def refused_key_async(agent: AsyncAuthAgent, fake: Fake) -> Tuple[str, str]:
+    """``refused_key`` through an AsyncAuthAgent."""
+    key = f"refused-{uuid.uuid4().hex[:8]}"
+    _, refresh = fake.mint(f"user-{key}")
+    refused = f"refused-access-{uuid.uuid4().hex}"
+    await agent.store_token(key, refused, refresh, FAR_FUTURE)
+    return key, refused
+
+
 def unauthorized(times: int) -> Callable[[Fake], None]:
     def inject(fake: Fake) -> None:
         fake.fault({"kind": "status", "status": 401, "body": '{"error":"AUTHENTICATION"}'}, "user", times)
@@ -54,17 +63,13 @@ def test_rejected_current_token_refreshes_once_and_a_stale_one_costs_nothing(age
 def test_async_rejected_token(make_async_agent: Callable[..., AsyncAuthAgent], fake: Fake) -> None:
     async def main() -> None:
         async with make_async_agent() as agent:
-            key = f"refused-async-{uuid.uuid4().hex[:8]}"
-            _, refresh = fake.mint(f"user-{key}")
-            await agent.store_token(key, "refused-access-async", refresh, FAR_FUTURE)
+            key, refused = await refused_key_async(agent, fake)
             before = fake.count("token")
 
-            tokens = await asyncio.gather(
-                *(agent.get_token(key, rejected_token="refused-access-async") for _ in range(20))
-            )
+            tokens = await asyncio.gather(*(agent.get_token(key, rejected_token=refused) for _ in range(20)))
 
             assert len({t.access_token for t in tokens}) == 1
-            assert tokens[0].access_token != "refused-access-async"
+            assert tokens[0].access_token != refused
             assert fake.count("token") == before + 1
 
     asyncio.run(main())
@@ -149,9 +154,7 @@ def test_httpx_async_client_with_async_agent(make_async_agent: Callable[..., Asy
 
     async def main() -> None:
         async with make_async_agent() as agent:
-            key = f"refused-httpx-{uuid.uuid4().hex[:8]}"
-            _, refresh = fake.mint(f"user-{key}")
-            await agent.store_token(key, "refused-access-httpx", refresh, FAR_FUTURE)
+            key, _ = await refused_key_async(agent, fake)
             before = fake.count("token")
 
             async with httpx.AsyncClient(auth=BearerAuth(agent, key), trust_env=False) as client:
