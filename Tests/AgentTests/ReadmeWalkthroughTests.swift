@@ -10,9 +10,10 @@ import Testing
         return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
     }
 
-    /// The README's one-script sandbox walkthrough, minus its build lines (the test already built the binary).
+    /// The README's one-script sandbox walkthrough (fenced as bash: `coproc` needs bash 4), minus its build lines
+    /// (the test already built the binary).
     static func walkthroughScript() -> String? {
-        let blocks = readme.components(separatedBy: "```sh\n").dropFirst().map {
+        let blocks = readme.components(separatedBy: "```bash\n").dropFirst().map {
             $0.components(separatedBy: "```").first ?? ""
         }
         guard let script = blocks.first(where: { $0.contains("coproc AGENT") }) else { return nil }
