@@ -235,6 +235,10 @@ actor TokenManager {
         }
     }
 
+    /// Returns once the refresh of `key` under way, if any, has ended (whatever its outcome): for tests of
+    /// refreshes no caller waits for.
+    func refreshFinished(_ key: String) async { _ = try? await refreshes[TokenKey(key)]?.value }
+
     private var ahead: RefreshAhead { RefreshAhead(seconds: settings.refreshAhead) }
 
     /// The protocol's name for a failure of a refresh, for a log line (never its message: no secret either way).
@@ -351,6 +355,9 @@ actor TokenManager {
         }
         switch outcome {
         case .committed(let saved):
+            // An early refresh's callers are answered from the snapshot: it holds the new token before anyone is
+            // told of it.
+            if early.contains(TokenKey(key)) { snapshot.publish(saved, window: ahead.window(for: saved), readAt: nil) }
             onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
             return saved
         case .superseded(let current):
