@@ -113,6 +113,29 @@ import Testing
         }
     }
 
+    /// An early refresh the store refuses (another process holds its write lock) leaves the token on the hot path
+    /// and is not asked for again: no refresh, no retry, no log line per request.
+    @Test func anEarlyRefreshTheStoreRefusesIsNotRetriedPerRequest() async throws {
+        let fixture = try ManagerFixture()
+        let manager = try fixture.manager(busyTimeout: .milliseconds(20))
+        fixture.gate.open()
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 400)
+        let locker = try SQLiteConnection(path: fixture.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
+        defer { locker.close() }
+        try locker.execute("BEGIN EXCLUSIVE")
+        #expect(manager.snapshot.summary(for: "car", minValidity: 300, now: Date())?.refreshAhead == true)
+        await manager.refreshAhead("car", minValidity: 300)
+        await manager.refreshFinished("car")
+        for _ in 0..<10 {
+            let answer = try #require(manager.snapshot.summary(for: "car", minValidity: 300, now: Date()))
+            #expect(String(decoding: answer.json, as: UTF8.self).contains(stored.accessToken) && !answer.refreshAhead)
+        }
+        #expect(fixture.fake.count(.token) == 0)
+        try locker.execute("ROLLBACK")
+        let refreshed = try await manager.token(for: "car", minValidity: 600, forceRefresh: false)
+        #expect(refreshed.accessToken != stored.accessToken && fixture.fake.count(.token) == 1)
+    }
+
     /// The window's rules, over seeded lifetimes and keys: at most the setting, an eighth of the lifetime and
     /// lifetime² / 2 h, at least 2/3 of the smallest; the same for a key every time; 0 when off.
     @Test func theWindowIsCappedByTheLifetime() {
