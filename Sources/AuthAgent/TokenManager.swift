@@ -226,14 +226,19 @@ actor TokenManager {
             offer(token, for: key, readAt: readAt)
         case .failure(let error):
             let kind = Self.kindName(error)
-            // An upstream failure leaves the current token on the hot path (its early refresh is not asked for
-            // again): callers that need a newer one come to the actor and refresh it, or hear the error, as they
-            // would have. Re-authorization, a forget, or rotated tokens not yet stored: callers must hear it there.
-            let transient = ErrorKind(rawValue: kind).map(ErrorKind.upstream.contains) ?? false
-            if !transient { snapshot.withdraw(key) }
+            // A failure of Smartcar or of the store leaves the current token on the hot path (its early refresh
+            // is not asked for again, so nothing is retried or logged per request): callers that need a newer one
+            // come to the actor and refresh it, or hear the error, as they would have. Re-authorization, a forget,
+            // or rotated tokens not yet stored: callers must hear it from the actor.
+            let settled = [ErrorKind.reauthRequired.rawValue, ErrorKind.unknownKey.rawValue].contains(kind)
+            if settled || unsaved[TokenKey(key)] != nil { snapshot.withdraw(key) }
             logger.warning("key \(key): the refresh ahead of expiry failed (\(kind))")
         }
     }
+
+    /// Returns once the refresh of `key` under way, if any, has ended (whatever its outcome): for tests of
+    /// refreshes no caller waits for.
+    func refreshFinished(_ key: String) async { _ = try? await refreshes[TokenKey(key)]?.value }
 
     private var ahead: RefreshAhead { RefreshAhead(seconds: settings.refreshAhead) }
 
@@ -351,6 +356,9 @@ actor TokenManager {
         }
         switch outcome {
         case .committed(let saved):
+            // An early refresh's callers are answered from the snapshot: it holds the new token before anyone is
+            // told of it.
+            if early.contains(TokenKey(key)) { snapshot.publish(saved, window: ahead.window(for: saved), readAt: nil) }
             onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
             return saved
         case .superseded(let current):
