@@ -2,7 +2,8 @@
 # Every test of the project: the Swift suites (which also drive the real agent binary over pipes), the
 # reliability suites in their short mode (fuzz, crash, upstream faults, secrets, rotation race, the rotation race
 # across two simulated hosts on PostgreSQL, the model-based concurrency search on SQLite and PostgreSQL; about two
-# minutes), then the clients' suites against the binaries that build made.
+# minutes), then the clients' suites against the binaries that build made, then the README's install command into a
+# temporary prefix and its shell and Python examples run from PATH (Tests/install-check.sh; a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
@@ -17,4 +18,4 @@ swift test
 swift run --skip-build agent-reliability
 bash clients/shell/test.sh
 python3 -m pytest -q clients/python/tests
-bash clients/python/test-install.sh
+bash Tests/install-check.sh

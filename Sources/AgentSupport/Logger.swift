@@ -40,7 +40,8 @@ package struct Logger: Sendable {
     /// A logger writing to `fd` (stderr by default) at `level` and above.
     package init(label: String = "smartcar-auth-agent", level: LogLevel = .info, fd: Int32 = STDERR_FILENO) {
         self.init(label: label, level: level) { lineLevel, line in
-            Logger.writeLine("\(Logger.timestamp()) \(lineLevel.name.uppercased()) \(label): \(line)\n", to: fd)
+            let text = "\(Logger.timestamp()) \(lineLevel.name.uppercased()) \(label): \(Logger.oneLine(line))\n"
+            Logger.writeLine(text, to: fd)
         }
     }
 
@@ -71,8 +72,18 @@ package struct Logger: Sendable {
     package func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
     package func error(_ message: @autoclosure () -> String) { log(.error, message()) }
 
-    private static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+    /// RFC 3339 in UTC with its offset and milliseconds (`2026-12-02T13:40:00.123Z`): comparable across hosts and
+    /// readable by any log tool without guessing the zone.
+    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+
+    private static func timestamp() -> String { Date().formatted(timestampStyle) }
+
+    /// `message` on one line: a multi-line text (libpq's errors have a hint on a second line) has its lines
+    /// joined with spaces, so each log line is one message and a start-up error is one line.
+    package static func oneLine(_ message: String) -> String {
+        guard message.contains(where: \.isNewline) else { return message }
+        return message.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     private static func writeLine(_ line: String, to fd: Int32) {

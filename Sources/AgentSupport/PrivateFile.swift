@@ -16,13 +16,20 @@ package enum PrivateFile {
     /// The refusal for a file with `info` (from `stat`/`fstat` of `path`), or nil when it is private.
     /// `what` names the file in the message ("token store"), `fix` is the command to suggest ("chmod 600").
     package static func refusal(for info: stat, path: String, what: String, fix: String) -> Refusal? {
+        let mode = UInt32(info.st_mode) & 0o7777
+        // A folder others may create files in (/tmp, /var/tmp): narrowing it would break every other user of it.
+        if (info.st_mode & S_IFMT) == S_IFDIR, mode & 0o1002 != 0 {
+            return Refusal(
+                message:
+                    "refusing to use \(what) \(path): it is a folder other users can write in (mode \(octal(mode))); "
+                    + "use a private folder of your own instead (created with mkdir -m 700), never chmod a shared one")
+        }
         if info.st_uid != geteuid() {
             return Refusal(
                 message:
                     "refusing to use \(what) \(path): it is owned by uid \(info.st_uid), not by this user (uid \(geteuid()))"
             )
         }
-        let mode = UInt32(info.st_mode) & 0o7777
         let readable = mode & 0o044 != 0
         let writable = mode & 0o022 != 0
         guard readable || writable else { return nil }

@@ -78,7 +78,10 @@ package final class Agent: Sendable {
         let callSeconds = Double(budget.seconds) + Double(budget.attoseconds) / 1e18
         tokens = TokenManager(
             store: setup.store, smartcar: smartcar, upstream: upstream, clock: setup.clock, logger: setup.logger,
-            settings: .init(leaseDuration: max(setup.settings.leaseSeconds, callSeconds + 5)), onEvent: notifier.send)
+            settings: .init(
+                leaseDuration: max(setup.settings.leaseSeconds, callSeconds + 5),
+                refreshAhead: setup.settings.refreshAheadSeconds),
+            onEvent: notifier.send)
     }
 
     /// The process exit code the lifecycle decided (`exit` after `shutdown` → 0, without → 1); nil if none did.

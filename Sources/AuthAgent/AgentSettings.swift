@@ -8,6 +8,9 @@ package struct AgentSettings: Sendable, Equatable {
     package var leaseSeconds: Double = 20
     /// Idle keys whose refresh token ends within this many days are refreshed in the background.
     package var refreshWindowDays: Double = 7
+    /// Seconds before a caller's `minValidity` stops being met at which a key it asks for is refreshed in the
+    /// background (per-key jitter and a cap by the token's lifetime apply: `RefreshAhead`); 0 turns it off.
+    package var refreshAheadSeconds: Double = 900
 
     package init() {}
 }

@@ -14,8 +14,12 @@ actor TokenManager {
     struct Settings: Sendable {
         /// How long a refresh lease on a key's row lasts; shorter than Smartcar's grace for a used refresh token.
         var leaseDuration: TimeInterval = 20
-        /// Most random seconds added to a caller's `minValidity`, so a fleet of keys does not refresh in one burst.
+        /// Most random seconds added to a caller's `minValidity`, so a fleet of keys does not refresh in one burst;
+        /// only without refresh-ahead, whose per-key windows spread a fleet's refreshes instead.
         var jitter: TimeInterval = 30
+        /// Seconds before a caller's `minValidity` stops being met at which a key is refreshed in the background
+        /// (`RefreshAhead`); 0: refreshes start only when a caller must wait.
+        var refreshAhead: TimeInterval = 900
         /// First and longest pause between looks at a key another process is refreshing.
         var leasePollInterval: ClosedRange<TimeInterval> = 0.005...0.1
         /// Names this manager as a lease holder in the shared store (one per process; tests run two).
@@ -68,6 +72,9 @@ actor TokenManager {
     /// One refresh per key at a time; every caller of that key awaits the same task. Every map here is keyed
     /// byte for byte (`TokenKey`), as the store keys its rows.
     private var refreshes: [TokenKey: Task<StoredToken, any Error>] = [:]
+    /// The keys whose running refresh is an early one (`refreshAhead(_:minValidity:)`): their callers that the
+    /// current token satisfies get it without waiting.
+    private var early: Set<TokenKey> = []
     /// Tokens Smartcar issued whose commit failed; written again before anything else touches the key.
     private var unsaved: [TokenKey: Pending] = [:]
     /// The background writer of `unsaved`, running while anything is unsaved.
@@ -87,7 +94,7 @@ actor TokenManager {
         self.logger = logger
         self.settings = settings
         self.onEvent = onEvent
-        let snapshot = TokenSnapshot(jitter: settings.jitter)
+        let snapshot = TokenSnapshot(margin: Self.roundingAllowance + (settings.refreshAhead > 0 ? 0 : settings.jitter))
         self.snapshot = snapshot
         changes = StoreChangeWatch(store: store, logger: logger) { event in
             switch event {
@@ -117,8 +124,12 @@ actor TokenManager {
     // MARK: getToken
 
     /// A token for `key` valid for at least `minValidity` seconds (plus jitter), refreshing it if needed.
-    func token(for key: String, minValidity: TimeInterval, forceRefresh: Bool) async throws -> StoredToken {
-        if let running = refreshes[TokenKey(key)] {
+    /// `rejected`: the access token an API call just refused: refreshed once if it is still the key's, however
+    /// many callers report it; if the key holds another token already, that one is answered (`CompareAndRefresh`).
+    func token(
+        for key: String, minValidity: TimeInterval, forceRefresh: Bool, rejected: String? = nil
+    ) async throws -> StoredToken {
+        if let running = refreshes[TokenKey(key)], forceRefresh || rejected != nil || !early.contains(TokenKey(key)) {
             return try validFor(minValidity, try await running.value)
         }
         try await writeUnsaved(key)
@@ -133,12 +144,15 @@ actor TokenManager {
             if current == nil { throw AgentError.unknownKey(key) }
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
-        let margin = minValidity + Self.roundingAllowance + Double.random(in: 0...settings.jitter)
-        if !forceRefresh && current.expiresAt.timeIntervalSince(clock.now()) > margin {
+        let jitter = settings.refreshAhead > 0 ? 0 : Double.random(in: 0...settings.jitter)
+        let margin = minValidity + Self.roundingAllowance + jitter
+        let stillGood = rejected.map { $0 != current.accessToken } ?? !forceRefresh
+        if stillGood && current.expiresAt.timeIntervalSince(clock.now()) > margin {
             offer(current, for: key, readAt: changesSeen)
             return current
         }
-        return try validFor(minValidity, try await refresh(key, seen: current, minValidity: minValidity).value)
+        let task = refresh(key, seen: current, minValidity: minValidity, rejected: rejected)
+        return try validFor(minValidity, try await task.value)
     }
 
     /// `token` if it stays valid `minValidity` seconds; otherwise (Smartcar issued a token shorter than that)
@@ -155,11 +169,13 @@ actor TokenManager {
 
     /// Starts (or joins) the one refresh of `key`. The task is not a child of any caller: a cancelled caller
     /// stops waiting, but the refresh runs to its end so a rotated token is always stored.
-    private func refresh(_ key: String, seen: StoredToken, minValidity: TimeInterval) -> Task<StoredToken, any Error> {
+    private func refresh(
+        _ key: String, seen: StoredToken, minValidity: TimeInterval, rejected: String? = nil
+    ) -> Task<StoredToken, any Error> {
         if let running = refreshes[TokenKey(key)] { return running }
         let task = Task { [self] in
             defer { refreshEnded(key) }
-            return try await refreshUnderLease(key, seen: seen, minValidity: minValidity)
+            return try await refreshUnderLease(key, seen: seen, minValidity: minValidity, rejected: rejected)
         }
         refreshes[TokenKey(key)] = task
         // Callers of the key now join the refresh. The next one after it re-reads the row and offers it again.
@@ -169,14 +185,81 @@ actor TokenManager {
 
     private func refreshEnded(_ key: String) { refreshes[TokenKey(key)] = nil }
 
+    /// A caller on the hot path found `key`'s token inside its early window (`RefreshAhead`): starts the key's
+    /// refresh in the background, unless one runs or the key already moved on. Callers the current token
+    /// satisfies keep getting it from the snapshot; the others join the refresh. The new token is published when
+    /// committed. A failure is logged once and changes nothing callers see: the row and its refresh token stay
+    /// as they were, and the next caller that needs a newer token refreshes it as without refresh-ahead.
+    func refreshAhead(_ key: String, minValidity: TimeInterval) async {
+        let id = TokenKey(key)
+        guard refreshes[id] == nil, unsaved[id] == nil else { return }
+        await changes.started()
+        let changesSeen = snapshot.changesSeen
+        guard case .found(let current)? = try? await store.lookup(key), !current.needsReauth, refreshes[id] == nil,
+            unsaved[id] == nil
+        else { return }
+        let remaining = current.expiresAt.timeIntervalSince(clock.now())
+        guard remaining <= minValidity + Self.roundingAllowance + ahead.window(for: current) else {
+            // Another agent on the store refreshed it already.
+            offer(current, for: key, readAt: changesSeen)
+            return
+        }
+        early.insert(id)
+        let task = Task { [self] in
+            do {
+                let token = try await refreshUnderLease(key, seen: current, minValidity: minValidity, rejected: nil)
+                earlyRefreshEnded(key, .success(token), readAt: changesSeen)
+                return token
+            } catch {
+                earlyRefreshEnded(key, .failure(error), readAt: changesSeen)
+                throw error
+            }
+        }
+        refreshes[id] = task
+    }
+
+    private func earlyRefreshEnded(_ key: String, _ outcome: Result<StoredToken, any Error>, readAt: UInt64) {
+        refreshes[TokenKey(key)] = nil
+        early.remove(TokenKey(key))
+        switch outcome {
+        case .success(let token):
+            offer(token, for: key, readAt: readAt)
+        case .failure(let error):
+            let kind = Self.kindName(error)
+            // A failure of Smartcar or of the store leaves the current token on the hot path (its early refresh
+            // is not asked for again, so nothing is retried or logged per request): callers that need a newer one
+            // come to the actor and refresh it, or hear the error, as they would have. Re-authorization, a forget,
+            // or rotated tokens not yet stored: callers must hear it from the actor.
+            let settled = [ErrorKind.reauthRequired.rawValue, ErrorKind.unknownKey.rawValue].contains(kind)
+            if settled || unsaved[TokenKey(key)] != nil { snapshot.withdraw(key) }
+            logger.warning("key \(key): the refresh ahead of expiry failed (\(kind))")
+        }
+    }
+
+    /// Returns once the refresh of `key` under way, if any, has ended (whatever its outcome): for tests of
+    /// refreshes no caller waits for.
+    func refreshFinished(_ key: String) async { _ = try? await refreshes[TokenKey(key)]?.value }
+
+    private var ahead: RefreshAhead { RefreshAhead(seconds: settings.refreshAhead) }
+
+    /// The protocol's name for a failure of a refresh, for a log line (never its message: no secret either way).
+    private static func kindName(_ error: any Error) -> String {
+        switch error {
+        case let error as SmartcarError: ErrorKind(error.kind).rawValue
+        case AgentError.reauthRequired: ErrorKind.reauthRequired.rawValue
+        case AgentError.unknownKey: ErrorKind.unknownKey.rawValue
+        case AgentError.storage: ErrorKind.storageError.rawValue
+        default: "\(type(of: error))"
+        }
+    }
     /// Takes the key's lease (waiting while another process holds it), re-reads the row, and refreshes only if
     /// nobody else already did.
     private func refreshUnderLease(
-        _ key: String, seen: StoredToken, minValidity: TimeInterval
+        _ key: String, seen: StoredToken, minValidity: TimeInterval, rejected: String?
     ) async throws -> StoredToken {
         await upstream.acquire()
         do {
-            let token = try await waitForLeaseAndRefresh(key, seen: seen, minValidity: minValidity)
+            let token = try await waitForLeaseAndRefresh(key, seen: seen, minValidity: minValidity, rejected: rejected)
             await upstream.release()
             return token
         } catch {
@@ -186,7 +269,7 @@ actor TokenManager {
     }
 
     private func waitForLeaseAndRefresh(
-        _ key: String, seen: StoredToken, minValidity: TimeInterval
+        _ key: String, seen: StoredToken, minValidity: TimeInterval, rejected: String?
     ) async throws -> StoredToken {
         var pause = settings.leasePollInterval.lowerBound
         while true {
@@ -197,26 +280,29 @@ actor TokenManager {
             }
             switch outcome {
             case .heldByOther(let until, let current):
-                if let current, isFresher(current, than: seen, minValidity: minValidity) { return current }
+                if let current, isFresher(current, than: seen, minValidity: minValidity, rejected: rejected) {
+                    return current
+                }
                 logger.debug(
                     "key \(key): another process holds the refresh lease until \(RFC3339.string(until)); waiting")
                 try await Task.sleep(for: .seconds(pause))
                 pause = min(pause * 2, settings.leasePollInterval.upperBound)
             case .acquired(let row):
-                return try await refreshHoldingLease(key, row: row, seen: seen, minValidity: minValidity)
+                return try await refreshHoldingLease(
+                    key, row: row, seen: seen, minValidity: minValidity, rejected: rejected)
             }
         }
     }
 
     private func refreshHoldingLease(
-        _ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval
+        _ key: String, row: StoredToken?, seen: StoredToken, minValidity: TimeInterval, rejected: String?
     ) async throws -> StoredToken {
         guard let row else { throw AgentError.unknownKey(key) }
         if row.needsReauth {
             _ = try? await store.releaseLease(key, owner: owner)
             throw AgentError.reauthRequired(key, reason: "Smartcar rejected the stored refresh token")
         }
-        if isFresher(row, than: seen, minValidity: minValidity) {
+        if isFresher(row, than: seen, minValidity: minValidity, rejected: rejected) {
             // Another process refreshed between our look and our lease: use its token, spend nothing.
             _ = try? await store.releaseLease(key, owner: owner)
             return row
@@ -270,6 +356,9 @@ actor TokenManager {
         }
         switch outcome {
         case .committed(let saved):
+            // An early refresh's callers are answered from the snapshot: it holds the new token before anyone is
+            // told of it.
+            if early.contains(TokenKey(key)) { snapshot.publish(saved, window: ahead.window(for: saved), readAt: nil) }
             onEvent(.changed(key: key, reason: "refreshed", expiresAt: saved.expiresAt))
             return saved
         case .superseded(let current):
@@ -329,9 +418,12 @@ actor TokenManager {
         throw AgentError.reauthRequired(key, reason: "Smartcar rejected the refresh token", upstream: error)
     }
 
-    /// True when `row` is a different generation than the caller saw and fresh enough to hand out.
-    private func isFresher(_ row: StoredToken, than seen: StoredToken, minValidity: TimeInterval) -> Bool {
-        row.generation != seen.generation && !row.needsReauth
+    /// True when `row` is a different generation than the caller saw (and no longer holds the access token the
+    /// caller reported rejected) and fresh enough to hand out.
+    private func isFresher(
+        _ row: StoredToken, than seen: StoredToken, minValidity: TimeInterval, rejected: String?
+    ) -> Bool {
+        row.generation != seen.generation && !row.needsReauth && row.accessToken != rejected
             && row.expiresAt.timeIntervalSince(clock.now()) > minValidity + Self.roundingAllowance
     }
 
@@ -506,8 +598,9 @@ actor TokenManager {
     /// its callers must join it, and unsaved tokens must be written before anything is handed out. `readAt`:
     /// `snapshot.changesSeen` before the store call (see `TokenSnapshot.publish(_:readAt:)`).
     private func offer(_ token: StoredToken, for key: String, readAt: UInt64? = nil) {
-        if refreshes[TokenKey(key)] == nil, unsaved[TokenKey(key)] == nil {
-            snapshot.publish(token, readAt: readAt)
+        let id = TokenKey(key)
+        if refreshes[id] == nil || early.contains(id), unsaved[id] == nil {
+            snapshot.publish(token, window: ahead.window(for: token), readAt: readAt)
         } else {
             snapshot.withdraw(key)
         }

@@ -8,9 +8,11 @@ import WireFormats
 /// per key, the parts of its token summary already encoded, with only `expiresIn` left to compute.
 ///
 /// The actor stays the owner of every row; it publishes a key here only while the key has nothing pending
-/// (no refresh running, no unsaved tokens, not marked for re-authorization), and only rows it read from or
-/// committed to the store, so what is offered here is always durably stored. Anything this cannot answer
-/// (an unknown key, a token too close to its expiry) goes to the actor as before.
+/// (no refresh callers must wait for, no unsaved tokens, not marked for re-authorization), and only rows it read
+/// from or committed to the store, so what is offered here is always durably stored. Anything this cannot
+/// answer (an unknown key, a token too close to its expiry) goes to the actor as before. A key stays here while
+/// its refresh ahead of expiry runs (`RefreshAhead`): its callers keep the current token until the new one is
+/// committed and published.
 ///
 /// Other agents on the store change rows behind this one's back: the agent's `StoreChangeWatch` drops each
 /// changed key (`invalidate`). A row read before such a drop must not be published after it, so every
@@ -23,6 +25,11 @@ final class TokenSnapshot: Sendable {
         var strings: [UInt8]
         var accessTokenEnd: Int32
         var expiresAtEnd: Int32
+        var generation: Int64
+        /// The key's `RefreshAhead` window, and whether a caller already entered it (the one early refresh of
+        /// this row was asked for).
+        var window: TimeInterval
+        var aheadAsked = false
     }
 
     private struct State {
@@ -33,18 +40,20 @@ final class TokenSnapshot: Sendable {
     }
 
     private let state = Mutex(State())
-    /// The most random seconds `TokenManager.token(for:)` adds to `minValidity`: a token is answered from here
-    /// only when the actor would have answered the same one.
-    private let jitter: TimeInterval
+    /// The most seconds `TokenManager.token(for:)` adds to `minValidity` (its rounding allowance and any
+    /// jitter): a token is answered from here only when the actor would have answered the same one.
+    private let margin: TimeInterval
 
-    init(jitter: TimeInterval) { self.jitter = jitter }
+    init(margin: TimeInterval) { self.margin = margin }
 
     /// Where the store's changes stand: read it before reading a row that may be published.
     var changesSeen: UInt64 { state.withLock { $0.changesSeen } }
 
     /// Offers `token` to the hot path, unless a change of any key was followed since `changesSeen` was
-    /// `readAt` (nil: the row was just committed by this agent and is current).
-    func publish(_ token: StoredToken, readAt: UInt64?) {
+    /// `readAt` (nil: the row was just committed by this agent and is current), or a later generation of the
+    /// key is here already (a row read before this agent's own refresh committed). `window`: its
+    /// `RefreshAhead` window; a row offered again keeps its early refresh asked for.
+    func publish(_ token: StoredToken, window: TimeInterval = 0, readAt: UInt64?) {
         var strings: [UInt8] = []
         strings.reserveCapacity(token.accessToken.utf8.count + 64)
         JSONText.append(token.accessToken, to: &strings)
@@ -55,15 +64,20 @@ final class TokenSnapshot: Sendable {
             JSONText.append(RFC3339.string(refreshExpiresAt), to: &strings)
         }
         // Copied to a buffer of its exact size: the slack of a reserved array is megabytes at 100,000 keys.
-        let entry = Entry(
+        var entry = Entry(
             expiresAt: token.expiresAt, strings: Array(strings[...]), accessTokenEnd: accessTokenEnd,
-            expiresAtEnd: expiresAtEnd)
+            expiresAtEnd: expiresAtEnd, generation: token.generation, window: window)
         state.withLock { state in
+            let id = TokenKey(token.key)
             if let readAt, readAt != state.changesSeen {
-                state.entries.removeValue(forKey: TokenKey(token.key))
-            } else {
-                state.entries[TokenKey(token.key)] = entry
+                state.entries.removeValue(forKey: id)
+                return
             }
+            if let present = state.entries[id] {
+                if present.generation > token.generation { return }
+                if present.generation == token.generation { entry.aheadAsked = present.aheadAsked }
+            }
+            state.entries[id] = entry
         }
     }
 
@@ -89,11 +103,22 @@ final class TokenSnapshot: Sendable {
     }
 
     /// The summary of `key`'s token, as `TokenSummary` encodes it, if it stays valid more than `minValidity`
-    /// plus the jitter after `now`.
-    func summary(for key: String, minValidity: TimeInterval, now: Date) -> [UInt8]? {
-        guard let entry = state.withLock({ $0.entries[TokenKey(key)] }) else { return nil }
-        let remaining = entry.expiresAt.timeIntervalSince(now)
-        guard remaining > minValidity + jitter else { return nil }
+    /// plus the margin after `now`; `refreshAhead` is true for the one caller that first finds the token
+    /// inside its early window (it then asks the actor for the key's early refresh).
+    func summary(
+        for key: String, minValidity: TimeInterval, now: Date
+    ) -> (json: [UInt8], refreshAhead: Bool)? {
+        let found = state.withLock { state -> (Entry, Bool)? in
+            let id = TokenKey(key)
+            guard var entry = state.entries[id] else { return nil }
+            let remaining = entry.expiresAt.timeIntervalSince(now)
+            guard remaining > minValidity + margin else { return nil }
+            guard !entry.aheadAsked, remaining <= minValidity + margin + entry.window else { return (entry, false) }
+            entry.aheadAsked = true
+            state.entries[id] = entry
+            return (entry, true)
+        }
+        guard let (entry, refreshAhead) = found else { return nil }
         let strings = entry.strings
         let accessTokenEnd = Int(entry.accessTokenEnd), expiresAtEnd = Int(entry.expiresAtEnd)
         var out: [UInt8] = []
@@ -111,6 +136,6 @@ final class TokenSnapshot: Sendable {
             out.append(contentsOf: strings[expiresAtEnd...])
         }
         out.append(UInt8(ascii: "}"))
-        return out
+        return (out, refreshAhead)
     }
 }

@@ -80,6 +80,15 @@ final class FakeService: Sendable {
         return state.withLock { $0.mintPair(userID: userID, clientID: clientID, now: now, options: options) }
     }
 
+    func adoptGrant(userID: String, accessToken: String, accessExpiresAt: Date, refreshToken: String) {
+        let now = options.now()
+        state.withLock { state in
+            state.accessTokens[accessToken] = .init(userID: userID, expiresAt: accessExpiresAt)
+            state.refreshTokens[refreshToken] = .init(
+                userID: userID, clientID: options.clientID, expiresAt: now + options.refreshTokenLifetime)
+        }
+    }
+
     func issueCode(redirectURI: String?, userID: String, clientID: String) -> String {
         let now = options.now()
         return state.withLock {

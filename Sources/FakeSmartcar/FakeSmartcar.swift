@@ -131,6 +131,14 @@ package final class FakeSmartcar: Sendable {
         service.mintTokens(userID: userID, clientID: clientID ?? options.clientID)
     }
 
+    /// Accepts a grant it did not issue, as if it had: `accessToken` until `accessExpiresAt`, `refreshToken` for
+    /// a refresh token's lifetime, both for `userID` and the main application. `--sandbox` adopts the grants of a
+    /// durable store, so they outlive the process whose fake issued them.
+    package func adoptGrant(userID: String, accessToken: String, accessExpiresAt: Date, refreshToken: String) {
+        service.adoptGrant(
+            userID: userID, accessToken: accessToken, accessExpiresAt: accessExpiresAt, refreshToken: refreshToken)
+    }
+
     /// Issues an authorization code (what Connect would put in the redirect) to the application `clientID`
     /// (nil: the main one). With a `redirectURI` the exchange must name the same one; without, any (or none)
     /// is accepted.

@@ -97,6 +97,14 @@ package final class Connection: Sendable {
                 deliver: { [self] events in receive(events, handler: handler, context: context) },
                 ended: { ended.resume() })
         }
+        let inFlight = inFlightRequests
+        if !reader.isStopped, !inFlight.isEmpty {
+            // Said at once: a person who pressed Ctrl-D sees why the agent has not exited yet.
+            logger.notice(
+                "end of input: finishing \(inFlight.count) request\(inFlight.count == 1 ? "" : "s") in flight "
+                    + "before exiting (\(inFlight.prefix(5).joined(separator: ", "))\(inFlight.count > 5 ? ", …" : ""))"
+            )
+        }
         handler.inputEnded()
         await withCheckedContinuation { (idle: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in

@@ -72,7 +72,7 @@ struct BenchOptions: Sendable {
 
     enum Section: String, CaseIterable, Sendable {
         case transport, coldStart = "cold-start", singleFlight = "single-flight", storm, stall, store, shell, coherence
-        case leaseCommit = "lease-commit", fleetStorm = "fleet-storm"
+        case leaseCommit = "lease-commit", fleetStorm = "fleet-storm", live
     }
 
     struct UsageError: Error, CustomStringConvertible {

@@ -109,7 +109,7 @@ struct Report: Codable, Sendable {
     static func format(_ value: Double?, _ unit: String) -> String? {
         guard let value, value.isFinite else { return nil }
         switch unit {
-        case "µs", "s": return String(format: "%.2f", value)
+        case "µs", "s", "ratio": return String(format: "%.2f", value)
         case "ms": return String(format: value < 10 ? "%.2f" : value < 1000 ? "%.1f" : "%.0f", value)
         case "B/key": return value < 100 ? String(format: "%.1f", value) : grouped(value)
         default: return grouped(value)

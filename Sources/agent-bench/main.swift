@@ -98,6 +98,7 @@ for section in options.sections {
         case .coherence: try bench.runCoherence(into: &report)
         case .leaseCommit: try bench.runLeaseCommit(into: &report)
         case .fleetStorm: try bench.runFleetStorm(into: &report)
+        case .live: try bench.runLiveWorkload(into: &report)
         }
     } catch {
         progress("section \(section.rawValue) failed: \(error) (logs kept in \(work))")

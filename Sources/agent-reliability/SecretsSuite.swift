@@ -138,6 +138,8 @@ struct SecretsSuite {
             expect(c.call("getToken", ["key": "car-a"]), "result", "getToken")
             expect(c.call("getToken", ["key": "car-a", "forceRefresh": true]), "result", "getToken forceRefresh")
             expect(c.call("getToken", ["key": "car-b", "minValidity": 3600]), "result", "getToken minValidity")
+            let refused = c.call("getToken", ["key": "car-a"])?["result"]?["accessToken"] ?? .null
+            expect(c.call("getToken", ["key": "car-a", "rejectedToken": refused]), "result", "getToken rejectedToken")
             expect(c.call("appToken"), "result", "appToken")
             expect(c.call("appToken", ["forceRefresh": true]), "result", "appToken forceRefresh")
             var stored = storeParams("car-d", mint("user-d"), expiresAt: "2031-01-01T00:00:00Z")

@@ -45,11 +45,18 @@ enum AgentLauncher {
                     + "methods that call Smartcar will answer configurationError")
         }
 
+        var settings = options.agent
+        if let seconds = options.refreshAhead {
+            settings.refreshAheadSeconds = seconds
+        } else if let text = environment["SMARTCAR_AUTH_REFRESH_AHEAD"], !text.isEmpty {
+            settings.refreshAheadSeconds = try CommandLineOption.refreshAheadSeconds(
+                text, from: "SMARTCAR_AUTH_REFRESH_AHEAD")
+        }
         let adjustable = options.allowClockControl ? AdjustableClock() : nil
         return Agent.Setup(
             configuration: configuration, store: store, storeDescription: storeDescription,
             transport: CurlTransport.shared,
-            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: options.agent,
+            clock: adjustable ?? SystemClock(), adjustableClock: adjustable, logger: logger, settings: settings,
             storeSealing: storeSealing)
     }
 

@@ -31,6 +31,8 @@ struct CommandLineOptions: Equatable {
     var allowClockControl = false
     /// The agent's own numbers (leases, Connect states, background refresh, upstream concurrency).
     var agent = AgentSettings()
+    /// `--refresh-ahead SECONDS`; nil means `SMARTCAR_AUTH_REFRESH_AHEAD` or the default (`AgentLauncher`).
+    var refreshAhead: Double?
     var requestTimeoutSeconds: Double = 30
     /// How long a store write waits for another process's lock before it fails with `storageError`.
     var storeBusyTimeoutSeconds: Double = 5

@@ -1,15 +1,18 @@
 import AgentSupport
 
-/// `--help`: a fixed introduction, then every listed option of `CommandLineOption.table` with its variable and default.
+/// `--help`: a fixed introduction, then one block per listed option of `CommandLineOption.table` (its usage, what
+/// it does, its variable and its default), then the exit codes.
 enum HelpText {
     static var text: String {
         let options = CommandLineOption.table.compactMap { option in option.help.map { (option, $0) } }
-        let width = options.map { usage(of: $0.0).count }.max()! + 1
         return introduction
             + options.map { option, help in
-                wrap(
-                    help.split(separator: " ").map(String.init) + notes(of: option),
-                    first: "  " + usage(of: option).padding(width), indent: width + 2)
+                (["  " + usage(of: option), wrap(help.split(separator: " ").map(String.init), indent: 6)]
+                    + notes(of: option).map { "      " + $0 }).joined(separator: "\n")
+            }.joined(separator: "\n")
+            + "\n\nExit codes:\n"
+            + ExitCodes.table.map { code, meaning in
+                wrap(meaning.split(separator: " ").map(String.init), first: "  " + code.padding(7), indent: 9)
             }.joined(separator: "\n")
     }
 
@@ -20,14 +23,16 @@ enum HelpText {
         return names + " " + valueName
     }
 
-    /// `(env SMARTCAR_MODE,` and `default live)`: each kept whole when the help wraps.
+    /// `env: SMARTCAR_MODE` (when the option has a variable) and `default: live` (`none` for a value option without
+    /// one, `off` for a switch; --help and --version have neither).
     static func notes(of option: CommandLineOption) -> [String] {
-        let notes = [option.environmentVariable.map { "env \($0)" }, option.defaultValue.map { "default \($0)" }]
+        let defaultValue: String? =
+            switch option.effect {
+            case .value: option.defaultValue ?? "none"
+            case .toggle: option.names.contains { $0 == "--help" || $0 == "--version" } ? nil : "off"
+            }
+        return [option.environmentVariable.map { "env: \($0)" }, defaultValue.map { "default: \($0)" }]
             .compactMap { $0 }
-        guard !notes.isEmpty else { return [] }
-        return notes.indices.map { index in
-            (index == 0 ? "(" : "") + notes[index] + (index == notes.count - 1 ? ")" : ",")
-        }
     }
 
     private static let introduction = """
@@ -46,12 +51,12 @@ enum HelpText {
 
         """
 
-    /// Lines at most `lineWidth` long (a longer word keeps a line of its own), the first starting with `first`,
-    /// the rest indented to the same column.
-    private static func wrap(_ words: [String], first: String, indent: Int) -> String {
+    /// Lines at most `lineWidth` long (a longer word keeps a line of its own), the first starting with `first`
+    /// (default: the indentation), the rest indented to `indent`.
+    private static func wrap(_ words: [String], first: String? = nil, indent: Int) -> String {
         let lineWidth = 100
         var lines: [String] = []
-        var line = first
+        var line = first ?? "".padding(indent)
         for word in words {
             if line.count > indent, line.count + 1 + word.count > lineWidth {
                 lines.append(line)

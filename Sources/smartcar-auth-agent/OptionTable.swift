@@ -32,8 +32,8 @@ struct CommandLineOption {
         [
             toggle(
                 "--sandbox", \.sandbox,
-                help: "start a fake Smartcar in-process and use it (offline trial; "
-                    + "tokens are kept in memory unless --store is given)"),
+                help: "start a fake Smartcar in-process and use it (offline trial; tokens are kept in memory "
+                    + "unless --store or SMARTCAR_AUTH_STORE names a store, whose grants the fake then accepts)"),
             text("--client-id", "ID", \.clientID, environment: "SMARTCAR_CLIENT_ID", help: "Smartcar client id"),
             text(
                 "--client-secret-file", "PATH", \.clientSecretFile,
@@ -95,6 +95,7 @@ struct CommandLineOption {
             number(
                 "--refresh-window-days", "N", \.agent.refreshWindowDays, in: 0...59,
                 help: "refresh idle keys whose refresh token ends within N days"),
+            refreshAhead,
             number(
                 "--max-upstream-concurrency", "N", \.agent.maxUpstreamConcurrency, in: 1...1024,
                 help: "most refreshes in flight to Smartcar at once"),
@@ -125,6 +126,28 @@ struct CommandLineOption {
                 options.logLevel = level
             },
             defaultValue: CommandLineOptions().logLevel.name, help: names)
+    }
+
+    /// `--refresh-ahead SECONDS`, or its variable (read by `AgentLauncher`, through `refreshAheadSeconds`).
+    private static var refreshAhead: CommandLineOption {
+        CommandLineOption(
+            names: ["--refresh-ahead"],
+            effect: .value(valueName: "SECONDS") { options, text throws(CommandLineError) in
+                options.refreshAhead = try refreshAheadSeconds(text, from: "--refresh-ahead")
+            },
+            environmentVariable: "SMARTCAR_AUTH_REFRESH_AHEAD",
+            defaultValue: argument(CommandLineOptions().agent.refreshAheadSeconds),
+            help: "refresh a key a caller asks for this long before its token stops meeting the caller's "
+                + "minValidity, in the background (jittered per key, at most 1/8 of the token's lifetime); 0: off",
+            replayArguments: { options in options.refreshAhead.map { ["--refresh-ahead", argument($0)] } ?? [] })
+    }
+
+    /// The seconds of `--refresh-ahead` or `SMARTCAR_AUTH_REFRESH_AHEAD` (`name`), 0 to 3600.
+    static func refreshAheadSeconds(_ text: String, from name: String) throws(CommandLineError) -> Double {
+        guard let seconds = Double(text), (0...3600).contains(seconds) else {
+            throw CommandLineError("\(name) takes a number of seconds from 0 to 3600, not '\(text)'")
+        }
+        return seconds
     }
 
     private static func toggle(

@@ -5,6 +5,7 @@ import FakeSmartcar
 import Foundation
 import JSONRPC
 import Synchronization
+import TokenStore
 import TranscriptRecording
 
 #if canImport(Glibc)
@@ -44,7 +45,7 @@ let options: CommandLineOptions
 do {
     options = try CommandLineOptions(parsing: Array(CommandLine.arguments.dropFirst()))
 } catch {
-    FileDescriptor.writeAll(STDERR_FILENO, "smartcar-auth-agent: \(error)\n")
+    FileDescriptor.writeAll(STDERR_FILENO, "smartcar-auth-agent: \(Logger.oneLine("\(error)"))\n")
     _exit(2)
 }
 switch options.action {
@@ -69,9 +70,7 @@ if options.sandbox {
         let fake = try FakeSmartcar()
         sandbox = fake
         environment.merge(Sandbox.environment(for: fake)) { _, sandboxValue in sandboxValue }
-        if runOptions.store == nil { runOptions.store = "memory" }
-        logger.notice(
-            "sandbox: a fake Smartcar is serving at \(fake.origin.absoluteString); nothing leaves this machine")
+        runOptions.store = Sandbox.store(options: options, environment: environment)
     } catch {
         logger.error("sandbox: could not start the fake Smartcar: \(error)")
         _exit(2)
@@ -103,6 +102,32 @@ if let path = options.record {
     }
 } else {
     recorder = nil
+}
+
+// The sandbox's fake accepts the grants of a durable store, which earlier runs' fakes issued.
+if let sandbox {
+    let store = setup.store
+    let adopted = Mutex<Result<Int, StoreError>>(.success(0))
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        let result: Result<Int, StoreError>
+        do throws(StoreError) { result = .success(try await Sandbox.adoptGrants(of: store, into: sandbox)) } catch {
+            result = .failure(error)
+        }
+        adopted.withLock { $0 = result }
+        done.signal()
+    }
+    done.wait()
+    logger.notice(
+        "sandbox: a fake Smartcar is serving at \(sandbox.origin.absoluteString); nothing leaves this machine")
+    switch adopted.withLock({ $0 }) {
+    case .success(let count) where count > 0:
+        logger.info("sandbox: the fake Smartcar accepts the \(count) grants of the store")
+    case .success: break
+    case .failure(let error):
+        logger.error("sandbox: could not read the store's grants: \(error)")
+        _exit(2)
+    }
 }
 
 let agent = Agent(setup)

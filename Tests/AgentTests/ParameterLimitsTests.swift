@@ -58,6 +58,7 @@ import WireFormats
                 "refreshExpiresAt": .string($0),
             ]
         },
+        Field(method: "getToken", name: "rejectedToken", limit: 8192) { ["key": "k", "rejectedToken": .string($0)] },
         Field(method: "initialize", name: "clientInfo.name", limit: 256) { ["clientInfo": ["name": .string($0)]] },
         Field(method: "initialize", name: "clientInfo.version", limit: 256) {
             ["clientInfo": ["name": "n", "version": .string($0)]]

@@ -10,10 +10,14 @@ import Testing
         return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
     }
 
-    /// The README's first `sh` block holding `marker`, minus its build lines (the test already built the binary).
+    /// The README's first `sh` or `bash` block holding `marker`, minus its build lines (the test already built the
+    /// binary). The one-script sandbox walkthrough is fenced as bash: `coproc` needs bash 4.
     static func script(holding marker: String) -> String? {
-        let blocks = readme.components(separatedBy: "```sh\n").dropFirst().map {
-            $0.components(separatedBy: "```").first ?? ""
+        let blocks = readme.components(separatedBy: "```").enumerated().filter { $0.offset % 2 == 1 }.compactMap {
+            block -> String? in
+            let text = block.element
+            guard text.hasPrefix("sh\n") || text.hasPrefix("bash\n") else { return nil }
+            return String(text.drop { $0 != "\n" }.dropFirst())
         }
         guard let script = blocks.first(where: { $0.contains(marker) }) else { return nil }
         return script.split(separator: "\n").filter { !$0.hasPrefix("swift build") && !$0.hasPrefix("agent=") }.joined(

@@ -248,7 +248,7 @@ final class ManagerFixture: Sendable {
         // The snapshot (the hot path) answers each spelling with its own token.
         for key in keys {
             let summary = try #require(manager.snapshot.summary(for: key, minValidity: 0, now: Date()))
-            let text = String(decoding: summary, as: UTF8.self)
+            let text = String(decoding: summary.json, as: UTF8.self)
             #expect(text.contains(stored[Array(key.utf8)]!.accessToken))
         }
         // Both spellings of every pair refreshed at once: one refresh each, each its own rotated token.

@@ -14,7 +14,7 @@ import TokenStore
     }
 
     @Test func aRowReadBeforeAChangeIsNotPublishedAfterIt() {
-        let snapshot = TokenSnapshot(jitter: 0)
+        let snapshot = TokenSnapshot(margin: 0)
         let readAt = snapshot.changesSeen
         snapshot.invalidate("other")
         snapshot.publish(Self.row("car", "old"), readAt: readAt)
@@ -24,7 +24,7 @@ import TokenStore
     }
 
     @Test func aChangeDropsOnlyItsKeyAndEverythingDropsAll() {
-        let snapshot = TokenSnapshot(jitter: 0)
+        let snapshot = TokenSnapshot(margin: 0)
         for key in ["a", "b"] { snapshot.publish(Self.row(key, "at-\(key)"), readAt: snapshot.changesSeen) }
         snapshot.invalidate("a")
         #expect(snapshot.summary(for: "a", minValidity: 0, now: Date()) == nil)

@@ -15,6 +15,7 @@ import Testing
         [
             "--client-id": "id-from-a-test", "--redirect-uri": "https://example.com/callback", "--mode": "simulated",
             "--store": "memory", "--store-schema": "another_schema", "--store-key-file": keyFile,
+            "--refresh-ahead": "120",
         ]
     }
 
@@ -53,8 +54,9 @@ import Testing
             #expect(fromFlag.configuration == fromVariable.configuration, "\(name)")
             #expect(fromFlag.storeDescription == fromVariable.storeDescription, "\(name)")
             #expect(fromFlag.storeSealing == fromVariable.storeSealing, "\(name)")
+            #expect(fromFlag.settings == fromVariable.settings, "\(name)")
             let changedSomething =
-                fromFlag.configuration != unset.configuration
+                fromFlag.configuration != unset.configuration || fromFlag.settings != unset.settings
                 || fromFlag.storeDescription != unset.storeDescription || fromFlag.storeSealing != unset.storeSealing
             #expect(changedSomething, "\(name) \(value) must differ from the default")
         }

@@ -68,6 +68,23 @@ import Testing
         )
     }
 
+    /// A store directly in a shared folder like /tmp: the advice is a private folder, never `chmod 700 /tmp`.
+    @Test func sharedFolderIsRefusedWithAdviceForAPrivateOne() throws {
+        let folder = try TemporaryFolder("tokenstore-test")
+        let shared = folder.path + "/shared"
+        #expect(mkdir(shared, 0o700) == 0)
+        chmod(shared, 0o1777)
+        let error = try #require(throws: StoreError.self) {
+            try SQLiteTokenStore.open(.file(shared + "/tokens.sqlite3"), application: testApplication)
+        }
+        #expect(error.kind == .permissions)
+        #expect(
+            error.message
+                == "refusing to use token store folder \(shared): it is a folder other users can write in (mode 1777); "
+                + "use a private folder of your own instead (created with mkdir -m 700), never chmod a shared one")
+        #expect(mode(of: shared) == 0o1777)
+    }
+
     @Test func worldReadableWalIsRefused() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
         try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication).close()

@@ -288,6 +288,37 @@ run token expired-car --min-validity 3600
 check "--min-validity 3600 is satisfied" is "$(fake_count token)" $((before + 2))
 end
 
+begin "token --rejected: the current token is refreshed once, a stale one costs no refresh"
+mint user-rejected
+run store rejected-car --access-token "$ACCESS" --refresh-token "$REFRESH" --expires-at 2099-01-01T00:00:00Z
+before=$(fake_count token)
+run token rejected-car --rejected "$ACCESS"
+check "exit 0" is "$CODE" 0
+check "a new token" isnt "$OUT" "$ACCESS"
+check "one refresh" is "$(fake_count token)" $((before + 1))
+replaced=$OUT
+run token rejected-car --rejected="$ACCESS"
+check "the stale token gets the new one" is "$CODE/$OUT" "0/$replaced"
+check "no second refresh" is "$(fake_count token)" $((before + 1))
+run token rejected-car --rejected
+check "--rejected needs a value" is "$CODE" 2
+end
+
+begin "the agent installed beside the client is found before PATH"
+mkdir -p "$tmp/bin"
+cp "$client" "$tmp/bin/smartcar-auth"
+printf '#!/bin/sh\necho "agent: the one beside the client" >&2\nexit 7\n' >"$tmp/bin/smartcar-auth-agent"
+chmod +x "$tmp/bin/smartcar-auth" "$tmp/bin/smartcar-auth-agent"
+(
+	unset SMARTCAR_AUTH_AGENT
+	PATH=/usr/bin:/bin "$tmp/bin/smartcar-auth" ping >"$tmp/out" 2>"$tmp/err"
+	echo $? >"$tmp/code"
+)
+CODE=$(cat "$tmp/code")
+collect
+check "ran the agent beside it" has "$ERR" "status 7 without answering: agent: the one beside the client"
+end
+
 begin "app-token"
 run app-token
 check "exit 0" is "$CODE" 0
@@ -405,7 +436,8 @@ expect_error 10 configurationError
 end
 
 begin "invalidClient (wrong secret): exit 11"
-SMARTCAR_CLIENT_SECRET=wrong-secret run app-token --force
+# A store of its own: the shared one is sealed with the right secret, and an agent with another refuses to open it.
+SMARTCAR_CLIENT_SECRET=wrong-secret SMARTCAR_AUTH_AGENT_ARGS="--store memory" run app-token --force
 expect_error 11 invalidClient
 end
 
@@ -416,7 +448,8 @@ fake_post /_fake/fault '{"fault":{"kind":"rateLimited","retryAfter":"7"},"endpoi
 SMARTCAR_AUTH_AGENT_ARGS="$SMARTCAR_AUTH_AGENT_ARGS --request-timeout 5" run token limited-car
 fake_post /_fake/reset '{}'
 expect_error 14 rateLimited
-check "retry after 7 s" has "$ERR" "(retry after 7 s)"
+check "retry after 7 s" has "$ERR" "retry after 7 s"
+check "said once" fails has "${ERR#*retry after 7 s}" "retry after 7 s"
 end
 
 begin "upstreamUnavailable (5xx): exit 15"

@@ -12,7 +12,7 @@ enum Limits {
     static let url = 8192
     /// An authorization code.
     static let code = 2048
-    /// `accessToken` and `refreshToken` of `storeToken`.
+    /// `accessToken` and `refreshToken` of `storeToken`, `rejectedToken` of `getToken`.
     static let token = 8192
     /// `expiresAt` and `refreshExpiresAt` of `storeToken`.
     static let time = 64

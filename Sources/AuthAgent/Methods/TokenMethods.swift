@@ -16,6 +16,9 @@ enum GetToken: AgentMethod {
         /// Seconds the token must stay valid; 300 when absent.
         var minValidity: Double?
         var forceRefresh: Bool?
+        /// The access token an API call just refused (401): the key is refreshed once if it still holds it,
+        /// otherwise its current token is answered. It decides instead of `forceRefresh`.
+        var rejectedToken: String?
 
         init?(flat: FlatParams) {
             guard case .string(let key)? = flat["key"] else { return nil }
@@ -30,6 +33,11 @@ enum GetToken: AgentMethod {
             case .bool(let force)?: forceRefresh = force
             default: return nil
             }
+            switch flat["rejectedToken"] {
+            case nil, .null?: rejectedToken = nil
+            case .string(let token)?: rejectedToken = token
+            default: return nil
+            }
         }
 
         func validate() throws(AgentError) {
@@ -37,23 +45,35 @@ enum GetToken: AgentMethod {
             guard (0...3600).contains(minValidity ?? 300) else {
                 throw .invalidParams("invalid params: 'minValidity' must be between 0 and 3600 seconds")
             }
+            guard rejectedToken?.isEmpty != true else {
+                throw .invalidParams("invalid params: 'rejectedToken' must not be empty")
+            }
+            try Limits.check(rejectedToken, field: "rejectedToken", max: Limits.token)
         }
     }
 
     static func run(_ params: Params, agent: Agent, context: PeerContext) async throws -> TokenSummary {
         let token = try await agent.tokens.token(
-            for: params.key, minValidity: params.minValidity ?? 300, forceRefresh: params.forceRefresh ?? false)
+            for: params.key, minValidity: params.minValidity ?? 300, forceRefresh: params.forceRefresh ?? false,
+            rejected: params.rejectedToken)
         return TokenSummary(token, now: agent.setup.clock.now())
     }
 
-    /// The hot path: a token in memory valid long enough is answered on the reading thread.
+    /// The hot path: a token in memory valid long enough is answered on the reading thread. The one caller
+    /// that finds it inside its early window also starts the key's refresh ahead of expiry.
     static func immediateReply(to request: IncomingMessage, agent: Agent) -> ImmediateReply? {
         guard let flat = request.flatParams, let params = Params(flat: flat), (try? params.validate()) != nil,
-            params.forceRefresh != true,
-            let summary = agent.tokens.snapshot.summary(
-                for: params.key, minValidity: params.minValidity ?? 300, now: agent.setup.clock.now())
+            params.forceRefresh != true, params.rejectedToken == nil
         else { return nil }
-        return .result(json: summary)
+        let minValidity = params.minValidity ?? 300
+        guard
+            let summary = agent.tokens.snapshot.summary(
+                for: params.key, minValidity: minValidity, now: agent.setup.clock.now())
+        else { return nil }
+        if summary.refreshAhead {
+            Task { [tokens = agent.tokens] in await tokens.refreshAhead(params.key, minValidity: minValidity) }
+        }
+        return .result(json: summary.json)
     }
 }
 

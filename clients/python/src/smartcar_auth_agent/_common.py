@@ -131,8 +131,12 @@ def initialize_params(notifications: bool) -> Dict[str, Any]:
     }
 
 
-def get_token_params(key: str, min_validity: Optional[int], force_refresh: bool) -> Dict[str, Any]:
-    return _drop_none({"key": key, "minValidity": min_validity, "forceRefresh": force_refresh})
+def get_token_params(
+    key: str, min_validity: Optional[int], force_refresh: bool, rejected_token: Optional[str] = None
+) -> Dict[str, Any]:
+    return _drop_none(
+        {"key": key, "minValidity": min_validity, "forceRefresh": force_refresh, "rejectedToken": rejected_token}
+    )
 
 
 def exchange_code_params(

@@ -375,9 +375,17 @@ class AsyncAuthAgent:
         session = await self._current()
         return await session.request(method, params, self._timeout)
 
-    async def get_token(self, key: str, min_validity: Optional[int] = None, force_refresh: bool = False) -> Token:
-        """An access token for ``key`` valid for at least ``min_validity`` seconds (default 300)."""
-        result = await self.request("getToken", common.get_token_params(key, min_validity, force_refresh))
+    async def get_token(
+        self,
+        key: str,
+        min_validity: Optional[int] = None,
+        force_refresh: bool = False,
+        rejected_token: Optional[str] = None,
+    ) -> Token:
+        """An access token for ``key`` valid for at least ``min_validity`` seconds (default 300); see
+        :meth:`AuthAgent.get_token` for ``rejected_token``."""
+        params = common.get_token_params(key, min_validity, force_refresh, rejected_token)
+        result = await self.request("getToken", params)
         return Token.from_result(result, "getToken")
 
     async def exchange_code(

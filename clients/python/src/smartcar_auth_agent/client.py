@@ -375,11 +375,21 @@ class AuthAgent:
         """Sends any method and returns its raw result (errors raise the matching exception)."""
         return self._current().request(method, params, self._timeout)
 
-    def get_token(self, key: str, min_validity: Optional[int] = None, force_refresh: bool = False) -> Token:
-        """An access token for ``key`` valid for at least ``min_validity`` seconds (default 300)."""
-        return Token.from_result(
-            self.request("getToken", common.get_token_params(key, min_validity, force_refresh)), "getToken"
-        )
+    def get_token(
+        self,
+        key: str,
+        min_validity: Optional[int] = None,
+        force_refresh: bool = False,
+        rejected_token: Optional[str] = None,
+    ) -> Token:
+        """An access token for ``key`` valid for at least ``min_validity`` seconds (default 300).
+
+        ``rejected_token``: the access token an API call just answered 401 to. The agent refreshes the key once
+        if that is still its token, however many callers report it; if the key has moved on, the newer token
+        comes back without a call to Smartcar.
+        """
+        params = common.get_token_params(key, min_validity, force_refresh, rejected_token)
+        return Token.from_result(self.request("getToken", params), "getToken")
 
     def exchange_code(
         self,
