@@ -27,9 +27,10 @@ import Testing
             let minValidity = Double(Int.random(in: 0...600, using: &random))
             let probe = StoredToken(key: key, accessToken: "a", refreshToken: "r", expiresAt: Date())
             let window = ahead.window(for: probe)
-            // Well inside the window, or well outside it (this machine may be slow between store and ask).
+            // Well inside the window (minutes before minValidity is no longer met), or an hour outside it: a busy
+            // machine may take long between the store and the ask.
             let isInside = Bool.random(using: &random)
-            let expiresIn = minValidity + 1 + (isInside ? window / 2 : window + 120)
+            let expiresIn = minValidity + 1 + (isInside ? window / 2 : window + 3600)
             let stored = try await fixture.storeGrant(key, in: manager, expiresIn: expiresIn)
             if Int.random(in: 0..<4, using: &random) == 0 { continue }  // never asked
             var asks = 0
@@ -66,13 +67,13 @@ import Testing
     @Test func callersTheTokenSatisfiesDoNotWaitOthersJoinTheEarlyRefresh() async throws {
         let fixture = try ManagerFixture()
         let manager = try fixture.manager()
-        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 400)
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 900)
         #expect(manager.snapshot.summary(for: "car", minValidity: 300, now: Date())?.refreshAhead == true)
         await manager.refreshAhead("car", minValidity: 300)
         await fixture.gate.waitForArrivals(1)
         let satisfied = try await manager.token(for: "car", minValidity: 300, forceRefresh: false)
         #expect(satisfied.accessToken == stored.accessToken)
-        let needy = Task { try await manager.token(for: "car", minValidity: 600, forceRefresh: false) }
+        let needy = Task { try await manager.token(for: "car", minValidity: 1000, forceRefresh: false) }
         fixture.gate.open()
         let refreshed = try await needy.value
         #expect(refreshed.accessToken != stored.accessToken && refreshed.generation == stored.generation + 1)
@@ -86,7 +87,7 @@ import Testing
         let fixture = try ManagerFixture()
         let manager = try fixture.manager()
         fixture.gate.open()
-        _ = try await fixture.storeGrant("van", in: manager, expiresIn: 400)
+        _ = try await fixture.storeGrant("van", in: manager, expiresIn: 900)
         #expect(fixture.fake.revokeTokens(userID: "van") > 0)
         #expect(manager.snapshot.summary(for: "van", minValidity: 300, now: Date())?.refreshAhead == true)
         await manager.refreshAhead("van", minValidity: 300)
@@ -97,7 +98,7 @@ import Testing
         }
         #expect(fixture.reauthEvents == 1)
 
-        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 400)
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 900)
         fixture.fake.inject(.htmlError(502), on: .token, times: 1000)
         #expect(manager.snapshot.summary(for: "car", minValidity: 300, now: Date())?.refreshAhead == true)
         await manager.refreshAhead("car", minValidity: 300)
@@ -109,7 +110,7 @@ import Testing
         #expect(fixture.reauthEvents == 1)
         // A caller the token no longer satisfies refreshes it, and hears the failure, as without refresh-ahead.
         await #expect(throws: SmartcarError.self) {
-            try await manager.token(for: "car", minValidity: 600, forceRefresh: false)
+            try await manager.token(for: "car", minValidity: 1000, forceRefresh: false)
         }
     }
 
@@ -119,7 +120,7 @@ import Testing
         let fixture = try ManagerFixture()
         let manager = try fixture.manager(busyTimeout: .milliseconds(20))
         fixture.gate.open()
-        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 400)
+        let stored = try await fixture.storeGrant("car", in: manager, expiresIn: 900)
         let locker = try SQLiteConnection(path: fixture.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
         defer { locker.close() }
         try locker.execute("BEGIN EXCLUSIVE")
@@ -132,7 +133,7 @@ import Testing
         }
         #expect(fixture.fake.count(.token) == 0)
         try locker.execute("ROLLBACK")
-        let refreshed = try await manager.token(for: "car", minValidity: 600, forceRefresh: false)
+        let refreshed = try await manager.token(for: "car", minValidity: 1000, forceRefresh: false)
         #expect(refreshed.accessToken != stored.accessToken && fixture.fake.count(.token) == 1)
     }
 
