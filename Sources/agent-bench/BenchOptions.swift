@@ -28,7 +28,7 @@ struct BenchOptions: Sendable {
     var coldStarts = 15
     var peerColdStarts = 5
     var storeSizes = [1_000, 100_000, 1_000_000]
-    var persistSamples = 40
+    var persistSamples = 200
     var refreshSamples = 20
     var rssKeys = 100_000
     var shellRuns = 20
