@@ -61,6 +61,7 @@ package final class InProcessAgent: Sendable {
 
     /// A request read the way the connection reads it.
     package func message(_ method: String, _ params: JSONValue? = nil) throws -> IncomingMessage {
+        Requests.recordTokens(method, params)
         var text = #"{"jsonrpc":"2.0","id":1,"method":"\#(method)""#
         if let params { text += #","params":"# + params.compactText }
         guard let message = IncomingMessage(reading: Array((text + "}").utf8)) else {

@@ -3,7 +3,8 @@ import Foundation
 /// Finds known secret values in text, in every form they could leak in: as they are, JSON-escaped,
 /// percent- and form-encoded, base64 (and the `Authorization: Basic` credential of the client secret). A
 /// leaked fragment counts too: every 16-byte window of each form is indexed, so any 16 consecutive
-/// characters of a secret are found (a crash report shows memory 16 bytes at a time).
+/// characters of a secret are found (a crash report shows memory 16 bytes at a time). A form shorter than that is
+/// indexed by its first 6 bytes: a scan is one pass over the text however many secrets it looks for.
 ///
 /// Reusable for any text (another suite's transcripts, a log file): `add` the secrets, `scan` the bytes.
 package struct SecretScanner {
@@ -30,10 +31,12 @@ package struct SecretScanner {
     }
 
     private static let width = 16
+    private static let shortWidth = 6
 
     private var forms: [Form] = []
     private var windows: [Window: [Int]] = [:]
-    private var short: [Int] = []
+    /// Forms shorter than `width`, by their first `shortWidth` bytes.
+    private var short: [UInt64: [Int]] = [:]
     private var known: Set<String> = []
 
     package init() {}
@@ -50,7 +53,7 @@ package struct SecretScanner {
             let index = forms.count
             forms.append(Form(label: label, name: name, bytes: bytes))
             guard bytes.count >= Self.width else {
-                short.append(index)
+                short[Self.prefix(bytes, at: 0), default: []].append(index)
                 continue
             }
             for offset in 0...(bytes.count - Self.width) {
@@ -76,13 +79,17 @@ package struct SecretScanner {
                 }
             }
         }
-        for index in short where !reported.contains(index) {
-            let needle = forms[index].bytes
-            guard needle.count <= text.count else { continue }
-            for offset in 0...(text.count - needle.count)
-            where text[offset] == needle[0] && Array(text[offset..<(offset + needle.count)]) == needle {
-                hits.append(hit(index, in: text, at: offset, length: needle.count, source: source))
-                break
+        if !short.isEmpty && text.count >= Self.shortWidth {
+            for offset in 0...(text.count - Self.shortWidth) {
+                guard let candidates = short[Self.prefix(text, at: offset)] else { continue }
+                for index in candidates where !reported.contains(index) {
+                    let needle = forms[index].bytes
+                    guard offset + needle.count <= text.count,
+                        text[offset..<(offset + needle.count)].elementsEqual(needle)
+                    else { continue }
+                    reported.insert(index)
+                    hits.append(hit(index, in: text, at: offset, length: needle.count, source: source))
+                }
             }
         }
         return hits
@@ -97,6 +104,12 @@ package struct SecretScanner {
         return Hit(
             label: forms[index].label, form: forms[index].name, source: source, offset: offset,
             context: context.replacingOccurrences(of: "\n", with: "⏎"))
+    }
+
+    private static func prefix(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for i in 0..<shortWidth { value = value << 8 | UInt64(bytes[offset + i]) }
+        return value
     }
 
     private static func window(_ bytes: [UInt8], at offset: Int) -> Window {

@@ -43,7 +43,10 @@ final class Runner {
     func run() -> [String] {
         // A vanished agent must give EPIPE on write, not kill the harness.
         signal(SIGPIPE, SIG_IGN)
-        defer { tearDown() }
+        defer {
+            bindings.recordTokens()
+            tearDown()
+        }
         do {
             try setUp()
         } catch {

@@ -12,17 +12,18 @@ func realisticTokens(_ range: Range<Int>) -> [StoredToken] {
         let hex = String(index, radix: 16)
         return kind + "-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex
     }
-    return range.map { index in
-        StoredToken(
-            key: "user-\(index)",
-            accessToken: uuidShaped("aaaaaaaa", index),
-            refreshToken: uuidShaped("rrrrrrrr", index),
-            expiresAt: now.addingTimeInterval(7200),
-            refreshExpiresAt: now.addingTimeInterval(Double(60 * 86_400 - index)),
-            scope: "read_odometer read_vehicle_info",
-            generation: 1,
-            lastRefreshedAt: now)
-    }
+    return TestEvidence.record(
+        range.map { index in
+            StoredToken(
+                key: "user-\(index)",
+                accessToken: uuidShaped("aaaaaaaa", index),
+                refreshToken: uuidShaped("rrrrrrrr", index),
+                expiresAt: now.addingTimeInterval(7200),
+                refreshExpiresAt: now.addingTimeInterval(Double(60 * 86_400 - index)),
+                scope: "read_odometer read_vehicle_info",
+                generation: 1,
+                lastRefreshedAt: now)
+        })
 }
 
 func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws {
