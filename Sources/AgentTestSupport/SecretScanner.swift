@@ -53,11 +53,11 @@ package struct SecretScanner {
             let index = forms.count
             forms.append(Form(label: label, name: name, bytes: bytes))
             guard bytes.count >= Self.width else {
-                short[Self.prefix(bytes, at: 0), default: []].append(index)
+                short[bytes.withUnsafeBytes { Self.prefix($0, at: 0) }, default: []].append(index)
                 continue
             }
             for offset in 0...(bytes.count - Self.width) {
-                windows[Self.window(bytes, at: offset), default: []].append(index)
+                windows[bytes.withUnsafeBytes { Self.window($0, at: offset) }, default: []].append(index)
             }
         }
     }
@@ -69,30 +69,31 @@ package struct SecretScanner {
     }
 
     package func scan(_ text: [UInt8], source: String) -> [Hit] {
-        var hits: [Hit] = []
+        var found: [(index: Int, offset: Int, length: Int)] = []
         var reported: Set<Int> = []
-        if text.count >= Self.width {
-            for offset in 0...(text.count - Self.width) {
-                guard let candidates = windows[Self.window(text, at: offset)] else { continue }
-                for index in candidates where reported.insert(index).inserted {
-                    hits.append(hit(index, in: text, at: offset, length: Self.width, source: source))
+        text.withUnsafeBytes { raw in
+            if text.count >= Self.width {
+                for offset in 0...(text.count - Self.width) {
+                    guard let candidates = windows[Self.window(raw, at: offset)] else { continue }
+                    for index in candidates where reported.insert(index).inserted {
+                        found.append((index, offset, Self.width))
+                    }
                 }
             }
-        }
-        if !short.isEmpty && text.count >= Self.shortWidth {
+            guard !short.isEmpty && text.count >= Self.shortWidth else { return }
             for offset in 0...(text.count - Self.shortWidth) {
-                guard let candidates = short[Self.prefix(text, at: offset)] else { continue }
+                guard let candidates = short[Self.prefix(raw, at: offset)] else { continue }
                 for index in candidates where !reported.contains(index) {
                     let needle = forms[index].bytes
                     guard offset + needle.count <= text.count,
                         text[offset..<(offset + needle.count)].elementsEqual(needle)
                     else { continue }
                     reported.insert(index)
-                    hits.append(hit(index, in: text, at: offset, length: needle.count, source: source))
+                    found.append((index, offset, needle.count))
                 }
             }
         }
-        return hits
+        return found.map { hit($0.index, in: text, at: $0.offset, length: $0.length, source: source) }
     }
 
     private func hit(_ index: Int, in text: [UInt8], at offset: Int, length: Int, source: String) -> Hit {
@@ -106,17 +107,16 @@ package struct SecretScanner {
             context: context.replacingOccurrences(of: "\n", with: "⏎"))
     }
 
-    private static func prefix(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        var value: UInt64 = 0
-        for i in 0..<shortWidth { value = value << 8 | UInt64(bytes[offset + i]) }
-        return value
+    // Whole-word loads, not a loop over bytes: a scan reads every offset of tens of megabytes.
+    private static func prefix(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+        UInt64(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            | UInt64(bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)) << 32
     }
 
-    private static func window(_ bytes: [UInt8], at offset: Int) -> Window {
-        var low: UInt64 = 0, high: UInt64 = 0
-        for i in 0..<8 { low = low << 8 | UInt64(bytes[offset + i]) }
-        for i in 8..<16 { high = high << 8 | UInt64(bytes[offset + i]) }
-        return Window(low: low, high: high)
+    private static func window(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Window {
+        Window(
+            low: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+            high: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
     }
 
     /// The forms a value takes on the way to a log line or an error message.

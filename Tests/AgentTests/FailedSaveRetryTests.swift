@@ -32,8 +32,10 @@ import Testing
         expiresAt: Date().addingTimeInterval(7200), refreshExpiresAt: nil, scope: nil, lastRefreshedAt: nil)
 
     func currentRow(_ fixture: ManagerFixture) async throws -> StoredToken? {
-        try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-            .load("car")
+        try await SQLiteTokenStore.open(
+            .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+        )
+        .load("car")
     }
 
     @Test(.timeLimit(.minutes(2)), arguments: LaterWrite.allCases)

@@ -23,7 +23,8 @@ import WireFormats
         let location = StoreLocation.file(folder.file("tokens.sqlite"))
         let fake = try FakeSmartcar()
         defer { fake.stop() }
-        let store = try SQLiteTokenStore.open(location, application: FakeSmartcar.Options().clientID)
+        let store = try SQLiteTokenStore.open(
+            location, application: FakeSmartcar.Options().clientID, sealing: agentSecrets)
         let now = Date()
         for (index, offset) in Self.offsets.enumerated() {
             let minted = fake.mintTokens(userID: "user-\(index)")

@@ -38,11 +38,13 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
 @Suite struct ScaleTests {
     @Test func bulkInsertBuildsALargeStoreThatReopensAndAnswers() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         try await fillStore(store, rows: 20_000)
         await store.close()
 
-        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+        let reopened = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, strict: true, sealing: testSecrets)
         #expect(try await reopened.count() == 20_000)
         #expect(try await reopened.load("user-12345")?.generation == 1)
         #expect(
@@ -59,7 +61,8 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
         print("BENCH generating 100000 tokens=\(generate)")
         for rows in [100_000, 1_000_000] {
             let folder = try TemporaryFolder("tokenstore-test")
-            let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+            let store = try SQLiteTokenStore.open(
+                .file(folder.storePath), application: testApplication, sealing: testSecrets)
             let fill = try await clock.measure { try await fillStore(store, rows: rows) }
             await store.close()
             let size = (try? FileManager.default.attributesOfItem(atPath: folder.storePath)[.size] as? Int) ?? 0
@@ -69,7 +72,8 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
                 await reopened?.close()
                 opens.append(
                     try clock.measure {
-                        reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+                        reopened = try SQLiteTokenStore.open(
+                            .file(folder.storePath), application: testApplication, sealing: testSecrets)
                     })
             }
             let store2 = try #require(reopened)

@@ -1,6 +1,7 @@
 import AgentSupport
 import AgentTestSupport
 import Foundation
+import Sealing
 import Synchronization
 
 @testable import TokenStore
@@ -37,6 +38,16 @@ func mode(of path: String) -> UInt32? {
 
 func bytes(of path: String) -> [UInt8]? {
     FileManager.default.contents(atPath: path).map { Array($0) }
+}
+
+/// The secrets test stores are sealed with (a client secret, as the agent's default).
+let testSecrets = secrets("test-client-secret")
+
+/// Secrets from a client secret, with the previous one of a rotation.
+func secrets(_ secret: String, previous: String? = nil) -> StoreSecrets {
+    StoreSecrets(
+        current: .clientSecret(SecretBytes(Array(secret.utf8))),
+        previous: previous.map { .clientSecret(SecretBytes(Array($0.utf8))) })
 }
 
 /// A token with recognisable, exactly representable dates (its values recorded for the run's scan of its stores).
