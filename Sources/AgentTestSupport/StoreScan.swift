@@ -93,6 +93,9 @@ package struct StoreScan {
     package static func report(_ figures: Figures, shownHits: Int = 20) -> [String] {
         var lines = figures.hits.prefix(shownHits).map { "hit: \($0)" }
         if figures.hits.count > shownHits { lines.append("… and \(figures.hits.count - shownHits) more hits") }
+        // By file, folder names first: the test that made a store is named by its folder (`TemporaryFolder`).
+        let byFile = Dictionary(grouping: figures.hits, by: \.source).mapValues(\.count)
+        lines += byFile.sorted { $0.key < $1.key }.map { "hits in \($0.key): \($0.value)" }
         lines += figures.missingDumps.map { "no dump of cluster \($0)" }
         let kinds = figures.kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         lines.append(

@@ -23,8 +23,7 @@ import WireFormats
         let location = StoreLocation.file(folder.file("tokens.sqlite"))
         let fake = try FakeSmartcar()
         defer { fake.stop() }
-        let store = try SQLiteTokenStore.open(
-            location, application: FakeSmartcar.Options().clientID, sealing: agentSecrets)
+        let store = try SQLiteTokenStore.open(location, application: FakeSmartcar.Options().clientID)
         let now = Date()
         for (index, offset) in Self.offsets.enumerated() {
             let minted = fake.mintTokens(userID: "user-\(index)")

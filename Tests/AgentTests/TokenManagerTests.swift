@@ -36,9 +36,11 @@ final class ManagerFixture: Sendable {
     var storePath: String { folder.file("tokens.sqlite3") }
 
     /// A manager on the fixture's store; `owner` names it as a lease holder, as another process would be.
-    func manager(owner: String = "manager-A", busyTimeout: Duration = .seconds(5)) throws -> TokenManager {
+    func manager(
+        owner: String = "manager-A", busyTimeout: Duration = .seconds(5), sealing: StoreSecrets? = agentSecrets
+    ) throws -> TokenManager {
         let store = try SQLiteTokenStore.open(
-            .file(storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets,
+            .file(storePath), application: FakeSmartcar.Options().clientID, sealing: sealing,
             busyTimeout: busyTimeout)
         let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
         let smartcar = SmartcarClient(
