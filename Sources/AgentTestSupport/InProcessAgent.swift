@@ -3,6 +3,7 @@ import AuthAgent
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import Sealing
 import SmartcarOAuth
 import Synchronization
 import TokenStore
@@ -22,7 +23,8 @@ package final class InProcessAgent: Sendable {
     private let closed = Mutex(false)
 
     /// An agent on `store` (in memory unless given) whose Smartcar is `fake`, as the application `clientID`
-    /// (nil: the fake's main one; else one of its `extraClients`).
+    /// (nil: the fake's main one; else one of its `extraClients`); the store sealed with that application's client
+    /// secret, as the agent binary seals it.
     package init(
         fake: FakeSmartcar, clientID: String? = nil, store location: StoreLocation = .memory,
         transport: (any HTTPTransport)? = nil, settings: AgentSettings = AgentSettings()
@@ -36,8 +38,11 @@ package final class InProcessAgent: Sendable {
         let setup = Agent.Setup(
             configuration: configuration,
             store: try SQLiteTokenStore.open(
-                location, application: configuration.clientID ?? "", origin: "in-process \(UUID().uuidString.prefix(8))"
-            ),
+                location, application: configuration.clientID ?? "",
+                origin: "in-process \(UUID().uuidString.prefix(8))",
+                sealing: environment["SMARTCAR_CLIENT_SECRET"].map {
+                    StoreSecrets(current: .clientSecret(SecretBytes(Array($0.utf8))))
+                }),
             storeDescription: "\(location)",
             transport: transport ?? CurlTransport.shared,
             clock: SystemClock(), adjustableClock: nil, logger: .silent, settings: settings)
@@ -61,6 +66,7 @@ package final class InProcessAgent: Sendable {
 
     /// A request read the way the connection reads it.
     package func message(_ method: String, _ params: JSONValue? = nil) throws -> IncomingMessage {
+        Requests.recordTokens(method, params)
         var text = #"{"jsonrpc":"2.0","id":1,"method":"\#(method)""#
         if let params { text += #","params":"# + params.compactText }
         guard let message = IncomingMessage(reading: Array((text + "}").utf8)) else {

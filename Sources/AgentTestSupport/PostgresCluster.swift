@@ -8,7 +8,8 @@ import Synchronization
 /// A throwaway PostgreSQL server for tests: `initdb` and `pg_ctl` in a fresh private folder (its Unix socket
 /// there too), on a free loopback port, fsync on. As root the server runs as the `postgres` user Debian's package
 /// creates (`initdb` refuses root); otherwise as the current user. `deinit` stops it (`-m immediate`) and removes
-/// the folder; a watchdog process does the same if the test process dies without running `deinit`.
+/// the folder (after a `pg_dumpall` into the run's evidence, `TestEvidence`, when it collects some); a watchdog
+/// process does the same if the test process dies without running `deinit`.
 ///
 /// `shared` serves every test of a process (each takes a fresh database with `createDatabase`); a test that
 /// restarts or stops the server starts its own cluster.
@@ -72,14 +73,37 @@ package final class PostgresCluster: Sendable {
         serverOptions = started.options
         (watchdog, watchdogPipe) = try Self.startWatchdog(
             binaries: binaries, data: data, folder: path, asServerUser: asServerUser)
+        if let started = TestEvidence.postgresFile(cluster: path, suffix: "started") {
+            _ = FileManager.default.createFile(atPath: started, contents: nil)
+        }
     }
 
     deinit {
+        keepDump()
         try? Self.run(
             [binaries + "/pg_ctl", "-D", folder.file("data"), "-m", "immediate", "-w", "stop"],
             asServerUser: asServerUser, output: folder.file("stop.out"))
         close(watchdogPipe)
         _ = Self.waitForExit(watchdog)
+    }
+
+    /// Every database of the cluster, dumped into the run's evidence (`TestEvidence`) for the scan of what the
+    /// tests leave; a server a test left stopped is started for it. A dump that fails leaves its reason instead.
+    private func keepDump() {
+        guard let dump = TestEvidence.postgresFile(cluster: path, suffix: "sql") else { return }
+        let arguments = [binaries + "/pg_dumpall", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-f", dump]
+        let output = folder.file("pg_dumpall.out")
+        do {
+            try Self.run(arguments, asServerUser: false, output: output)
+        } catch {
+            do {
+                try start()
+                try Self.run(arguments, asServerUser: false, output: output)
+            } catch {
+                try? Data("\(error)".utf8).write(
+                    to: URL(fileURLWithPath: TestEvidence.postgresFile(cluster: path, suffix: "failed")!))
+            }
+        }
     }
 
     private static let sharedCluster = Mutex<Result<PostgresCluster, ClusterError>?>(nil)

@@ -1,3 +1,4 @@
+import FakeSmartcar
 import WireFormats
 
 /// JSON-RPC messages as a client writes them: compact JSON text, one line each, every object's keys sorted
@@ -5,6 +6,7 @@ import WireFormats
 package enum Requests {
     /// A request with `id` as one line of text (without its newline).
     package static func request(id: JSONValue, _ method: String, _ params: JSONValue? = nil) -> String {
+        recordTokens(method, params)
         var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
         message["params"] = params
         return sortingKeys(.object(message)).compactText
@@ -12,6 +14,12 @@ package enum Requests {
 
     package static func request(id: Int, _ method: String, _ params: JSONValue? = nil) -> String {
         request(id: .int(Int64(id)), method, params)
+    }
+
+    /// The token values a test imports with `storeToken`, for the run's scan of its stores (`EvidenceValues`).
+    package static func recordTokens(_ method: String, _ params: JSONValue?) {
+        guard method == "storeToken" else { return }
+        EvidenceValues.record(["accessToken", "refreshToken"].compactMap { params?[$0]?.stringValue })
     }
 
     package static func notification(_ method: String, _ params: JSONValue? = nil) -> String {
@@ -47,7 +55,8 @@ package enum Requests {
         id: Int, key: String, accessToken: String, refreshToken: String,
         expiresAt: String
     ) -> String {
-        #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":\#(JSONText.quoted(key)),"#
+        EvidenceValues.record(accessToken, refreshToken)
+        return #"{"jsonrpc":"2.0","id":\#(id),"method":"storeToken","params":{"key":\#(JSONText.quoted(key)),"#
             + #""accessToken":\#(JSONText.quoted(accessToken)),"refreshToken":\#(JSONText.quoted(refreshToken)),"#
             + #""expiresAt":\#(JSONText.quoted(expiresAt))}}"#
     }

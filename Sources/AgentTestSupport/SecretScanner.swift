@@ -3,7 +3,8 @@ import Foundation
 /// Finds known secret values in text, in every form they could leak in: as they are, JSON-escaped,
 /// percent- and form-encoded, base64 (and the `Authorization: Basic` credential of the client secret). A
 /// leaked fragment counts too: every 16-byte window of each form is indexed, so any 16 consecutive
-/// characters of a secret are found (a crash report shows memory 16 bytes at a time).
+/// characters of a secret are found (a crash report shows memory 16 bytes at a time). A form shorter than that is
+/// indexed whole, by its length: a scan is one pass over the text however many secrets it looks for.
 ///
 /// Reusable for any text (another suite's transcripts, a log file): `add` the secrets, `scan` the bytes.
 package struct SecretScanner {
@@ -29,12 +30,22 @@ package struct SecretScanner {
         var high: UInt64
     }
 
+    private struct ShortForm: Hashable {
+        var window: Window
+        var length: Int
+    }
+
     private static let width = 16
 
     private var forms: [Form] = []
     private var windows: [Window: [Int]] = [:]
-    private var short: [Int] = []
+    /// Forms shorter than `width`, by their bytes (zero-padded to a `Window`) and length.
+    private var short: [ShortForm: [Int]] = [:]
+    private var shortLengths: Set<Int> = []
     private var known: Set<String> = []
+    /// The bytes some form holds: a window is looked up only where that many of them stand in a row, so sealed
+    /// (random) and zeroed pages cost one table read per byte.
+    private var alphabet = [Bool](repeating: false, count: 256)
 
     package init() {}
 
@@ -49,12 +60,14 @@ package struct SecretScanner {
             guard seen.insert(bytes).inserted else { continue }
             let index = forms.count
             forms.append(Form(label: label, name: name, bytes: bytes))
+            for byte in bytes { alphabet[Int(byte)] = true }
             guard bytes.count >= Self.width else {
-                short.append(index)
+                short[ShortForm(window: Self.window(bytes[...]), length: bytes.count), default: []].append(index)
+                shortLengths.insert(bytes.count)
                 continue
             }
             for offset in 0...(bytes.count - Self.width) {
-                windows[Self.window(bytes, at: offset), default: []].append(index)
+                windows[bytes.withUnsafeBytes { Self.window($0, at: offset) }, default: []].append(index)
             }
         }
     }
@@ -66,26 +79,39 @@ package struct SecretScanner {
     }
 
     package func scan(_ text: [UInt8], source: String) -> [Hit] {
-        var hits: [Hit] = []
-        var reported: Set<Int> = []
-        if text.count >= Self.width {
-            for offset in 0...(text.count - Self.width) {
-                guard let candidates = windows[Self.window(text, at: offset)] else { continue }
-                for index in candidates where reported.insert(index).inserted {
-                    hits.append(hit(index, in: text, at: offset, length: Self.width, source: source))
+        var found: [(index: Int, offset: Int, length: Int)] = []
+        // A window (or short form) found once has reported all its forms: it is not looked at again (thousands
+        // of forms can share one, such as the uuid-shaped values of a scale test).
+        var seen: Set<Window> = []
+        var seenShort: Set<[UInt8]> = []
+        let lengths = shortLengths.sorted()
+        text.withUnsafeBytes { raw in
+            var run = 0  // bytes of the alphabet ending at `end`
+            for end in 0..<raw.count {
+                run = alphabet[Int(raw[end])] ? run + 1 : 0
+                guard run >= (lengths.first ?? Self.width) else { continue }
+                if run >= Self.width {
+                    let window = Self.window(raw, at: end + 1 - Self.width)
+                    if let candidates = windows[window], seen.insert(window).inserted {
+                        found += candidates.map { ($0, end + 1 - Self.width, Self.width) }
+                    }
+                }
+                for length in lengths where length <= run {
+                    let start = end + 1 - length
+                    let window =
+                        start + Self.width <= raw.count
+                        ? Self.masked(Self.window(raw, at: start), length: length) : Self.window(text[start...end])
+                    if let candidates = short[ShortForm(window: window, length: length)],
+                        seenShort.insert(Array(text[start...end])).inserted
+                    {
+                        found += candidates.map { ($0, end + 1 - length, length) }
+                    }
                 }
             }
         }
-        for index in short where !reported.contains(index) {
-            let needle = forms[index].bytes
-            guard needle.count <= text.count else { continue }
-            for offset in 0...(text.count - needle.count)
-            where text[offset] == needle[0] && Array(text[offset..<(offset + needle.count)]) == needle {
-                hits.append(hit(index, in: text, at: offset, length: needle.count, source: source))
-                break
-            }
-        }
-        return hits
+        var reported: Set<Int> = []
+        found = found.filter { reported.insert($0.index).inserted }
+        return found.map { hit($0.index, in: text, at: $0.offset, length: $0.length, source: source) }
     }
 
     private func hit(_ index: Int, in text: [UInt8], at offset: Int, length: Int, source: String) -> Hit {
@@ -99,11 +125,27 @@ package struct SecretScanner {
             context: context.replacingOccurrences(of: "\n", with: "⏎"))
     }
 
-    private static func window(_ bytes: [UInt8], at offset: Int) -> Window {
+    /// The first `length` bytes of `window` (little-endian loads: the first byte is the lowest).
+    private static func masked(_ window: Window, length: Int) -> Window {
+        length <= 8
+            ? Window(low: length == 8 ? window.low : window.low & (1 << (8 * UInt64(length)) - 1), high: 0)
+            : Window(low: window.low, high: window.high & (1 << (8 * UInt64(length - 8)) - 1))
+    }
+
+    /// Up to 16 bytes, zero-padded, packed as `window(_:at:)` loads them on a little-endian machine.
+    private static func window(_ bytes: ArraySlice<UInt8>) -> Window {
         var low: UInt64 = 0, high: UInt64 = 0
-        for i in 0..<8 { low = low << 8 | UInt64(bytes[offset + i]) }
-        for i in 8..<16 { high = high << 8 | UInt64(bytes[offset + i]) }
+        for (i, byte) in bytes.enumerated() {
+            if i < 8 { low |= UInt64(byte) << (8 * i) } else { high |= UInt64(byte) << (8 * (i - 8)) }
+        }
         return Window(low: low, high: high)
+    }
+
+    // Whole-word loads, not a loop over bytes: a scan reads every offset of tens of megabytes.
+    private static func window(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Window {
+        Window(
+            low: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+            high: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
     }
 
     /// The forms a value takes on the way to a log line or an error message.

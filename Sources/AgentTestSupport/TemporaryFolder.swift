@@ -7,7 +7,8 @@ import Foundation
 #endif
 
 /// A private temporary folder (mode 0700, as the token store asks of its folder), removed with everything in
-/// it when the value goes away, so a test run leaves nothing behind.
+/// it when the value goes away, so a test run leaves nothing behind (its store files are first kept as the run's
+/// evidence when it collects some: `TestEvidence`).
 package final class TemporaryFolder: Sendable {
     package let path: String
 
@@ -20,7 +21,10 @@ package final class TemporaryFolder: Sendable {
         path = String(cString: made)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        TestEvidence.keepStoreFiles(of: path)
+        try? FileManager.default.removeItem(atPath: path)
+    }
 
     package var url: URL { URL(fileURLWithPath: path) }
 

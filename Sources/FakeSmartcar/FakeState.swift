@@ -87,7 +87,7 @@ struct FakeState: Sendable {
         return code
     }
 
-    /// A readable prefix and 128 random bits in hex.
+    /// A readable prefix and 128 random bits in hex (recorded for the test run's scan of its stores).
     static func randomToken(prefix: String) -> String {
         var generator = SystemRandomNumberGenerator()
         let digits = Array("0123456789abcdef")
@@ -97,6 +97,7 @@ struct FakeState: Sendable {
             token.append(digits[Int(byte >> 4)])
             token.append(digits[Int(byte & 0xF)])
         }
+        EvidenceValues.record(token)
         return token
     }
 }

@@ -1,3 +1,4 @@
+import FakeSmartcar
 import Synchronization
 import WireFormats
 
@@ -11,6 +12,16 @@ final class Bindings: Sendable {
 
     func with<T: Sendable>(_ body: (inout [String: JSONValue]) -> T) -> T {
         values.withLock { body(&$0) }
+    }
+
+    /// Records the values bound to token names (`access_1`, `refresh_2`, `app_1`, `code_1`) for the test run's
+    /// scan of its stores (`EvidenceValues`): a transcript makes most of them up.
+    func recordTokens() {
+        let prefixes = ["access_", "refresh_", "app_", "code_"]
+        EvidenceValues.record(
+            with { values in
+                values.compactMap { name, value in prefixes.contains { name.hasPrefix($0) } ? value.stringValue : nil }
+            })
     }
 
     /// Fills a pattern to send (see `Filler`).

@@ -43,7 +43,10 @@ final class Runner {
     func run() -> [String] {
         // A vanished agent must give EPIPE on write, not kill the harness.
         signal(SIGPIPE, SIG_IGN)
-        defer { tearDown() }
+        defer {
+            bindings.recordTokens()
+            tearDown()
+        }
         do {
             try setUp()
         } catch {
@@ -80,6 +83,9 @@ final class Runner {
     private func setUp() throws {
         let folder = try TemporaryFolder("transcript")
         self.folder = folder
+        if unsealed {
+            try TestEvidence.exclude(folder, because: Self.unsealedReason)
+        }
         let pool = self.pool
         let server = try ScriptedServer { request in pool.handle(request) }
         self.server = server
@@ -157,7 +163,22 @@ final class Runner {
         storeLock?.close()
         server?.stop()
         agents = [:]
+        if unsealed, case .postgres(let cluster) = options.store,
+            let database = URL(string: storeLocation)?.lastPathComponent,
+            !database.isEmpty
+        {
+            _ = try? cluster.psql("DROP DATABASE \(database) WITH (FORCE)")  // its plaintext, out of the run's scan
+        }
         folder = nil
+    }
+
+    static let unsealedReason = "transcripts whose agent has no client secret or store key (unsealed by design)"
+
+    /// The scenario's agent keeps its tokens unsealed (no client secret, no store key: by design, and logged): its
+    /// store is kept out of the run's scan of the stores it leaves (`TestEvidence`), a PostgreSQL one dropped.
+    private var unsealed: Bool {
+        !transcript.header.environment.contains { $0.name == "SMARTCAR_CLIENT_SECRET" }
+            && !transcript.header.arguments.contains("--store-key-file")
     }
 
     // MARK: Steps

@@ -25,10 +25,19 @@ let usage = """
 
     Scans files (logs, transcripts) for the secrets in every form the secrets suite knows (JSON-escaped,
     percent- and form-encoded, base64, any 16 consecutive characters); exit code 1 on any hit.
+
+    Usage: agent-reliability scan-stores EVIDENCE-FOLDER
+
+    Scans every store a test run left (Tests/all.sh sets SMARTCAR_AUTH_TEST_EVIDENCE: the tests keep their
+    SQLite files with WAL and SHM, a pg_dumpall of each PostgreSQL cluster, and the token values they handed
+    out) for those values in the same forms; prints the figures, then PASS or FAIL (exit code 1).
     """
 
 if CommandLine.arguments.dropFirst().first == "scan" {
     exit(SecretScanner.command(Array(CommandLine.arguments.dropFirst(2))))
+}
+if CommandLine.arguments.dropFirst().first == "scan-stores" {
+    exit(StoreScan.command(Array(CommandLine.arguments.dropFirst(2))))
 }
 
 var harness = Harness(agentBinary: BinaryLocator.agent)

@@ -14,17 +14,19 @@ import TokenStore
         defer { fake.stop() }
         let folder = try TemporaryFolder()
         let path = folder.file("state/tokens.sqlite3")
-        let store = try SQLiteTokenStore.open(.file(path), application: FakeSmartcar.Options().clientID)
+        let store = try SQLiteTokenStore.open(
+            .file(path), application: FakeSmartcar.Options().clientID, sealing: agentSecrets)
         let minted = fake.mintTokens(userID: "k-99999")
         let soon = Date().addingTimeInterval(3600), later = Date().addingTimeInterval(50 * 86_400)
         for chunk in stride(from: 0, to: 100_000, by: 50_000) {
             try await store.bulkInsertForBenchmark(
-                (chunk..<chunk + 50_000).map { n in
-                    StoredToken(
-                        key: "k-\(n)", accessToken: n == 99_999 ? minted.accessToken : "at-\(n)",
-                        refreshToken: n == 99_999 ? minted.refreshToken : "rt-\(n)", expiresAt: soon,
-                        refreshExpiresAt: later)
-                })
+                TestEvidence.record(
+                    (chunk..<chunk + 50_000).map { n in
+                        StoredToken(
+                            key: "k-\(n)", accessToken: n == 99_999 ? minted.accessToken : "at-\(n)",
+                            refreshToken: n == 99_999 ? minted.refreshToken : "rt-\(n)", expiresAt: soon,
+                            refreshExpiresAt: later)
+                    }))
         }
         await store.close()
 

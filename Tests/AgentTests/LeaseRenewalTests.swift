@@ -79,7 +79,8 @@ final class CountingClock: WallClock {
     func manager(_ fixture: ManagerFixture, owner: String, clock: CountingClock) throws -> TokenManager {
         let configuration = try SmartcarConfiguration.fromEnvironment(fixture.fake.agentEnvironment)
         return TokenManager(
-            store: try SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID),
+            store: try SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets),
             smartcar: SmartcarClient(
                 configuration: configuration, transport: fixture.gate, clock: clock, logger: .silent),
             upstream: UpstreamLimiter(limit: 4), clock: clock, logger: .silent,
@@ -106,8 +107,10 @@ final class CountingClock: WallClock {
         }
         #expect(fixture.fake.count(.token) == 1 && !fixture.fake.isLive(refreshToken: stored.refreshToken))
         #expect(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car")?.refreshToken == stored.refreshToken)
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car")?.refreshToken == stored.refreshToken)
 
         // Three lease periods pass, 15 s at a time; after each step the first manager's background writer
         // looks at the clock twice, so one renewal (a look, then the lease write) ran at the new time.
@@ -129,8 +132,10 @@ final class CountingClock: WallClock {
         try saboteur.execute("DROP TRIGGER refuse_new_tokens")
         let served = try await waiting.value
         let row = try #require(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car"))
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car"))
         #expect(served.refreshToken == row.refreshToken && served.accessToken == row.accessToken)
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(!row.needsReauth && fixture.fake.count(.token) == 1)

@@ -9,6 +9,9 @@ import Testing
 @testable import AuthAgent
 @testable import TokenStore
 
+/// What an agent given the fake's credentials seals its store with: a test opening that store uses the same.
+let agentSecrets = FakeSmartcar.Options().storeSecrets
+
 /// `TokenManager` in this process: a real SQLite store in a private folder, the fake Smartcar behind a gate.
 final class ManagerFixture: Sendable {
     let fake: FakeSmartcar
@@ -33,9 +36,12 @@ final class ManagerFixture: Sendable {
     var storePath: String { folder.file("tokens.sqlite3") }
 
     /// A manager on the fixture's store; `owner` names it as a lease holder, as another process would be.
-    func manager(owner: String = "manager-A", busyTimeout: Duration = .seconds(5)) throws -> TokenManager {
+    func manager(
+        owner: String = "manager-A", busyTimeout: Duration = .seconds(5), sealing: StoreSecrets? = agentSecrets
+    ) throws -> TokenManager {
         let store = try SQLiteTokenStore.open(
-            .file(storePath), application: FakeSmartcar.Options().clientID, busyTimeout: busyTimeout)
+            .file(storePath), application: FakeSmartcar.Options().clientID, sealing: sealing,
+            busyTimeout: busyTimeout)
         let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
         let smartcar = SmartcarClient(
             configuration: configuration, transport: gate, clock: SystemClock(), logger: .silent)
@@ -157,8 +163,10 @@ final class ManagerFixture: Sendable {
         // The retry writes what Smartcar issued; then the key is served from it without another refresh.
         #expect(await manager.writeAllUnsaved() == 0)
         let row = try #require(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car"))
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(try await manager.token(for: "car", minValidity: 0, forceRefresh: false).accessToken == row.accessToken)
         #expect(fixture.fake.count(.token) == 1)
@@ -173,8 +181,10 @@ final class ManagerFixture: Sendable {
         let served = try await manager.token(for: "car", minValidity: 0, forceRefresh: false)
         #expect(fixture.fake.isLive(refreshToken: served.refreshToken))
         #expect(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car")?.refreshToken == served.refreshToken)
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car")?.refreshToken == served.refreshToken)
         #expect(fixture.fake.count(.token) == 1)
     }
 
@@ -196,8 +206,10 @@ final class ManagerFixture: Sendable {
         #expect(fixture.fake.count(.token) == 1)
         #expect(fixture.reauthEvents == 1)
         #expect(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car")?.needsReauth == true)
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car")?.needsReauth == true)
         #expect(manager.snapshot.summary(for: "car", minValidity: 0, now: Date()) == nil)
     }
 }
@@ -261,7 +273,8 @@ final class ManagerFixture: Sendable {
             return try await group.reduce(into: [[UInt8]: StoredToken]()) { $0[$1.0] = $1.1 }
         }
         #expect(fixture.fake.count(.token) == keys.count)
-        let reader = try SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+        let reader = try SQLiteTokenStore.open(
+            .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets)
         for key in keys {
             let token = try #require(refreshed[Array(key.utf8)])
             #expect(Array(token.key.utf8) == Array(key.utf8))
@@ -297,7 +310,7 @@ final class ManagerFixture: Sendable {
         fixture.gate.open()
         let outcome = await refresh.result
         let row = try await SQLiteTokenStore.open(
-            .file(fixture.storePath), application: FakeSmartcar.Options().clientID
+            .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
         ).load("car")
         #expect(fixture.fake.count(.token) == 1)
         if let latest {
@@ -335,8 +348,10 @@ final class ManagerFixture: Sendable {
         }
         try #require(!Task.isCancelled, "the rotated tokens were not written in the background")
         let row = try #require(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car"))
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(await manager.drainUnsaved(within: 0) == [])
         #expect(fixture.fake.count(.token) == 1)
@@ -349,8 +364,10 @@ final class ManagerFixture: Sendable {
         try await fixture.forceRefreshWhileStoreIsLocked("car", in: manager) {}
         #expect(await manager.drainUnsaved(within: 30) == [])
         let row = try #require(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car"))
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car"))
         #expect(fixture.fake.isLive(refreshToken: row.refreshToken))
     }
 }
@@ -371,8 +388,10 @@ final class ManagerFixture: Sendable {
         #expect(fixture.fake.requests.filter { $0.form["refresh_token"] == stored.refreshToken }.count == 2)
         #expect(fixture.fake.isLive(refreshToken: token.refreshToken))
         #expect(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car")?.refreshToken == token.refreshToken)
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car")?.refreshToken == token.refreshToken)
         // The key lives on: the next refresh spends the stored token without a word of re-authorization.
         let next = try await manager.token(for: "car", minValidity: 0, forceRefresh: true)
         #expect(fixture.fake.isLive(refreshToken: next.refreshToken) && fixture.reauthEvents == 0)
@@ -399,8 +418,10 @@ final class ManagerFixture: Sendable {
             if lifetime > 0 { #expect(error.details["minValidity"] == .int(Int64(minValidity))) }
         }
         let row = try #require(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car"))
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
     }
 }
@@ -419,8 +440,10 @@ final class ManagerFixture: Sendable {
         }
         // The spent refresh token is replaced by the one the answer carried, which Smartcar holds live.
         let row = try #require(
-            try await SQLiteTokenStore.open(.file(fixture.storePath), application: FakeSmartcar.Options().clientID)
-                .load("car"))
+            try await SQLiteTokenStore.open(
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets
+            )
+            .load("car"))
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(row.accessToken == stored.accessToken)
         // So the next refresh works, with no reauthRequired.

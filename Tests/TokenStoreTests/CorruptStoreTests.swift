@@ -23,7 +23,8 @@ import Testing
 
     /// A closed store file holding `rows` rows.
     private func makeStore(in folder: TemporaryFolder, rows: Int) async throws {
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         try await store.bulkInsertForBenchmark(
             (0..<rows).map { sampleToken("user-\($0)", access: "a\($0)", refresh: "r\($0)") })
         await store.close()
@@ -38,7 +39,8 @@ import Testing
         let original = garbage()
         plant(original, in: folder)
         let log = LogCapture()
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, logger: log.logger)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets, logger: log.logger)
 
         let aside = try #require(asideFiles(folder).first)
         #expect(aside.wholeMatch(of: /tokens\.sqlite3\.corrupt-\d{8}T\d{6}Z/) != nil)
@@ -53,7 +55,7 @@ import Testing
         #expect(try await store.load("user-1")?.generation == 1)
         await store.close()
         // The fresh store is valid: opening again moves nothing.
-        _ = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        _ = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
         #expect(asideFiles(folder).count == 1)
     }
 
@@ -62,7 +64,8 @@ import Testing
         let original = garbage()
         plant(original, in: folder)
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+            try SQLiteTokenStore.open(
+                .file(folder.storePath), application: testApplication, strict: true, sealing: testSecrets)
         }
         #expect(error.kind == .corrupt)
         #expect(error.message.contains(folder.storePath))
@@ -81,12 +84,14 @@ import Testing
         #expect(truncate(folder.storePath, off_t(truncated.count)) == 0)
 
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+            try SQLiteTokenStore.open(
+                .file(folder.storePath), application: testApplication, strict: true, sealing: testSecrets)
         }
         #expect(error.kind == .corrupt)
         #expect(bytes(of: folder.storePath) == truncated)
 
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         let aside = try #require(asideFiles(folder).first)
         #expect(bytes(of: folder.path + "/state/" + aside) == truncated)
         #expect(try await store.count() == 0)
@@ -99,7 +104,8 @@ import Testing
         let before = try #require(bytes(of: folder.storePath))
 
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+            try SQLiteTokenStore.open(
+                .file(folder.storePath), application: testApplication, strict: true, sealing: testSecrets)
         }
         #expect(error.kind == .futureSchema)
         #expect(error.message.contains("schema version 99"))
@@ -115,7 +121,8 @@ import Testing
         let before = try #require(bytes(of: folder.storePath))
         let log = LogCapture()
 
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, logger: log.logger)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets, logger: log.logger)
         #expect(try await store.count() == 0)
         let aside = try #require(asideFiles(folder).first)
         #expect(bytes(of: folder.path + "/state/" + aside) == before)
@@ -127,7 +134,8 @@ import Testing
         plant([], in: folder)
         try rawSQL(folder.storePath, "CREATE TABLE photos (id INTEGER PRIMARY KEY)")
         let log = LogCapture()
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, logger: log.logger)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets, logger: log.logger)
         #expect(asideFiles(folder).count == 1)
         #expect(log.lines(at: .error).first?.contains("not a token store (tables: photos)") == true)
         try await store.save(sampleToken())
@@ -136,7 +144,8 @@ import Testing
     @Test func emptyFileBecomesAStore() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
         plant([], in: folder)
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, strict: true, sealing: testSecrets)
         try await store.save(sampleToken())
         #expect(asideFiles(folder).isEmpty)
     }

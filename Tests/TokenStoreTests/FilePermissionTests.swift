@@ -11,7 +11,8 @@ import Testing
 @Suite struct FilePermissionTests {
     @Test func newStoreIsPrivate() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         try await store.save(sampleToken())
         let path = folder.storePath
         #expect(mode(of: folder.path + "/state") == 0o700)
@@ -40,10 +41,11 @@ import Testing
 
     @Test func groupReadableFileIsRefusedAndLeftAlone() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
+            .close()
         chmod(folder.storePath, 0o640)
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
         }
         #expect(error.kind == .permissions)
         #expect(
@@ -55,11 +57,12 @@ import Testing
 
     @Test func groupWritableFolderIsRefused() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
+            .close()
         let state = folder.path + "/state"
         chmod(state, 0o720)
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
         }
         #expect(error.kind == .permissions)
         #expect(
@@ -87,11 +90,12 @@ import Testing
 
     @Test func worldReadableWalIsRefused() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
+            .close()
         let wal = folder.storePath + "-wal"
         #expect(FileManager.default.createFile(atPath: wal, contents: Data(), attributes: [.posixPermissions: 0o644]))
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
         }
         #expect(error.kind == .permissions)
         #expect(error.message.contains("\(wal): it is readable by group/others (mode 0644)"))
@@ -100,10 +104,11 @@ import Testing
     @Test(.enabled(if: geteuid() == 0, "chown needs root"))
     func fileOwnedByAnotherUserIsRefused() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
+            .close()
         #expect(chown(folder.storePath, 65534, 65534) == 0)
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+            try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
         }
         #expect(error.kind == .permissions)
         #expect(error.message.contains("owned by uid 65534, not by this user (uid 0)"))
@@ -112,7 +117,8 @@ import Testing
     @Test func pathNamingAFolderIsRefused() throws {
         let folder = try TemporaryFolder("tokenstore-test")
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(folder.path + "/state/"), application: testApplication)
+            try SQLiteTokenStore.open(
+                .file(folder.path + "/state/"), application: testApplication, sealing: testSecrets)
         }
         #expect(error.kind == .io)
     }
@@ -124,7 +130,8 @@ func createStoreAndCheckModes(umask mask: mode_t) async -> String {
     umask(mask)
     do {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         try await store.save(sampleToken())
         let expected: [(String, UInt32)] = [
             (folder.path + "/state", 0o700), (folder.storePath, 0o600), (folder.storePath + "-wal", 0o600),

@@ -16,8 +16,8 @@ import Testing
     @Test func leasesAreTimedByTheDatabaseClockNotTheCallers() async throws {
         let uri = try PostgresCluster.shared.createDatabase("clock")
         let (early, late) = (
-            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "early"),
-            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "late")
+            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "early", sealing: testSecrets),
+            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "late", sealing: testSecrets)
         )
         let stored = try await early.save(sampleToken("car"))
         let past = Date(timeIntervalSince1970: 946_684_800)  // 2000
@@ -44,8 +44,9 @@ import Testing
         let uri = try PostgresCluster.shared.createDatabase("fence")
         let log = LogCapture()
         let paused = try PostgreSQLTokenStore.open(
-            uri, application: testApplication, origin: "paused", logger: log.logger)
-        let other = try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "other")
+            uri, application: testApplication, origin: "paused", sealing: testSecrets, logger: log.logger)
+        let other = try PostgreSQLTokenStore.open(
+            uri, application: testApplication, origin: "other", sealing: testSecrets)
         try await paused.save(sampleToken("car"))
         // A lease already over by the database's clock: as if the host had been stopped past its end.
         guard
@@ -97,19 +98,20 @@ import Testing
 
     @Test func aNewerSchemaIsRefused() throws {
         let uri = try PostgresCluster.shared.createDatabase("future")
-        try PostgreSQLTokenStore.open(uri, application: testApplication).listener.stop()
+        try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets).listener.stop()
         let database = String(uri.split(separator: "/").last!)
         try PostgresCluster.shared.psql("UPDATE smartcar_auth.store_meta SET version = 99", database: database)
         #expect {
-            try PostgreSQLTokenStore.open(uri, application: testApplication)
+            try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets)
         } throws: { ($0 as? StoreError)?.kind == .futureSchema }
     }
 
     /// libpq takes text parameters as C strings: a value with a NUL byte would be stored cut short, so the store
-    /// refuses it and keeps the row it had.
+    /// refuses it and keeps the row it had. Unsealed (a sealed value is base64 text, whatever bytes it holds): the
+    /// database is dropped at the end, so its plaintext is not among the stores the run leaves.
     @Test func aValueWithANULIsRefusedNotCutShort() async throws {
-        let store = try PostgreSQLTokenStore.open(
-            try PostgresCluster.shared.createDatabase("nul"), application: testApplication)
+        let uri = try PostgresCluster.shared.createDatabase("nul")
+        let store = try PostgreSQLTokenStore.open(uri, application: testApplication)
         let stored = try await store.save(sampleToken())
         await #expect(throws: StoreError.self) { try await store.save(sampleToken(refresh: "refresh\u{0}cut")) }
         await #expect(throws: StoreError.self) {
@@ -117,12 +119,14 @@ import Testing
         }
         #expect(try await store.load("user-1") == stored)
         await store.close()
+        try PostgresCluster.shared.psql("DROP DATABASE \(URL(string: uri)!.lastPathComponent) WITH (FORCE)")
     }
 
     @Test func aBadSchemaNameIsRefused() {
         for name in ["", "Upper", "1st", "with space", "quote\"d", String(repeating: "a", count: 49)] {
             #expect(throws: StoreError.self) {
-                try PostgreSQLTokenStore.open("postgresql://127.0.0.1:1/x", application: "", schema: name)
+                try PostgreSQLTokenStore.open(
+                    "postgresql://127.0.0.1:1/x", application: "", schema: name, sealing: testSecrets)
             }
         }
     }
@@ -138,9 +142,9 @@ import Testing
         let uri = created.replacingOccurrences(of: "postgres@", with: "postgres:\(password)@") + "?password=\(password)"
         let log = LogCapture()
         let reader = try PostgreSQLTokenStore.open(
-            uri, application: testApplication, origin: "reader", logger: log.logger)
+            uri, application: testApplication, origin: "reader", sealing: testSecrets, logger: log.logger)
         let writer = try PostgreSQLTokenStore.open(
-            uri, application: testApplication, origin: "writer", logger: log.logger)
+            uri, application: testApplication, origin: "writer", sealing: testSecrets, logger: log.logger)
         #expect(!reader.displayName.contains(password))
         let follower = try await reader.changeFollower(after: try await reader.latestChange())
         #expect(try await follower.poll() == .changes([]))
@@ -172,7 +176,7 @@ import Testing
     /// the rate of 4 stores refreshing at once (the numbers are reported; speed is not asserted in unit tests).
     @Test func leaseAndCommitMedian() async throws {
         let uri = try PostgresCluster.shared.createDatabase("timing")
-        let store = try PostgreSQLTokenStore.open(uri, application: testApplication)
+        let store = try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets)
         var current = try await store.save(sampleToken("car"))
         var samples: [Duration] = []
         for round in 0..<200 {
@@ -194,7 +198,7 @@ import Testing
         var opens: [Duration] = []
         for _ in 0..<21 {
             let start = ContinuousClock.now
-            let opened = try PostgreSQLTokenStore.open(uri, application: testApplication)
+            let opened = try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets)
             opens.append(ContinuousClock.now - start)
             await opened.close()
         }
@@ -202,7 +206,7 @@ import Testing
 
         // Many at once: 4 stores (agents) refreshing 800 keys, 32 at a time each.
         let stores = try (0..<4).map {
-            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "\($0)")
+            try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "\($0)", sealing: testSecrets)
         }
         let keys = (0..<800).map { "key-\($0)" }
         for key in keys { try await store.save(sampleToken(key)) }
@@ -272,7 +276,8 @@ private struct Failure: Error, CustomStringConvertible {
         let transactionPool = try cluster.pgBouncer(poolMode: "transaction")
         let sessionPool = try cluster.pgBouncer(poolMode: "session")
         let refusal = try await eventuallyAnswered {
-            try PostgreSQLTokenStore.open(transactionPool.uri(database: database), application: testApplication)
+            try PostgreSQLTokenStore.open(
+                transactionPool.uri(database: database), application: testApplication, sealing: testSecrets)
         }
         guard case .failure(let error) = refusal else {
             Issue.record("opened through a transaction-level pooler")
@@ -282,7 +287,8 @@ private struct Failure: Error, CustomStringConvertible {
         #expect(error.message.contains("transaction-level pooler"))
         guard
             case .success(let store) = try await eventuallyAnswered({
-                try PostgreSQLTokenStore.open(sessionPool.uri(database: database), application: testApplication)
+                try PostgreSQLTokenStore.open(
+                    sessionPool.uri(database: database), application: testApplication, sealing: testSecrets)
             })
         else { throw Failure("could not open through a session-level pooler") }
         try await store.save(sampleToken("car"))

@@ -10,7 +10,7 @@ import Testing
     @Test func noStatementScansATableOrSorts() throws {
         let folder = try TemporaryFolder("tokenstore-test")
         // Opening creates the file with every table and index.
-        _ = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        _ = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, sealing: testSecrets)
         let connection = try SQLiteConnection(path: folder.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
         defer { connection.close() }
         for sql in TokenRows.statements {

@@ -7,7 +7,8 @@ import Testing
 @Suite struct RoundTripTests {
     @Test func saveLoadListCountDelete() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         #expect(try await store.load("user-1") == nil)
         #expect(try await store.count() == 0)
 
@@ -31,10 +32,12 @@ import Testing
 
     @Test func rowsSurviveReopening() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         let written = try await store.save(sampleToken())
         await store.close()
-        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let reopened = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         #expect(try await reopened.load("user-1") == written)
     }
 

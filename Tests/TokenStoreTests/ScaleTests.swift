@@ -12,17 +12,18 @@ func realisticTokens(_ range: Range<Int>) -> [StoredToken] {
         let hex = String(index, radix: 16)
         return kind + "-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex
     }
-    return range.map { index in
-        StoredToken(
-            key: "user-\(index)",
-            accessToken: uuidShaped("aaaaaaaa", index),
-            refreshToken: uuidShaped("rrrrrrrr", index),
-            expiresAt: now.addingTimeInterval(7200),
-            refreshExpiresAt: now.addingTimeInterval(Double(60 * 86_400 - index)),
-            scope: "read_odometer read_vehicle_info",
-            generation: 1,
-            lastRefreshedAt: now)
-    }
+    return TestEvidence.record(
+        range.map { index in
+            StoredToken(
+                key: "user-\(index)",
+                accessToken: uuidShaped("aaaaaaaa", index),
+                refreshToken: uuidShaped("rrrrrrrr", index),
+                expiresAt: now.addingTimeInterval(7200),
+                refreshExpiresAt: now.addingTimeInterval(Double(60 * 86_400 - index)),
+                scope: "read_odometer read_vehicle_info",
+                generation: 1,
+                lastRefreshedAt: now)
+        })
 }
 
 func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws {
@@ -37,11 +38,13 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
 @Suite struct ScaleTests {
     @Test func bulkInsertBuildsALargeStoreThatReopensAndAnswers() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         try await fillStore(store, rows: 20_000)
         await store.close()
 
-        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication, strict: true)
+        let reopened = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, strict: true, sealing: testSecrets)
         #expect(try await reopened.count() == 20_000)
         #expect(try await reopened.load("user-12345")?.generation == 1)
         #expect(
@@ -58,7 +61,8 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
         print("BENCH generating 100000 tokens=\(generate)")
         for rows in [100_000, 1_000_000] {
             let folder = try TemporaryFolder("tokenstore-test")
-            let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+            let store = try SQLiteTokenStore.open(
+                .file(folder.storePath), application: testApplication, sealing: testSecrets)
             let fill = try await clock.measure { try await fillStore(store, rows: rows) }
             await store.close()
             let size = (try? FileManager.default.attributesOfItem(atPath: folder.storePath)[.size] as? Int) ?? 0
@@ -68,7 +72,8 @@ func fillStore(_ store: TokenStore, rows: Int, chunk: Int = 50_000) async throws
                 await reopened?.close()
                 opens.append(
                     try clock.measure {
-                        reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+                        reopened = try SQLiteTokenStore.open(
+                            .file(folder.storePath), application: testApplication, sealing: testSecrets)
                     })
             }
             let store2 = try #require(reopened)

@@ -14,8 +14,10 @@ import Testing
 
     @Test func twoStoresSeeEachOthersWritesAndContendOnLeases() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let first = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
-        let second = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let first = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
+        let second = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
 
         let saved = try await first.save(sampleToken())
         #expect(try await second.load("user-1") == saved)
@@ -37,7 +39,7 @@ import Testing
     @Test func aLockHeldBeyondTheBusyTimeoutIsReportedAsBusy() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
         let store = try SQLiteTokenStore.open(
-            .file(folder.storePath), application: testApplication, busyTimeout: .milliseconds(50))
+            .file(folder.storePath), application: testApplication, sealing: testSecrets, busyTimeout: .milliseconds(50))
         let saved = try await store.save(sampleToken())
 
         let other = try SQLiteConnection(path: folder.storePath, flags: 0x2 /* SQLITE_OPEN_READWRITE */)
@@ -57,7 +59,8 @@ import Testing
 
     @Test func concurrentSavesAreEachCommittedOnce() async throws {
         let folder = try TemporaryFolder("tokenstore-test")
-        let store = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let store = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<300 {
                 group.addTask { try await store.save(sampleToken("user-\(index)")) }
@@ -68,7 +71,8 @@ import Testing
         #expect(try await store.count() == 301)
         #expect(try await store.load("hot")?.generation == 300)
         await store.close()
-        let reopened = try SQLiteTokenStore.open(.file(folder.storePath), application: testApplication)
+        let reopened = try SQLiteTokenStore.open(
+            .file(folder.storePath), application: testApplication, sealing: testSecrets)
         #expect(try await reopened.count() == 301)
     }
 }
@@ -79,7 +83,7 @@ import Testing
     @Test func anotherProcessSeesTheLeaseAndItsCommitSurvivesItsAbruptExit() async throws {
         let path = crossProcessStorePath(parent: getpid())
         defer { try? FileManager.default.removeItem(atPath: StoreFiles.folder(of: StoreFiles.folder(of: path))) }
-        let store = try SQLiteTokenStore.open(.file(path), application: testApplication)
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, sealing: testSecrets)
         try await store.save(sampleToken())
         _ = try await store.acquireLease("user-1", owner: "parent", duration: 30, now: crossProcessNow)
 
@@ -108,7 +112,7 @@ private func crossProcessStorePath(parent: pid_t) -> String {
 private func refreshFromChildProcess() async -> String {
     do {
         let store = try SQLiteTokenStore.open(
-            .file(crossProcessStorePath(parent: getppid())), application: testApplication)
+            .file(crossProcessStorePath(parent: getppid())), application: testApplication, sealing: testSecrets)
         guard
             case .heldByOther = try await store.acquireLease(
                 "user-1", owner: "child", duration: 30, now: crossProcessNow)

@@ -22,7 +22,8 @@ import Testing
         let folder = try TemporaryFolder("tokenstore-identity")
         let path = folder.storePath
         let logs = LogCapture()
-        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, logger: logs.logger)
+        let store = try SQLiteTokenStore.open(
+            .file(path), application: testApplication, sealing: testSecrets, logger: logs.logger)
         /// Every store file the test knows (by number), what it holds, which is at the path and which the store
         /// under test has open.
         var files: [[String: String]] = [[:]]
@@ -45,7 +46,8 @@ import Testing
             case 2:
                 // Another valid store, built elsewhere and moved over the path.
                 let other = folder.file("other-\(step)/tokens.sqlite3")
-                let builder = try SQLiteTokenStore.open(.file(other), application: testApplication)
+                let builder = try SQLiteTokenStore.open(
+                    .file(other), application: testApplication, sealing: testSecrets)
                 var content: [String: String] = [:]
                 for key in keys where random.chance(0.5) {
                     let token = fresh(key)
@@ -58,7 +60,7 @@ import Testing
                 atPath = files.count - 1
             case 3 where atPath == nil:
                 // Another agent starting on the missing path creates an empty store and saves a key.
-                let other = try SQLiteTokenStore.open(.file(path), application: testApplication)
+                let other = try SQLiteTokenStore.open(.file(path), application: testApplication, sealing: testSecrets)
                 let token = fresh("e")
                 try await other.save(token)
                 await other.close()
@@ -104,7 +106,8 @@ import Testing
         let folder = try TemporaryFolder("tokenstore-identity")
         let path = folder.storePath
         let logs = LogCapture()
-        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, logger: logs.logger)
+        let store = try SQLiteTokenStore.open(
+            .file(path), application: testApplication, sealing: testSecrets, logger: logs.logger)
         try await store.save(sampleToken("kept"))
         for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
         let error = try await #require(throws: StoreError.self) { try await store.save(sampleToken("lost")) }
@@ -119,7 +122,7 @@ import Testing
         #expect(try await contents(of: folder.file("state/" + copy)) == ["kept": "access-secret-1"])
         #expect(mode(of: folder.file("state/" + copy)) == 0o600)
         // Another agent starts on the path: the store uses that file from then on.
-        try await SQLiteTokenStore.open(.file(path), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(path), application: testApplication, sealing: testSecrets).close()
         try await store.save(sampleToken("new"))
         #expect(try await contents(of: path) == ["new": "access-secret-1"])
         await store.close()
@@ -129,7 +132,7 @@ import Testing
     func symlinkAtTheStorePathIsRefused(suffix: String) async throws {
         let folder = try TemporaryFolder("tokenstore-symlink")
         let path = folder.storePath
-        try await SQLiteTokenStore.open(.file(path), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(path), application: testApplication, sealing: testSecrets).close()
         if suffix == "" { unlink(path) }
         let elsewhere = folder.file("elsewhere")
         mkdir(elsewhere, 0o755)
@@ -139,7 +142,7 @@ import Testing
         unlink(path + suffix)
         #expect(symlink(target, path + suffix) == 0)
         let error = try #require(throws: StoreError.self) {
-            try SQLiteTokenStore.open(.file(path), application: testApplication)
+            try SQLiteTokenStore.open(.file(path), application: testApplication, sealing: testSecrets)
         }
         #expect(error.kind == .permissions)
         let what = suffix == ".lock" ? "token store lock file" : "token store"
@@ -154,10 +157,10 @@ import Testing
     @Test func storeReplacedByASymlinkWhileOpenIsRefused() async throws {
         let folder = try TemporaryFolder("tokenstore-symlink")
         let path = folder.storePath
-        let store = try SQLiteTokenStore.open(.file(path), application: testApplication)
+        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, sealing: testSecrets)
         try await store.save(sampleToken())
         let other = folder.file("other/tokens.sqlite3")
-        try await SQLiteTokenStore.open(.file(other), application: testApplication).close()
+        try await SQLiteTokenStore.open(.file(other), application: testApplication, sealing: testSecrets).close()
         unlink(path)
         #expect(symlink(other, path) == 0)
         let error = try await #require(throws: StoreError.self) { try await store.save(sampleToken("b")) }
@@ -168,7 +171,8 @@ import Testing
 
     /// Every row of the store at `path` (key → access token), read through a fresh, strict open.
     private func contents(of path: String) async throws -> [String: String] {
-        let store = try SQLiteTokenStore.open(.file(path), application: testApplication, strict: true)
+        let store = try SQLiteTokenStore.open(
+            .file(path), application: testApplication, strict: true, sealing: testSecrets)
         let rows = try await store.list()
         await store.close()
         return Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0.accessToken) })

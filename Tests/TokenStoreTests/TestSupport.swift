@@ -50,18 +50,20 @@ func secrets(_ secret: String, previous: String? = nil) -> StoreSecrets {
         previous: previous.map { .clientSecret(SecretBytes(Array($0.utf8))) })
 }
 
-/// A token with recognisable, exactly representable dates.
+/// A token with recognisable, exactly representable dates (its values recorded for the run's scan of its stores).
 func sampleToken(
     _ key: String = "user-1", access: String = "access-secret-1", refresh: String = "refresh-secret-1"
 ) -> StoredToken {
-    StoredToken(
-        key: key,
-        accessToken: access,
-        refreshToken: refresh,
-        expiresAt: Date(timeIntervalSince1970: 1_700_007_200.5),
-        refreshExpiresAt: Date(timeIntervalSince1970: 1_705_184_000.25),
-        scope: "read_odometer read_vehicle_info",
-        lastRefreshedAt: nil)
+    TestEvidence.record([
+        StoredToken(
+            key: key,
+            accessToken: access,
+            refreshToken: refresh,
+            expiresAt: Date(timeIntervalSince1970: 1_700_007_200.5),
+            refreshExpiresAt: Date(timeIntervalSince1970: 1_705_184_000.25),
+            scope: "read_odometer read_vehicle_info",
+            lastRefreshedAt: nil)
+    ])[0]
 }
 
 /// Runs raw SQL against a store file through a second connection (what another process would do).

@@ -27,13 +27,15 @@ import Testing
         var seen: [StoredToken] = []  // rows answered so far: the rows a refresh may have spent
         func token(_ key: String) -> StoredToken {
             serial += 1
-            return StoredToken(
-                key: key, accessToken: "at-\(serial)", refreshToken: "rt-\(serial)",
-                expiresAt: now.addingTimeInterval(3600),
-                refreshExpiresAt: Bool.random(using: &random)
-                    ? nil : now.addingTimeInterval(Double(Int.random(in: 100...900, using: &random))),
-                scope: Bool.random(using: &random) ? "read_odometer" : nil,
-                connectOptions: Bool.random(using: &random) ? nil : "options-\(serial)")
+            return TestEvidence.record([
+                StoredToken(
+                    key: key, accessToken: "at-\(serial)", refreshToken: "rt-\(serial)",
+                    expiresAt: now.addingTimeInterval(3600),
+                    refreshExpiresAt: Bool.random(using: &random)
+                        ? nil : now.addingTimeInterval(Double(Int.random(in: 100...900, using: &random))),
+                    scope: Bool.random(using: &random) ? "read_odometer" : nil,
+                    connectOptions: Bool.random(using: &random) ? nil : "options-\(serial)")
+            ])[0]
         }
 
         for step in 0..<400 {
