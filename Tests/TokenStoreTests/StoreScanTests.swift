@@ -37,7 +37,7 @@ import Testing
     @Test func plaintextStoresFailTheScanSealedOnesPassIt() async throws {
         let folder = try TemporaryFolder("store-scan")
         try TestEvidence.exclude(folder, because: "the store scan's own test: a plaintext store for the scan to find")
-        let tokens = SealedSQLiteStoreTests.tokens(20, seed: 0x5CA7_0002)
+        let tokens = SealingConformanceTests.tokens(20, seed: 0x5CA7_0002)
         /// An evidence folder holding open stores (their WAL not yet checkpointed away) with `tokens`.
         func evidence(_ name: String, stores: [(String, StoreSecrets?)]) async throws -> (String, [SQLiteTokenStore]) {
             let path = folder.file(name)
@@ -53,7 +53,7 @@ import Testing
             }
             return (path, opened)
         }
-        let sealing = SealedSQLiteStoreTests.secrets("store-scan-secret")
+        let sealing = secrets("store-scan-secret")
 
         let (plain, plainStores) = try await evidence("plain", stores: [("stores/plain", nil)])
         let plaintext = StoreScan.scan(plain)
