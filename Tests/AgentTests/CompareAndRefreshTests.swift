@@ -53,7 +53,7 @@ import Testing
             }
             #expect(fixture.fake.count(.token) - before == refreshes, "round \(round)")
             let store = try SQLiteTokenStore.open(
-                .file(fixture.storePath), application: FakeSmartcar.Options().clientID)
+                .file(fixture.storePath), application: FakeSmartcar.Options().clientID, sealing: agentSecrets)
             let row = try #require(try await store.load("car"))
             if refreshes > 0 {
                 #expect(row.accessToken != reported)
