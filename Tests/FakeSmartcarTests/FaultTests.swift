@@ -176,7 +176,8 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
         fake.inject(.stall)
         let port = fake.port
         async let answer = blocking { () -> RawResponse? in
-            let connection = try RawConnection(port: port)
+            // Only a guard against a hang: on a busy machine the test may take well over 10 s to call stop().
+            let connection = try RawConnection(port: port, timeoutSeconds: 300)
             try connection.send(requestText("GET", "/v2.0/user"))
             return try connection.readResponse()
         }
@@ -193,7 +194,8 @@ func firstLine(containing text: String, in lines: AsyncStream<String>) async -> 
         fake.inject(.delay(.seconds(60)))
         let port = fake.port
         async let answer = blocking { () -> RawResponse? in
-            let connection = try RawConnection(port: port)
+            // Only a guard against a hang: on a busy machine the test may take well over 10 s to call stop().
+            let connection = try RawConnection(port: port, timeoutSeconds: 300)
             try connection.send(requestText("GET", "/v2.0/user"))
             return try connection.readResponse()
         }
