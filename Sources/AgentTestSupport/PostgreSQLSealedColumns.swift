@@ -51,10 +51,7 @@ package struct PostgreSQLSealedColumns {
         guard let clientSecret else {
             throw Failure(description: "the store's tokens are sealed, and no agent was given SMARTCAR_CLIENT_SECRET")
         }
-        let hex = Array((row[1] ?? "").utf8)
-        let salt = stride(from: 0, to: hex.count - 1, by: 2).compactMap {
-            UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16)
-        }
+        let salt = Hexadecimal.bytes(row[1] ?? "") ?? []
         do {
             return try TokenSealer(
                 secret: .clientSecret(SecretBytes(Array(clientSecret.utf8))), storeID: row[0] ?? "", salt: salt,

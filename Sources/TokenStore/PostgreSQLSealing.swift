@@ -1,5 +1,6 @@
 import AgentSupport
 import Foundation
+import Sealing
 
 /// A PostgreSQL store's sealing, set up for one application when the store opens, with the rules of
 /// `SQLiteSealing.prepare`: the fingerprint of the current secret is kept as it is; no fingerprint yet seals every
@@ -116,7 +117,9 @@ enum PostgreSQLSealing {
 
     private static func identity(_ connection: PostgreSQLConnection) throws(PostgreSQLFailure) -> (String, [UInt8]) {
         let found = try connection.execute("SELECT store_id, encode(sealing_salt, 'hex') FROM store_meta WHERE id = 1")
-        guard let row = found.rows.first, let storeID = row[0], let hex = row[1], let salt = bytes(hex: hex) else {
+        guard let row = found.rows.first, let storeID = row[0], let hex = row[1], let salt = Hexadecimal.bytes(hex),
+            !salt.isEmpty
+        else {
             throw PostgreSQLFailure(message: "the store has no id or salt", connectionLost: false)
         }
         return (storeID, salt)
@@ -150,18 +153,5 @@ enum PostgreSQLSealing {
                 PostgreSQLTokenRows.rewriteTokens, [application, token.key, access, refresh, "\(token.generation)"])
         }
         return rows.count
-    }
-
-    private static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0, !digits.isEmpty else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else {
-                return nil
-            }
-            bytes.append(byte)
-        }
-        return bytes
     }
 }

@@ -59,22 +59,10 @@ enum StoreSealingOptions {
         defer { bytes.wipe() }
         if bytes.count == AESGCM.keyCount { return SecretBytes(bytes) }
         let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.count == 2 * AESGCM.keyCount, let decoded = hexadecimal(text) { return SecretBytes(decoded) }
+        if text.count == 2 * AESGCM.keyCount, let decoded = Hexadecimal.bytes(text) { return SecretBytes(decoded) }
         if let decoded = Data(base64Encoded: text), decoded.count == AESGCM.keyCount { return SecretBytes(decoded) }
         throw CommandLineError(
             "the \(what) \(path) does not hold a 256-bit key (64 hexadecimal digits, base64 of 32 bytes, or 32 raw bytes); make one with: (umask 077; openssl rand -hex 32 > \(path))"
         )
-    }
-
-    private static func hexadecimal(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else {
-                return nil
-            }
-            bytes.append(byte)
-        }
-        return bytes
     }
 }
