@@ -1,3 +1,4 @@
+import AgentSupport
 import AgentTestSupport
 import Foundation
 import Testing
@@ -133,24 +134,26 @@ extension SealingConformanceTests {
         try await old.save(sampleToken("user-1"))
         guard
             case .acquired(let row?) = try await old.acquireLease(
-                "user-1", owner: "old-agent", duration: 30, now: Date(), holderIsGone: { _ in false })
+                "user-1", owner: "old-agent", duration: 3600, now: Date(), holderIsGone: { _ in false })
         else { throw StoreError(.io, "the lease was not taken") }
 
-        let log = LogCapture()
-        // Opening blocks while it waits: on a thread of its own, not one of the cooperative pool's.
+        let (lines, logged) = AsyncStream.makeStream(of: String.self)
+        let logger = Logger(label: "rotation", level: .trace) { _, line in logged.yield(line) }
+        // Opening blocks while it waits: on a thread of its own, not one of the cooperative pool's. The lease
+        // outlasts any wait here, so it is this test's commit, not the lease's expiry, that lets the rotation on.
         let rotation = Task {
-            try await onOwnThread {
+            defer { logged.finish() }
+            return try await onOwnThread {
                 try place.open(
-                    "app", origin: "origin-2", sealing: secrets("secret-2", previous: "secret-1"), logger: log.logger)
+                    "app", origin: "origin-2", sealing: secrets("secret-2", previous: "secret-1"), logger: logger)
             }
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !log.all.contains(where: { $0.contains("waiting for 1 refresh in flight") }),
-            ContinuousClock.now < deadline
-        {
-            await Task.yield()
+        var waiting = false
+        for await line in lines where line.contains("waiting for 1 refresh in flight") {
+            waiting = true
+            break
         }
-        #expect(log.all.contains { $0.contains("waiting for 1 refresh in flight") })
+        #expect(waiting, "the rotation went on without waiting for the refresh in flight")
         var rotated = row
         rotated.refreshToken = "refresh-rotated-while-re-sealing"
         let commit = try await old.commitRefresh(rotated, owner: "old-agent", replacing: row, now: Date())
