@@ -31,6 +31,7 @@ enum SQLiteSealing {
         }
         var wait = ResealWait(place: path, logger: logger)
         var rewritten = 0
+        var scrubPending = false
         var sealer: TokenSealer
         sealing: while true {
             try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("BEGIN IMMEDIATE") }
@@ -46,6 +47,7 @@ enum SQLiteSealing {
                 switch stored?.fingerprint {
                 case sealer.fingerprint:
                     try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
+                    scrubPending = stored?.scrubbed == false
                     break sealing
                 case nil: source = nil
                 case let old? where old == previous?.fingerprint: source = previous
@@ -61,7 +63,8 @@ enum SQLiteSealing {
                     continue
                 }
                 rewritten = try reseal(application, from: source, to: sealer, connection, action)
-                try record(sealer, application, connection, action)
+                try record(sealer, application, scrubbed: rewritten == 0, connection, action)
+                scrubPending = rewritten > 0
                 try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
                 break sealing
             } catch {
@@ -70,8 +73,15 @@ enum SQLiteSealing {
             }
         }
         connection.sealer = sealer
+        if scrubPending, scrub(connection, path: path, logger: logger) {
+            try? TokenRows.sqlite(action) { () throws(SQLiteError) in
+                let statement = try connection.prepared("UPDATE sealing_keys SET scrubbed = 1 WHERE application = ?1")
+                defer { statement.reset() }
+                statement.bind(1, application)
+                try statement.run()
+            }
+        }
         if rewritten > 0 {
-            scrub(connection, path: path, logger: logger)
             logger.notice(
                 "token store \(path): sealed \(rewritten) row\(rewritten == 1 ? "" : "s") of application \(application) with a key from its \(sealer.source)"
             )
@@ -79,22 +89,26 @@ enum SQLiteSealing {
         return sealer
     }
 
-    /// Records `sealer`'s fingerprint as the application's, inside the caller's write transaction.
+    /// Records `sealer`'s fingerprint as the application's, inside the caller's write transaction; `scrubbed`
+    /// false while the values the rows replaced may still sit in the file's free space or the WAL.
     private static func record(
-        _ sealer: TokenSealer, _ application: String, _ connection: SQLiteConnection, _ action: String
+        _ sealer: TokenSealer, _ application: String, scrubbed: Bool, _ connection: SQLiteConnection,
+        _ action: String
     ) throws(StoreError) {
         try TokenRows.sqlite(action) { () throws(SQLiteError) in
             let statement = try connection.prepared(
                 """
-                INSERT INTO sealing_keys (application, fingerprint, source, sealed_at) VALUES (?1, ?2, ?3, ?4)
+                INSERT INTO sealing_keys (application, fingerprint, source, sealed_at, scrubbed)
+                VALUES (?1, ?2, ?3, ?4, ?5)
                 ON CONFLICT (application) DO UPDATE SET fingerprint = excluded.fingerprint,
-                    source = excluded.source, sealed_at = excluded.sealed_at
+                    source = excluded.source, sealed_at = excluded.sealed_at, scrubbed = excluded.scrubbed
                 """)
             defer { statement.reset() }
             statement.bind(1, application)
             statement.bind(2, sealer.fingerprint)
             statement.bind(3, sealer.source)
             statement.bind(4, Date().timeIntervalSince1970)
+            statement.bind(5, Int64(scrubbed ? 1 : 0))
             try statement.run()
         }
     }
@@ -118,20 +132,23 @@ enum SQLiteSealing {
         }
     }
 
-    /// Rewrites free pages and truncates the WAL so no value replaced by its sealed form survives there. Another
-    /// agent reading at this moment can keep the WAL from being truncated: the log says so (the next checkpoint
-    /// overwrites it).
-    static func scrub(_ connection: SQLiteConnection, path: String, logger: Logger) {
+    /// Rewrites free pages and truncates the WAL so no value replaced by its sealed form survives there; true when
+    /// both happened. Another agent reading at this moment can keep the WAL from being truncated: the log says so,
+    /// and the next agent to open the store scrubs again.
+    static func scrub(_ connection: SQLiteConnection, path: String, logger: Logger) -> Bool {
         do {
             try connection.execute("VACUUM")
             let result = try connection.firstColumn("PRAGMA wal_checkpoint(TRUNCATE)")
             if result.first != "0" {
                 logger.warning(
-                    "token store \(path): another process kept the WAL from being truncated; old values stay in it until the next checkpoint"
+                    "token store \(path): another process kept the WAL from being truncated; old values stay in it until an agent opens the store again"
                 )
+                return false
             }
+            return true
         } catch {
             logger.warning("token store \(path): could not scrub free pages and the WAL (\(error))")
+            return false
         }
     }
 
@@ -150,13 +167,13 @@ enum SQLiteSealing {
 
     private static func fingerprint(
         of application: String, _ connection: SQLiteConnection, _ action: String
-    ) throws(StoreError) -> (fingerprint: String, source: String)? {
+    ) throws(StoreError) -> (fingerprint: String, source: String, scrubbed: Bool)? {
         try TokenRows.sqlite(action) { () throws(SQLiteError) in
             let statement = try connection.prepared(
-                "SELECT fingerprint, source FROM sealing_keys WHERE application = ?1")
+                "SELECT fingerprint, source, scrubbed FROM sealing_keys WHERE application = ?1")
             defer { statement.reset() }
             statement.bind(1, application)
-            return try statement.step() ? (statement.text(0), statement.text(1)) : nil
+            return try statement.step() ? (statement.text(0), statement.text(1), statement.int64(2) != 0) : nil
         }
     }
 

@@ -113,7 +113,10 @@ enum Schema {
                 application TEXT PRIMARY KEY NOT NULL,
                 fingerprint TEXT NOT NULL,
                 source TEXT NOT NULL,
-                sealed_at REAL NOT NULL
+                sealed_at REAL NOT NULL,
+                -- 0 from the commit that sealed rows anew until VACUUM has scrubbed the values they replaced: an
+                -- agent killed in between leaves the scrub to the next one that opens the store.
+                scrubbed INTEGER NOT NULL DEFAULT 1
             ) WITHOUT ROWID
             """,
         ],
