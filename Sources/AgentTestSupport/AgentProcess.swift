@@ -68,9 +68,12 @@ package final class AgentProcess: Sendable {
     private let shared: Shared
     /// The private folder holding the stderr file, when no path was given.
     private let stderrFolder: TemporaryFolder?
+    /// The agent's `XDG_STATE_HOME` unless the caller gives one: an agent started without `--store` keeps its
+    /// default store here, never in the home of whoever runs the tests.
+    private let stateFolder: TemporaryFolder
 
-    /// Starts `binary` with `arguments` and an environment holding only `environment` plus PATH and no_proxy,
-    /// so the developer's own Smartcar variables never leak in. With `umask`, through
+    /// Starts `binary` with `arguments` and an environment holding only `environment` plus PATH, no_proxy and a
+    /// private XDG_STATE_HOME, so the developer's own Smartcar variables and default store never leak in. With `umask`, through
     /// `/bin/sh -c 'umask U; exec binary …'`. With `readsOutput` false nothing reads stdout: the caller does,
     /// from `outputFD`. `keepRawOutput` keeps every byte of stdout (see `rawOutput`).
     package init(
@@ -82,6 +85,8 @@ package final class AgentProcess: Sendable {
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
             "no_proxy": "127.0.0.1,localhost",
         ]
+        stateFolder = try TemporaryFolder("agent-state")
+        env["XDG_STATE_HOME"] = stateFolder.path
         env.merge(environment) { _, new in new }
         var executable = binary, argv = arguments
         if let umask {
