@@ -190,7 +190,7 @@ final class PipePeer: Sendable {
     func responses(id: JSONValue) -> [JSONValue] { messages.filter { $0["id"] == id } }
 
     /// Waits (with a deadline) until `condition` holds for what was received.
-    func waitFor(_ what: String, timeout: Duration = .seconds(20), _ condition: ([JSONValue]) -> Bool) async throws {
+    func waitFor(_ what: String, timeout: Duration = .seconds(120), _ condition: ([JSONValue]) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while !condition(messages) {
             guard ContinuousClock.now < deadline else {

@@ -259,7 +259,7 @@ struct FakeSmartcarEndToEndTests {
         #expect(error?.kind == .upstreamUnavailable)
         #expect(error?.details["network"] == "timedOut")
         // The bound is loose on purpose: it tells "the timeout fired" from "the stall hung", whatever the load.
-        #expect(elapsed >= .milliseconds(350) && elapsed < .seconds(20), "\(elapsed) \(String(describing: error))")
+        #expect(elapsed >= .milliseconds(350) && elapsed < .seconds(120), "\(elapsed) \(String(describing: error))")
     }
 
     @Test func cancellingAStalledCallAnswersAtOnce() async throws {
@@ -269,7 +269,7 @@ struct FakeSmartcarEndToEndTests {
         let harness = try Harness(options: options)
         defer { harness.stop() }
         harness.fake.inject(.stall, on: .appToken)
-        let client = harness.client(timeout: .seconds(30))
+        let client = harness.client(timeout: .seconds(600))
         let call = Task {
             await smartcarError { () async throws(SmartcarError) in try await client.applicationToken() }
         }
@@ -278,7 +278,7 @@ struct FakeSmartcarEndToEndTests {
         let started = ContinuousClock.now
         call.cancel()
         let error = await call.value
-        #expect(ContinuousClock.now - started < .seconds(20))  // far below the 30 s timeout it would otherwise wait for
+        #expect(ContinuousClock.now - started < .seconds(120))  // far below the 600 s timeout it would otherwise wait for
         #expect(error?.kind == .cancelled)
         #expect(harness.fake.count(.appToken) == 1)
     }
