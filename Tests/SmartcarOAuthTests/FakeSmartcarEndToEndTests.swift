@@ -278,7 +278,8 @@ struct FakeSmartcarEndToEndTests {
         let started = ContinuousClock.now
         call.cancel()
         let error = await call.value
-        #expect(ContinuousClock.now - started < .seconds(120))  // far below the 600 s timeout it would otherwise wait for
+        // Far below the 600 s timeout it would otherwise wait for.
+        #expect(ContinuousClock.now - started < .seconds(120))
         #expect(error?.kind == .cancelled)
         #expect(harness.fake.count(.appToken) == 1)
     }
