@@ -106,22 +106,22 @@ package final class PostgresCluster: Sendable {
         }
     }
 
-    private static let sharedCluster = Mutex<Result<PostgresCluster, ClusterError>?>(nil)
+    /// Set once the shared cluster started; emptied at exit, which stops it.
+    private static let sharedCluster = Mutex<PostgresCluster?>(nil)
+    /// Starts the shared cluster once, on a thread of its own: the tests awaiting it meanwhile (every PostgreSQL
+    /// test at the start of a run) suspend instead of holding the cooperative pool's few threads for `initdb`.
+    private static let sharedStart = Task<Void, any Error> {
+        let cluster = try await onOwnThread { try PostgresCluster() }
+        sharedCluster.withLock { $0 = cluster }
+        atexit { PostgresCluster.sharedCluster.withLock { $0 = nil } }
+    }
 
     /// One cluster per test process, started on first use and stopped when the process exits.
     package static var shared: PostgresCluster {
-        get throws {
-            try sharedCluster.withLock { cluster in
-                if cluster == nil {
-                    do {
-                        cluster = .success(try PostgresCluster())
-                        atexit { PostgresCluster.sharedCluster.withLock { $0 = nil } }
-                    } catch {
-                        cluster = .failure(ClusterError("\(error)"))
-                    }
-                }
-                return try cluster!.get()
-            }
+        get async throws {
+            try await sharedStart.value
+            guard let cluster = sharedCluster.withLock({ $0 }) else { throw ClusterError("the process is exiting") }
+            return cluster
         }
     }
 

@@ -3,7 +3,7 @@ import Foundation
 
 /// Model-based concurrency search (issue 12, must-show 2): episodes of `ModelEpisode`, each seed (the run's
 /// seed, then the next ones) played once on a SQLite store and once on a PostgreSQL store (issue 14, a database
-/// of the process's `PostgresCluster.shared`), so a failure names the seed that replays it:
+/// of a `PostgresCluster` of its own), so a failure names the seed that replays it:
 /// `agent-reliability --seed S model` runs that seed first. Short mode (CI): 2 seeds of 48 operations.
 /// Long mode: seeds of 240 operations until 10 minutes have passed.
 @MainActor
@@ -17,7 +17,7 @@ struct ModelSuite {
         let budget: Duration = harness.long ? .seconds(600) : .zero
         let started = ContinuousClock.now
         var figures = ModelEpisode.Figures()
-        let backends: [StoreBackend] = [.sqlite, .postgres(try PostgresCluster.shared)]
+        let backends: [StoreBackend] = [.sqlite, .postgres(try PostgresCluster())]
         var seeds: [UInt64] = []
         var failed: String?
         repeat {

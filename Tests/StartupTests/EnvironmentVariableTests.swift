@@ -19,7 +19,7 @@ import Testing
         ]
     }
 
-    @Test func theVariableAndTheOptionSetTheSameThing() throws {
+    @Test func theVariableAndTheOptionSetTheSameThing() async throws {
         let keyFolder = try TemporaryFolder("startup-key")
         let keyFile = keyFolder.file("store.key")
         #expect(
@@ -40,7 +40,8 @@ import Testing
             let base =
                 switch name {
                 case "--store": ["XDG_STATE_HOME": folder.path]
-                case "--store-schema": ["SMARTCAR_AUTH_STORE": try PostgresCluster.shared.createDatabase("startup")]
+                case "--store-schema":
+                    ["SMARTCAR_AUTH_STORE": try await PostgresCluster.shared.createDatabase("startup")]
                 default: ["SMARTCAR_AUTH_STORE": "memory"]
                 }
             func start(_ arguments: [String], _ environment: [String: String]) throws -> Agent.Setup {

@@ -14,7 +14,7 @@ import Testing
     /// Two hosts whose clocks are years apart share a lease as the database's clock says: the one whose clock is
     /// far ahead does not steal it, the one whose clock is far behind does not keep it past its end.
     @Test func leasesAreTimedByTheDatabaseClockNotTheCallers() async throws {
-        let uri = try PostgresCluster.shared.createDatabase("clock")
+        let uri = try await PostgresCluster.shared.createDatabase("clock")
         let (early, late) = (
             try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "early", sealing: testSecrets),
             try PostgreSQLTokenStore.open(uri, application: testApplication, origin: "late", sealing: testSecrets)
@@ -41,7 +41,7 @@ import Testing
     /// A host paused past its lease's end: another host took the lease and refreshed; the paused one's commit
     /// writes nothing over the newer grant, and the log says it was superseded.
     @Test func aCommitAfterTheLeaseWasLostAndTakenIsFencedOut() async throws {
-        let uri = try PostgresCluster.shared.createDatabase("fence")
+        let uri = try await PostgresCluster.shared.createDatabase("fence")
         let log = LogCapture()
         let paused = try PostgreSQLTokenStore.open(
             uri, application: testApplication, origin: "paused", sealing: testSecrets, logger: log.logger)
@@ -72,8 +72,8 @@ import Testing
 
     /// Many agents opening a new database at once build the schema once and record each application's sealing key
     /// once; none fails.
-    @Test func manyStoresMigrateAFreshDatabaseAtOnce() throws {
-        let uri = try PostgresCluster.shared.createDatabase("migrate")
+    @Test func manyStoresMigrateAFreshDatabaseAtOnce() async throws {
+        let uri = try await PostgresCluster.shared.createDatabase("migrate")
         let outcomes = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { index in
             do {
@@ -89,18 +89,18 @@ import Testing
         #expect(outcomes.withLock { $0 } == Array(repeating: "opened", count: 8))
         let database = String(uri.split(separator: "/").last!)
         #expect(
-            try PostgresCluster.shared.psql("SELECT version FROM smartcar_auth.store_meta", database: database)
+            try await PostgresCluster.shared.psql("SELECT version FROM smartcar_auth.store_meta", database: database)
                 == "\(PostgreSQLSchema.currentVersion)")
         #expect(
-            try PostgresCluster.shared.psql("SELECT count(*) FROM smartcar_auth.sealing_keys", database: database)
+            try await PostgresCluster.shared.psql("SELECT count(*) FROM smartcar_auth.sealing_keys", database: database)
                 == "2")
     }
 
-    @Test func aNewerSchemaIsRefused() throws {
-        let uri = try PostgresCluster.shared.createDatabase("future")
+    @Test func aNewerSchemaIsRefused() async throws {
+        let uri = try await PostgresCluster.shared.createDatabase("future")
         try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets).listener.stop()
         let database = String(uri.split(separator: "/").last!)
-        try PostgresCluster.shared.psql("UPDATE smartcar_auth.store_meta SET version = 99", database: database)
+        try await PostgresCluster.shared.psql("UPDATE smartcar_auth.store_meta SET version = 99", database: database)
         #expect {
             try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets)
         } throws: { ($0 as? StoreError)?.kind == .futureSchema }
@@ -110,7 +110,7 @@ import Testing
     /// refuses it and keeps the row it had. Unsealed (a sealed value is base64 text, whatever bytes it holds): the
     /// database is dropped at the end, so its plaintext is not among the stores the run leaves.
     @Test func aValueWithANULIsRefusedNotCutShort() async throws {
-        let uri = try PostgresCluster.shared.createDatabase("nul")
+        let uri = try await PostgresCluster.shared.createDatabase("nul")
         let store = try PostgreSQLTokenStore.open(uri, application: testApplication)
         let stored = try await store.save(sampleToken())
         await #expect(throws: StoreError.self) { try await store.save(sampleToken(refresh: "refresh\u{0}cut")) }
@@ -119,7 +119,7 @@ import Testing
         }
         #expect(try await store.load("user-1") == stored)
         await store.close()
-        try PostgresCluster.shared.psql("DROP DATABASE \(URL(string: uri)!.lastPathComponent) WITH (FORCE)")
+        try await PostgresCluster.shared.psql("DROP DATABASE \(URL(string: uri)!.lastPathComponent) WITH (FORCE)")
     }
 
     @Test func aBadSchemaNameIsRefused() {
@@ -136,7 +136,7 @@ import Testing
     /// while its listener was disconnected, and `waitForChange` returns once one arrives. No message holds the
     /// password of the URI.
     @Test func killedConnectionsAndARestartedServerAreSurvived() async throws {
-        let cluster = try PostgresCluster()
+        let cluster = try await onOwnThread { try PostgresCluster() }
         let password = "hunter2-never-logged"
         let created = try cluster.createDatabase("faults")
         let uri = created.replacingOccurrences(of: "postgres@", with: "postgres:\(password)@") + "?password=\(password)"
@@ -175,7 +175,7 @@ import Testing
     /// Prints the median of one refresh's lease plus fenced commit on a loopback server, of a store's open, and
     /// the rate of 4 stores refreshing at once (the numbers are reported; speed is not asserted in unit tests).
     @Test func leaseAndCommitMedian() async throws {
-        let uri = try PostgresCluster.shared.createDatabase("timing")
+        let uri = try await PostgresCluster.shared.createDatabase("timing")
         let store = try PostgreSQLTokenStore.open(uri, application: testApplication, sealing: testSecrets)
         var current = try await store.save(sampleToken("car"))
         var samples: [Duration] = []
@@ -271,7 +271,7 @@ private struct Failure: Error, CustomStringConvertible {
 /// one, with an error that says so, and opens through a session-level one.
 @Suite struct PostgreSQLPoolerTests {
     @Test func aTransactionLevelPoolerIsRefusedASessionLevelOneWorks() async throws {
-        let cluster = try PostgresCluster.shared
+        let cluster = try await PostgresCluster.shared
         let database = String(try cluster.createDatabase("pooler").split(separator: "/").last!)
         let transactionPool = try cluster.pgBouncer(poolMode: "transaction")
         let sessionPool = try cluster.pgBouncer(poolMode: "session")

@@ -18,7 +18,9 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
-    @Test func sharedIsOneServer() throws {
-        #expect(try PostgresCluster.shared.port == PostgresCluster.shared.port)
+    @Test func sharedIsOneServer() async throws {
+        async let first = PostgresCluster.shared
+        async let second = PostgresCluster.shared
+        #expect(try await first === second)
     }
 }

@@ -28,7 +28,7 @@ import TranscriptReplay
     @Test(arguments: filesWithStore)
     func scenarioPassesOnPostgreSQL(_ name: String) async throws {
         var options = ReplayOptions(agent: Paths.agent)
-        options.store = .postgres(try PostgresCluster.shared)
+        options.store = .postgres(try await PostgresCluster.shared)
         let result = await ReplaySlots.shared.run(Paths.scenarios.appendingPathComponent(name).path, options: options)
         #expect(result.passed, "\(result.report)")
     }

@@ -9,7 +9,7 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_700_000_000)
 
     @Test(arguments: Backend.all) func twoApplicationsKeepKeysOfTheSameNameApart(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (live, test) = (try place.open("live-app"), try place.open("test-app"))
         let liveRow = try await live.save(sampleToken("car", refresh: "refresh-live"))
         let testRow = try await test.save(sampleToken("car", refresh: "refresh-test"))
@@ -39,7 +39,7 @@ import Testing
     {
         var old = sampleToken("legacy", access: "access-secret-old", refresh: "refresh-secret-old")
         old.generation = 7
-        let place = try backend.makeLegacyPlace([old, sampleToken("other-legacy")])
+        let place = try await backend.makeLegacyPlace([old, sampleToken("other-legacy")])
         // A store without an application (an agent without client credentials, so unsealed) sees the unclaimed
         // rows and claims nothing.
         #expect(try await place.open("", sealing: nil).list().map(\.key) == ["legacy", "other-legacy"])

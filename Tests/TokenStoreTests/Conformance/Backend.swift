@@ -11,9 +11,9 @@ import Testing
 struct Backend: Sendable, CustomTestStringConvertible {
     let name: String
     /// A new, empty place.
-    let makePlace: @Sendable () throws -> BackendPlace
+    let makePlace: @Sendable () async throws -> BackendPlace
     /// A new place holding `rows` written before rows had an application (what an upgrade finds).
-    let makeLegacyPlace: @Sendable (_ rows: [StoredToken]) throws -> BackendPlace
+    let makeLegacyPlace: @Sendable (_ rows: [StoredToken]) async throws -> BackendPlace
 
     var testDescription: String { name }
 
@@ -35,9 +35,9 @@ struct Backend: Sendable, CustomTestStringConvertible {
     /// connections. Leases are timed by the caller's `now`, so the suite's simulated times work.
     static let postgres = Backend(
         name: "PostgreSQL",
-        makePlace: { try postgresPlace().0 },
+        makePlace: { try await postgresPlace().place },
         makeLegacyPlace: { rows in
-            let (place, uri) = try postgresPlace()
+            let (place, cluster, uri) = try await postgresPlace()
             // Rows stored without an application, as an agent without a client id writes them.
             let schemaMaker = try PostgreSQLTokenStore.open(uri, application: "")
             schemaMaker.listener.stop()
@@ -46,7 +46,7 @@ struct Backend: Sendable, CustomTestStringConvertible {
             }
             func literal(_ date: Date?) -> String { date.map { "\($0.timeIntervalSince1970)" } ?? "NULL" }
             for row in rows {
-                try PostgresCluster.shared.psql(
+                try cluster.psql(
                     """
                     INSERT INTO smartcar_auth.tokens (application, key, access_token, refresh_token, expires_at,
                         refresh_expires_at, scope, generation, last_refreshed_at, needs_reauth, updated_at)
@@ -58,22 +58,23 @@ struct Backend: Sendable, CustomTestStringConvertible {
             return place
         })
 
-    private static func postgresPlace() throws -> (BackendPlace, String) {
-        let uri = try PostgresCluster.shared.createDatabase("conformance")
-        return (postgresPlace(uri), uri)
+    private static func postgresPlace() async throws -> (place: BackendPlace, cluster: PostgresCluster, uri: String) {
+        let cluster = try await PostgresCluster.shared
+        let uri = try cluster.createDatabase("conformance")
+        return (postgresPlace(uri, cluster), cluster, uri)
     }
 
-    private static func postgresPlace(_ uri: String) -> BackendPlace {
+    private static func postgresPlace(_ uri: String, _ cluster: PostgresCluster) -> BackendPlace {
         let database = String(uri.split(separator: "/").last!)
         return BackendPlace(
             keepAlive: uri,
             raw: RawPlace(
                 execute: { sql in
-                    try PostgresCluster.shared.psql("SET search_path = smartcar_auth; \(sql)", database: database)
+                    try cluster.psql("SET search_path = smartcar_auth; \(sql)", database: database)
                 },
                 storedBytes: {
                     // Without pg_dump's `\restrict` lines, whose random key differs in every dump.
-                    let lines = try PostgresCluster.shared.dump(database: database).split(
+                    let lines = try cluster.dump(database: database).split(
                         separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
                     let kept = lines.filter {
                         !$0.starts(with: Array("\\restrict".utf8)) && !$0.starts(with: Array("\\unrestrict".utf8))

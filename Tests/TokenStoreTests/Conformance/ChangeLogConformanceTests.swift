@@ -10,7 +10,7 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_700_000_000)
 
     @Test(arguments: Backend.all) func everyMutationIsLoggedOnceWithItsKindAndOrigin(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (agentA, agentB) = (try place.open(origin: "agent-A"), try place.open(origin: "agent-B"))
         let other = try place.open("other-app", origin: "agent-C")
         let start = try await agentB.latestChange()
@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func aFollowerOnAnotherStoreSeesEachChangeOnce(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let writer = try place.open(origin: "writer")
         try await writer.save(sampleToken("before"))
         let reader = try place.open(origin: "reader")
@@ -72,7 +72,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func aFollowerPastThePrunedEntriesIsToldToReload(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let writer = try place.open(origin: "writer", changeLogCapacity: 4)
         let quiet = try place.open("quiet-app", origin: "quiet", changeLogCapacity: 4)
         let follower = try await writer.changeFollower(after: 0)

@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func savesWhenOnlyOtherKeysOrApplicationsChanged(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (agentA, agentB) = (try place.open(origin: "agent-A"), try place.open(origin: "agent-B"))
         let other = try place.open("other-app", origin: "agent-C")
         let before = try await agentA.save(sampleToken("k1"))
@@ -41,7 +41,7 @@ import Testing
 
     @Test(arguments: Backend.all, LaterChange.allCases)
     func anyLaterChangeOfTheKeyWins(backend: Backend, change: LaterChange) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (agentA, agentB) = (try place.open(origin: "agent-A"), try place.open(origin: "agent-B"))
         let stored = try await agentB.save(sampleToken("k1"))
         let fence = try await agentA.latestChange()
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func prunedEntriesAfterTheFenceCountAsAChange(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let agentA = try place.open(origin: "agent-A", changeLogCapacity: 2)
         try await agentA.save(sampleToken("k1"))
         let fence = try await agentA.latestChange()
@@ -89,7 +89,7 @@ import Testing
     func fencedSavesMatchTheChangeLogModel(backend: Backend, seed: UInt64) async throws {
         var random = SeededGenerator(seed: seed)
         let capacity = 6
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let stores = [
             try place.open(origin: "agent-A", changeLogCapacity: capacity),
             try place.open(origin: "agent-B", changeLogCapacity: capacity),

@@ -8,7 +8,7 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_700_000_000)
 
     @Test(arguments: Backend.all) func leasesAreExclusiveAcrossStoresUntilTheyExpire(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (first, second) = (try place.open(origin: "A"), try place.open(origin: "B"))
         let row = try await first.save(sampleToken())
         #expect(try await first.acquireLease("user-1", owner: "A", duration: 30, now: now) == .acquired(row))
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func concurrentAcquirersGetExactlyOneLease(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let stores = try (0..<3).map { try place.open(origin: "store-\($0)") }
         try await stores[0].save(sampleToken())
         let now = self.now
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func generationsAndConnectOptionsFollowEveryWrite(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (first, second) = (try place.open(origin: "A"), try place.open(origin: "B"))
         var token = sampleToken()
         token.connectOptions = #"{"mode":"simulated","scope":["read_odometer"]}"#
@@ -84,7 +84,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func needsReauthIsMarkedOnlyOverTheRejectedToken(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let store = try place.open()
         try await store.save(sampleToken(refresh: "refresh-new"))
         _ = try await store.acquireLease("user-1", owner: "A", duration: 30, now: now)

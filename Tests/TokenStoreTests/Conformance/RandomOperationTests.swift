@@ -12,7 +12,7 @@ import Testing
     @Test(arguments: Backend.all, seeds)
     func everyAnswerMatchesTheReferenceModel(backend: Backend, seed: UInt64) async throws {
         var random = SeededGenerator(seed: seed)
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let applications = ["app-1", "app-2"]
         var stores: [(application: String, store: any TokenStore)] = []
         for application in applications {

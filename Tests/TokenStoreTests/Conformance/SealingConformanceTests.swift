@@ -32,7 +32,7 @@ import Testing
 
     @Test(arguments: backends)
     func aPlaintextStoreIsSealedInPlaceLeavingNoValueBehind(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let tokens = Self.tokens(40, seed: 0x5EA1_0001)
         let plain = try place.open("app", sealing: nil)
         for token in tokens { try await plain.save(token) }
@@ -52,7 +52,7 @@ import Testing
 
     @Test(arguments: backends)
     func anotherSecretIsRefusedBeforeAnythingIsWritten(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let first = try place.open("app", sealing: secrets("secret-1"))
         for token in Self.tokens(5, seed: 2) { try await first.save(token) }
         await first.close()
@@ -72,7 +72,7 @@ import Testing
 
     @Test(arguments: backends)
     func aRotationReSealsEveryRowUnderTheNewSecret(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let tokens = Self.tokens(10, seed: 3)
         let old = try place.open("app", sealing: secrets("secret-1"))
         for token in tokens { try await old.save(token) }
@@ -96,7 +96,7 @@ import Testing
 
     @Test(arguments: backends)
     func aValueMovedToAnotherRowDoesNotOpenAndNothingIsMarked(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let store = try place.open("app", sealing: secrets("secret-1"))
         let tokens = Self.tokens(3, seed: 4)
         for token in tokens { try await store.save(token) }
@@ -129,7 +129,7 @@ extension SealingConformanceTests {
     /// the rotation waits for that refresh's commit, so its rotated tokens are stored and then re-sealed, never lost.
     @Test(arguments: backends)
     func aRotationWaitsForARefreshInFlight(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let old = try place.open("app", sealing: secrets("secret-1"))
         try await old.save(sampleToken("user-1"))
         guard

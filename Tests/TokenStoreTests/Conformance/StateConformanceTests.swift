@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func aStateIssuedByOneStoreIsConsumedOnceByAnother(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (issuer, consumer) = (try place.open(origin: "A"), try place.open(origin: "B"))
         let other = try place.open("other-app")
         try await issuer.issueState(state("s1"), capacity: 10, now: now)
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func anExpiredStateIsRefused(backend: Backend) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let store = try place.open()
         try await store.issueState(state("short", key: nil, ttl: 5), capacity: 10, now: now)
         #expect(try await store.consumeState("short", now: now.addingTimeInterval(5)) == .expired)
@@ -46,7 +46,7 @@ import Testing
     @Test(arguments: Backend.all) func theOldestStatesGoBeyondTheCapacityOfTheirApplication(
         backend: Backend
     ) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let (store, other) = (try place.open(), try place.open("other-app"))
         try await other.issueState(state("theirs"), capacity: 2, now: now)
         for index in 0..<5 { try await store.issueState(state("s\(index)"), capacity: 3, now: now) }
@@ -60,7 +60,7 @@ import Testing
     @Test(arguments: Backend.all) func concurrentConsumersAcrossStoresHaveExactlyOneWinner(
         backend: Backend
     ) async throws {
-        let place = try backend.makePlace()
+        let place = try await backend.makePlace()
         let stores = try (0..<3).map { try place.open(origin: "agent-\($0)") }
         let now = self.now
         for round in 0..<10 { try await stores[round % 3].issueState(state("s\(round)"), capacity: 100, now: now) }
