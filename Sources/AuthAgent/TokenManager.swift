@@ -500,9 +500,13 @@ actor TokenManager {
                 try await running.value
                 continue
             }
-            let write = Task { [self] in try await writePendingOnce(key) }
+            let write = Task { [self] in
+                // Removed by the write itself, before it completes: awaiting a finished task does not give up the
+                // actor, so an asker that found it still here would loop on it and stall every key.
+                defer { writes[id] = nil }
+                try await writePendingOnce(key)
+            }
             writes[id] = write
-            defer { writes[id] = nil }
             try await write.value
         }
     }

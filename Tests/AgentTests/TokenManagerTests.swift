@@ -36,19 +36,25 @@ final class ManagerFixture: Sendable {
     var storePath: String { folder.file("tokens.sqlite3") }
 
     /// A manager on the fixture's store; `owner` names it as a lease holder, as another process would be.
+    /// `adjust` changes the manager's settings; `wrap` may put the store behind another (a `SteeredStore`).
     func manager(
-        owner: String = "manager-A", busyTimeout: Duration = .seconds(5), sealing: StoreSecrets? = agentSecrets
+        owner: String = "manager-A", busyTimeout: Duration = .seconds(5), sealing: StoreSecrets? = agentSecrets,
+        adjust: (inout TokenManager.Settings) -> Void = { _ in },
+        wrap: (any TokenStore) -> any TokenStore = { $0 }
     ) throws -> TokenManager {
-        let store = try SQLiteTokenStore.open(
-            .file(storePath), application: FakeSmartcar.Options().clientID, sealing: sealing,
-            busyTimeout: busyTimeout)
+        let store = wrap(
+            try SQLiteTokenStore.open(
+                .file(storePath), application: FakeSmartcar.Options().clientID, sealing: sealing,
+                busyTimeout: busyTimeout))
+        var settings = TokenManager.Settings(leaseOwner: owner)
+        adjust(&settings)
         let configuration = try SmartcarConfiguration.fromEnvironment(fake.agentEnvironment)
         let smartcar = SmartcarClient(
             configuration: configuration, transport: gate, clock: SystemClock(), logger: .silent)
         return TokenManager(
             store: store, smartcar: smartcar, upstream: UpstreamLimiter(limit: 32), clock: SystemClock(),
             logger: .silent,
-            settings: .init(leaseOwner: owner), onEvent: { [self] event in record(event) })
+            settings: settings, onEvent: { [self] event in record(event) })
     }
 
     /// Stores a grant the fake knows, whose access token expires in `expiresIn` seconds.
@@ -355,6 +361,37 @@ final class ManagerFixture: Sendable {
         #expect(row.refreshToken != stored.refreshToken && fixture.fake.isLive(refreshToken: row.refreshToken))
         #expect(await manager.drainUnsaved(within: 0) == [])
         #expect(fixture.fake.count(.token) == 1)
+    }
+
+    /// Callers of a key whose tokens wait in memory share one write of them. When a save fails while that write
+    /// runs, newer tokens are pending as it ends: the callers that waited on it go on to those, and none loops on
+    /// the finished write (awaiting a finished task does not give up the actor: it would stall every key). A
+    /// search over rounds, since whether the second caller is already waiting when the write ends is timing.
+    @Test(.timeLimit(.minutes(1))) func callersOfAWriteThatEndsWithNewerTokensPendingGoOn() async throws {
+        let fixture = try ManagerFixture()
+        var steered: SteeredStore?
+        // No background writer during the rounds: the callers alone write what is pending.
+        let manager = try fixture.manager(adjust: { $0.retryBackoff = 3600...3600 }) { store in
+            let created = SteeredStore(store)
+            steered = created
+            return created
+        }
+        let store = try #require(steered)
+        for round in 0..<20 {
+            let key = "car-\(round)"
+            store.steer(.fail)
+            await #expect(throws: AgentError.self) { try await fixture.storeGrant(key, in: manager) }
+            store.steer(.hold)
+            let first = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: false) }
+            await store.waitForHeldSave()
+            let second = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: false) }
+            store.steer(.fail)
+            await #expect(throws: AgentError.self) { try await fixture.storeGrant(key, in: manager) }
+            store.releaseHeld()
+            let (a, b) = (try await first.value, try await second.value)
+            #expect(a.accessToken == b.accessToken, "round \(round)")
+        }
+        #expect(await manager.drainUnsaved(within: 0) == [])
     }
 
     @Test func drainUnsavedWritesWhatIsPendingWithinItsTime() async throws {
