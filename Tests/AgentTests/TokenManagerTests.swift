@@ -379,14 +379,16 @@ final class ManagerFixture: Sendable {
         let store = try #require(steered)
         for round in 0..<20 {
             let key = "car-\(round)"
+            // Valid for hours: however slow the run, nothing is refreshed (the fixture's Smartcar gate stays shut).
+            let storeLongGrant = { try await fixture.storeGrant(key, in: manager, expiresIn: 7200) }
             store.steer(.fail)
-            await #expect(throws: AgentError.self) { try await fixture.storeGrant(key, in: manager) }
+            await #expect(throws: AgentError.self) { try await storeLongGrant() }
             store.steer(.hold)
             let first = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: false) }
             await store.waitForHeldSave()
             let second = Task { try await manager.token(for: key, minValidity: 0, forceRefresh: false) }
             store.steer(.fail)
-            await #expect(throws: AgentError.self) { try await fixture.storeGrant(key, in: manager) }
+            await #expect(throws: AgentError.self) { try await storeLongGrant() }
             store.releaseHeld()
             let (a, b) = (try await first.value, try await second.value)
             #expect(a.accessToken == b.accessToken, "round \(round)")
