@@ -39,7 +39,7 @@ let package = Package(
             name: "AuthAgent",
             dependencies: ["AgentSupport", "JSONRPC", "SmartcarOAuth", "TokenStore", "WireFormats"]),
         .executableTarget(
-            name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "TranscriptRecording"],
+            name: "smartcar-auth-agent", dependencies: ["AuthAgent", "FakeSmartcar", "Sealing", "TranscriptRecording"],
             // Release builds link the Swift runtime and Foundation statically: loading and relocating them
             // as shared libraries was about half of the agent's start-up (spawn to first getToken 28 → 17 ms).
             // The modules were compiled against the shared Foundation, so the static one's own libraries are

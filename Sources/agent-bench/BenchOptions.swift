@@ -25,7 +25,9 @@ struct BenchOptions: Sendable {
     var roundTripWarmup = 2_000
     var pipelineRequests = [1: 10_000, 16: 40_000, 256: 60_000]
     var pipelineRounds = 3
-    var coldStarts = 15
+    /// Enough that the median stands above this machine's start-to-start spread (a 15-start median moved by 4 ms
+    /// from one run to the next).
+    var coldStarts = 101
     var peerColdStarts = 5
     var storeSizes = [1_000, 100_000, 1_000_000]
     var persistSamples = 200

@@ -4,6 +4,7 @@ import Dispatch
 import FakeSmartcar
 import Foundation
 import JSONRPC
+import Sealing
 import Synchronization
 import TokenStore
 import TranscriptRecording
@@ -59,6 +60,8 @@ case .run:
     break
 }
 
+// See `SealingWarmUp`: the thread ends once OpenSSL is ready; nothing waits for it.
+Thread { SealingWarmUp.run() }.start()
 let logger = Logger(level: options.logLevel)
 startupLogger.withLock { $0 = logger }
 var environment = processEnvironment()
