@@ -72,9 +72,17 @@ import WireFormats
             let folder = try TemporaryFolder("dumpable-test")
             if getuid() == 0 {
                 guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
-                // A copy `nobody` can run: the build folder may be closed to it.
+                // A copy `nobody` can run: the build folder may be closed to it. Made by `cp`, not in this process:
+                // a child another test spawns meanwhile would inherit this process's descriptor of the copy
+                // open for writing, and running the copy would then fail with "Text file busy".
                 let copy = folder.file("smartcar-auth-agent")
-                try FileManager.default.copyItem(atPath: binary, toPath: copy)
+                let source = binary
+                let copied = try await onOwnThread {
+                    let cp = try Process.run(URL(fileURLWithPath: "/bin/cp"), arguments: [source, copy])
+                    cp.waitUntilExit()
+                    return cp.terminationStatus
+                }
+                try #require(copied == 0, "cp \(source) \(copy) failed")
                 chmod(folder.url.path, 0o755)
                 chmod(copy, 0o755)
                 arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", copy] + arguments
