@@ -12,8 +12,9 @@ export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 run_temp=$(mktemp -d "${TMPDIR:-/tmp}/smartcar-auth-tests.XXXXXX")
 trap 'rm -rf "$run_temp"' EXIT
 export TMPDIR=$run_temp
-# The tests keep the stores they leave (SQLite files with WAL and SHM, a pg_dumpall of each PostgreSQL cluster)
-# and the token values they hand out here; the scan at the end must find none of those values in those stores.
+# The tests keep the stores they leave (SQLite files with WAL and SHM, a pg_dumpall of each PostgreSQL cluster; the
+# shell and Python clients' suites too) and the token values they hand out here; the scan at the end must find none
+# of those values in those stores.
 export SMARTCAR_AUTH_TEST_EVIDENCE=$run_temp/evidence
 mkdir -m 700 "$SMARTCAR_AUTH_TEST_EVIDENCE"
 

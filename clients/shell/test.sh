@@ -39,6 +39,15 @@ cleanup() {
 		kill "$FAKE_PID" 2>/dev/null
 		wait "$FAKE_PID" 2>/dev/null
 	fi
+	# The store, for the scan that ends a run of Tests/all.sh: no token value the fake issued may be in it.
+	if [[ -n ${SMARTCAR_AUTH_TEST_EVIDENCE:-} ]]; then
+		local file
+		for file in "$tmp"/tokens.sqlite3 "$tmp"/tokens.sqlite3-{wal,shm,journal}; do
+			[[ -f $file ]] || continue
+			mkdir -p "$SMARTCAR_AUTH_TEST_EVIDENCE/stores/shell-client"
+			cp "$file" "$SMARTCAR_AUTH_TEST_EVIDENCE/stores/shell-client/"
+		done
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,8 +165,23 @@ def fresh_fake(fake_binary: str) -> Iterator[Fake]:
 
 
 @pytest.fixture
-def store_args(tmp_path: Path) -> List[str]:
-    return ["--store", str(tmp_path / "tokens.sqlite3")]
+def store_args(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[List[str]]:
+    yield ["--store", str(tmp_path / "tokens.sqlite3")]
+    keep_store_files(tmp_path, request.node.name)
+
+
+def keep_store_files(folder: Path, test_name: str) -> None:
+    """Copies the test's store files into the run's evidence folder, when ``SMARTCAR_AUTH_TEST_EVIDENCE`` names one
+    (``Tests/all.sh`` does): the scan that ends the run fails on any token value the fake issued found in them."""
+    evidence = os.environ.get("SMARTCAR_AUTH_TEST_EVIDENCE")
+    if not evidence:
+        return
+    target = Path(evidence) / "stores" / ("python-client-" + "".join(c if c.isalnum() else "-" for c in test_name))
+    for path in folder.glob("tokens.sqlite3*"):
+        if path.name.endswith(".lock"):
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / path.name)
 
 
 AgentFactory = Callable[..., AuthAgent]
