@@ -31,7 +31,7 @@ let package = Package(
         .systemLibrary(
             name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
         // Durable, cross-process token store on SQLite, or shared by many hosts on PostgreSQL.
-        .target(name: "TokenStore", dependencies: ["AgentSupport", "CLibPQ", "CSQLite", "Sealing"]),
+        .target(name: "TokenStore", dependencies: ["AgentSupport", "CLibPQ", "CSQLite", "Sealing", "WireFormats"]),
         // A fake of Smartcar's OAuth endpoints on a loopback port, for tests and --sandbox.
         .target(name: "FakeSmartcar", dependencies: ["AgentSupport", "WireFormats"]),
         // The agent: JSON-RPC methods on top of OAuth and the store.

@@ -1,6 +1,7 @@
 import Foundation
 import Sealing
 import TokenStore
+import WireFormats
 
 /// Reads a token column of a PostgreSQL store through a harness's own session (transcript probes, the model and
 /// race suites' inspectors): plain text where the application has no sealing key yet, else base64 of a sealed

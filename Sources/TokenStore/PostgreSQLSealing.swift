@@ -1,6 +1,7 @@
 import AgentSupport
 import Foundation
 import Sealing
+import WireFormats
 
 /// A PostgreSQL store's sealing, set up for one application when the store opens, with the rules of
 /// `SQLiteSealing.prepare`: the fingerprint of the current secret is kept as it is; no fingerprint yet seals every

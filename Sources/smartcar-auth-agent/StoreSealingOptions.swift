@@ -2,6 +2,7 @@ import AgentSupport
 import Foundation
 import Sealing
 import TokenStore
+import WireFormats
 
 /// What the token store is sealed with, from the flags and the environment: a store key when one is given
 /// (`--store-key-file`), else the client secret; during a rotation also the previous one. Nothing given: the

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Sealing
+@testable import WireFormats
 
 @Suite struct HexadecimalTests {
     @Test func everyByteReadsBackInEitherCase() {

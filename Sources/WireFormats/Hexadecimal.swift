@@ -1,4 +1,5 @@
-/// Hexadecimal text to bytes: key files (`--store-key-file`) and the salt PostgreSQL's `encode(…, 'hex')` returns.
+/// Hexadecimal digits: key files (`--store-key-file`), the salt PostgreSQL's `encode(…, 'hex')` returns, and the
+/// `%XX` escapes of form encoding.
 package enum Hexadecimal {
     /// The bytes `text` spells two digits each (either case); nil for an odd length or any other character.
     package static func bytes(_ text: String) -> [UInt8]? {
@@ -13,7 +14,8 @@ package enum Hexadecimal {
         return bytes
     }
 
-    private static func value(of digit: UInt8) -> UInt8? {
+    /// The value of one hexadecimal digit (either case); nil for any other byte.
+    package static func value(of digit: UInt8) -> UInt8? {
         switch digit {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
