@@ -443,8 +443,9 @@ class AsyncAuthAgent:
     ) -> Token:
         """Connects a vehicle from this machine, as ``gh auth login`` does: the agent listens on the redirect
         URI's loopback port (``http://localhost:PORT/PATH`` or ``http://127.0.0.1:PORT/PATH``; port 0 picks
-        a free one), ``on_url`` (a function or a coroutine function) gets the Connect URL (default: printed on stderr and opened in a browser when
-        one can show it), and once the owner approves, the tokens are stored under ``key`` and returned.
+        a free one), ``on_url`` (a function or a coroutine function) gets the Connect URL (default: printed on
+        stderr and opened in a browser when one can show it), and once the owner approves, the tokens are stored
+        under ``key`` and returned.
         Waits up to ``timeout`` seconds (default 300) for the redirect (:class:`ConnectTimeout`)."""
         params = common.connect_params(
             key, scope, redirect_uri, mode, force_prompt, make, single_select, single_select_vin, flags, user, timeout
