@@ -16,17 +16,13 @@ enum PostgreSQLSealing {
     ) throws(StoreError) -> TokenSealer? {
         let action = "could not set up the sealing of PostgreSQL \(displayName)"
         do throws(PostgreSQLFailure) {
+            let place = "PostgreSQL \(displayName)"
             guard let secrets else {
-                if let stored = try fingerprint(of: application, connection) {
-                    throw PostgreSQLFailure(
-                        StoreError(
-                            .wrongKey,
-                            "the token store PostgreSQL \(displayName) is sealed for application \(application) with a \(stored.source) (fingerprint \(stored.fingerprint.prefix(8))…), but the agent was given none; give it the client secret or --store-key-file the store was sealed with"
-                        ))
-                }
-                logger.warning(
-                    "token store PostgreSQL \(displayName): application \(application)'s tokens are stored unsealed: the agent was given nothing to seal them with (client credentials or a store key)"
-                )
+                let stored = try fingerprint(of: application, connection)
+                do throws(StoreError) {
+                    try SealingRule.withoutSecrets(
+                        stored: stored, place: place, application: application, logger: logger)
+                } catch { throw PostgreSQLFailure(error) }
                 return nil
             }
             let (storeID, salt) = try identity(connection)
@@ -35,26 +31,21 @@ enum PostgreSQLSealing {
             let previous = try secrets.previous.map { secret throws(PostgreSQLFailure) in
                 try sealerFor(secret, storeID, salt, application)
             }
-            var wait = ResealWait(place: "PostgreSQL \(displayName)", logger: logger)
+            var wait = ResealWait(place: place, logger: logger)
             var rewritten = 0
             sealing: while true {
                 try connection.execute("BEGIN")
                 do throws(PostgreSQLFailure) {
                     try connection.execute("LOCK TABLE tokens IN EXCLUSIVE MODE")
                     let stored = try fingerprint(of: application, connection)
-                    let source: TokenSealer?
-                    switch stored?.fingerprint {
-                    case sealer.fingerprint:  // another agent sealed it meanwhile
+                    let rule: SealingRule
+                    do throws(StoreError) {
+                        rule = try SealingRule.decide(
+                            stored: stored, current: sealer, previous: previous, place: place, application: application)
+                    } catch { throw PostgreSQLFailure(error) }
+                    guard case .reseal(let source) = rule else {  // another agent sealed it meanwhile
                         try connection.execute("COMMIT")
                         break sealing
-                    case nil: source = nil
-                    case let old? where old == previous?.fingerprint: source = previous
-                    case let old?:
-                        throw PostgreSQLFailure(
-                            StoreError(
-                                .wrongKey,
-                                "the token store PostgreSQL \(displayName) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
-                            ))
                     }
                     let held = try connection.execute(
                         """

@@ -18,15 +18,10 @@ enum SQLiteSealing {
     ) throws(StoreError) -> TokenSealer? {
         let action = "could not set up the sealing of \(path)"
         guard let secrets else {
-            if let stored = try fingerprint(of: application, connection, action) {
-                throw StoreError(
-                    .wrongKey,
-                    "the token store \(path) is sealed for application \(application) with a \(stored.source) (fingerprint \(stored.fingerprint.prefix(8))…), but the agent was given none; give it the client secret or --store-key-file the store was sealed with"
-                )
-            }
-            logger.warning(
-                "token store \(path): application \(application)'s tokens are stored unsealed: the agent was given nothing to seal them with (client credentials or a store key)"
-            )
+            let stored = try fingerprint(of: application, connection, action)
+            try SealingRule.withoutSecrets(
+                stored: stored.map { ($0.fingerprint, $0.source) }, place: path, application: application,
+                logger: logger)
             return nil
         }
         var wait = ResealWait(place: path, logger: logger)
@@ -43,19 +38,13 @@ enum SQLiteSealing {
                     try TokenSealer(secret: secret, storeID: storeID, salt: salt, application: application)
                 }
                 let stored = try fingerprint(of: application, connection, action)
-                let source: TokenSealer?
-                switch stored?.fingerprint {
-                case sealer.fingerprint:
+                let rule = try SealingRule.decide(
+                    stored: stored.map { ($0.fingerprint, $0.source) }, current: sealer, previous: previous,
+                    place: path, application: application)
+                guard case .reseal(let source) = rule else {
                     try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("COMMIT") }
                     scrubPending = stored?.scrubbed == false
                     break sealing
-                case nil: source = nil
-                case let old? where old == previous?.fingerprint: source = previous
-                case let old?:
-                    throw StoreError(
-                        .wrongKey,
-                        "the token store \(path) was sealed for application \(application) with another \(stored?.source ?? "secret") (fingerprint \(old.prefix(8))…, this one gives \(sealer.fingerprint.prefix(8))…); start the agent with the secret it was sealed with, or during a rotation give that one as the previous secret"
-                    )
                 }
                 if let held = try leasesHeld(application, connection, action) {
                     try TokenRows.sqlite(action) { () throws(SQLiteError) in try connection.execute("ROLLBACK") }
